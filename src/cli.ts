@@ -1,0 +1,61 @@
+// The `patchbay` command line: `serve` and the operator commands, each a thin call into services.
+import { Command, Option } from 'commander';
+import { isAppError } from './errors.js';
+import type { Flags } from './config/config.js';
+import { serve } from './main.js';
+
+function serverOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--data <dir>', 'data directory (SQLite, outbox, logs)').env('PATCHBAY_DATA'))
+    .addOption(new Option('--projects <dir>', 'directory of project files').env('PATCHBAY_PROJECTS'));
+}
+
+export function buildCli(): Command {
+  const program = new Command('patchbay').description('Patch review, mailing list and CI for projects that work by mail');
+  program.exitOverride();
+
+  serverOptions(program.command('serve').description('run the SMTP and HTTP servers'))
+    .option('--smtp-host <host>', 'SMTP listen address (PATCHBAY_SMTP_HOST)')
+    .option('--smtp-port <n>', 'SMTP port, 0 = any free port (PATCHBAY_SMTP_PORT)')
+    .option('--http-host <host>', 'HTTP listen address (PATCHBAY_HTTP_HOST)')
+    .option('--http-port <n>', 'HTTP port, 0 = any free port (PATCHBAY_HTTP_PORT)')
+    .option('--base-url <url>', 'public URL of the web view, used in mail headers (PATCHBAY_BASE_URL)')
+    .option('--hostname <name>', 'name in the SMTP greeting and generated Message-IDs (PATCHBAY_HOSTNAME)')
+    .option('--outbound <mode>', 'outbox | smtp://HOST:PORT (PATCHBAY_OUTBOUND)')
+    .option('--tls-cert <file>', 'PEM certificate for STARTTLS (PATCHBAY_TLS_CERT)')
+    .option('--tls-key <file>', 'PEM key for STARTTLS (PATCHBAY_TLS_KEY)')
+    .option('--smtp-max-size <bytes>', 'largest message accepted (PATCHBAY_SMTP_MAX_SIZE)')
+    .option('--smtp-max-recipients <n>', 'recipients per message (PATCHBAY_SMTP_MAX_RECIPIENTS)')
+    .option('--smtp-conn-per-min <n>', 'connections per client address per minute, 0 = no limit (PATCHBAY_SMTP_CONN_PER_MIN)')
+    .option('--smtp-msg-per-min <n>', 'messages per client address per minute, 0 = no limit (PATCHBAY_SMTP_MSG_PER_MIN)')
+    .option('--smtp-idle-timeout <s>', 'seconds before an idle SMTP client is dropped (PATCHBAY_SMTP_IDLE_TIMEOUT)')
+    .action(async (opts: Flags) => {
+      const running = await serve(opts);
+      await new Promise<void>((resolve) => {
+        const onSignal = (signal: NodeJS.Signals) => {
+          process.stderr.write(`${signal}: stopping\n`);
+          running.stop().then(resolve, resolve);
+        };
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
+      });
+    });
+
+  return program;
+}
+
+/** Runs the CLI; the only place that sets the process exit code. */
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return;
+    if (code?.startsWith('commander.')) {
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`patchbay: ${isAppError(e) ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  }
+}

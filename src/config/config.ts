@@ -1,0 +1,118 @@
+// Server configuration: command-line flags over PATCHBAY_* environment variables over embedded defaults, validated once and frozen.
+import os from 'node:os';
+import path from 'node:path';
+import { invalid } from '../errors.js';
+
+export type OutboundMode = { kind: 'outbox' } | { kind: 'smtp'; host: string; port: number; url: string };
+
+export interface SmtpLimits {
+  maxMessageBytes: number;
+  maxRecipients: number;
+  connectionsPerMinute: number; // per client address; 0 = unlimited
+  messagesPerMinute: number; // per client address; 0 = unlimited
+  maxClients: number;
+  idleTimeoutMs: number;
+}
+
+export interface Config {
+  dataDir: string;
+  projectsDir: string;
+  smtpHost: string;
+  smtpPort: number;
+  httpHost: string;
+  httpPort: number;
+  baseUrl: string | null; // null: derived from the HTTP address once listening
+  hostname: string;
+  outbound: OutboundMode;
+  tls: { cert: string; key: string } | null;
+  smtp: SmtpLimits;
+  bounceThreshold: number;
+  logLevel: string;
+}
+
+/** Flag names as the CLI spells them (camelCased by commander), each with its environment variable. */
+export const SETTINGS = {
+  data: 'PATCHBAY_DATA',
+  projects: 'PATCHBAY_PROJECTS',
+  smtpHost: 'PATCHBAY_SMTP_HOST',
+  smtpPort: 'PATCHBAY_SMTP_PORT',
+  httpHost: 'PATCHBAY_HTTP_HOST',
+  httpPort: 'PATCHBAY_HTTP_PORT',
+  baseUrl: 'PATCHBAY_BASE_URL',
+  hostname: 'PATCHBAY_HOSTNAME',
+  outbound: 'PATCHBAY_OUTBOUND',
+  tlsCert: 'PATCHBAY_TLS_CERT',
+  tlsKey: 'PATCHBAY_TLS_KEY',
+  smtpMaxSize: 'PATCHBAY_SMTP_MAX_SIZE',
+  smtpMaxRecipients: 'PATCHBAY_SMTP_MAX_RECIPIENTS',
+  smtpConnPerMin: 'PATCHBAY_SMTP_CONN_PER_MIN',
+  smtpMsgPerMin: 'PATCHBAY_SMTP_MSG_PER_MIN',
+  smtpMaxClients: 'PATCHBAY_SMTP_MAX_CLIENTS',
+  smtpIdleTimeout: 'PATCHBAY_SMTP_IDLE_TIMEOUT',
+  bounceThreshold: 'PATCHBAY_BOUNCE_THRESHOLD',
+  logLevel: 'PATCHBAY_LOG_LEVEL',
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+export type Flags = Partial<Record<SettingName, string | number | undefined>>;
+
+function pick(flags: Flags, env: NodeJS.ProcessEnv, name: SettingName): string | undefined {
+  const v = flags[name];
+  if (v !== undefined && v !== '') return String(v);
+  const e = env[SETTINGS[name]];
+  return e === undefined || e === '' ? undefined : e;
+}
+
+function int(flags: Flags, env: NodeJS.ProcessEnv, name: SettingName, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = pick(flags, env, name);
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw invalid('config_invalid', `--${kebab(name)} / ${SETTINGS[name]}: expected an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export function parseOutbound(raw: string): OutboundMode {
+  if (raw === 'outbox') return { kind: 'outbox' };
+  const m = /^smtp:\/\/([^:/\s]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\/?$/.exec(raw);
+  if (!m) throw invalid('config_invalid', `--outbound / PATCHBAY_OUTBOUND: expected "outbox" or "smtp://HOST:PORT", got "${raw}"`);
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) throw invalid('config_invalid', `--outbound: port ${port} out of range`);
+  return { kind: 'smtp', host: m[1]!.replace(/^\[|\]$/g, ''), port, url: raw };
+}
+
+export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Config> {
+  const tlsCert = pick(flags, env, 'tlsCert');
+  const tlsKey = pick(flags, env, 'tlsKey');
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) {
+    throw invalid('config_invalid', 'STARTTLS needs both --tls-cert and --tls-key (PATCHBAY_TLS_CERT, PATCHBAY_TLS_KEY)');
+  }
+  const config: Config = {
+    dataDir: path.resolve(cwd, pick(flags, env, 'data') ?? 'data'),
+    projectsDir: path.resolve(cwd, pick(flags, env, 'projects') ?? 'projects'),
+    smtpHost: pick(flags, env, 'smtpHost') ?? '127.0.0.1',
+    smtpPort: int(flags, env, 'smtpPort', 2525, 0, 65535),
+    httpHost: pick(flags, env, 'httpHost') ?? '127.0.0.1',
+    httpPort: int(flags, env, 'httpPort', 8080, 0, 65535),
+    baseUrl: pick(flags, env, 'baseUrl')?.replace(/\/+$/, '') ?? null,
+    hostname: pick(flags, env, 'hostname') ?? os.hostname(),
+    outbound: parseOutbound(pick(flags, env, 'outbound') ?? 'outbox'),
+    tls: tlsCert && tlsKey ? { cert: path.resolve(cwd, tlsCert), key: path.resolve(cwd, tlsKey) } : null,
+    smtp: {
+      maxMessageBytes: int(flags, env, 'smtpMaxSize', 25 * 1024 * 1024, 1024),
+      maxRecipients: int(flags, env, 'smtpMaxRecipients', 50, 1),
+      connectionsPerMinute: int(flags, env, 'smtpConnPerMin', 300),
+      messagesPerMinute: int(flags, env, 'smtpMsgPerMin', 1200),
+      maxClients: int(flags, env, 'smtpMaxClients', 200, 1),
+      idleTimeoutMs: int(flags, env, 'smtpIdleTimeout', 60, 1) * 1000,
+    },
+    bounceThreshold: int(flags, env, 'bounceThreshold', 5, 1),
+    logLevel: pick(flags, env, 'logLevel') ?? 'info',
+  };
+  return Object.freeze(config);
+}

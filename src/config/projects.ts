@@ -1,0 +1,127 @@
+// Project files (projects/*.yaml): parsed with positions so that a bad file is refused with file, line and reason.
+import fs from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { z } from 'zod';
+import { invalid } from '../errors.js';
+
+const email = z.string().regex(/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/, 'must be an email address like name@example.org');
+
+const projectSchema = z
+  .object({
+    name: z.string().min(1),
+    slug: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes'),
+    list: email,
+    policy: z.enum(['open', 'members', 'roster']).default('open'),
+    bot: email.optional(),
+    maintainers: z.array(email).default([]),
+    roster: z.string().optional(),
+    tree: z.object({ url: z.string().min(1), branch: z.string().min(1).default('master') }).strict().optional(),
+    builds: z
+      .array(
+        z
+          .object({
+            arch: z.string().min(1),
+            config: z.array(z.string()).default([]),
+            lava: z.boolean().default(false),
+          })
+          .strict(),
+      )
+      .default([]),
+    tests: z.object({ path: z.string().min(1) }).strict().optional(),
+  })
+  .strict();
+
+export type ProjectFile = z.infer<typeof projectSchema>;
+
+export interface ProjectAddresses {
+  list: string;
+  request: string;
+  bounces: string; // VERP: <local>-bounces+<user>=<domain>@<domain>
+  bot: string;
+}
+
+export interface Project extends ProjectFile {
+  file: string;
+  addresses: ProjectAddresses;
+}
+
+export function addressesFor(list: string, bot?: string): ProjectAddresses {
+  const at = list.lastIndexOf('@');
+  const local = list.slice(0, at).toLowerCase();
+  const domain = list.slice(at + 1).toLowerCase();
+  return {
+    list: `${local}@${domain}`,
+    request: `${local}-request@${domain}`,
+    bounces: `${local}-bounces@${domain}`,
+    bot: (bot ?? `${local}-bot@${domain}`).toLowerCase(),
+  };
+}
+
+function fail(file: string, line: number, reason: string): never {
+  throw invalid('project_invalid', `${file}:${line}: ${reason}`, { file, line });
+}
+
+/** Parses one project file; throws AppError('invalid') naming the file, the line and the reason. */
+export function parseProjectFile(file: string, text: string): Project {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false });
+  const lineOf = (offset: number | undefined) => (offset === undefined ? 1 : counter.linePos(offset).line);
+  const firstError = doc.errors[0];
+  if (firstError) fail(file, lineOf(firstError.pos[0]), `YAML syntax: ${firstError.message.split('\n')[0]}`);
+  const result = projectSchema.safeParse(doc.toJS());
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    // Point at the deepest node that exists on the issue's path (an unknown key points at itself).
+    let keys = issue.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
+    if (issue.code === 'unrecognized_keys') keys = [...keys, issue.keys[0]!];
+    let line = 1;
+    for (let n = keys.length; n >= 0; n--) {
+      const node = doc.getIn(keys.slice(0, n), true);
+      if (isNode(node)) {
+        line = lineOf(node.range?.[0]);
+        if (issue.code === 'unrecognized_keys') line = lineOfKey(doc, keys, counter) ?? line;
+        break;
+      }
+    }
+    const where = keys.length ? `${keys.join('.')}: ` : '';
+    const reason = issue.code === 'unrecognized_keys' ? `unknown key "${issue.keys[0]}"` : issue.message;
+    fail(file, line, `${where}${reason}`);
+  }
+  const data = result.data;
+  return { ...data, file, addresses: addressesFor(data.list, data.bot) };
+}
+
+function lineOfKey(doc: ReturnType<typeof parseDocument>, keys: (string | number)[], counter: LineCounter): number | undefined {
+  const parent = doc.getIn(keys.slice(0, -1), true) ?? doc.contents;
+  const last = keys[keys.length - 1];
+  if (parent && typeof parent === 'object' && 'items' in parent && Array.isArray(parent.items)) {
+    for (const pair of parent.items as { key?: { value?: unknown; range?: [number, number, number] } }[]) {
+      const key = pair.key;
+      if (key && key.value === last && key.range) return counter.linePos(key.range[0]).line;
+    }
+  }
+  return undefined;
+}
+
+/** Loads every *.yaml in the directory; refuses duplicate slugs and list addresses. */
+export function loadProjects(dir: string): Project[] {
+  if (!fs.existsSync(dir)) return [];
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
+    .sort();
+  const projects: Project[] = [];
+  const seen = new Map<string, string>();
+  for (const name of files) {
+    const file = path.join(dir, name);
+    const project = parseProjectFile(file, fs.readFileSync(file, 'utf8'));
+    for (const address of [project.slug, ...Object.values(project.addresses)]) {
+      const other = seen.get(address);
+      if (other) fail(file, 1, `"${address}" is already used by ${other}`);
+      seen.set(address, file);
+    }
+    projects.push(project);
+  }
+  return projects;
+}

@@ -1,0 +1,96 @@
+// SQL for the durable outbound queue: every mail patchbay sends, relayed or its own, until it is sent, kept or bounced.
+import type { DbOrTx } from './database.js';
+import { nowIso } from './database.js';
+import type { OutboundRow, OutboundState } from './schema.js';
+
+export interface OutboundInput {
+  projectId: number | null;
+  kind: string;
+  envelopeFrom: string;
+  rcpt: string;
+  /** A relayed list post: the stored mail's raw bytes with `prefix` header lines before them. */
+  mailId?: number;
+  prefix?: string;
+  /** A mail of our own (confirmation, help, report): the complete message. */
+  raw?: Buffer;
+  subscriberId?: number;
+}
+
+export async function enqueueOutbound(db: DbOrTx, items: OutboundInput[]): Promise<number[]> {
+  const now = nowIso();
+  const ids: number[] = [];
+  for (const it of items) {
+    const row = await db
+      .insertInto('outbound')
+      .values({
+        project_id: it.projectId,
+        kind: it.kind,
+        mail_id: it.mailId ?? null,
+        prefix: it.prefix ?? null,
+        raw: it.raw ?? null,
+        envelope_from: it.envelopeFrom,
+        rcpt: it.rcpt,
+        subscriber_id: it.subscriberId ?? null,
+        next_attempt_at: now,
+        created_at: now,
+        updated_at: now,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    ids.push(row.id);
+  }
+  return ids;
+}
+
+/** Queued items whose next attempt is due, oldest first. */
+export async function dueOutbound(db: DbOrTx, now: string, limit: number): Promise<OutboundRow[]> {
+  return db
+    .selectFrom('outbound')
+    .selectAll()
+    .where('state', '=', 'queued')
+    .where('next_attempt_at', '<=', now)
+    .orderBy('next_attempt_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
+/** The complete message to send: our own raw, or the relayed mail's raw with the prefix lines before it. */
+export async function outboundMessage(db: DbOrTx, row: OutboundRow): Promise<Buffer> {
+  if (row.raw) return row.raw;
+  if (row.mail_id === null) throw new Error(`outbound ${row.id} has neither raw nor mail`);
+  const mail = await db.selectFrom('mails').select('raw').where('id', '=', row.mail_id).executeTakeFirstOrThrow();
+  return row.prefix ? Buffer.concat([Buffer.from(row.prefix, 'utf8'), mail.raw]) : mail.raw;
+}
+
+export async function finishOutbound(db: DbOrTx, id: number, state: OutboundState, error: string | null): Promise<void> {
+  await db
+    .updateTable('outbound')
+    .set((eb) => ({ state, last_error: error, attempts: eb('attempts', '+', 1), updated_at: nowIso() }))
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function retryOutbound(db: DbOrTx, id: number, nextAttemptAt: string, error: string): Promise<void> {
+  await db
+    .updateTable('outbound')
+    .set((eb) => ({ next_attempt_at: nextAttemptAt, last_error: error, attempts: eb('attempts', '+', 1), updated_at: nowIso() }))
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function countOutbound(db: DbOrTx, state: OutboundState): Promise<number> {
+  const r = await db
+    .selectFrom('outbound')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('state', '=', state)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+export async function listOutbound(db: DbOrTx, filter: { state?: OutboundState; kind?: string } = {}): Promise<OutboundRow[]> {
+  let q = db.selectFrom('outbound').selectAll().orderBy('id');
+  if (filter.state) q = q.where('state', '=', filter.state);
+  if (filter.kind) q = q.where('kind', '=', filter.kind);
+  return q.execute();
+}

@@ -1,0 +1,112 @@
+// Row types of every table, as kysely sees them. Booleans are 0 | 1, times are ISO strings.
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+export interface ProjectsTable {
+  id: Generated<number>;
+  slug: string;
+  name: string;
+  list_address: string;
+  policy: string;
+  created_at: string;
+}
+
+export type MailRoute = 'list' | 'request' | 'bounces' | 'bot';
+export type MailState = 'stored' | 'processed' | 'held' | 'rejected' | 'malformed';
+
+export interface MailsTable {
+  id: Generated<number>;
+  project_id: number;
+  route: MailRoute;
+  recipient: string;
+  msgid: string;
+  msgid_generated: 0 | 1;
+  envelope_from: string;
+  envelope_to: string;
+  remote_addr: string | null;
+  source: 'smtp' | 'import';
+  raw: Buffer;
+  size: number;
+  received_at: string;
+  state: Generated<MailState>;
+  reason: string | null;
+  defects: string | null;
+  from_addr: string | null;
+  subject: string | null;
+  date: string | null;
+  processed_at: string | null;
+}
+
+export type OutboundState = 'queued' | 'sent' | 'kept' | 'bounced' | 'failed';
+
+export interface OutboundTable {
+  id: Generated<number>;
+  project_id: number | null;
+  kind: string;
+  mail_id: number | null;
+  prefix: string | null;
+  raw: Buffer | null;
+  envelope_from: string;
+  rcpt: string;
+  subscriber_id: number | null;
+  state: Generated<OutboundState>;
+  attempts: Generated<number>;
+  next_attempt_at: string;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type SubscriberState = 'pending' | 'active' | 'disabled' | 'unsubscribed';
+
+export interface SubscribersTable {
+  id: Generated<number>;
+  project_id: number;
+  email: string;
+  name: string | null;
+  state: SubscriberState;
+  token: string;
+  confirm_token: string | null;
+  confirm_action: 'subscribe' | 'unsubscribe' | null;
+  bounce_score: Generated<number>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface BouncesTable {
+  id: Generated<number>;
+  subscriber_id: number;
+  outbound_id: number | null;
+  mail_id: number | null;
+  kind: 'dsn' | 'smtp';
+  detail: string;
+  created_at: string;
+}
+
+export interface StudentsTable {
+  id: Generated<number>;
+  project_id: number;
+  login: string;
+  name: string;
+  created_at: string;
+}
+
+export interface StudentEmailsTable {
+  student_id: number;
+  email: string;
+}
+
+export interface Database {
+  projects: ProjectsTable;
+  mails: MailsTable;
+  outbound: OutboundTable;
+  subscribers: SubscribersTable;
+  bounces: BouncesTable;
+  students: StudentsTable;
+  student_emails: StudentEmailsTable;
+}
+
+export type MailRow = Selectable<MailsTable>;
+export type NewMail = Insertable<MailsTable>;
+export type OutboundRow = Selectable<OutboundTable>;
+export type NewOutbound = Insertable<OutboundTable>;
+export type SubscriberRow = Selectable<SubscribersTable>;

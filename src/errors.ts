@@ -1,0 +1,28 @@
+// The one error hierarchy: every failure that crosses a module boundary is an AppError with a kind and a stable code.
+
+export type ErrorKind = 'invalid' | 'not_found' | 'forbidden' | 'conflict' | 'unavailable' | 'too_large' | 'rate_limited' | 'internal';
+
+export class AppError extends Error {
+  readonly kind: ErrorKind;
+  readonly code: string;
+  readonly details?: Record<string, unknown>;
+
+  constructor(kind: ErrorKind, code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'AppError';
+    this.kind = kind;
+    this.code = code;
+    if (details) this.details = details;
+  }
+}
+
+export const invalid = (code: string, message: string, details?: Record<string, unknown>) =>
+  new AppError('invalid', code, message, details);
+export const notFound = (code: string, message: string) => new AppError('not_found', code, message);
+export const forbidden = (code: string, message: string) => new AppError('forbidden', code, message);
+export const conflict = (code: string, message: string) => new AppError('conflict', code, message);
+export const unavailable = (code: string, message: string) => new AppError('unavailable', code, message);
+
+export function isAppError(e: unknown): e is AppError {
+  return e instanceof AppError;
+}

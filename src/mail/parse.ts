@@ -1,0 +1,88 @@
+// Parses a stored raw message with mailparser after normalizing newlines, and lists what is wrong with it (defects).
+import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import { headerText, headerValues, normalizeNewlines, splitHeader } from './raw.js';
+
+/** Defects that stop a mail from being relayed or threaded: it is kept and marked `malformed`. */
+export const FATAL_DEFECTS = new Set(['nul-bytes', 'header-too-large', 'mime-too-deep', 'parse-error', 'missing-from']);
+
+export const LIMITS = {
+  headerLines: 2_000,
+  headerBytes: 512 * 1024,
+  mimeDepth: 50,
+};
+
+export interface ParsedMessage {
+  defects: string[];
+  fatal: boolean;
+  from: { address: string; name: string } | null;
+  subject: string | null;
+  date: string | null;
+  /** The header block as latin1 text with LF newlines, for header checks on the exact bytes. */
+  header: string;
+  text: string;
+  mail: ParsedMail | null;
+}
+
+/** Counts multipart nesting by the boundaries each Content-Type declares, without recursion. */
+function mimeDepth(text: string): number {
+  const re = /boundary\s*=\s*(?:"([^"]+)"|([^\s;]+))/gi;
+  let depth = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) depth++;
+  return depth;
+}
+
+export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
+  const defects: string[] = [];
+  const buf = normalizeNewlines(raw);
+  if (buf.includes(0)) defects.push('nul-bytes');
+  const header = headerText(buf);
+  const { headerEnd } = splitHeader(buf);
+  if (headerEnd > LIMITS.headerBytes || header.split('\n').length > LIMITS.headerLines) defects.push('header-too-large');
+  if (/[\x80-\xff]/.test(header)) defects.push('eight-bit-header');
+  if (mimeDepth(buf.toString('latin1')) > LIMITS.mimeDepth) defects.push('mime-too-deep');
+  if (!headerValues(header, 'from').length) defects.push('missing-from');
+  if (!headerValues(header, 'date').length) defects.push('missing-date');
+
+  let mail: ParsedMail | null = null;
+  // A header block or MIME tree past the limits is never handed to the parser: it is marked and kept as bytes.
+  if (!defects.includes('header-too-large') && !defects.includes('mime-too-deep')) {
+    try {
+      mail = await simpleParser(buf, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
+    } catch {
+      defects.push('parse-error');
+    }
+  }
+  const fromObj = mail?.from as AddressObject | undefined;
+  const first = fromObj?.value?.[0];
+  const from = first?.address ? { address: first.address.toLowerCase(), name: first.name ?? '' } : null;
+  if (mail && !from && !defects.includes('missing-from')) defects.push('missing-from');
+  if (mail && unknownCharset(header, buf)) defects.push('unknown-charset');
+  return {
+    defects,
+    fatal: defects.some((d) => FATAL_DEFECTS.has(d)),
+    from,
+    subject: mail?.subject ?? null,
+    date: mail?.date && !Number.isNaN(mail.date.getTime()) ? mail.date.toISOString() : null,
+    header,
+    text: mail?.text ?? '',
+    mail,
+  };
+}
+
+function unknownCharset(header: string, buf: Buffer): boolean {
+  const body = buf.subarray(0, Math.min(buf.length, 256 * 1024)).toString('latin1');
+  const re = /charset\s*=\s*"?([A-Za-z0-9_.:+-]+)"?/gi;
+  for (let m = re.exec(body); m; m = re.exec(body)) {
+    if (!isKnownCharset(m[1]!)) return true;
+  }
+  return /=\?([^?]+)\?[bBqQ]\?/.test(header) && [...header.matchAll(/=\?([^?*]+)(?:\*[^?]*)?\?[bBqQ]\?/g)].some((m) => !isKnownCharset(m[1]!));
+}
+
+function isKnownCharset(name: string): boolean {
+  try {
+    new TextDecoder(name.toLowerCase());
+    return true;
+  } catch {
+    return /^(utf-?7|iso-?2022|x-|windows-|cp|koi8|gb|big5|euc|shift|tis|viscii)/i.test(name);
+  }
+}

@@ -1,0 +1,102 @@
+// Composition root: config -> database -> migrations -> services -> edges (SMTP, HTTP); and the orderly stop.
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { loadConfig, type Config, type Flags } from './config/config.js';
+import { loadProjects, type Project } from './config/projects.js';
+import { migrate, openDatabase, type Db } from './db/database.js';
+import { countMails, idsInState } from './db/mail.repository.js';
+import { upsertProjects } from './db/project.repository.js';
+import { createLogger, type Logger } from './log.js';
+import { IntakeService } from './smtp/intake.service.js';
+import { ProcessingService, type RouteHandler } from './smtp/processing.service.js';
+import { buildRecipientTable } from './smtp/recipients.js';
+import { SmtpEdge } from './smtp/server.js';
+import { buildApp } from './web/app.js';
+
+export interface Running {
+  config: Readonly<Config>;
+  smtp: AddressInfo;
+  http: AddressInfo;
+  baseUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface Core {
+  config: Readonly<Config>;
+  log: Logger;
+  db: Db;
+  projects: (Project & { id: number })[];
+  close(): Promise<void>;
+}
+
+/** Opens what every command needs: configuration, project files, the migrated database. */
+export async function openCore(flags: Flags, env: NodeJS.ProcessEnv = process.env): Promise<Core> {
+  const config = loadConfig(flags, env);
+  const log = createLogger(config.logLevel);
+  const files = loadProjects(config.projectsDir);
+  const { db } = openDatabase(path.join(config.dataDir, 'patchbay.sqlite'));
+  await migrate(db);
+  const ids = await upsertProjects(
+    db,
+    files.map((p) => ({ slug: p.slug, name: p.name, listAddress: p.addresses.list, policy: p.policy })),
+  );
+  const projects = files.map((p) => ({ ...p, id: ids.get(p.slug)! }));
+  return { config, log, db, projects, close: () => db.destroy() };
+}
+
+const archiveOnly: RouteHandler = { handle: async () => ({ state: 'processed', reason: 'archived' }) };
+
+/** `patchbay serve`: starts every service and both edges; resolves once both are listening. */
+export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
+  const core = await openCore(flags, env);
+  const { config, log, db, projects } = core;
+
+  const processing = new ProcessingService(
+    db,
+    { list: archiveOnly, request: archiveOnly, bounces: archiveOnly, bot: archiveOnly },
+    log.child({ subsystem: 'processing' }),
+    () => {},
+  );
+  const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => processing.enqueue(ids));
+  await processing.resume();
+
+  const smtp = new SmtpEdge({
+    host: config.smtpHost,
+    port: config.smtpPort,
+    hostname: config.hostname,
+    limits: config.smtp,
+    tls: config.tls,
+    recipients: buildRecipientTable(projects),
+    intake,
+    log: log.child({ subsystem: 'smtp' }),
+  });
+  const app = await buildApp({
+    log: log.child({ subsystem: 'http' }),
+    health: {
+      snapshot: async () => ({ mails: await countMails(db), pending: (await idsInState(db, 'stored')).length, outboundQueued: 0 }),
+    },
+  });
+
+  const smtpAddress = await smtp.start();
+  await app.listen({ host: config.httpHost, port: config.httpPort });
+  const httpAddress = app.server.address() as AddressInfo;
+  const baseUrl = config.baseUrl ?? `http://${hostForUrl(httpAddress.address)}:${httpAddress.port}`;
+  process.stdout.write(`smtp listening on ${hostForUrl(smtpAddress.address)}:${smtpAddress.port}\n`);
+  process.stdout.write(`http listening on http://${hostForUrl(httpAddress.address)}:${httpAddress.port}\n`);
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info('stopping: draining SMTP, processing, HTTP, then the database');
+      await smtp.stop();
+      await intake.drain();
+      await processing.stop();
+      await app.close();
+      await core.close();
+    })());
+  return { config, smtp: smtpAddress, http: httpAddress, baseUrl, stop };
+}
+
+function hostForUrl(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}

@@ -1,0 +1,90 @@
+// Processing: reads stored mail back from the database, parses it, and hands it to the handler for its route, in order.
+import type { Db, DbOrTx } from '../db/database.js';
+import { nowIso } from '../db/database.js';
+import { getMail, idsInState, recordOutcome } from '../db/mail.repository.js';
+import type { MailRoute, MailRow, MailState } from '../db/schema.js';
+import type { Logger } from '../log.js';
+import { parseMessage, type ParsedMessage } from '../mail/parse.js';
+
+export interface Outcome {
+  state: MailState;
+  reason: string | null;
+}
+
+/** A route's handler writes what the mail means inside the processing transaction and says what became of it. */
+export interface RouteHandler {
+  handle(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<Outcome>;
+}
+
+export class ProcessingService {
+  private queue: number[] = [];
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly handlers: Record<MailRoute, RouteHandler>,
+    private readonly log: Logger,
+    /** Called after each commit, to wake whatever the handlers queued (outbound mail, later the pipeline). */
+    private readonly afterCommit: () => void,
+  ) {}
+
+  enqueue(ids: number[]): void {
+    if (this.stopped) return; // left in state 'stored': the next start resumes them
+    this.queue.push(...ids);
+    this.running ??= this.run().finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** At start: every message stored but not processed (a crash between 250 and processing) is processed now. */
+  async resume(): Promise<number> {
+    const ids = await idsInState(this.db, 'stored', Number.MAX_SAFE_INTEGER);
+    if (ids.length) this.log.info({ count: ids.length }, 'resuming stored mail');
+    this.enqueue(ids);
+    return ids.length;
+  }
+
+  async drain(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.queue = [];
+    await this.drain();
+  }
+
+  private async run(): Promise<void> {
+    while (this.queue.length) {
+      const id = this.queue.shift()!;
+      try {
+        await this.processOne(id);
+      } catch (err) {
+        // The mail stays 'stored' and is retried at the next start; the server keeps serving.
+        this.log.error({ err, mailId: id }, 'processing failed');
+      }
+    }
+  }
+
+  async processOne(id: number): Promise<void> {
+    const mail = await getMail(this.db, id);
+    if (!mail || mail.state !== 'stored') return;
+    const parsed = await parseMessage(mail.raw);
+    await this.db.transaction().execute(async (tx) => {
+      const outcome: Outcome = parsed.fatal
+        ? { state: 'malformed', reason: parsed.defects.filter((d) => d !== 'missing-date').join(',') }
+        : await this.handlers[mail.route].handle(tx, mail, parsed);
+      await recordOutcome(tx, id, {
+        ...outcome,
+        defects: parsed.defects,
+        fromAddr: parsed.from?.address ?? null,
+        subject: parsed.subject,
+        date: parsed.date,
+        processedAt: nowIso(),
+      });
+    });
+    this.log.debug({ mailId: id, route: mail.route }, 'processed');
+    this.afterCommit();
+  }
+}

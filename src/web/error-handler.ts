@@ -1,0 +1,41 @@
+// The HTTP wire table: AppError kinds to HTTP statuses with Patchwork's `{ "detail": ... }` body. No other file writes a status.
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { AppError, isAppError } from '../errors.js';
+
+const STATUS: Record<AppError['kind'], number> = {
+  invalid: 400,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+};
+
+export const statusFor = (e: AppError): number => STATUS[e.kind];
+
+/** Status for success replies that are not 200, named so routes need not write numbers. */
+export const CREATED = 201;
+export const NO_CONTENT = 204;
+export const SEE_OTHER = 303;
+
+export function sendError(reply: FastifyReply, e: AppError): FastifyReply {
+  return reply.status(statusFor(e)).send({ detail: e.message, code: e.code });
+}
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    if (isAppError(error)) return sendError(reply, error);
+    if ((error as FastifyError).validation) {
+      return sendError(reply, new AppError('invalid', 'validation', (error as FastifyError).message));
+    }
+    const status = (error as FastifyError).statusCode;
+    if (status && status >= 400 && status < 500) {
+      return reply.status(status).send({ detail: error.message, code: (error as FastifyError).code ?? 'bad_request' });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendError(reply, new AppError('internal', 'internal', 'Internal server error'));
+  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, new AppError('not_found', 'not_found', `Not found: ${request.url}`)));
+}

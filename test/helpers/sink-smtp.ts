@@ -1,0 +1,73 @@
+// A real SMTP server standing in for the outside world (the smarthost): it keeps every message it is given.
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+export interface SunkMail {
+  mailFrom: string;
+  rcptTo: string[];
+  raw: Buffer;
+}
+
+export interface Sink {
+  port: number;
+  url: string;
+  mails: SunkMail[];
+  /** Resolves when at least n messages have arrived. */
+  waitFor(n: number, timeoutMs?: number): Promise<SunkMail[]>;
+  /** Makes the next RCPT TO for this address fail with the given code. */
+  rejectRcpt(address: string, code: number, message: string): void;
+  close(): Promise<void>;
+}
+
+export async function startSink(): Promise<Sink> {
+  const mails: SunkMail[] = [];
+  const rejections = new Map<string, { code: number; message: string }>();
+  const waiters: (() => void)[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    logger: false,
+    onRcptTo(address, _session, cb) {
+      const r = rejections.get(address.address.toLowerCase());
+      if (r) {
+        const err = new Error(r.message) as Error & { responseCode: number };
+        err.responseCode = r.code;
+        return cb(err);
+      }
+      cb();
+    },
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        mails.push({
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+        });
+        waiters.splice(0).forEach((w) => w());
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `smtp://127.0.0.1:${port}`,
+    mails,
+    rejectRcpt: (address, code, message) => rejections.set(address.toLowerCase(), { code, message }),
+    waitFor: async (n, timeoutMs = 20_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (mails.length < n) {
+        if (Date.now() > deadline) throw new Error(`sink got ${mails.length} of ${n} mails in ${timeoutMs} ms`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 200);
+        });
+      }
+      return mails;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
