@@ -1,7 +1,7 @@
 // Composition root: config -> database -> migrations -> services -> edges (SMTP, HTTP); and the orderly stop.
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { loadConfig, type Config, type Flags } from './config/config.js';
+import { loadConfig, type Config, type Flags, type PublicUrls } from './config/config.js';
 import { loadProjects, type Project } from './config/projects.js';
 import { migrate, openDatabase, type Db } from './db/database.js';
 import { countMails, idsInState } from './db/mail.repository.js';
@@ -51,6 +51,9 @@ export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env):
   const core = await openCore(flags, env);
   const { config, log, db, projects } = core;
 
+  // The public base URL is known only once HTTP listens (port 0); services read it through this holder.
+  const urls: PublicUrls = { base: config.baseUrl ?? '' };
+
   const processing = new ProcessingService(
     db,
     { list: archiveOnly, request: archiveOnly, bounces: archiveOnly, bot: archiveOnly },
@@ -58,7 +61,6 @@ export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env):
     () => {},
   );
   const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => processing.enqueue(ids));
-  await processing.resume();
 
   const smtp = new SmtpEdge({
     host: config.smtpHost,
@@ -77,10 +79,11 @@ export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env):
     },
   });
 
-  const smtpAddress = await smtp.start();
   await app.listen({ host: config.httpHost, port: config.httpPort });
   const httpAddress = app.server.address() as AddressInfo;
-  const baseUrl = config.baseUrl ?? `http://${hostForUrl(httpAddress.address)}:${httpAddress.port}`;
+  urls.base ||= `http://${hostForUrl(httpAddress.address)}:${httpAddress.port}`;
+  await processing.resume();
+  const smtpAddress = await smtp.start();
   process.stdout.write(`smtp listening on ${hostForUrl(smtpAddress.address)}:${smtpAddress.port}\n`);
   process.stdout.write(`http listening on http://${hostForUrl(httpAddress.address)}:${httpAddress.port}\n`);
 
@@ -94,7 +97,7 @@ export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env):
       await app.close();
       await core.close();
     })());
-  return { config, smtp: smtpAddress, http: httpAddress, baseUrl, stop };
+  return { config, smtp: smtpAddress, http: httpAddress, baseUrl: urls.base, stop };
 }
 
 function hostForUrl(address: string): string {

@@ -5,6 +5,11 @@ import { invalid } from '../errors.js';
 
 export type OutboundMode = { kind: 'outbox' } | { kind: 'smtp'; host: string; port: number; url: string };
 
+/** Public URLs used in mail headers and replies; `base` is final once HTTP listens (port 0 picks it). */
+export interface PublicUrls {
+  base: string;
+}
+
 export interface SmtpLimits {
   maxMessageBytes: number;
   maxRecipients: number;
