@@ -1,0 +1,43 @@
+// Configuration: flags over environment over defaults, and clear refusals.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig, parseOutbound } from '../../src/config/config.js';
+import { isAppError } from '../../src/errors.js';
+
+describe('configuration', () => {
+  it('has the embedded defaults of SPEC §6', () => {
+    const c = loadConfig({}, {}, '/srv/pb');
+    assert.equal(c.dataDir, '/srv/pb/data');
+    assert.equal(c.projectsDir, '/srv/pb/projects');
+    assert.equal(c.smtpHost, '127.0.0.1');
+    assert.equal(c.smtpPort, 2525);
+    assert.equal(c.httpPort, 8080);
+    assert.deepEqual(c.outbound, { kind: 'outbox' });
+    assert.equal(c.smtp.maxMessageBytes, 25 * 1024 * 1024);
+    assert.equal(c.smtp.maxRecipients, 50);
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it('takes a flag over its PATCHBAY_* variable', () => {
+    const c = loadConfig({ smtpPort: '0' }, { PATCHBAY_SMTP_PORT: '2600', PATCHBAY_HTTP_PORT: '9000', PATCHBAY_OUTBOUND: 'smtp://mx.example.org:25' });
+    assert.equal(c.smtpPort, 0);
+    assert.equal(c.httpPort, 9000);
+    assert.deepEqual(c.outbound, { kind: 'smtp', host: 'mx.example.org', port: 25, url: 'smtp://mx.example.org:25' });
+  });
+
+  it('refuses a bad value naming the flag and the variable', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ smtpPort: 'http' }, /--smtp-port \/ PATCHBAY_SMTP_PORT/],
+      [{ httpPort: '70000' }, /--http-port/],
+      [{ outbound: 'postfix' }, /expected "outbox" or "smtp:\/\/HOST:PORT"/],
+      [{ tlsCert: 'cert.pem' }, /both --tls-cert and --tls-key/],
+    ];
+    for (const [flags, message] of cases) {
+      assert.throws(() => loadConfig(flags, {}), (e) => isAppError(e) && e.kind === 'invalid' && message.test(e.message));
+    }
+  });
+
+  it('parses IPv6 smarthosts', () => {
+    assert.deepEqual(parseOutbound('smtp://[::1]:2526'), { kind: 'smtp', host: '::1', port: 2526, url: 'smtp://[::1]:2526' });
+  });
+});

@@ -1,0 +1,63 @@
+// Project files: the derived addresses, and refusals that name the file, the line and the reason.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadProjects, parseProjectFile } from '../../src/config/projects.js';
+import { isAppError } from '../../src/errors.js';
+import { tempDir } from '../helpers/dirs.js';
+
+const good = `name: Proctree Syscall
+slug: proctree
+list: proctree@lists.example.org
+tree: { url: /srv/git/linux.git, branch: master }
+builds:
+  - arch: x86_64
+    config: [config/proctree_syscall, config/virtio_net]
+    lava: true
+  - arch: powerpc64
+    config: [config/proctree_syscall]
+tests:
+  path: epita/proctree.yaml
+`;
+
+describe('project files', () => {
+  it('reads the talk format and derives the four addresses', () => {
+    const p = parseProjectFile('proctree.yaml', good);
+    assert.equal(p.policy, 'open');
+    assert.equal(p.builds.length, 2);
+    assert.equal(p.builds[1]!.lava, false);
+    assert.deepEqual(p.addresses, {
+      list: 'proctree@lists.example.org',
+      request: 'proctree-request@lists.example.org',
+      bounces: 'proctree-bounces@lists.example.org',
+      bot: 'proctree-bot@lists.example.org',
+    });
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['a wrong enum value', good.replace('slug: proctree', 'slug: proctree\npolicy: closed'), /^bad\.yaml:3: policy: /],
+    ['a list that is not an address', good.replace('proctree@lists.example.org', 'proctree'), /^bad\.yaml:3: list: must be an email address/],
+    ['a misspelt key', good.replace('    lava: true', '    lavva: true'), /^bad\.yaml:8: builds\.0\.lavva: unknown key "lavva"/],
+    ['a wrong type deep inside', good.replace('lava: true', 'lava: sometimes'), /^bad\.yaml:8: builds\.0\.lava: /],
+    ['a missing key', good.replace('name: Proctree Syscall\n', ''), /^bad\.yaml:1: name: /],
+    ['broken YAML', good.replace('tests:\n', 'tests: [\n'), /^bad\.yaml:\d+: YAML syntax: /],
+  ];
+  for (const [what, text, message] of bad) {
+    it(`refuses ${what} with file, line and reason`, () => {
+      assert.throws(() => parseProjectFile('bad.yaml', text), (e) => isAppError(e) && message.test(e.message));
+    });
+  }
+
+  it('refuses two projects with the same list address', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'a.yaml'), good);
+    fs.writeFileSync(path.join(dir, 'b.yaml'), good.replace('slug: proctree', 'slug: other'));
+    assert.throws(() => loadProjects(dir), (e) => isAppError(e) && /b\.yaml:1: "proctree@lists\.example\.org" is already used by .*a\.yaml/.test(e.message));
+  });
+
+  it('loads the shipped example project', () => {
+    const projects = loadProjects(path.resolve('projects'));
+    assert.ok(projects.some((p) => p.slug === 'example'));
+  });
+});

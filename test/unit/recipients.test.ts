@@ -1,0 +1,41 @@
+// RCPT TO resolution: our four mailboxes per project, VERP bounces, unknown users and relay attempts.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { addressesFor } from '../../src/config/projects.js';
+import { buildRecipientTable, encodeVerp, resolveRecipient } from '../../src/smtp/recipients.js';
+
+const table = buildRecipientTable([{ id: 7, slug: 'proctree', addresses: addressesFor('proctree@Lists.Example.org') }]);
+
+describe('recipient resolution', () => {
+  const cases: [string, string, string?][] = [
+    ['proctree@lists.example.org', 'list'],
+    ['PROCTREE@lists.example.org', 'list'],
+    ['proctree-request@lists.example.org', 'request'],
+    ['proctree-bounces@lists.example.org', 'bounces'],
+    ['proctree-bot@lists.example.org', 'bot'],
+    ['proctree-bounces+alice=example.com@lists.example.org', 'bounces', 'alice@example.com'],
+  ];
+  for (const [address, route, verp] of cases) {
+    it(`routes ${address} to ${route}`, () => {
+      const r = resolveRecipient(address, table);
+      assert.equal(r.kind, 'local');
+      if (r.kind !== 'local') return;
+      assert.equal(r.mailbox.route, route);
+      assert.equal(r.mailbox.projectId, 7);
+      assert.equal(r.verp, verp);
+    });
+  }
+
+  it('says no-such-user for an unknown mailbox of our domain, and relay for any other domain', () => {
+    assert.deepEqual(resolveRecipient('nobody@lists.example.org', table), { kind: 'unknown', reason: 'no-such-user' });
+    assert.deepEqual(resolveRecipient('proctree+x@lists.example.org', table), { kind: 'unknown', reason: 'no-such-user' });
+    assert.deepEqual(resolveRecipient('proctree@elsewhere.example', table), { kind: 'relay' });
+  });
+
+  it('encodes a subscriber into the VERP bounce address and resolves it back', () => {
+    const verp = encodeVerp('proctree-bounces@lists.example.org', 'Bob.Smith@Example.NET');
+    assert.equal(verp, 'proctree-bounces+bob.smith=example.net@lists.example.org');
+    const r = resolveRecipient(verp, table);
+    assert.equal(r.kind === 'local' && r.verp, 'bob.smith@example.net');
+  });
+});
