@@ -1,0 +1,142 @@
+// Subject parsing: reply/forward markers, bracket prefixes, version, series marker, and the name Patchwork would show.
+
+export interface ParsedSubject {
+  /** Re:/Aw:/SV: (a reply); Patchwork treats only a reply as a comment, never a forward. */
+  isReply: boolean;
+  isForward: boolean;
+  /** Prefix tokens other than PATCH, version and marker, in order: ["RFC", "net-next"]. */
+  prefixes: string[];
+  /** The bracket groups held PATCH (or PATCHv2, PULL …): a patch-style subject. */
+  hasPatchTag: boolean;
+  version: number;
+  /** "5.1" for a replacement of one patch of v5; null otherwise. */
+  subversion: number | null;
+  index: number | null;
+  total: number | null;
+  rfc: boolean;
+  resend: boolean;
+  /** Patchwork's stored name: remaining prefixes kept as "[RFC,net-next] title" (marker dropped). */
+  name: string;
+  /** The title without any prefix. */
+  title: string;
+}
+
+// "Re: ", "RE:", "Aw:" (German Outlook), "SV:" (Nordic), "Fwd:", "Fw:", "TR:" (French forward), repeated.
+const REPLY = /^\s*(re|aw|sv|antw|vs)\s*(\[\d+\])?\s*:\s*/i;
+const FORWARD = /^\s*(fwd?|tr|wg)\s*:\s*/i;
+const BRACKET = /^\s*\[([^\]]*)\]\s*/;
+const MARKER = /^(?:.*?\D)?(\d+)(?:\/| of )(\d+)$/i;
+const VERSION = /^(?:patch|rfc|resend)?v(\d+)(?:\.(\d+))?$/i;
+const PATCH_WORDS = new Set(['patch', 'pull', 'git pull', 'git', 'patchv']);
+
+export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
+  let rest = raw.replace(/\s+/g, ' ').trim();
+  let isReply = false;
+  let isForward = false;
+  for (;;) {
+    const r = REPLY.exec(rest);
+    if (r) {
+      isReply = true;
+      rest = rest.slice(r[0].length);
+      continue;
+    }
+    const f = FORWARD.exec(rest);
+    if (f) {
+      isForward = true;
+      rest = rest.slice(f[0].length);
+      continue;
+    }
+    break;
+  }
+
+  const tokens: string[] = [];
+  let hadBracket = false;
+  for (let m = BRACKET.exec(rest); m; m = BRACKET.exec(rest)) {
+    hadBracket = true;
+    // "PATCH 1 of 3" (Mercurial) keeps "1 of 3" as one token.
+    const group = m[1]!.replace(/(\d+) of (\d+)/gi, '$1/$2');
+    tokens.push(...group.split(/[,\s]+/).filter(Boolean));
+    rest = rest.slice(m[0].length);
+    const again = REPLY.exec(rest);
+    if (again) {
+      isReply = true;
+      rest = rest.slice(again[0].length);
+    }
+  }
+
+  let version = 1;
+  let subversion: number | null = null;
+  let index: number | null = null;
+  let total: number | null = null;
+  let hasPatchTag = false;
+  let rfc = false;
+  let resend = false;
+  let versionSeen = false;
+  let markerSeen = false;
+  const prefixes: string[] = [];
+  for (const token of tokens) {
+    const lower = token.toLowerCase();
+    const v = VERSION.exec(token);
+    if (v && !versionSeen) {
+      versionSeen = true;
+      version = Number(v[1]);
+      subversion = v[2] === undefined ? null : Number(v[2]);
+      if (/^patch/i.test(token)) hasPatchTag = true;
+      if (/^rfc/i.test(token)) rfc = true;
+      continue;
+    }
+    const mk = MARKER.exec(token);
+    if (mk && !markerSeen) {
+      markerSeen = true;
+      index = Number(mk[1]);
+      total = Number(mk[2]);
+      // "PATCH1/8" or "v2PATCH1/4": the word before the marker still counts.
+      if (/patch/i.test(token)) hasPatchTag = true;
+      const vp = /^v(\d+)/i.exec(token);
+      if (vp && !versionSeen) {
+        versionSeen = true;
+        version = Number(vp[1]);
+      }
+      continue;
+    }
+    if (PATCH_WORDS.has(lower) || lower === 'patch') {
+      hasPatchTag = true;
+      continue;
+    }
+    if (projectSlug && lower === projectSlug.toLowerCase()) continue;
+    if (lower === 'rfc') rfc = true;
+    if (lower === 'resend') resend = true;
+    prefixes.push(token);
+  }
+  if (!versionSeen) {
+    // Patchwork also reads "subject (v2)".
+    const paren = /\([vV](\d+)\)/.exec(rest);
+    if (paren) version = Number(paren[1]);
+  }
+  const title = rest.trim();
+  const kept = prefixes;
+  return {
+    isReply,
+    isForward,
+    prefixes: kept,
+    hasPatchTag: hasPatchTag || (hadBracket && markerSeen),
+    version,
+    subversion,
+    index,
+    total,
+    rfc,
+    resend,
+    name: kept.length ? `[${kept.join(',')}] ${title}` : title,
+    title,
+  };
+}
+
+/** The title as compared across revisions: case, spacing and trailing punctuation ignored. */
+export function normalizeTitle(title: string): string {
+  return title
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .replace(/[.\s]+$/, '')
+    .trim();
+}

@@ -1,0 +1,43 @@
+// Subject parsing, table-driven over subjects seen on kernel lists.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { normalizeTitle, parseSubject } from '../../src/series/subject.js';
+
+type Want = Partial<ReturnType<typeof parseSubject>>;
+const cases: [string, Want][] = [
+  ['[PATCH v3 2/7] mm: fix the thing', { version: 3, index: 2, total: 7, name: 'mm: fix the thing', title: 'mm: fix the thing', hasPatchTag: true }],
+  ['[RFC PATCH v2 00/10] sched: a cover', { version: 2, index: 0, total: 10, rfc: true, name: '[RFC] sched: a cover', prefixes: ['RFC'] }],
+  ['[PATCH net-next v2 1/3] net: x', { version: 2, index: 1, total: 3, prefixes: ['net-next'], name: '[net-next] net: x' }],
+  ['[PATCH 1/3 v2] foo: bar', { version: 2, index: 1, total: 3, name: 'foo: bar' }],
+  ['[PATCHv2] foo: bar', { version: 2, index: null, total: null, hasPatchTag: true, name: 'foo: bar' }],
+  ['[PATCH RESEND] foo', { resend: true, version: 1, name: '[RESEND] foo' }],
+  ['[PATCH v5.1 10/12] foo', { version: 5, subversion: 1, index: 10, total: 12 }],
+  ['[PATCH] [RFC] [1/2] meep', { rfc: true, index: 1, total: 2, name: '[RFC] meep' }],
+  ['[PATCH RFC 1/2] meep', { rfc: true, index: 1, total: 2, name: '[RFC] meep' }],
+  ['[PATCH] rewrite [a-z] regexes', { name: 'rewrite [a-z] regexes' }],
+  ['Re: [PATCH v2 1/3] foo', { isReply: true, version: 2, index: 1 }],
+  ['AW: Re: [PATCH] foo', { isReply: true, name: 'foo' }],
+  ['SV: [PATCH] foo', { isReply: true }],
+  ['Fwd: [PATCH] foo', { isReply: false, isForward: true, hasPatchTag: true }],
+  ['[PATCH 1 of 2] hg style', { index: 1, total: 2, name: 'hg style' }],
+  ['[PATCH1/8] glued', { index: 1, total: 8, hasPatchTag: true }],
+  ['[v2PATCH1/4] glued', { index: 1, total: 4, version: 2 }],
+  ['a plain subject (v3)', { version: 3, hasPatchTag: false, name: 'a plain subject (v3)' }],
+  ['[proctree][PATCH v9] syscall: add dummy system call', { version: 9, name: 'syscall: add dummy system call' }],
+  ['[GIT PULL] Networking for 6.8', { hasPatchTag: true, name: 'Networking for 6.8' }],
+  ['Hello list', { hasPatchTag: false, index: null, version: 1, name: 'Hello list' }],
+];
+
+describe('parseSubject', () => {
+  for (const [subject, want] of cases) {
+    it(`parses ${JSON.stringify(subject)}`, () => {
+      const got = parseSubject(subject, 'proctree');
+      for (const [k, v] of Object.entries(want)) assert.deepEqual(got[k as keyof typeof got], v, `${k} of ${subject}`);
+    });
+  }
+
+  it('normalizes titles for revision matching', () => {
+    assert.equal(normalizeTitle('Mm:  Fix  the thing.'), normalizeTitle('mm: fix the thing'));
+    assert.notEqual(normalizeTitle('mm: fix the thing'), normalizeTitle('mm: fix another thing'));
+  });
+});
