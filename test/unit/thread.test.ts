@@ -1,0 +1,131 @@
+// Threading decisions on hand-drawn contexts; the whole flow with real mail is in test/integration/series-*.test.ts.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { classify, type MailInput } from '../../src/series/classify.js';
+import { batchOf, decide, findPredecessor, type Context, type KnownMail, type SeriesSummary } from '../../src/series/thread.js';
+
+const DIFF = 'diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n';
+const ZOE = 'zoe@students.example.org';
+
+function mail(over: Partial<MailInput> & { subject: string }): MailInput {
+  return {
+    msgid: 'x@host',
+    inReplyTo: null,
+    references: [],
+    date: '2026-11-20T10:00:00.000Z',
+    from: { name: 'Zoé', email: ZOE },
+    text: over.subject.includes(' 0/') ? 'cover text\n' : `msg\n\nSigned-off-by: Zoé <${ZOE}>\n---\n${DIFF}`,
+    patchAttachments: [],
+    ...over,
+  };
+}
+
+function msg(over: Partial<MailInput> & { subject: string }) {
+  const m = mail(over);
+  return { msgid: m.msgid, inReplyTo: m.inReplyTo, references: m.references, date: m.date, submitter: ZOE, classified: classify(m) };
+}
+
+function series(over: Partial<SeriesSummary> & { id: number }): SeriesSummary {
+  return { submitter: ZOE, version: 1, total: 3, date: '2026-11-20T10:00:00.000Z', indices: [], hasCover: false, batch: null, title: null, changeId: null, superseded: false, ...over };
+}
+
+function ctx(over: Partial<Context> = {}): Context {
+  return { known: new Map(), seriesRefs: new Map(), series: new Map(), nearby: [], ...over };
+}
+
+describe('decide', () => {
+  it('starts a new series for the first mail of a thread', () => {
+    // cover ─ (nothing else yet)
+    const d = decide(msg({ msgid: 'cover@h', subject: '[PATCH 0/3] topic' }), ctx());
+    assert.deepEqual(d, { kind: 'cover-new-series', version: 1, total: 3, repliedTo: null, how: 'new series' });
+  });
+
+  it('adds a patch to the series that claimed its thread, even before the cover arrives', () => {
+    // cover (not received)
+    // ├─ 2/3 (received, series 7 claimed cover@h)
+    // └─ 3/3 ← this one
+    const s7 = series({ id: 7, indices: [2] });
+    const d = decide(msg({ msgid: 'p3@h', inReplyTo: 'cover@h', references: ['cover@h'], subject: '[PATCH 3/3] c' }), ctx({ seriesRefs: new Map([['cover@h', 7]]), series: new Map([[7, s7]]) }));
+    assert.deepEqual(d, { kind: 'patch', seriesId: 7, index: 3, how: 'same thread' });
+  });
+
+  it('gives a late cover letter to the series whose patches referenced it', () => {
+    const s7 = series({ id: 7, indices: [1, 2, 3] });
+    const d = decide(msg({ msgid: 'cover@h', subject: '[PATCH 0/3] topic' }), ctx({ seriesRefs: new Map([['cover@h', 7]]), series: new Map([[7, s7]]) }));
+    assert.equal(d.kind, 'cover');
+  });
+
+  it('makes v2 sent in reply to the v1 cover a new series with the reason', () => {
+    // v1 cover (series 1)
+    // └─ v2 cover ← this one
+    const known = new Map<string, KnownMail>([['v1cover@h', { msgid: 'v1cover@h', kind: 'cover', id: 11, seriesId: 1, index: 0 }]]);
+    const d = decide(
+      msg({ msgid: 'v2cover@h', inReplyTo: 'v1cover@h', references: ['v1cover@h'], subject: '[PATCH v2 0/3] topic' }),
+      ctx({ known, seriesRefs: new Map([['v1cover@h', 1]]), series: new Map([[1, series({ id: 1, hasCover: true, indices: [1, 2, 3] })]]) }),
+    );
+    assert.deepEqual(d, { kind: 'cover-new-series', version: 2, total: 3, repliedTo: { seriesId: 1, reason: 'in reply to v1 cover' }, how: 'new series' });
+  });
+
+  it('replaces one patch for [PATCH v5.1 10/12] in reply to patch 10 of v5', () => {
+    const known = new Map<string, KnownMail>([['p10@h', { msgid: 'p10@h', kind: 'patch', id: 510, seriesId: 5, index: 10 }]]);
+    const d = decide(
+      msg({ msgid: 'p10b@h', inReplyTo: 'p10@h', references: ['c5@h', 'p10@h'], subject: '[PATCH v5.1 10/12] fix' }),
+      ctx({ known, series: new Map([[5, series({ id: 5, version: 5, total: 12, indices: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] })]]) }),
+    );
+    assert.deepEqual(d, { kind: 'patch-replacement', seriesId: 5, index: 10, replaces: 510, how: 'v5.1 replaces patch 10/12' });
+  });
+
+  it('keeps two unthreaded series sent minutes apart apart by their send batch', () => {
+    // 10:00 series A (git send-email batch 20261120100000.111), 1/3 received
+    // 10:02 series B 1/3 ← this one, another batch
+    const a = series({ id: 1, indices: [1], batch: batchOf('20261120100000.111-1-zoe@h') });
+    const d = decide(msg({ msgid: '20261120100200.222-1-zoe@h', date: '2026-11-20T10:02:00.000Z', subject: '[PATCH 1/3] other' }), ctx({ nearby: [a], series: new Map([[1, a]]) }));
+    assert.equal(d.kind, 'patch-new-series');
+    const same = decide(msg({ msgid: '20261120100000.111-2-zoe@h', date: '2026-11-20T10:00:01.000Z', subject: '[PATCH 2/3] a2' }), ctx({ nearby: [a], series: new Map([[1, a]]) }));
+    assert.deepEqual(same, { kind: 'patch', seriesId: 1, index: 2, how: 'same send batch' });
+  });
+
+  it('files a reply as a comment on the nearest patch, through other comments', () => {
+    // patch 42
+    // └─ comment 9 (on patch 42)
+    //    └─ this reply
+    const known = new Map<string, KnownMail>([
+      ['p@h', { msgid: 'p@h', kind: 'patch', id: 42, seriesId: 1, index: 1 }],
+      ['c@h', { msgid: 'c@h', kind: 'comment', id: 9, seriesId: null, parent: { kind: 'patch', id: 42 }, index: null }],
+    ]);
+    const d = decide(msg({ msgid: 'r@h', inReplyTo: 'c@h', references: ['p@h', 'c@h'], subject: 'Re: [PATCH] x', text: 'Reviewed-by: A <a@x>\n' }), ctx({ known }));
+    assert.deepEqual(d, { kind: 'comment', parent: { kind: 'patch', id: 42 } });
+  });
+
+  it('files a Re: carrying a diff as a comment, not a patch', () => {
+    const known = new Map<string, KnownMail>([['p@h', { msgid: 'p@h', kind: 'patch', id: 42, seriesId: 1, index: 1 }]]);
+    const d = decide(msg({ msgid: 'r@h', inReplyTo: 'p@h', references: ['p@h'], subject: 'Re: [PATCH] x', text: `try this:\n${DIFF}` }), ctx({ known }));
+    assert.deepEqual(d, { kind: 'comment', parent: { kind: 'patch', id: 42 } });
+  });
+
+  it('keeps a [PATCH] mail without a diff as plain list mail', () => {
+    assert.deepEqual(decide(msg({ msgid: 'n@h', subject: '[PATCH] forgot the diff', text: 'oops\n' }), ctx()), { kind: 'plain', reason: 'patch-subject-without-diff' });
+  });
+});
+
+describe('findPredecessor', () => {
+  const q = { seriesId: 9, submitter: ZOE, version: 2, date: '2026-11-22T10:00:00.000Z', title: 'Syscall: add dummy', resend: false, changeId: null, supersedes: null };
+  it('links by Supersedes first, then change-id, then title and submitter', () => {
+    const v1 = series({ id: 1, title: 'syscall: add dummy', changeId: 'c-1' });
+    assert.deepEqual(findPredecessor({ ...q, supersedes: 'a@b' }, { bySupersedes: v1, byChangeId: [], byTitle: [] }), { seriesId: 1, reason: 'Supersedes: <a@b>' });
+    assert.deepEqual(findPredecessor({ ...q, changeId: 'c-1' }, { bySupersedes: null, byChangeId: [v1], byTitle: [] }), { seriesId: 1, reason: 'same change-id' });
+    assert.deepEqual(findPredecessor(q, { bySupersedes: null, byChangeId: [], byTitle: [v1] }), { seriesId: 1, reason: 'same title and submitter' });
+  });
+
+  it('does not link another title, another submitter, or a series that already has a successor', () => {
+    const other = series({ id: 2, title: 'syscall: add another' });
+    const stranger = series({ id: 3, title: 'syscall: add dummy', submitter: 'x@y' });
+    const old = series({ id: 4, title: 'syscall: add dummy', superseded: true });
+    assert.equal(findPredecessor(q, { bySupersedes: null, byChangeId: [], byTitle: [other, stranger, old] }), null);
+  });
+
+  it('links a RESEND of the same version, saying so', () => {
+    const v2 = series({ id: 5, version: 2, title: 'syscall: add dummy' });
+    assert.deepEqual(findPredecessor({ ...q, resend: true }, { bySupersedes: null, byChangeId: [], byTitle: [v2] }), { seriesId: 5, reason: 'resend with the same title and submitter' });
+  });
+});
