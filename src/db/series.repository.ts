@@ -1,0 +1,357 @@
+// SQL for the series engine: people, series and their claimed Message-IDs, covers, patches, comments, revisions, events.
+import { sql } from 'kysely';
+import type { KnownMail, SeriesSummary } from '../series/thread.js';
+import type { DbOrTx } from './database.js';
+import { nowIso } from './database.js';
+import type { PatchRow, SeriesRow } from './series-schema.js';
+
+export async function upsertPerson(db: DbOrTx, email: string, name: string | null): Promise<number> {
+  const e = email.toLowerCase();
+  const row = await db
+    .insertInto('people')
+    .values({ email: e, name: name || null, created_at: nowIso() })
+    .onConflict((oc) => oc.column('email').doUpdateSet({ name: sql`coalesce(people.name, excluded.name)` }))
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function findKnown(db: DbOrTx, projectId: number, msgids: string[]): Promise<KnownMail[]> {
+  if (!msgids.length) return [];
+  const [patches, covers, comments] = await Promise.all([
+    db.selectFrom('patches').select(['id', 'msgid', 'series_id', 'number']).where('project_id', '=', projectId).where('msgid', 'in', msgids).execute(),
+    db.selectFrom('covers').select(['id', 'msgid', 'series_id']).where('project_id', '=', projectId).where('msgid', 'in', msgids).execute(),
+    db.selectFrom('comments').select(['id', 'msgid', 'patch_id', 'cover_id']).where('project_id', '=', projectId).where('msgid', 'in', msgids).execute(),
+  ]);
+  return [
+    ...patches.map((p): KnownMail => ({ msgid: p.msgid, kind: 'patch', id: p.id, seriesId: p.series_id, index: p.number })),
+    ...covers.map((c): KnownMail => ({ msgid: c.msgid, kind: 'cover', id: c.id, seriesId: c.series_id, index: 0 })),
+    ...comments.map(
+      (c): KnownMail => ({
+        msgid: c.msgid,
+        kind: 'comment',
+        id: c.id,
+        seriesId: null,
+        index: null,
+        parent: c.patch_id !== null ? { kind: 'patch', id: c.patch_id } : { kind: 'cover', id: c.cover_id! },
+      }),
+    ),
+  ];
+}
+
+export async function findSeriesRefs(db: DbOrTx, projectId: number, msgids: string[]): Promise<Map<string, number>> {
+  if (!msgids.length) return new Map();
+  const rows = await db.selectFrom('series_refs').select(['msgid', 'series_id']).where('project_id', '=', projectId).where('msgid', 'in', msgids).execute();
+  return new Map(rows.map((r) => [r.msgid, r.series_id]));
+}
+
+/** Claims Message-IDs for a series; ids already claimed by another series stay with it (first claim wins). */
+export async function claimRefs(db: DbOrTx, projectId: number, seriesId: number, msgids: string[]): Promise<void> {
+  for (const msgid of new Set(msgids)) {
+    await db.insertInto('series_refs').values({ project_id: projectId, msgid, series_id: seriesId }).onConflict((oc) => oc.doNothing()).execute();
+  }
+}
+
+export async function seriesSummaries(db: DbOrTx, ids: number[]): Promise<SeriesSummary[]> {
+  if (!ids.length) return [];
+  const rows = await db
+    .selectFrom('series')
+    .innerJoin('people', 'people.id', 'series.submitter_id')
+    .select([
+      'series.id',
+      'people.email',
+      'series.version',
+      'series.total',
+      'series.date',
+      'series.cover_id',
+      'series.batch',
+      'series.title_norm',
+      'series.change_id',
+    ])
+    .select((eb) => [
+      eb.exists(eb.selectFrom('revisions').select('revisions.series_id').whereRef('revisions.previous_id', '=', 'series.id')).as('superseded'),
+    ])
+    .where('series.id', 'in', ids)
+    .execute();
+  const numbers = await db.selectFrom('patches').select(['series_id', 'number']).where('series_id', 'in', ids).where('replaced_by', 'is', null).execute();
+  return rows.map((r) => ({
+    id: r.id,
+    submitter: r.email,
+    version: r.version,
+    total: r.total,
+    date: r.date,
+    indices: numbers.filter((n) => n.series_id === r.id).map((n) => n.number),
+    hasCover: r.cover_id !== null,
+    batch: r.batch,
+    title: r.title_norm,
+    changeId: r.change_id,
+    superseded: Boolean(r.superseded),
+  }));
+}
+
+export async function nearbySeriesIds(
+  db: DbOrTx,
+  q: { projectId: number; submitterId: number; version: number; total: number; from: string; to: string },
+): Promise<number[]> {
+  const rows = await db
+    .selectFrom('series')
+    .select('id')
+    .where('project_id', '=', q.projectId)
+    .where('submitter_id', '=', q.submitterId)
+    .where('version', '=', q.version)
+    .where('total', '=', q.total)
+    .where('date', '>=', q.from)
+    .where('date', '<=', q.to)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+export async function predecessorCandidateIds(
+  db: DbOrTx,
+  q: { projectId: number; submitterId: number; titleNorm: string | null; changeId: string | null; supersedes: string | null },
+): Promise<{ bySupersedes: number | null; byChangeId: number[]; byTitle: number[] }> {
+  const bySupersedes = q.supersedes ? ((await findSeriesRefs(db, q.projectId, [q.supersedes])).get(q.supersedes) ?? null) : null;
+  const byChangeId = q.changeId
+    ? (await db.selectFrom('series').select('id').where('project_id', '=', q.projectId).where('change_id', '=', q.changeId).execute()).map((r) => r.id)
+    : [];
+  const byTitle = q.titleNorm
+    ? (
+        await db
+          .selectFrom('series')
+          .select('id')
+          .where('project_id', '=', q.projectId)
+          .where('submitter_id', '=', q.submitterId)
+          .where('title_norm', '=', q.titleNorm)
+          .execute()
+      ).map((r) => r.id)
+    : [];
+  return { bySupersedes, byChangeId, byTitle };
+}
+
+export async function insertSeries(
+  db: DbOrTx,
+  s: { projectId: number; submitterId: number; name: string | null; version: number; total: number; date: string; batch: string | null; titleNorm: string | null; changeId: string | null },
+): Promise<number> {
+  const row = await db
+    .insertInto('series')
+    .values({
+      project_id: s.projectId,
+      submitter_id: s.submitterId,
+      name: s.name,
+      version: s.version,
+      total: s.total,
+      date: s.date,
+      batch: s.batch,
+      title_norm: s.titleNorm,
+      change_id: s.changeId,
+      created_at: nowIso(),
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function getSeries(db: DbOrTx, id: number): Promise<SeriesRow | undefined> {
+  return db.selectFrom('series').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function updateSeries(
+  db: DbOrTx,
+  id: number,
+  set: Partial<Pick<SeriesRow, 'name' | 'cover_id' | 'title_norm' | 'change_id' | 'completed'>>,
+): Promise<void> {
+  await db.updateTable('series').set(set).where('id', '=', id).execute();
+}
+
+export interface NewPatch {
+  projectId: number;
+  mailId: number;
+  msgid: string;
+  seriesId: number;
+  number: number;
+  submitterId: number;
+  name: string;
+  content: string;
+  diff: string | null;
+  hash: string | null;
+  pullUrl: string | null;
+  date: string;
+  state: string;
+  tags: { acked: number; reviewed: number; tested: number };
+  baseCommit: string | null;
+  changeId: string | null;
+  signoffOk: boolean;
+  studentId: number | null;
+}
+
+export async function insertPatch(db: DbOrTx, p: NewPatch): Promise<number> {
+  const row = await db
+    .insertInto('patches')
+    .values({
+      project_id: p.projectId,
+      mail_id: p.mailId,
+      msgid: p.msgid,
+      series_id: p.seriesId,
+      number: p.number,
+      submitter_id: p.submitterId,
+      name: p.name,
+      content: p.content,
+      diff: p.diff,
+      hash: p.hash,
+      pull_url: p.pullUrl,
+      date: p.date,
+      state: p.state,
+      acked: p.tags.acked,
+      reviewed: p.tags.reviewed,
+      tested: p.tags.tested,
+      base_commit: p.baseCommit,
+      change_id: p.changeId,
+      signoff_ok: p.signoffOk ? 1 : 0,
+      student_id: p.studentId,
+      replaced_by: null,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function getPatch(db: DbOrTx, id: number): Promise<PatchRow | undefined> {
+  return db.selectFrom('patches').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function patchesOfSeries(db: DbOrTx, seriesId: number): Promise<PatchRow[]> {
+  return db.selectFrom('patches').selectAll().where('series_id', '=', seriesId).orderBy('number').orderBy('id').execute();
+}
+
+export async function setPatchState(db: DbOrTx, id: number, state: string): Promise<void> {
+  await db.updateTable('patches').set({ state }).where('id', '=', id).execute();
+}
+
+export async function setReplacedBy(db: DbOrTx, id: number, replacement: number): Promise<void> {
+  await db.updateTable('patches').set({ replaced_by: replacement }).where('id', '=', id).execute();
+}
+
+export async function addPatchTags(db: DbOrTx, id: number, t: { acked: number; reviewed: number; tested: number }): Promise<void> {
+  await db
+    .updateTable('patches')
+    .set((eb) => ({ acked: eb('acked', '+', t.acked), reviewed: eb('reviewed', '+', t.reviewed), tested: eb('tested', '+', t.tested) }))
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function insertCover(
+  db: DbOrTx,
+  c: { projectId: number; mailId: number; msgid: string; seriesId: number; submitterId: number; name: string; content: string; date: string },
+): Promise<number> {
+  const row = await db
+    .insertInto('covers')
+    .values({
+      project_id: c.projectId,
+      mail_id: c.mailId,
+      msgid: c.msgid,
+      series_id: c.seriesId,
+      submitter_id: c.submitterId,
+      name: c.name,
+      content: c.content,
+      date: c.date,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function insertComment(
+  db: DbOrTx,
+  c: { projectId: number; mailId: number; msgid: string; patchId: number | null; coverId: number | null; submitterId: number; content: string; date: string },
+): Promise<number> {
+  const row = await db
+    .insertInto('comments')
+    .values({
+      project_id: c.projectId,
+      mail_id: c.mailId,
+      msgid: c.msgid,
+      patch_id: c.patchId,
+      cover_id: c.coverId,
+      submitter_id: c.submitterId,
+      content: c.content,
+      date: c.date,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function getRevision(db: DbOrTx, seriesId: number) {
+  return db.selectFrom('revisions').selectAll().where('series_id', '=', seriesId).executeTakeFirst();
+}
+
+export async function nextRevisionOf(db: DbOrTx, seriesId: number) {
+  return db.selectFrom('revisions').selectAll().where('previous_id', '=', seriesId).executeTakeFirst();
+}
+
+export async function insertRevision(db: DbOrTx, r: { seriesId: number; previousId: number; reason: string; source: 'parser' | 'maintainer' }): Promise<void> {
+  await db
+    .insertInto('revisions')
+    .values({ series_id: r.seriesId, previous_id: r.previousId, reason: r.reason, source: r.source, created_at: nowIso() })
+    .execute();
+}
+
+export async function deleteRevision(db: DbOrTx, seriesId: number): Promise<void> {
+  await db.deleteFrom('revisions').where('series_id', '=', seriesId).execute();
+}
+
+export async function markRevisionAnnounced(db: DbOrTx, seriesId: number): Promise<void> {
+  await db.updateTable('revisions').set({ announced: 1 }).where('series_id', '=', seriesId).execute();
+}
+
+export interface NewEvent {
+  projectId: number;
+  category: string;
+  actorId?: number | null;
+  patchId?: number | null;
+  seriesId?: number | null;
+  coverId?: number | null;
+  commentId?: number | null;
+  payload?: Record<string, unknown>;
+}
+
+export async function insertEvent(db: DbOrTx, e: NewEvent): Promise<number> {
+  const row = await db
+    .insertInto('events')
+    .values({
+      project_id: e.projectId,
+      category: e.category,
+      date: nowIso(),
+      actor_id: e.actorId ?? null,
+      patch_id: e.patchId ?? null,
+      series_id: e.seriesId ?? null,
+      cover_id: e.coverId ?? null,
+      comment_id: e.commentId ?? null,
+      payload: e.payload ? JSON.stringify(e.payload) : null,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function eventsSince(db: DbOrTx, afterId: number, categories?: string[]) {
+  let q = db.selectFrom('events').selectAll().where('id', '>', afterId).orderBy('id');
+  if (categories?.length) q = q.where('category', 'in', categories);
+  return q.execute();
+}
+
+export async function findStudentByEmails(db: DbOrTx, projectId: number, emails: string[]): Promise<number | null> {
+  if (!emails.length) return null;
+  const row = await db
+    .selectFrom('student_emails')
+    .innerJoin('students', 'students.id', 'student_emails.student_id')
+    .select('students.id')
+    .where('students.project_id', '=', projectId)
+    .where('student_emails.email', 'in', emails.map((e) => e.toLowerCase()))
+    .executeTakeFirst();
+  return row?.id ?? null;
+}
+
+export async function studentNames(db: DbOrTx, projectId: number): Promise<{ id: number; name: string }[]> {
+  return db.selectFrom('students').select(['id', 'name']).where('project_id', '=', projectId).execute();
+}

@@ -1,0 +1,39 @@
+// Turns a parsed mail (mailparser's result plus our header text) into the series core's MailInput.
+import type { ParsedMail } from 'mailparser';
+import type { MailInput } from './classify.js';
+import type { Identity } from './trailers.js';
+
+const PATCH_TYPES = new Set(['text/x-patch', 'text/x-diff', 'text/x-patch-file', 'application/x-patch']);
+
+/** All <msgid> in a header value, in order, without brackets. */
+export function msgidsIn(value: string | undefined): string[] {
+  return value ? [...value.matchAll(/<([^<>\s]+)>/g)].map((m) => m[1]!) : [];
+}
+
+function headerOf(header: string, name: string): string | undefined {
+  const re = new RegExp(`^${name}:[ \\t]*(.*(?:\\n[ \\t].*)*)`, 'im');
+  return re.exec(header)?.[1]?.replace(/\n[ \t]+/g, ' ');
+}
+
+export function toMailInput(a: { msgid: string; header: string; mail: ParsedMail | null; from: Identity | null; subject: string | null; date: string | null; fallbackDate: string }): MailInput {
+  const text = (a.mail?.text ?? '').replace(/\r\n?/g, '\n');
+  const patchAttachments = (a.mail?.attachments ?? [])
+    .filter((att) => PATCH_TYPES.has(att.contentType) || /\.(patch|diff)$/i.test(att.filename ?? ''))
+    .map((att) => att.content.toString('utf8').replace(/\r\n?/g, '\n'));
+  return {
+    msgid: a.msgid,
+    inReplyTo: msgidsIn(headerOf(a.header, 'in-reply-to'))[0] ?? null,
+    references: msgidsIn(headerOf(a.header, 'references')),
+    date: a.date ?? a.fallbackDate,
+    from: a.from ?? { name: '', email: '' },
+    subject: a.subject ?? '',
+    text,
+    patchAttachments,
+  };
+}
+
+/** git send-email puts "From: Author <addr>" as the first body line when the sender is not the author. */
+export function authorOf(input: MailInput): Identity {
+  const m = /^From:\s*(.*?)\s*<([^<>\s]+@[^<>\s]+)>\s*\n/.exec(input.text.replace(/^\s*\n/, ''));
+  return m ? { name: m[1]!.replace(/^"|"$/g, ''), email: m[2]!.toLowerCase() } : input.from;
+}
