@@ -1,7 +1,11 @@
 // The static, ordered list of migrations. Migrations are frozen once landed: add a new file, never edit one.
 import type { Migration } from 'kysely';
 import * as m0001 from './0001-init.js';
+import * as m0002 from './0002-outbound-strip-headers.js';
+import * as m0003 from './0003-series.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-init': m0001,
+  '0002-outbound-strip-headers': m0002,
+  '0003-series': m0003,
 };

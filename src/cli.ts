@@ -3,6 +3,9 @@ import { Command, Option } from 'commander';
 import { isAppError } from './errors.js';
 import type { Flags } from './config/config.js';
 import { serve } from './main.js';
+import { heldCommand } from './cli/held.command.js';
+import { subscribersCommand } from './cli/subscribers.command.js';
+import { studentsCommand } from './cli/students.command.js';
 
 function serverOptions(cmd: Command): Command {
   return cmd
@@ -41,6 +44,9 @@ export function buildCli(): Command {
       });
     });
 
+  subscribersCommand(program);
+  studentsCommand(program);
+  heldCommand(program);
   return program;
 }
 

@@ -5,10 +5,16 @@ import { loadConfig, type Config, type Flags, type PublicUrls } from './config/c
 import { loadProjects, type Project } from './config/projects.js';
 import { migrate, openDatabase, type Db } from './db/database.js';
 import { countMails, idsInState } from './db/mail.repository.js';
+import { countOutbound } from './db/outbound.repository.js';
 import { upsertProjects } from './db/project.repository.js';
 import { createLogger, type Logger } from './log.js';
+import { OutboundService } from './mail/outbound.service.js';
 import { IntakeService } from './smtp/intake.service.js';
+import { createListHandler } from './smtp/list.service.js';
 import { ProcessingService, type RouteHandler } from './smtp/processing.service.js';
+import { createBounceHandler } from './smtp/bounce.service.js';
+import { createRequestHandler } from './smtp/request.service.js';
+import { createSubscriptionService } from './smtp/subscription.service.js';
 import { buildRecipientTable } from './smtp/recipients.js';
 import { SmtpEdge } from './smtp/server.js';
 import { buildApp } from './web/app.js';
@@ -54,11 +60,35 @@ export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env):
   // The public base URL is known only once HTTP listens (port 0); services read it through this holder.
   const urls: PublicUrls = { base: config.baseUrl ?? '' };
 
+  const outbound = new OutboundService({
+    db,
+    mode: config.outbound,
+    dataDir: config.dataDir,
+    retry: config.outboundRetry,
+    bounceThreshold: config.bounceThreshold,
+    hostname: config.hostname,
+    log: log.child({ subsystem: 'outbound' }),
+  });
+  const subscriptions = createSubscriptionService({
+    db,
+    projects,
+    urls,
+    hostname: config.hostname,
+    // Mail queued from the web (confirmations, welcomes) wakes the outbound worker after its own commit.
+    kick: () => outbound.kick(),
+    log: log.child({ subsystem: 'subscriptions' }),
+  });
+
   const processing = new ProcessingService(
     db,
-    { list: archiveOnly, request: archiveOnly, bounces: archiveOnly, bot: archiveOnly },
+    {
+      list: createListHandler({ projects, urls, log: log.child({ subsystem: 'list' }) }),
+      request: createRequestHandler({ subscriptions, projects, log: log.child({ subsystem: 'request' }) }),
+      bounces: createBounceHandler({ bounceThreshold: config.bounceThreshold, log: log.child({ subsystem: 'bounces' }) }),
+      bot: archiveOnly,
+    },
     log.child({ subsystem: 'processing' }),
-    () => {},
+    () => outbound.kick(),
   );
   const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => processing.enqueue(ids));
 
@@ -75,13 +105,19 @@ export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env):
   const app = await buildApp({
     log: log.child({ subsystem: 'http' }),
     health: {
-      snapshot: async () => ({ mails: await countMails(db), pending: (await idsInState(db, 'stored')).length, outboundQueued: 0 }),
+      snapshot: async () => ({
+        mails: await countMails(db),
+        pending: (await idsInState(db, 'stored')).length,
+        outboundQueued: await countOutbound(db, 'queued'),
+      }),
     },
+    lists: subscriptions,
   });
 
   await app.listen({ host: config.httpHost, port: config.httpPort });
   const httpAddress = app.server.address() as AddressInfo;
   urls.base ||= `http://${hostForUrl(httpAddress.address)}:${httpAddress.port}`;
+  await outbound.start();
   await processing.resume();
   const smtpAddress = await smtp.start();
   process.stdout.write(`smtp listening on ${hostForUrl(smtpAddress.address)}:${smtpAddress.port}\n`);
@@ -94,6 +130,7 @@ export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env):
       await smtp.stop();
       await intake.drain();
       await processing.stop();
+      await outbound.stop();
       await app.close();
       await core.close();
     })());

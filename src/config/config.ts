@@ -19,6 +19,13 @@ export interface SmtpLimits {
   idleTimeoutMs: number;
 }
 
+/** Outbound retries after a 4xx or a connection failure: base × 2^attempt, capped, until the mail is this old. */
+export interface RetrySchedule {
+  baseMs: number;
+  maxMs: number;
+  giveUpMs: number;
+}
+
 export interface Config {
   dataDir: string;
   projectsDir: string;
@@ -29,6 +36,7 @@ export interface Config {
   baseUrl: string | null; // null: derived from the HTTP address once listening
   hostname: string;
   outbound: OutboundMode;
+  outboundRetry: RetrySchedule;
   tls: { cert: string; key: string } | null;
   smtp: SmtpLimits;
   bounceThreshold: number;
@@ -46,6 +54,9 @@ export const SETTINGS = {
   baseUrl: 'PATCHBAY_BASE_URL',
   hostname: 'PATCHBAY_HOSTNAME',
   outbound: 'PATCHBAY_OUTBOUND',
+  outboundRetryBase: 'PATCHBAY_OUTBOUND_RETRY_BASE',
+  outboundRetryMax: 'PATCHBAY_OUTBOUND_RETRY_MAX',
+  outboundGiveUp: 'PATCHBAY_OUTBOUND_GIVE_UP',
   tlsCert: 'PATCHBAY_TLS_CERT',
   tlsKey: 'PATCHBAY_TLS_KEY',
   smtpMaxSize: 'PATCHBAY_SMTP_MAX_SIZE',
@@ -107,6 +118,12 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     baseUrl: pick(flags, env, 'baseUrl')?.replace(/\/+$/, '') ?? null,
     hostname: pick(flags, env, 'hostname') ?? os.hostname(),
     outbound: parseOutbound(pick(flags, env, 'outbound') ?? 'outbox'),
+    // Seconds. Defaults: first retry after 1 minute, then 2, 4 … at most 4 hours apart, given up after 2 days.
+    outboundRetry: {
+      baseMs: int(flags, env, 'outboundRetryBase', 60, 1) * 1000,
+      maxMs: int(flags, env, 'outboundRetryMax', 4 * 3600, 1) * 1000,
+      giveUpMs: int(flags, env, 'outboundGiveUp', 2 * 86400, 1) * 1000,
+    },
     tls: tlsCert && tlsKey ? { cert: path.resolve(cwd, tlsCert), key: path.resolve(cwd, tlsKey) } : null,
     smtp: {
       maxMessageBytes: int(flags, env, 'smtpMaxSize', 25 * 1024 * 1024, 1024),

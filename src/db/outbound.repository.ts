@@ -1,4 +1,5 @@
 // SQL for the durable outbound queue: every mail patchbay sends, relayed or its own, until it is sent, kept or bounced.
+import { removeHeaders } from '../mail/raw.js';
 import type { DbOrTx } from './database.js';
 import { nowIso } from './database.js';
 import type { OutboundRow, OutboundState } from './schema.js';
@@ -11,6 +12,8 @@ export interface OutboundInput {
   /** A relayed list post: the stored mail's raw bytes with `prefix` header lines before them. */
   mailId?: number;
   prefix?: string;
+  /** Header fields of the relayed mail left out of the copy (matched case-insensitively). */
+  stripHeaders?: string[];
   /** A mail of our own (confirmation, help, report): the complete message. */
   raw?: Buffer;
   subscriberId?: number;
@@ -27,6 +30,7 @@ export async function enqueueOutbound(db: DbOrTx, items: OutboundInput[]): Promi
         kind: it.kind,
         mail_id: it.mailId ?? null,
         prefix: it.prefix ?? null,
+        strip_headers: it.stripHeaders?.length ? JSON.stringify(it.stripHeaders) : null,
         raw: it.raw ?? null,
         envelope_from: it.envelopeFrom,
         rcpt: it.rcpt,
@@ -55,12 +59,16 @@ export async function dueOutbound(db: DbOrTx, now: string, limit: number): Promi
     .execute();
 }
 
-/** The complete message to send: our own raw, or the relayed mail's raw with the prefix lines before it. */
+/**
+ * The complete message to send: our own raw, or the relayed mail's raw without the stripped header fields and with
+ * the prefix lines before it. The relayed body is never touched.
+ */
 export async function outboundMessage(db: DbOrTx, row: OutboundRow): Promise<Buffer> {
   if (row.raw) return row.raw;
   if (row.mail_id === null) throw new Error(`outbound ${row.id} has neither raw nor mail`);
   const mail = await db.selectFrom('mails').select('raw').where('id', '=', row.mail_id).executeTakeFirstOrThrow();
-  return row.prefix ? Buffer.concat([Buffer.from(row.prefix, 'utf8'), mail.raw]) : mail.raw;
+  const kept = row.strip_headers ? removeHeaders(mail.raw, JSON.parse(row.strip_headers) as string[]) : mail.raw;
+  return row.prefix ? Buffer.concat([Buffer.from(row.prefix, 'utf8'), kept]) : kept;
 }
 
 export async function finishOutbound(db: DbOrTx, id: number, state: OutboundState, error: string | null): Promise<void> {
@@ -88,9 +96,13 @@ export async function countOutbound(db: DbOrTx, state: OutboundState): Promise<n
   return Number(r.n);
 }
 
-export async function listOutbound(db: DbOrTx, filter: { state?: OutboundState; kind?: string } = {}): Promise<OutboundRow[]> {
+export async function listOutbound(
+  db: DbOrTx,
+  filter: { state?: OutboundState; kind?: string; mailId?: number } = {},
+): Promise<OutboundRow[]> {
   let q = db.selectFrom('outbound').selectAll().orderBy('id');
   if (filter.state) q = q.where('state', '=', filter.state);
   if (filter.kind) q = q.where('kind', '=', filter.kind);
+  if (filter.mailId !== undefined) q = q.where('mail_id', '=', filter.mailId);
   return q.execute();
 }

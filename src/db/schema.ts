@@ -1,5 +1,6 @@
 // Row types of every table, as kysely sees them. Booleans are 0 | 1, times are ISO strings.
 import type { Generated, Insertable, Selectable } from 'kysely';
+import type { SeriesDatabase } from './series-schema.js';
 
 export interface ProjectsTable {
   id: Generated<number>;
@@ -44,6 +45,8 @@ export interface OutboundTable {
   kind: string;
   mail_id: number | null;
   prefix: string | null;
+  /** JSON array of header names removed from the relayed mail before the prefix is put on. */
+  strip_headers: string | null;
   raw: Buffer | null;
   envelope_from: string;
   rcpt: string;
@@ -95,7 +98,7 @@ export interface StudentEmailsTable {
   email: string;
 }
 
-export interface Database {
+export interface Database extends SeriesDatabase {
   projects: ProjectsTable;
   mails: MailsTable;
   outbound: OutboundTable;

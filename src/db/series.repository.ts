@@ -158,7 +158,7 @@ export async function getSeries(db: DbOrTx, id: number): Promise<SeriesRow | und
 export async function updateSeries(
   db: DbOrTx,
   id: number,
-  set: Partial<Pick<SeriesRow, 'name' | 'cover_id' | 'title_norm' | 'change_id' | 'completed'>>,
+  set: Partial<Pick<SeriesRow, 'name' | 'cover_id' | 'title_norm' | 'change_id' | 'completed' | 'total'>>,
 ): Promise<void> {
   await db.updateTable('series').set(set).where('id', '=', id).execute();
 }
@@ -354,4 +354,18 @@ export async function findStudentByEmails(db: DbOrTx, projectId: number, emails:
 
 export async function studentNames(db: DbOrTx, projectId: number): Promise<{ id: number; name: string }[]> {
   return db.selectFrom('students').select(['id', 'name']).where('project_id', '=', projectId).execute();
+}
+
+export async function movePatches(db: DbOrTx, patchIds: number[], seriesId: number): Promise<void> {
+  if (!patchIds.length) return;
+  await db.updateTable('patches').set({ series_id: seriesId }).where('id', 'in', patchIds).execute();
+}
+
+export async function moveCover(db: DbOrTx, coverId: number, seriesId: number): Promise<void> {
+  await db.updateTable('covers').set({ series_id: seriesId }).where('id', '=', coverId).execute();
+}
+
+export async function setPatchFields(db: DbOrTx, id: number, set: Partial<Pick<PatchRow, 'state' | 'delegate_id' | 'archived' | 'commit_ref'>>): Promise<void> {
+  if (!Object.keys(set).length) return;
+  await db.updateTable('patches').set(set).where('id', '=', id).execute();
 }

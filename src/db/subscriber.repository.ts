@@ -83,10 +83,10 @@ export async function setSubscriberState(db: DbOrTx, id: number, state: Subscrib
     .execute();
 }
 
-/** Records a bounce and raises the score; returns the new score. */
+/** Records a bounce and raises the score (unless `raiseScore` is false: a transient failure); returns the score. */
 export async function recordBounce(
   db: DbOrTx,
-  b: { subscriberId: number; outboundId?: number | null; mailId?: number | null; kind: 'dsn' | 'smtp'; detail: string },
+  b: { subscriberId: number; outboundId?: number | null; mailId?: number | null; kind: 'dsn' | 'smtp'; detail: string; raiseScore?: boolean },
 ): Promise<number> {
   await db
     .insertInto('bounces')
@@ -99,6 +99,10 @@ export async function recordBounce(
       created_at: nowIso(),
     })
     .execute();
+  if (b.raiseScore === false) {
+    const current = await db.selectFrom('subscribers').select('bounce_score').where('id', '=', b.subscriberId).executeTakeFirstOrThrow();
+    return current.bounce_score;
+  }
   const row = await db
     .updateTable('subscribers')
     .set((eb) => ({ bounce_score: eb('bounce_score', '+', 1), updated_at: nowIso() }))
@@ -106,4 +110,14 @@ export async function recordBounce(
     .returning('bounce_score')
     .executeTakeFirstOrThrow();
   return row.bounce_score;
+}
+
+/** A confirmed (re)subscription starts with a clean bounce score. */
+export async function resetBounceScore(db: DbOrTx, id: number): Promise<void> {
+  await db.updateTable('subscribers').set({ bounce_score: 0, updated_at: nowIso() }).where('id', '=', id).execute();
+}
+
+export async function listBounces(db: DbOrTx, subscriberId: number): Promise<{ kind: string; detail: string; mailId: number | null; createdAt: string }[]> {
+  const rows = await db.selectFrom('bounces').selectAll().where('subscriber_id', '=', subscriberId).orderBy('id').execute();
+  return rows.map((r) => ({ kind: r.kind, detail: r.detail, mailId: r.mail_id, createdAt: r.created_at }));
 }

@@ -63,7 +63,7 @@ export function normalizeNewlines(buf: Buffer): Buffer {
 }
 
 /** The newline the message uses, so that added header lines match it. */
-function newlineOf(raw: Buffer): string {
+export function newlineOf(raw: Buffer): string {
   const lf = raw.indexOf(LF);
   return lf > 0 && raw[lf - 1] === CR ? '\r\n' : '\n';
 }

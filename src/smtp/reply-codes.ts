@@ -35,3 +35,11 @@ export function toSmtpError(e: unknown): SmtpReplyError {
   err.responseCode = code;
   return err;
 }
+
+/**
+ * How a failed delivery to the smarthost counts (RFC 5321 §4.2.1): a 5yz reply is permanent (a bounce); a 4yz reply,
+ * or none at all (connection refused, timeout), is transient and retried.
+ */
+export function deliveryFailure(responseCode: number | undefined): 'permanent' | 'transient' {
+  return responseCode !== undefined && responseCode >= 500 && responseCode <= 599 ? 'permanent' : 'transient';
+}

@@ -4,10 +4,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
 import { installErrorHandler } from './error-handler.js';
 import { healthRoutes, type HealthDeps } from './routes/health.route.js';
+import { listsRoutes, type ListsDeps } from './routes/lists.route.js';
 
 export interface AppDeps {
   log: Logger;
   health: HealthDeps;
+  lists: ListsDeps;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -23,5 +25,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('content-security-policy', "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'");
   });
   await app.register(healthRoutes(deps.health));
+  await app.register(listsRoutes(deps.lists));
   return app;
 }

@@ -15,8 +15,11 @@ const STATUS: Record<AppError['kind'], number> = {
 
 export const statusFor = (e: AppError): number => STATUS[e.kind];
 
-/** Status for success replies that are not 200, named so routes need not write numbers. */
+/** Status for success replies, named so routes need not write numbers. */
+export const OK = 200;
 export const CREATED = 201;
+/** The request is taken and finishes by mail (a confirmation round-trip): RFC 9110 §15.3.3. */
+export const ACCEPTED = 202;
 export const NO_CONTENT = 204;
 export const SEE_OTHER = 303;
 

@@ -14,22 +14,33 @@ export interface Sink {
   mails: SunkMail[];
   /** Resolves when at least n messages have arrived. */
   waitFor(n: number, timeoutMs?: number): Promise<SunkMail[]>;
-  /** Makes the next RCPT TO for this address fail with the given code. */
-  rejectRcpt(address: string, code: number, message: string): void;
+  /** Makes RCPT TO for this address fail with the given code: the next `times` ones (default: every one from now on). */
+  rejectRcpt(address: string, code: number, message: string, times?: number): void;
+  /** The most SMTP sessions that were open at the same time. */
+  peakSessions(): number;
   close(): Promise<void>;
 }
 
 export async function startSink(): Promise<Sink> {
   const mails: SunkMail[] = [];
-  const rejections = new Map<string, { code: number; message: string }>();
+  const rejections = new Map<string, { code: number; message: string; left: number }>();
+  let open = 0;
+  let peak = 0;
   const waiters: (() => void)[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     logger: false,
+    onConnect(_session, cb) {
+      peak = Math.max(peak, ++open);
+      cb();
+    },
+    onClose() {
+      open--;
+    },
     onRcptTo(address, _session, cb) {
       const r = rejections.get(address.address.toLowerCase());
-      if (r) {
+      if (r && r.left-- > 0) {
         const err = new Error(r.message) as Error & { responseCode: number };
         err.responseCode = r.code;
         return cb(err);
@@ -56,7 +67,8 @@ export async function startSink(): Promise<Sink> {
     port,
     url: `smtp://127.0.0.1:${port}`,
     mails,
-    rejectRcpt: (address, code, message) => rejections.set(address.toLowerCase(), { code, message }),
+    rejectRcpt: (address, code, message, times = Infinity) => rejections.set(address.toLowerCase(), { code, message, left: times }),
+    peakSessions: () => peak,
     waitFor: async (n, timeoutMs = 20_000) => {
       const deadline = Date.now() + timeoutMs;
       while (mails.length < n) {

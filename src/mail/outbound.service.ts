@@ -1,0 +1,189 @@
+// The outbound worker: sends the durable queue through the smarthost (or keeps it in the outbox), with retries and bounces.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer, { type Transporter } from 'nodemailer';
+import type { OutboundMode, RetrySchedule } from '../config/config.js';
+import type { Db } from '../db/database.js';
+import { nowIso } from '../db/database.js';
+import { dueOutbound, finishOutbound, outboundMessage, retryOutbound } from '../db/outbound.repository.js';
+import type { OutboundRow } from '../db/schema.js';
+import { findSubscriber, recordBounce, setSubscriberState } from '../db/subscriber.repository.js';
+import type { Logger } from '../log.js';
+import { deliveryFailure } from '../smtp/reply-codes.js';
+
+export interface OutboundOptions {
+  db: Db;
+  mode: OutboundMode;
+  /** DATA: outbox mode writes DATA/outbox/<id>.eml. */
+  dataDir: string;
+  retry: RetrySchedule;
+  bounceThreshold: number;
+  /** Our name in EHLO. */
+  hostname: string;
+  log: Logger;
+  /** Sends at once (and pooled smarthost connections). */
+  concurrency?: number;
+  pollMs?: number;
+}
+
+/** The wait before the next attempt after `attempts` failed ones: base × 2^attempts, at most max. */
+export function retryDelay(attempts: number, schedule: RetrySchedule): number {
+  return Math.min(schedule.baseMs * 2 ** Math.min(attempts, 40), schedule.maxMs);
+}
+
+interface SendError {
+  responseCode?: number;
+  response?: string;
+  code?: string;
+  message?: string;
+}
+
+export class OutboundService {
+  private readonly concurrency: number;
+  private readonly pollMs: number;
+  private readonly inFlight = new Map<number, Promise<void>>();
+  private transport: Transporter | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private ticking: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+
+  constructor(private readonly opts: OutboundOptions) {
+    this.concurrency = opts.concurrency ?? 4;
+    this.pollMs = opts.pollMs ?? 1000;
+  }
+
+  /** How many sends are under way now. */
+  get sending(): number {
+    return this.inFlight.size;
+  }
+
+  async start(): Promise<void> {
+    const { mode } = this.opts;
+    if (mode.kind === 'outbox') {
+      await fs.mkdir(this.outboxDir(), { recursive: true });
+    } else {
+      // Opportunistic STARTTLS (used when offered, never required); a smarthost's self-signed certificate is accepted.
+      this.transport = nodemailer.createTransport({
+        host: mode.host,
+        port: mode.port,
+        secure: false,
+        name: this.opts.hostname,
+        tls: { rejectUnauthorized: false },
+        pool: true,
+        maxConnections: this.concurrency,
+        connectionTimeout: 30_000,
+        greetingTimeout: 30_000,
+        socketTimeout: 120_000,
+      });
+    }
+    this.stopped = false;
+    // Polling finds what other processes queued (the CLI approving a held post) and retries that came due.
+    this.timer = setInterval(() => this.kick(), this.pollMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  /** Looks for due mail now (after a commit that queued some). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    this.ticking = this.tick()
+      .catch((err: unknown) => this.opts.log.error({ err }, 'reading the outbound queue failed'))
+      .finally(() => {
+        this.ticking = null;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** Takes no new mail, waits for the sends under way, then closes the smarthost connections. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.ticking;
+    await Promise.all(this.inFlight.values());
+    this.transport?.close();
+    this.transport = null;
+  }
+
+  private outboxDir(): string {
+    return path.join(this.opts.dataDir, 'outbox');
+  }
+
+  private async tick(): Promise<void> {
+    const free = this.concurrency - this.inFlight.size;
+    if (free <= 0) return;
+    const due = await dueOutbound(this.opts.db, nowIso(), free + this.inFlight.size);
+    if (this.stopped) return;
+    for (const row of due.filter((r) => !this.inFlight.has(r.id)).slice(0, free)) {
+      const log = this.opts.log.child({ outboundId: row.id, kind: row.kind, mailId: row.mail_id });
+      const done = this.deliver(row, log)
+        .catch((err: unknown) => log.error({ err }, 'recording a delivery failed'))
+        .finally(() => {
+          this.inFlight.delete(row.id);
+          this.kick();
+        });
+      this.inFlight.set(row.id, done);
+    }
+  }
+
+  private async deliver(row: OutboundRow, log: Logger): Promise<void> {
+    const { db, mode } = this.opts;
+    let failure: SendError | null = null;
+    try {
+      const raw = await outboundMessage(db, row);
+      if (mode.kind === 'outbox') {
+        // Written whole then renamed: a reader never sees half a mail.
+        const file = path.join(this.outboxDir(), `${row.id}.eml`);
+        await fs.writeFile(`${file}.tmp`, raw);
+        await fs.rename(`${file}.tmp`, file);
+      } else {
+        await this.transport!.sendMail({ envelope: { from: row.envelope_from, to: [row.rcpt] }, raw });
+      }
+    } catch (e) {
+      failure = (e ?? {}) as SendError;
+    }
+    if (!failure) {
+      await finishOutbound(db, row.id, mode.kind === 'outbox' ? 'kept' : 'sent', null);
+      log.debug({ rcpt: row.rcpt }, mode.kind === 'outbox' ? 'kept in the outbox' : 'sent');
+      return;
+    }
+
+    const detail = String(failure.response ?? failure.message ?? failure.code ?? 'unknown error').slice(0, 1000);
+    if (deliveryFailure(failure.responseCode) === 'permanent') {
+      await this.bounced(row, detail, log);
+      return;
+    }
+    const age = Date.now() - Date.parse(row.created_at);
+    if (age >= this.opts.retry.giveUpMs) {
+      await finishOutbound(db, row.id, 'failed', detail);
+      log.warn({ rcpt: row.rcpt, attempts: row.attempts + 1, detail }, 'delivery given up');
+      return;
+    }
+    const next = new Date(Date.now() + retryDelay(row.attempts, this.opts.retry)).toISOString();
+    await retryOutbound(db, row.id, next, detail);
+    log.info({ rcpt: row.rcpt, next, detail }, 'delivery deferred');
+  }
+
+  /** A 5xx from the smarthost: the copy is bounced; a subscriber's score rises and past the threshold they are disabled. */
+  private async bounced(row: OutboundRow, detail: string, log: Logger): Promise<void> {
+    await this.opts.db.transaction().execute(async (tx) => {
+      await finishOutbound(tx, row.id, 'bounced', detail);
+      if (row.subscriber_id === null || row.project_id === null) return;
+      const score = await recordBounce(tx, { subscriberId: row.subscriber_id, outboundId: row.id, mailId: row.mail_id, kind: 'smtp', detail });
+      const sub = await findSubscriber(tx, row.project_id, row.rcpt);
+      if (sub?.id === row.subscriber_id && sub.state === 'active' && score >= this.opts.bounceThreshold) {
+        await setSubscriberState(tx, sub.id, 'disabled');
+        log.info({ subscriberId: sub.id, score }, 'subscriber disabled after bounces');
+      }
+    });
+    log.warn({ rcpt: row.rcpt, detail }, 'bounced');
+  }
+}
