@@ -10,6 +10,7 @@ import { upsertProjects } from './db/project.repository.js';
 import { createLogger, type Logger } from './log.js';
 import { OutboundService } from './mail/outbound.service.js';
 import { IntakeService } from './smtp/intake.service.js';
+import { SeriesIngestService } from './series/ingest.service.js';
 import { createListHandler } from './smtp/list.service.js';
 import { ProcessingService, type RouteHandler } from './smtp/processing.service.js';
 import { createBounceHandler } from './smtp/bounce.service.js';
@@ -32,6 +33,8 @@ export interface Core {
   log: Logger;
   db: Db;
   projects: (Project & { id: number })[];
+  /** The series engine: files accepted list posts (from processing and from moderation). */
+  ingest: SeriesIngestService;
   close(): Promise<void>;
 }
 
@@ -47,7 +50,11 @@ export async function openCore(flags: Flags, env: NodeJS.ProcessEnv = process.en
     files.map((p) => ({ slug: p.slug, name: p.name, listAddress: p.addresses.list, policy: p.policy })),
   );
   const projects = files.map((p) => ({ ...p, id: ids.get(p.slug)! }));
-  return { config, log, db, projects, close: () => db.destroy() };
+  const ingest = new SeriesIngestService(
+    new Map(projects.map((p) => [p.id, { id: p.id, slug: p.slug, supersede: p.supersede }])),
+    log.child({ subsystem: 'series' }),
+  );
+  return { config, log, db, projects, ingest, close: () => db.destroy() };
 }
 
 const archiveOnly: RouteHandler = { handle: async () => ({ state: 'processed', reason: 'archived' }) };
@@ -82,7 +89,7 @@ export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env):
   const processing = new ProcessingService(
     db,
     {
-      list: createListHandler({ projects, urls, log: log.child({ subsystem: 'list' }) }),
+      list: createListHandler({ projects, urls, file: core.ingest.ingest.bind(core.ingest), log: log.child({ subsystem: 'list' }) }),
       request: createRequestHandler({ subscriptions, projects, log: log.child({ subsystem: 'request' }) }),
       bounces: createBounceHandler({ bounceThreshold: config.bounceThreshold, log: log.child({ subsystem: 'bounces' }) }),
       bot: archiveOnly,

@@ -13,6 +13,7 @@ const projectSchema = z
     slug: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes'),
     list: email,
     policy: z.enum(['open', 'members', 'roster']).default('open'),
+    supersede: z.boolean().default(true),
     bot: email.optional(),
     maintainers: z.array(email).default([]),
     roster: z.string().optional(),

@@ -18,6 +18,9 @@ export type ListProject = Project & { id: number };
 
 export type HoldReason = 'non-member' | 'not-on-roster';
 
+/** Files an accepted post into patches, covers and comments (the series engine), in the same transaction. */
+export type FileMail = (tx: DbOrTx, mail: MailRow, parsed: ParsedMessage) => Promise<unknown>;
+
 export function listIdentity(project: ListProject, baseUrl: string): ListIdentity {
   return { name: project.name, slug: project.slug, list: project.addresses.list, request: project.addresses.request, baseUrl };
 }
@@ -61,7 +64,7 @@ export async function distribute(tx: DbOrTx, project: ListProject, mail: MailRow
   return subscribers.length;
 }
 
-export function createListHandler(deps: { projects: ListProject[]; urls: PublicUrls; log: Logger }): RouteHandler {
+export function createListHandler(deps: { projects: ListProject[]; urls: PublicUrls; file: FileMail; log: Logger }): RouteHandler {
   const byId = new Map(deps.projects.map((p) => [p.id, p]));
   return {
     async handle(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<Outcome> {
@@ -86,6 +89,7 @@ export function createListHandler(deps: { projects: ListProject[]; urls: PublicU
       }
 
       const copies = await distribute(tx, project, mail, deps.urls.base);
+      await deps.file(tx, mail, parsed);
       log.debug({ copies }, 'distributed');
       return { state: 'processed', reason: 'distributed' };
     },

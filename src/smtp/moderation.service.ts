@@ -7,7 +7,8 @@ import type { MailRow } from '../db/schema.js';
 import { AppError, conflict, notFound } from '../errors.js';
 import { postRejectedMail } from '../mail/moderation-mail.js';
 import { extractMsgid, headerText, headerValues } from '../mail/raw.js';
-import { distribute, type ListProject } from './list.service.js';
+import { parseMessage } from '../mail/parse.js';
+import { distribute, type FileMail, type ListProject } from './list.service.js';
 
 export interface ModerationDeps {
   db: Db;
@@ -15,6 +16,8 @@ export interface ModerationDeps {
   urls: PublicUrls;
   /** Right-hand side of our Message-IDs. */
   hostname: string;
+  /** The series engine, which files an approved post as any accepted one. */
+  file: FileMail;
 }
 
 export interface HeldPost {
@@ -51,6 +54,7 @@ export async function approveHeld(deps: ModerationDeps, slug: string, id: number
   return deps.db.transaction().execute(async (tx) => {
     const mail = await heldMail(tx, project, id);
     const copies = await distribute(tx, project, mail, deps.urls.base);
+    await deps.file(tx, mail, await parseMessage(mail.raw));
     await setMailState(tx, id, 'processed', 'approved');
     return { mailId: id, copies };
   });
