@@ -1,4 +1,4 @@
-// Composes patchbay's own mails (subscription replies, notices) as raw RFC 5322 bytes: pure, one typed function per kind.
+// Composes patchbay's own mails (subscription replies, notices) as raw RFC 5322 bytes; one typed function per kind, no I/O but reading templates/mail.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -16,6 +16,13 @@ export interface RouteHandler {
   handle(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<Outcome>;
 }
 
+/**
+ * Mail imported from an archive (`patchbay import`) is history: it is parsed, marked and archived like any mail, but
+ * never relayed to subscribers, held for moderation, or taken as a -request command or a bounce, whichever process
+ * (the import or a server resuming after a crash) processes it.
+ */
+export const backfillHandler: RouteHandler = { handle: async () => ({ state: 'processed', reason: 'imported' }) };
+
 export class ProcessingService {
   private queue: number[] = [];
   private running: Promise<void> | null = null;
@@ -27,6 +34,8 @@ export class ProcessingService {
     private readonly log: Logger,
     /** Called after each commit, to wake whatever the handlers queued (outbound mail, later the pipeline). */
     private readonly afterCommit: () => void,
+    /** Told about every id taken from the queue: its new state, or null if it was not processed now. */
+    private readonly onProcessed?: (id: number, state: MailState | null) => void,
   ) {}
 
   enqueue(ids: number[]): void {
@@ -58,23 +67,27 @@ export class ProcessingService {
   private async run(): Promise<void> {
     while (this.queue.length) {
       const id = this.queue.shift()!;
+      let state: MailState | null = null;
       try {
-        await this.processOne(id);
+        state = await this.processOne(id);
       } catch (err) {
         // The mail stays 'stored' and is retried at the next start; the server keeps serving.
         this.log.error({ err, mailId: id }, 'processing failed');
       }
+      this.onProcessed?.(id, state);
     }
   }
 
-  async processOne(id: number): Promise<void> {
+  /** Processes one stored mail; returns its new state, or null when it was not (or no longer) in state 'stored'. */
+  async processOne(id: number): Promise<MailState | null> {
     const mail = await getMail(this.db, id);
-    if (!mail || mail.state !== 'stored') return;
+    if (!mail || mail.state !== 'stored') return null;
     const parsed = await parseMessage(mail.raw);
-    await this.db.transaction().execute(async (tx) => {
+    const handler = mail.source === 'import' ? backfillHandler : this.handlers[mail.route];
+    return this.db.transaction().execute(async (tx) => {
       const outcome: Outcome = parsed.fatal
         ? { state: 'malformed', reason: parsed.defects.filter((d) => d !== 'missing-date').join(',') }
-        : await this.handlers[mail.route].handle(tx, mail, parsed);
+        : await handler.handle(tx, mail, parsed);
       await recordOutcome(tx, id, {
         ...outcome,
         defects: parsed.defects,
@@ -83,8 +96,10 @@ export class ProcessingService {
         date: parsed.date,
         processedAt: nowIso(),
       });
+      return outcome.state;
+    }).finally(() => {
+      this.log.debug({ mailId: id, route: mail.route }, 'processed');
+      this.afterCommit();
     });
-    this.log.debug({ mailId: id, route: mail.route }, 'processed');
-    this.afterCommit();
   }
 }

@@ -75,6 +75,7 @@ export function createRequestHandler(deps: {
             return { state: 'processed', reason: `unsubscribe:${r.outcome}` };
           }
           case 'confirm': {
+            // The token proves the mailbox, not the From line: a reply sent from an alias still confirms.
             try {
               const r = await subscriptions.confirm(command.token, mail.project_id, via, tx);
               return { state: 'processed', reason: `confirm:${r.state}` };

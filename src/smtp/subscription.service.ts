@@ -30,7 +30,7 @@ import {
   type ReplyTarget,
 } from '../mail/compose.js';
 
-export interface ListProject {
+export interface SubscriptionProject {
   id: number;
   slug: string;
   name: string;
@@ -39,7 +39,7 @@ export interface ListProject {
 
 export interface SubscriptionDeps {
   db: Db;
-  projects: readonly ListProject[];
+  projects: readonly SubscriptionProject[];
   /** Public web base URL holder: final once HTTP listens. */
   urls: { base: string };
   hostname: string;
@@ -129,15 +129,15 @@ export function createSubscriptionService(deps: SubscriptionDeps): SubscriptionS
   const byId = new Map(deps.projects.map((p) => [p.id, p]));
   const bySlug = new Map(deps.projects.map((p) => [p.slug, p]));
 
-  function project(key: ProjectKey): ListProject {
+  function project(key: ProjectKey): SubscriptionProject {
     const p = typeof key === 'number' ? byId.get(key) : bySlug.get(key);
     if (!p) throw notFound('list_unknown', `no such list: ${String(key)}`);
     return p;
   }
 
-  const summary = (p: ListProject): ListSummary => ({ slug: p.slug, name: p.name, list: p.addresses.list });
+  const summary = (p: SubscriptionProject): ListSummary => ({ slug: p.slug, name: p.name, list: p.addresses.list });
 
-  const info = (p: ListProject): ListInfo => ({
+  const info = (p: SubscriptionProject): ListInfo => ({
     name: p.name,
     slug: p.slug,
     list: p.addresses.list,
@@ -155,7 +155,7 @@ export function createSubscriptionService(deps: SubscriptionDeps): SubscriptionS
   }
 
   /** RFC 3834 §3.3: sent from the bounce address, which never answers automatically, so no two robots loop. */
-  async function queue(tx: DbOrTx, p: ListProject, kind: string, mail: ComposedMail, subscriberId?: number): Promise<void> {
+  async function queue(tx: DbOrTx, p: SubscriptionProject, kind: string, mail: ComposedMail, subscriberId?: number): Promise<void> {
     await enqueueOutbound(tx, [
       { projectId: p.id, kind, envelopeFrom: p.addresses.bounces, rcpt: mail.to, raw: mail.raw, subscriberId },
     ]);
@@ -163,7 +163,7 @@ export function createSubscriptionService(deps: SubscriptionDeps): SubscriptionS
 
   const replyOf = (via: Via): ReplyTarget | undefined => (via.kind === 'mail' ? via.reply : undefined);
 
-  function matching(row: SubscriberRow | undefined, p: ListProject): row is SubscriberRow {
+  function matching(row: SubscriberRow | undefined, p: SubscriptionProject): row is SubscriberRow {
     return row !== undefined && row.project_id === p.id;
   }
 
