@@ -4,6 +4,7 @@ import { isAppError } from './errors.js';
 import type { Flags } from './config/config.js';
 import { serve } from './main.js';
 import { heldCommand } from './cli/held.command.js';
+import { importCommand } from './cli/import.command.js';
 import { subscribersCommand } from './cli/subscribers.command.js';
 import { studentsCommand } from './cli/students.command.js';
 
@@ -47,6 +48,7 @@ export function buildCli(): Command {
   subscribersCommand(program);
   studentsCommand(program);
   heldCommand(program);
+  importCommand(program);
   return program;
 }
 

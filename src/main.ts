@@ -12,7 +12,7 @@ import { OutboundService } from './mail/outbound.service.js';
 import { IntakeService } from './smtp/intake.service.js';
 import { SeriesIngestService } from './series/ingest.service.js';
 import { createListHandler } from './smtp/list.service.js';
-import { ProcessingService, type RouteHandler } from './smtp/processing.service.js';
+import { createBackfillHandler, ProcessingService, type RouteHandler } from './smtp/processing.service.js';
 import { createBounceHandler } from './smtp/bounce.service.js';
 import { createRequestHandler } from './smtp/request.service.js';
 import { createSubscriptionService } from './smtp/subscription.service.js';
@@ -96,6 +96,7 @@ export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env):
     },
     log.child({ subsystem: 'processing' }),
     () => outbound.kick(),
+    { backfill: createBackfillHandler(core.ingest.ingest.bind(core.ingest)) },
   );
   const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => processing.enqueue(ids));
 

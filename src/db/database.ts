@@ -23,8 +23,30 @@ export function openDatabase(file: string): OpenedDb {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, sqlite };
+}
+
+/**
+ * Kysely prepares every query anew; preparing costs as much as running a small query. Queries are built from a fixed
+ * set of shapes (values are parameters), so a bounded cache of prepared statements serves nearly every call.
+ */
+function withStatementCache(sqlite: SQLite.Database, size = 500) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(query: string) {
+      let stmt = cache.get(query);
+      if (stmt) {
+        cache.delete(query); // re-insert: Map order is the least-recently-used order
+      } else {
+        stmt = sqlite.prepare(query);
+        if (cache.size >= size) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(query, stmt);
+      return stmt;
+    },
+  };
 }
 
 export async function migrate(db: Kysely<any>): Promise<void> {

@@ -37,6 +37,19 @@ export async function idsInState(db: DbOrTx, state: MailState, limit = 10_000): 
   return rows.map((r) => r.id);
 }
 
+/** Mail of one project that an interrupted `patchbay import` stored but did not process. */
+export async function storedImportIds(db: DbOrTx, projectId: number): Promise<number[]> {
+  const rows = await db
+    .selectFrom('mails')
+    .select('id')
+    .where('project_id', '=', projectId)
+    .where('source', '=', 'import')
+    .where('state', '=', 'stored')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => r.id);
+}
+
 export interface MailOutcome {
   state: MailState;
   reason: string | null;

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { KnownMail, SeriesSummary } from '../series/thread.js';
 import type { DbOrTx } from './database.js';
 import { nowIso } from './database.js';
-import type { PatchRow, SeriesRow } from './series-schema.js';
+import type { CommentRow, CoverRow, EventRow, PatchRow, RevisionRow, SeriesRow } from './series-schema.js';
 
 export async function upsertPerson(db: DbOrTx, email: string, name: string | null): Promise<number> {
   const e = email.toLowerCase();
@@ -158,7 +158,7 @@ export async function getSeries(db: DbOrTx, id: number): Promise<SeriesRow | und
 export async function updateSeries(
   db: DbOrTx,
   id: number,
-  set: Partial<Pick<SeriesRow, 'name' | 'cover_id' | 'title_norm' | 'change_id' | 'completed' | 'total'>>,
+  set: Partial<Pick<SeriesRow, 'name' | 'cover_id' | 'title_norm' | 'change_id' | 'completed' | 'total' | 'date'>>,
 ): Promise<void> {
   await db.updateTable('series').set(set).where('id', '=', id).execute();
 }
@@ -368,4 +368,52 @@ export async function moveCover(db: DbOrTx, coverId: number, seriesId: number): 
 export async function setPatchFields(db: DbOrTx, id: number, set: Partial<Pick<PatchRow, 'state' | 'delegate_id' | 'archived' | 'commit_ref'>>): Promise<void> {
   if (!Object.keys(set).length) return;
   await db.updateTable('patches').set(set).where('id', '=', id).execute();
+}
+
+// Reads for views and tests: everything of one project, in id order.
+
+export async function listSeries(db: DbOrTx, projectId: number): Promise<SeriesRow[]> {
+  return db.selectFrom('series').selectAll().where('project_id', '=', projectId).orderBy('id').execute();
+}
+
+export async function listPatches(db: DbOrTx, projectId: number): Promise<PatchRow[]> {
+  return db.selectFrom('patches').selectAll().where('project_id', '=', projectId).orderBy('id').execute();
+}
+
+export async function listCovers(db: DbOrTx, projectId: number): Promise<CoverRow[]> {
+  return db.selectFrom('covers').selectAll().where('project_id', '=', projectId).orderBy('id').execute();
+}
+
+export async function listComments(db: DbOrTx, projectId: number): Promise<CommentRow[]> {
+  return db.selectFrom('comments').selectAll().where('project_id', '=', projectId).orderBy('id').execute();
+}
+
+/** Revision links whose newer series belongs to the project. */
+export async function listRevisions(db: DbOrTx, projectId: number): Promise<RevisionRow[]> {
+  return db
+    .selectFrom('revisions')
+    .innerJoin('series', 'series.id', 'revisions.series_id')
+    .selectAll('revisions')
+    .where('series.project_id', '=', projectId)
+    .orderBy('revisions.series_id')
+    .execute();
+}
+
+export async function listEvents(db: DbOrTx, projectId: number): Promise<EventRow[]> {
+  return db.selectFrom('events').selectAll().where('project_id', '=', projectId).orderBy('id').execute();
+}
+
+export async function getPeople(db: DbOrTx, ids: number[]): Promise<{ id: number; email: string; name: string | null }[]> {
+  if (!ids.length) return [];
+  return db.selectFrom('people').select(['id', 'email', 'name']).where('id', 'in', ids).execute();
+}
+
+/** Totals for benchmarks and health: how much the series engine has filed. */
+export async function benchCounts(db: DbOrTx): Promise<{ series: number; patches: number; covers: number; comments: number; revisions: number; superseded: number }> {
+  const count = async (table: 'series' | 'patches' | 'covers' | 'comments' | 'revisions') =>
+    Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  const superseded = Number(
+    (await db.selectFrom('patches').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'superseded').executeTakeFirstOrThrow()).n,
+  );
+  return { series: await count('series'), patches: await count('patches'), covers: await count('covers'), comments: await count('comments'), revisions: await count('revisions'), superseded };
 }

@@ -64,8 +64,10 @@ export function classify(mail: MailInput, projectSlug?: string): Classified {
   const threaded = mail.inReplyTo !== null || mail.references.length > 0;
 
   // "Re: [PATCH] …" carrying a diff is a review comment with a suggestion, never a new patch (Patchwork #389).
+  // The suggestion is part of what the reviewer wrote: the comment keeps the whole text, as Patchwork's does.
   if (subject.isReply) {
-    return threaded ? { kind: 'comment', diff: diff || null, ...common } : { kind: 'plain', reason: 'reply-without-thread', ...common };
+    const reply = { ...common, content: cleanComment(mail.text) };
+    return threaded ? { kind: 'comment', diff: diff || null, ...reply } : { kind: 'plain', reason: 'reply-without-thread', ...reply };
   }
   const pull = findPullRequest(mail.text);
   if (diff) return { kind: 'patch', diff, hash: patchHash(diff), pull, ...common };

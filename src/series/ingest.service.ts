@@ -72,7 +72,9 @@ export class SeriesIngestService {
     const ids = new Set<number>([...ctx.seriesRefs.values(), ...knownRows.flatMap((k) => (k.seriesId === null ? [] : [k.seriesId]))]);
     const unthreaded = !input.inReplyTo && !input.references.length;
     let nearby: number[] = [];
-    if (unthreaded && (classified.kind === 'patch' || classified.kind === 'pull')) {
+    const filed = classified.kind === 'patch' || classified.kind === 'pull';
+    // Unthreaded patches, and any mail whose Message-ID names its send batch, may join a series sent with it.
+    if ((unthreaded && filed) || (batchOf(input.msgid) !== null && (filed || classified.kind === 'cover'))) {
       const t = Date.parse(input.date);
       nearby = await nearbySeriesIds(tx, {
         projectId: project.id,
@@ -113,6 +115,7 @@ export class SeriesIngestService {
       case 'cover-new-series': {
         const seriesId =
           d.kind === 'cover' ? d.seriesId : await this.newSeries(tx, project, submitterId, input.msgid, input.date, d.version, d.total, classified.changeId);
+        await this.keepEarliestDate(tx, seriesId, input.date);
         const title = classified.subject.title;
         const coverId = await insertCover(tx, { projectId: project.id, mailId: mail.id, msgid: input.msgid, seriesId, submitterId, name: classified.subject.name, content: classified.content, date: input.date });
         await updateSeries(tx, seriesId, { cover_id: coverId, name: title, title_norm: normalizeTitle(title), ...(classified.changeId ? { change_id: classified.changeId } : {}) });
@@ -155,6 +158,7 @@ export class SeriesIngestService {
           await setReplacedBy(tx, d.replaces, patchId);
           await this.changeState(tx, project.id, d.replaces, 'superseded', { replaced_by: patchId, reason: d.how });
         }
+        await this.keepEarliestDate(tx, seriesId, input.date);
         const series = (await getSeries(tx, seriesId))!;
         if ((d.index <= 1 || series.total === 1) && series.cover_id === null) {
           await updateSeries(tx, seriesId, { name: classified.subject.name, title_norm: normalizeTitle(classified.subject.title) });
@@ -172,6 +176,12 @@ export class SeriesIngestService {
     return id;
   }
 
+  /** A series is dated by its earliest mail, whatever order its mails arrive in (a late cover or 1/N moves it back). */
+  private async keepEarliestDate(tx: DbOrTx, seriesId: number, date: string): Promise<void> {
+    const series = (await getSeries(tx, seriesId))!;
+    if (date < series.date) await updateSeries(tx, seriesId, { date });
+  }
+
   private async findStudent(tx: DbOrTx, projectId: number, author: { name: string; email: string }, c: Classified): Promise<number | null> {
     const byEmail = await findStudentByEmails(tx, projectId, [author.email, ...c.signoffs.map((s) => s.email)]);
     if (byEmail !== null) return byEmail;
@@ -186,14 +196,17 @@ export class SeriesIngestService {
     await insertEvent(tx, { projectId, category: 'patch-state-changed', patchId, payload: { previous_state: patch.state, current_state: state, ...extra } });
   }
 
-  /** patch-completed for this patch and its contiguous successors; series-completed once 1..N are all in. */
+  /**
+   * patch-completed for this patch and its contiguous successors; series-completed once 1..N are all in.
+   * A replacement (v5.1 of patch 2) completes only itself: its successors were complete already.
+   */
   private async afterPatch(tx: DbOrTx, project: IngestProject, seriesId: number, index: number, replacement: boolean): Promise<void> {
     const series = (await getSeries(tx, seriesId))!;
     const patches = (await patchesOfSeries(tx, seriesId)).filter((p) => p.replaced_by === null);
     const byNumber = new Map(patches.map((p) => [p.number, p]));
     let complete = true;
     for (let i = 1; i < index; i++) if (!byNumber.has(i)) complete = false;
-    for (let i = index; complete && byNumber.has(i); i++) {
+    for (let i = index; complete && byNumber.has(i) && (i === index || !replacement); i++) {
       await insertEvent(tx, { projectId: project.id, category: 'patch-completed', patchId: byNumber.get(i)!.id, seriesId });
     }
     const all = Array.from({ length: series.total }, (_, i) => i + 1).every((i) => byNumber.has(i));

@@ -37,7 +37,7 @@ export interface Context {
   /** Message-IDs a series has claimed (its mails and what they reference, received or not): msgid -> series id. */
   seriesRefs: Map<string, number>;
   series: Map<number, SeriesSummary>;
-  /** Same submitter, version and total, dated within the window: candidates for unthreaded patches. */
+  /** Same submitter, version and total, dated within the window: candidates for unthreaded patches and for mails of one send batch. */
   nearby: SeriesSummary[];
 }
 
@@ -139,20 +139,25 @@ export function decide(m: Message, ctx: Context): Decision {
         : { kind: 'patch', seriesId: sid, index, how: 'same thread' };
     }
     // The thread leads to another series: a new version in reply to the old one, or a resend into its thread.
-    if (series.submitter === m.submitter || series.version < version) repliedTo = { seriesId: sid, reason: describe(known, series) };
+    // Never an older version in reply to a newer one (v1 arriving after the v2 that answered it): that is no revision.
+    if (series.version < version || (series.version === version && series.submitter === m.submitter)) repliedTo = { seriesId: sid, reason: describe(known, series) };
     break;
   }
 
-  if (!repliedTo && c.kind !== 'cover' && m.inReplyTo === null && m.references.length === 0 && total > 1) {
-    // Unthreaded (--no-thread): same sender, version and length, close in time, and the same batch of Message-IDs.
-    // Two unrelated series sent minutes apart carry different batches, which Patchwork's time window alone merges.
-    const batch = batchOf(m.msgid);
+  const batch = batchOf(m.msgid);
+  const unthreaded = m.inReplyTo === null && m.references.length === 0;
+  // Unthreaded (--no-thread): same sender, version and length, close in time, and the same batch of Message-IDs.
+  // Two unrelated series sent minutes apart carry different batches, which Patchwork's time window alone merges.
+  // A cover, or a threaded mail whose thread leads to no series it fits (v2, arriving first, claimed the v1 cover
+  // that v1's patches reply to), joins the series of its own send batch the same way; without a batch it does not.
+  if (total > 1 && (batch !== null || (unthreaded && !repliedTo && c.kind !== 'cover'))) {
     const t = Date.parse(m.date);
     const match = ctx.nearby
       .filter((x) => fits(x) && Math.abs(Date.parse(x.date) - t) <= UNTHREADED_WINDOW_MS)
       .filter((x) => (batch || x.batch ? batch === x.batch : !x.hasCover))
       .sort((a, b) => b.date.localeCompare(a.date))[0];
-    if (match) return { kind: 'patch', seriesId: match.id, index, how: batch ? 'same send batch' : 'same sender, version and length within 20 minutes' };
+    const how = batch ? 'same send batch' : 'same sender, version and length within 20 minutes';
+    if (match) return c.kind === 'cover' ? { kind: 'cover', seriesId: match.id, how } : { kind: 'patch', seriesId: match.id, index, how };
   }
 
   return c.kind === 'cover'

@@ -50,8 +50,12 @@ export class IntakeService {
     let msgid = extractMsgid(headerValue(headerText(raw), 'message-id'));
     const generated = !msgid;
     if (!msgid) {
-      // RFC 5321 §6.4: a server may add a missing Message-ID; the archive and threading need one.
-      msgid = `${Date.now()}.${crypto.randomBytes(8).toString('hex')}@${this.hostname}`;
+      // RFC 5321 §6.4: a server may add a missing Message-ID; the archive and threading need one. An imported mail's
+      // is derived from its bytes, so that importing the same archive again finds it stored.
+      msgid =
+        delivery.source === 'import'
+          ? `${crypto.createHash('sha256').update(raw).digest('hex').slice(0, 32)}@import.invalid`
+          : `${Date.now()}.${crypto.randomBytes(8).toString('hex')}@${this.hostname}`;
       raw = prependHeaders(raw, [`Message-ID: <${msgid}>`]);
     }
     const receivedAt = nowIso();

@@ -17,11 +17,25 @@ export interface RouteHandler {
 }
 
 /**
- * Mail imported from an archive (`patchbay import`) is history: it is parsed, marked and archived like any mail, but
- * never relayed to subscribers, held for moderation, or taken as a -request command or a bounce, whichever process
- * (the import or a server resuming after a crash) processes it.
+ * Mail imported from an archive (`patchbay import`) is history: a list post is filed into the series engine like any
+ * accepted post, but never relayed to subscribers, held for moderation, or taken as a -request command or a bounce,
+ * whichever process (the import, or a server resuming an interrupted import at start) processes it.
  */
-export const backfillHandler: RouteHandler = { handle: async () => ({ state: 'processed', reason: 'imported' }) };
+export function createBackfillHandler(file: (tx: DbOrTx, mail: MailRow, parsed: ParsedMessage) => Promise<unknown>): RouteHandler {
+  return {
+    async handle(tx, mail, parsed) {
+      if (mail.route === 'list') await file(tx, mail, parsed);
+      return { state: 'processed', reason: 'imported' };
+    },
+  };
+}
+
+export interface ProcessingOptions {
+  /** Handles every mail whose source is 'import', whatever its route (createBackfillHandler). */
+  backfill: RouteHandler;
+  /** Told about every id taken from the queue: its new state, or null if it was not processed now (error: it failed). */
+  onProcessed?: (id: number, state: MailState | null, error?: unknown) => void;
+}
 
 export class ProcessingService {
   private queue: number[] = [];
@@ -34,8 +48,7 @@ export class ProcessingService {
     private readonly log: Logger,
     /** Called after each commit, to wake whatever the handlers queued (outbound mail, later the pipeline). */
     private readonly afterCommit: () => void,
-    /** Told about every id taken from the queue: its new state, or null if it was not processed now. */
-    private readonly onProcessed?: (id: number, state: MailState | null) => void,
+    private readonly options: ProcessingOptions,
   ) {}
 
   enqueue(ids: number[]): void {
@@ -68,13 +81,15 @@ export class ProcessingService {
     while (this.queue.length) {
       const id = this.queue.shift()!;
       let state: MailState | null = null;
+      let error: unknown;
       try {
         state = await this.processOne(id);
       } catch (err) {
         // The mail stays 'stored' and is retried at the next start; the server keeps serving.
         this.log.error({ err, mailId: id }, 'processing failed');
+        error = err;
       }
-      this.onProcessed?.(id, state);
+      this.options.onProcessed?.(id, state, error);
     }
   }
 
@@ -83,8 +98,8 @@ export class ProcessingService {
     const mail = await getMail(this.db, id);
     if (!mail || mail.state !== 'stored') return null;
     const parsed = await parseMessage(mail.raw);
-    const handler = mail.source === 'import' ? backfillHandler : this.handlers[mail.route];
-    return this.db.transaction().execute(async (tx) => {
+    const handler = mail.source === 'import' ? this.options.backfill : this.handlers[mail.route];
+    const state = await this.db.transaction().execute(async (tx) => {
       const outcome: Outcome = parsed.fatal
         ? { state: 'malformed', reason: parsed.defects.filter((d) => d !== 'missing-date').join(',') }
         : await handler.handle(tx, mail, parsed);
@@ -97,9 +112,9 @@ export class ProcessingService {
         processedAt: nowIso(),
       });
       return outcome.state;
-    }).finally(() => {
-      this.log.debug({ mailId: id, route: mail.route }, 'processed');
-      this.afterCommit();
     });
+    this.log.debug({ mailId: id, route: mail.route }, 'processed');
+    this.afterCommit();
+    return state;
   }
 }

@@ -103,6 +103,38 @@ describe('decide', () => {
     assert.deepEqual(d, { kind: 'comment', parent: { kind: 'patch', id: 42 } });
   });
 
+  it('keeps the suggested diff of a Re: in the comment text', () => {
+    const c = classify(mail({ msgid: 'r@h', inReplyTo: 'p@h', references: ['p@h'], subject: 'Re: [PATCH] x', text: `try this:\n\n${DIFF}\nTom\n` }));
+    assert.equal(c.kind, 'comment');
+    assert.equal(c.content, `try this:\n\n${DIFF}\nTom`);
+  });
+
+  it('does not take v1 replying into a thread that v2 claimed first as a revision of v2', () => {
+    // v1 cover (not received; v2, which arrived first, claimed it as a reference)
+    // ├─ v1 2/3 ← this one
+    // └─ v2 cover (series 2)
+    const v2 = series({ id: 2, version: 2, indices: [1, 2, 3], hasCover: true });
+    const d = decide(msg({ msgid: 'v1p2@h', inReplyTo: 'v1cover@h', references: ['v1cover@h'], subject: '[PATCH 2/3] b' }), ctx({ seriesRefs: new Map([['v1cover@h', 2]]), series: new Map([[2, v2]]) }));
+    assert.deepEqual(d, { kind: 'patch-new-series', index: 2, version: 1, total: 3, repliedTo: null, how: 'new series' });
+  });
+
+  it('files v1 into the series of its own send batch when v2 claimed the v1 thread first', () => {
+    // v1 cover (claimed by v2's series 2, which arrived first and references it)
+    // ├─ v1 2/2 (received: series 3, batch 20261120130000.111)
+    // ├─ v1 1/2 ← this one, same batch
+    // └─ and the v1 cover itself, same batch
+    const v2 = series({ id: 2, version: 2, total: 2, indices: [1, 2], hasCover: true });
+    const v1 = series({ id: 3, total: 2, indices: [2], batch: batchOf('20261120130000.111-3-zoe@h') });
+    const c = ctx({ seriesRefs: new Map([['20261120130000.111-1-zoe@h', 2]]), series: new Map([[2, v2], [3, v1]]), nearby: [v1] });
+    const p1 = decide(msg({ msgid: '20261120130000.111-2-zoe@h', inReplyTo: '20261120130000.111-1-zoe@h', references: ['20261120130000.111-1-zoe@h'], subject: '[PATCH 1/2] a' }), c);
+    assert.deepEqual(p1, { kind: 'patch', seriesId: 3, index: 1, how: 'same send batch' });
+    const cover = decide(msg({ msgid: '20261120130000.111-1-zoe@h', subject: '[PATCH 0/2] topic' }), c);
+    assert.deepEqual(cover, { kind: 'cover', seriesId: 3, how: 'same send batch' });
+    // Another batch is another series, however close in time.
+    const stranger = decide(msg({ msgid: '20261120130000.999-2-zoe@h', inReplyTo: '20261120130000.111-1-zoe@h', references: ['20261120130000.111-1-zoe@h'], subject: '[PATCH 1/2] a' }), c);
+    assert.equal(stranger.kind, 'patch-new-series');
+  });
+
   it('keeps a [PATCH] mail without a diff as plain list mail', () => {
     assert.deepEqual(decide(msg({ msgid: 'n@h', subject: '[PATCH] forgot the diff', text: 'oops\n' }), ctx()), { kind: 'plain', reason: 'patch-subject-without-diff' });
   });

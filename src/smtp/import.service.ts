@@ -1,0 +1,158 @@
+// Backfill: feeds each message of an mbox through the same intake and processing as SMTP, a bounded number at a time.
+import type { Db } from '../db/database.js';
+import { storedImportIds } from '../db/mail.repository.js';
+import type { MailState } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { headerText, headerValue } from '../mail/raw.js';
+import { IntakeService } from './intake.service.js';
+import type { MboxMessage } from './mbox.js';
+import { ProcessingService, type RouteHandler } from './processing.service.js';
+
+export interface ImportProject {
+  id: number;
+  slug: string;
+  addresses: { list: string };
+}
+
+export interface ImportCounts {
+  /** Messages read from the file and finished (stored and processed, or found already stored). */
+  done: number;
+  /** New mail stored and processed. */
+  imported: number;
+  /** Already stored (same Message-ID for this list): a re-import changes nothing. */
+  duplicates: number;
+  /** New mail stored but kept as malformed (NUL bytes, no From, ...). */
+  malformed: number;
+  /** Stored but its processing failed: left in state 'stored' for the next start of the server or the next import. */
+  failed: number;
+}
+
+export interface ImportSummary extends ImportCounts {
+  /** Interrupted earlier imports' mail processed first. */
+  resumed: number;
+  seconds: number;
+}
+
+export interface ImportDeps {
+  db: Db;
+  hostname: string;
+  /** The backfill handler the server uses too (createBackfillHandler): files list posts, relays nothing. */
+  backfill: RouteHandler;
+  log: Logger;
+}
+
+export interface ImportOptions {
+  /** Messages accepted but not yet processed at any time: bounds memory on a file of any size. */
+  maxInFlight?: number;
+  onProgress?: (counts: Readonly<ImportCounts>) => void;
+}
+
+/** The address in a From header, as the envelope sender an MTA would have used; MAILER-DAEMON when there is none. */
+export function envelopeSender(raw: Buffer): string {
+  const from = headerValue(headerText(raw), 'from') ?? '';
+  const m = /<([^<>\s]+@[^<>\s]+)>/.exec(from) ?? /([^<>\s"(),:;]+@[^<>\s"(),:;]+)/.exec(from);
+  return m ? m[1]! : 'MAILER-DAEMON';
+}
+
+/** Imports messages into one project's list archive: the list mailbox is the recipient, exactly as if sent by SMTP. */
+export async function importMessages(
+  deps: ImportDeps,
+  project: ImportProject,
+  messages: AsyncIterable<MboxMessage>,
+  options: ImportOptions = {},
+): Promise<ImportSummary> {
+  const started = Date.now();
+  const maxInFlight = options.maxInFlight ?? 500;
+  const log = deps.log.child({ project: project.slug });
+  const counts: ImportCounts = { done: 0, imported: 0, duplicates: 0, malformed: 0, failed: 0 };
+
+  // Fresh mail ids whose processing we wait for; and outcomes that arrived before their accept() resolved.
+  const waiting = new Set<number>();
+  const early = new Map<number, { state: MailState | null; error: unknown }>();
+  let inFlight = 0;
+  let wake: (() => void) | null = null;
+  let storeError: unknown = null;
+
+  const finish = (id: number, state: MailState | null, error: unknown) => {
+    waiting.delete(id);
+    if (error !== undefined) counts.failed++;
+    else if (state === 'malformed') counts.malformed++;
+    else counts.imported++;
+    release();
+  };
+  const release = () => {
+    inFlight--;
+    counts.done++;
+    options.onProgress?.(counts);
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+
+  const resuming = new Set<number>();
+  const processing = new ProcessingService(
+    deps.db,
+    { list: deps.backfill, request: deps.backfill, bounces: deps.backfill, bot: deps.backfill },
+    log.child({ subsystem: 'processing' }),
+    () => {},
+    {
+      backfill: deps.backfill,
+      onProcessed: (id, state, error) => {
+        if (resuming.delete(id)) return;
+        if (waiting.has(id)) finish(id, state, error);
+        else early.set(id, { state, error });
+      },
+    },
+  );
+  const intake = new IntakeService(deps.db, deps.hostname, log.child({ subsystem: 'intake' }), (ids) => processing.enqueue(ids));
+
+  // An import stopped part-way (Ctrl-C, crash) left mail stored but unprocessed: finish it before reading on.
+  const leftover = await storedImportIds(deps.db, project.id);
+  for (const id of leftover) resuming.add(id);
+  processing.enqueue(leftover);
+  await processing.drain();
+  if (leftover.length) log.info({ count: leftover.length }, 'processed mail left by an interrupted import');
+
+  const recipient = { mailbox: { projectId: project.id, slug: project.slug, route: 'list' as const }, address: project.addresses.list };
+  for await (const message of messages) {
+    while (inFlight >= maxInFlight && !storeError) await new Promise<void>((resolve) => (wake = resolve));
+    if (storeError) break;
+    inFlight++;
+    intake
+      .accept({
+        raw: message.raw,
+        mailFrom: envelopeSender(message.raw),
+        recipients: [recipient],
+        envelopeTo: [project.addresses.list],
+        remoteAddr: null,
+        source: 'import',
+      })
+      .then(
+        (stored) => {
+          const mail = stored.mails[0]!;
+          if (mail.duplicate) {
+            counts.duplicates++;
+            return release();
+          }
+          const outcome = early.get(mail.id);
+          if (outcome) {
+            early.delete(mail.id);
+            return finish(mail.id, outcome.state, outcome.error);
+          }
+          waiting.add(mail.id);
+        },
+        (e: unknown) => {
+          storeError ??= e;
+          release();
+        },
+      );
+  }
+  while (inFlight > 0) await new Promise<void>((resolve) => (wake = resolve));
+  await intake.drain();
+  await processing.drain();
+  if (storeError) {
+    throw storeError instanceof AppError ? storeError : new AppError('unavailable', 'store_failed', `storing imported mail failed: ${String(storeError)}`);
+  }
+  return { ...counts, resumed: leftover.length, seconds: (Date.now() - started) / 1000 };
+}
