@@ -37,6 +37,10 @@ export async function idsInState(db: DbOrTx, state: MailState, limit = 10_000): 
   return rows.map((r) => r.id);
 }
 
+export async function mailState(db: DbOrTx, id: number): Promise<MailState | undefined> {
+  return (await db.selectFrom('mails').select('state').where('id', '=', id).executeTakeFirst())?.state;
+}
+
 /** Mail of one project that an interrupted `patchbay import` stored but did not process. */
 export async function storedImportIds(db: DbOrTx, projectId: number): Promise<number[]> {
   const rows = await db

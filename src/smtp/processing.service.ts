@@ -1,7 +1,7 @@
 // Processing: reads stored mail back from the database, parses it, and hands it to the handler for its route, in order.
 import type { Db, DbOrTx } from '../db/database.js';
 import { nowIso } from '../db/database.js';
-import { getMail, idsInState, recordOutcome } from '../db/mail.repository.js';
+import { getMail, idsInState, mailState, recordOutcome } from '../db/mail.repository.js';
 import type { MailRoute, MailRow, MailState } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { parseMessage, type ParsedMessage } from '../mail/parse.js';
@@ -100,6 +100,8 @@ export class ProcessingService {
     const parsed = await parseMessage(mail.raw);
     const handler = mail.source === 'import' ? this.options.backfill : this.handlers[mail.route];
     const state = await this.db.transaction().execute(async (tx) => {
+      // Another process (an import beside the server) may have processed it meanwhile; transactions are serialized.
+      if ((await mailState(tx, id)) !== 'stored') return null;
       const outcome: Outcome = parsed.fatal
         ? { state: 'malformed', reason: parsed.defects.filter((d) => d !== 'missing-date').join(',') }
         : await handler.handle(tx, mail, parsed);
@@ -113,6 +115,7 @@ export class ProcessingService {
       });
       return outcome.state;
     });
+    if (state === null) return null;
     this.log.debug({ mailId: id, route: mail.route }, 'processed');
     this.afterCommit();
     return state;

@@ -182,8 +182,6 @@ describe('patchbay import', () => {
       assert.match((await sendMessage(server.smtpPort, 'bob@example.net', [LIST], mail)).final, /^250 /);
     }
     const run = await importing;
-    console.log('IMPORT', run.stdout, run.stderr.slice(0, 3000));
-    setTimeout(async () => { console.log('SERVER', server.stderr().slice(0, 3000)); console.log(await withDb(data, async (db) => (await mailRows(db)).filter((r) => r.state === 'stored').map((r) => r.id + r.source))); }, 20000);
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(counts(run), { imported: 1000, duplicates: 0, malformed: 0 });
 
@@ -201,6 +199,47 @@ describe('patchbay import', () => {
     assert.ok(imported.every((r) => r.state === 'processed' && r.reason === 'imported'));
     const lastImported = Math.max(...imported.map((r) => r.id));
     assert.ok(smtp.some((r) => r.id < lastImported), 'SMTP mail was stored while the import was still storing');
+  });
+
+  it('finishes the work of an import killed part-way when it is run again: every mail stored once and processed', async (t) => {
+    // 1,000 mails as above; the first import is SIGKILLed once it has stored some.
+    const base = gitMailsplit(archive.file);
+    const big: Buffer[] = [];
+    for (let copy = 0; copy < 50; copy++) {
+      for (const m of base) big.push(Buffer.from(m.toString('latin1').replace(/^Message-Id: <([^>]+)>/im, `Message-Id: <killed${copy}.$1>`), 'latin1'));
+    }
+    const file = path.join(tempDir(), 'big.mbox');
+    writeMboxrd(file, big);
+    const data = tempDir();
+    await seedProject(data, projects, DEMO.slug, {});
+
+    const child = spawn(process.execPath, [BIN, 'import', '--project', DEMO.slug, '--data', data, '--projects', projects, file], {
+      cwd: ROOT,
+      env: { ...process.env, PATCHBAY_LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const atKill = await withDb(data, (db) =>
+      waitFor('the first import to store some mail', async () => {
+        const rows = await mailRows(db);
+        return rows.length >= 100 && rows;
+      }, 60_000),
+    );
+    child.kill('SIGKILL');
+    await exited;
+    const before = await withDb(data, mailRows);
+    t.diagnostic(`killed with ${before.length} mails stored, ${before.filter((r) => r.state === 'stored').length} of them not processed (${atKill.length} seen)`);
+    assert.ok(before.length < 1000, 'killed part-way');
+
+    const run = await runImport(data, projects, file);
+    assert.equal(run.code, 0, run.stderr);
+    const c = counts(run);
+    assert.equal(c.duplicates, before.length);
+    assert.equal(c.imported + c.duplicates, 1000);
+    const rows = await withDb(data, mailRows);
+    assert.equal(rows.length, 1000);
+    assert.equal(new Set(rows.map((r) => r.msgid)).size, 1000);
+    assert.deepEqual(rows.filter((r) => r.state !== 'processed' || r.reason !== 'imported'), []);
   });
 
   it('shows a progress bar with the count, the rate and the ETA on a terminal', async (t) => {
