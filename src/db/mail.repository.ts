@@ -125,3 +125,9 @@ export async function countMails(db: DbOrTx): Promise<number> {
   const r = await db.selectFrom('mails').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return Number(r.n);
 }
+
+/** The rows for these ids, in id order (missing ids are left out). */
+export async function getMails(db: DbOrTx, ids: number[]): Promise<MailRow[]> {
+  if (!ids.length) return [];
+  return db.selectFrom('mails').selectAll().where('id', 'in', ids).orderBy('id').execute();
+}

@@ -16,12 +16,15 @@ export async function upsertPerson(db: DbOrTx, email: string, name: string | nul
   return row.id;
 }
 
-export async function findKnown(db: DbOrTx, projectId: number, msgids: string[]): Promise<KnownMail[]> {
+/** Patches and covers (and, when asked, comments) with these Message-IDs. */
+export async function findKnown(db: DbOrTx, projectId: number, msgids: string[], withComments = true): Promise<KnownMail[]> {
   if (!msgids.length) return [];
   const [patches, covers, comments] = await Promise.all([
     db.selectFrom('patches').select(['id', 'msgid', 'series_id', 'number']).where('project_id', '=', projectId).where('msgid', 'in', msgids).execute(),
     db.selectFrom('covers').select(['id', 'msgid', 'series_id']).where('project_id', '=', projectId).where('msgid', 'in', msgids).execute(),
-    db.selectFrom('comments').select(['id', 'msgid', 'patch_id', 'cover_id']).where('project_id', '=', projectId).where('msgid', 'in', msgids).execute(),
+    withComments
+      ? db.selectFrom('comments').select(['id', 'msgid', 'patch_id', 'cover_id']).where('project_id', '=', projectId).where('msgid', 'in', msgids).execute()
+      : Promise.resolve([]),
   ]);
   return [
     ...patches.map((p): KnownMail => ({ msgid: p.msgid, kind: 'patch', id: p.id, seriesId: p.series_id, index: p.number })),
@@ -47,9 +50,13 @@ export async function findSeriesRefs(db: DbOrTx, projectId: number, msgids: stri
 
 /** Claims Message-IDs for a series; ids already claimed by another series stay with it (first claim wins). */
 export async function claimRefs(db: DbOrTx, projectId: number, seriesId: number, msgids: string[]): Promise<void> {
-  for (const msgid of new Set(msgids)) {
-    await db.insertInto('series_refs').values({ project_id: projectId, msgid, series_id: seriesId }).onConflict((oc) => oc.doNothing()).execute();
-  }
+  const unique = [...new Set(msgids)];
+  if (!unique.length) return;
+  await db
+    .insertInto('series_refs')
+    .values(unique.map((msgid) => ({ project_id: projectId, msgid, series_id: seriesId })))
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }
 
 export async function seriesSummaries(db: DbOrTx, ids: number[]): Promise<SeriesSummary[]> {
@@ -334,26 +341,49 @@ export async function insertEvent(db: DbOrTx, e: NewEvent): Promise<number> {
   return row.id;
 }
 
+/** Several events in one statement, in order. */
+export async function insertEvents(db: DbOrTx, events: NewEvent[]): Promise<void> {
+  if (!events.length) return;
+  const date = nowIso();
+  await db
+    .insertInto('events')
+    .values(
+      events.map((e) => ({
+        project_id: e.projectId,
+        category: e.category,
+        date,
+        actor_id: e.actorId ?? null,
+        patch_id: e.patchId ?? null,
+        series_id: e.seriesId ?? null,
+        cover_id: e.coverId ?? null,
+        comment_id: e.commentId ?? null,
+        payload: e.payload ? JSON.stringify(e.payload) : null,
+      })),
+    )
+    .execute();
+}
+
 export async function eventsSince(db: DbOrTx, afterId: number, categories?: string[]) {
   let q = db.selectFrom('events').selectAll().where('id', '>', afterId).orderBy('id');
   if (categories?.length) q = q.where('category', 'in', categories);
   return q.execute();
 }
 
-export async function findStudentByEmails(db: DbOrTx, projectId: number, emails: string[]): Promise<number | null> {
-  if (!emails.length) return null;
-  const row = await db
-    .selectFrom('student_emails')
-    .innerJoin('students', 'students.id', 'student_emails.student_id')
-    .select('students.id')
+/** The project's students with their addresses, for matching an author by email or by name. */
+export async function rosterOf(db: DbOrTx, projectId: number): Promise<{ id: number; name: string; emails: string[] }[]> {
+  const rows = await db
+    .selectFrom('students')
+    .leftJoin('student_emails', 'student_emails.student_id', 'students.id')
+    .select(['students.id', 'students.name', 'student_emails.email'])
     .where('students.project_id', '=', projectId)
-    .where('student_emails.email', 'in', emails.map((e) => e.toLowerCase()))
-    .executeTakeFirst();
-  return row?.id ?? null;
-}
-
-export async function studentNames(db: DbOrTx, projectId: number): Promise<{ id: number; name: string }[]> {
-  return db.selectFrom('students').select(['id', 'name']).where('project_id', '=', projectId).execute();
+    .execute();
+  const byId = new Map<number, { id: number; name: string; emails: string[] }>();
+  for (const r of rows) {
+    const s = byId.get(r.id) ?? { id: r.id, name: r.name, emails: [] };
+    if (r.email) s.emails.push(r.email);
+    byId.set(r.id, s);
+  }
+  return [...byId.values()];
 }
 
 export async function movePatches(db: DbOrTx, patchIds: number[], seriesId: number): Promise<void> {

@@ -1,18 +1,19 @@
 // Ingest: files one list mail into patches, covers, comments, series and revisions, with events, in the caller's transaction.
 import type { DbOrTx } from '../db/database.js';
 import type { MailRow } from '../db/schema.js';
+import type { SeriesRow } from '../db/series-schema.js';
 import {
   addPatchTags,
   claimRefs,
   findKnown,
   findSeriesRefs,
-  findStudentByEmails,
   getPatch,
   getRevision,
   getSeries,
   insertComment,
   insertCover,
-  insertEvent,
+  insertEvents,
+  type NewEvent,
   insertPatch,
   insertRevision,
   insertSeries,
@@ -20,10 +21,10 @@ import {
   nearbySeriesIds,
   patchesOfSeries,
   predecessorCandidateIds,
+  rosterOf,
   seriesSummaries,
   setPatchState,
   setReplacedBy,
-  studentNames,
   updateSeries,
   upsertPerson,
 } from '../db/series.repository.js';
@@ -56,7 +57,22 @@ export class SeriesIngestService {
     private readonly log: Logger,
   ) {}
 
+  /** Events of the mail being filed, written together when it is done (one statement instead of one per event). */
+  private emitted: NewEvent[] = [];
+
   async ingest(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<IngestResult> {
+    // Ingest runs inside the caller's transaction, which the single connection serializes: one mail at a time.
+    this.emitted = [];
+    try {
+      const result = await this.file(tx, mail, parsed);
+      await insertEvents(tx, this.emitted);
+      return result;
+    } finally {
+      this.emitted = [];
+    }
+  }
+
+  private async file(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<IngestResult> {
     const project = this.projects.get(mail.project_id);
     if (!project) return { kind: 'plain', reason: 'no-project' };
     const input = toMailInput({ msgid: mail.msgid, header: parsed.header, mail: parsed.mail, from: parsed.from ? { name: parsed.from.name, email: parsed.from.address } : null, subject: parsed.subject, date: parsed.date, fallbackDate: mail.received_at });
@@ -66,7 +82,8 @@ export class SeriesIngestService {
     const message = { msgid: input.msgid, inReplyTo: input.inReplyTo, references: input.references, date: input.date, submitter: input.from.email, classified };
 
     const order = lookupOrder(message);
-    const knownRows = await findKnown(tx, project.id, order);
+    // Comments matter only to place a comment (its parent may be reached through other comments).
+    const knownRows = await findKnown(tx, project.id, order, classified.kind === 'comment');
     if (knownRows.some((k) => k.msgid === input.msgid)) return { kind: 'duplicate' };
     const ctx: Context = { known: new Map(knownRows.map((k) => [k.msgid, k])), seriesRefs: await findSeriesRefs(tx, project.id, order), series: new Map(), nearby: [] };
     const ids = new Set<number>([...ctx.seriesRefs.values(), ...knownRows.flatMap((k) => (k.seriesId === null ? [] : [k.seriesId]))]);
@@ -105,9 +122,9 @@ export class SeriesIngestService {
         });
         if (d.parent.kind === 'patch') {
           await addPatchTags(tx, d.parent.id, classified.tags);
-          await insertEvent(tx, { projectId: project.id, category: 'patch-comment-created', patchId: d.parent.id, commentId });
+          this.emit({ projectId: project.id, category: 'patch-comment-created', patchId: d.parent.id, commentId });
         } else {
-          await insertEvent(tx, { projectId: project.id, category: 'cover-comment-created', coverId: d.parent.id, commentId });
+          this.emit({ projectId: project.id, category: 'cover-comment-created', coverId: d.parent.id, commentId });
         }
         return { kind: 'comment', commentId };
       }
@@ -115,14 +132,16 @@ export class SeriesIngestService {
       case 'cover-new-series': {
         const seriesId =
           d.kind === 'cover' ? d.seriesId : await this.newSeries(tx, project, submitterId, input.msgid, input.date, d.version, d.total, classified.changeId);
-        await this.keepEarliestDate(tx, seriesId, input.date);
+        const series = await this.seriesWithDate(tx, seriesId, input.date);
         const title = classified.subject.title;
         const coverId = await insertCover(tx, { projectId: project.id, mailId: mail.id, msgid: input.msgid, seriesId, submitterId, name: classified.subject.name, content: classified.content, date: input.date });
-        await updateSeries(tx, seriesId, { cover_id: coverId, name: title, title_norm: normalizeTitle(title), ...(classified.changeId ? { change_id: classified.changeId } : {}) });
+        const coverFields = { cover_id: coverId, name: title, title_norm: normalizeTitle(title), ...(classified.changeId ? { change_id: classified.changeId } : {}) };
+        await updateSeries(tx, seriesId, coverFields);
+        Object.assign(series, coverFields);
         // A cover's references are not claimed: it starts its thread (Patchwork does the same).
         await claimRefs(tx, project.id, seriesId, [input.msgid]);
-        await insertEvent(tx, { projectId: project.id, category: 'cover-created', coverId, seriesId });
-        await this.linkRevision(tx, project, seriesId, submitterId, classified, d.kind === 'cover-new-series' ? d.repliedTo : null);
+        this.emit({ projectId: project.id, category: 'cover-created', coverId, seriesId });
+        await this.linkRevision(tx, project, series, submitterId, input.from.email, classified, d.kind === 'cover-new-series' ? d.repliedTo : null);
         return { kind: 'cover', coverId, seriesId, how: d.how };
       }
       default: {
@@ -153,81 +172,109 @@ export class SeriesIngestService {
           studentId: await this.findStudent(tx, project.id, author, classified),
         });
         await claimRefs(tx, project.id, seriesId, order);
-        await insertEvent(tx, { projectId: project.id, category: 'patch-created', patchId, seriesId });
+        this.emit({ projectId: project.id, category: 'patch-created', patchId, seriesId });
         if (d.kind === 'patch-replacement') {
           await setReplacedBy(tx, d.replaces, patchId);
           await this.changeState(tx, project.id, d.replaces, 'superseded', { replaced_by: patchId, reason: d.how });
         }
-        await this.keepEarliestDate(tx, seriesId, input.date);
-        const series = (await getSeries(tx, seriesId))!;
+        const series = await this.seriesWithDate(tx, seriesId, input.date);
         if ((d.index <= 1 || series.total === 1) && series.cover_id === null) {
-          await updateSeries(tx, seriesId, { name: classified.subject.name, title_norm: normalizeTitle(classified.subject.title) });
+          const named = { name: classified.subject.name, title_norm: normalizeTitle(classified.subject.title) };
+          await updateSeries(tx, seriesId, named);
+          Object.assign(series, named);
         }
-        await this.afterPatch(tx, project, seriesId, d.index, d.kind === 'patch-replacement');
-        await this.linkRevision(tx, project, seriesId, submitterId, classified, d.kind === 'patch-new-series' ? d.repliedTo : null);
+        await this.afterPatch(tx, project, series, d.index, d.kind === 'patch-replacement');
+        // Only a new series, or the patch that names it (1/N), can give a revision link something new to go on.
+        if (d.kind === 'patch-new-series' || d.index <= 1) {
+          await this.linkRevision(tx, project, series, submitterId, input.from.email, classified, d.kind === 'patch-new-series' ? d.repliedTo : null);
+        }
         return { kind: 'patch', patchId, seriesId, how: d.how };
       }
     }
   }
 
+  private emit(e: NewEvent): void {
+    this.emitted.push(e);
+  }
+
   private async newSeries(tx: DbOrTx, project: IngestProject, submitterId: number, msgid: string, date: string, version: number, total: number, changeId: string | null): Promise<number> {
     const id = await insertSeries(tx, { projectId: project.id, submitterId, name: null, version, total, date, batch: batchOf(msgid), titleNorm: null, changeId });
-    await insertEvent(tx, { projectId: project.id, category: 'series-created', seriesId: id });
+    this.emit({ projectId: project.id, category: 'series-created', seriesId: id });
     return id;
   }
 
   /** A series is dated by its earliest mail, whatever order its mails arrive in (a late cover or 1/N moves it back). */
-  private async keepEarliestDate(tx: DbOrTx, seriesId: number, date: string): Promise<void> {
+  /** The series row, dated by its earliest mail whatever the order they arrive in. */
+  private async seriesWithDate(tx: DbOrTx, seriesId: number, date: string): Promise<SeriesRow> {
     const series = (await getSeries(tx, seriesId))!;
-    if (date < series.date) await updateSeries(tx, seriesId, { date });
+    if (date < series.date) {
+      await updateSeries(tx, seriesId, { date });
+      series.date = date;
+    }
+    return series;
   }
 
+  /** By email first (the author's, then each Signed-off-by's), then by name after Unicode normalization. */
   private async findStudent(tx: DbOrTx, projectId: number, author: { name: string; email: string }, c: Classified): Promise<number | null> {
-    const byEmail = await findStudentByEmails(tx, projectId, [author.email, ...c.signoffs.map((s) => s.email)]);
-    if (byEmail !== null) return byEmail;
+    const roster = await rosterOf(tx, projectId);
+    if (!roster.length) return null;
+    const emails = [author.email, ...c.signoffs.map((s) => s.email)].map((e) => e.toLowerCase());
+    const byEmail = roster.find((s) => s.emails.some((e) => emails.includes(e)));
+    if (byEmail) return byEmail.id;
     const names = [author.name, ...c.signoffs.map((s) => s.name)].filter(Boolean);
-    return (await studentNames(tx, projectId)).find((s) => names.some((n) => sameName(s.name, n)))?.id ?? null;
+    return roster.find((s) => names.some((n) => sameName(s.name, n)))?.id ?? null;
   }
 
   private async changeState(tx: DbOrTx, projectId: number, patchId: number, state: string, extra: Record<string, unknown> = {}): Promise<void> {
     const patch = await getPatch(tx, patchId);
     if (!patch || patch.state === state) return;
     await setPatchState(tx, patchId, state);
-    await insertEvent(tx, { projectId, category: 'patch-state-changed', patchId, payload: { previous_state: patch.state, current_state: state, ...extra } });
+    this.emit({ projectId, category: 'patch-state-changed', patchId, payload: { previous_state: patch.state, current_state: state, ...extra } });
   }
 
   /**
    * patch-completed for this patch and its contiguous successors; series-completed once 1..N are all in.
    * A replacement (v5.1 of patch 2) completes only itself: its successors were complete already.
    */
-  private async afterPatch(tx: DbOrTx, project: IngestProject, seriesId: number, index: number, replacement: boolean): Promise<void> {
-    const series = (await getSeries(tx, seriesId))!;
+  private async afterPatch(tx: DbOrTx, project: IngestProject, series: SeriesRow, index: number, replacement: boolean): Promise<void> {
+    const seriesId = series.id;
     const patches = (await patchesOfSeries(tx, seriesId)).filter((p) => p.replaced_by === null);
     const byNumber = new Map(patches.map((p) => [p.number, p]));
     let complete = true;
     for (let i = 1; i < index; i++) if (!byNumber.has(i)) complete = false;
     for (let i = index; complete && byNumber.has(i) && (i === index || !replacement); i++) {
-      await insertEvent(tx, { projectId: project.id, category: 'patch-completed', patchId: byNumber.get(i)!.id, seriesId });
+      this.emit({ projectId: project.id, category: 'patch-completed', patchId: byNumber.get(i)!.id, seriesId });
     }
     const all = Array.from({ length: series.total }, (_, i) => i + 1).every((i) => byNumber.has(i));
     if (all && (series.completed === 0 || replacement)) {
       await updateSeries(tx, seriesId, { completed: 1 });
-      await insertEvent(tx, { projectId: project.id, category: 'series-completed', seriesId, payload: replacement ? { replacement: true } : undefined });
+      series.completed = 1;
+      this.emit({ projectId: project.id, category: 'series-completed', seriesId, payload: replacement ? { replacement: true } : undefined });
       await this.announceRevision(tx, project, seriesId);
     }
   }
 
-  private async linkRevision(tx: DbOrTx, project: IngestProject, seriesId: number, submitterId: number, c: Classified, hint: RevisionHint | null): Promise<void> {
+  private async linkRevision(
+    tx: DbOrTx,
+    project: IngestProject,
+    series: SeriesRow,
+    submitterId: number,
+    submitter: string,
+    c: Classified,
+    hint: RevisionHint | null,
+  ): Promise<void> {
+    const seriesId = series.id;
+    const changeId = series.change_id ?? c.changeId;
+    if (!hint && !series.title_norm && !changeId && !c.supersedes) return; // nothing to match on yet
     if (await getRevision(tx, seriesId)) return;
-    const series = (await getSeries(tx, seriesId))!;
     let link = hint;
     if (!link) {
-      const cand = await predecessorCandidateIds(tx, { projectId: project.id, submitterId, titleNorm: series.title_norm, changeId: series.change_id ?? c.changeId, supersedes: c.supersedes });
+      const cand = await predecessorCandidateIds(tx, { projectId: project.id, submitterId, titleNorm: series.title_norm, changeId, supersedes: c.supersedes });
       const ids = [...new Set([...(cand.bySupersedes === null ? [] : [cand.bySupersedes]), ...cand.byChangeId, ...cand.byTitle])].filter((id) => id !== seriesId);
+      if (!ids.length) return;
       const sums = new Map((await seriesSummaries(tx, ids)).map((s) => [s.id, s]));
-      const me = (await seriesSummaries(tx, [seriesId]))[0]!;
       link = findPredecessor(
-        { seriesId, submitter: me.submitter, version: series.version, date: series.date, title: series.title_norm, resend: c.subject.resend, changeId: series.change_id ?? c.changeId, supersedes: c.supersedes },
+        { seriesId, submitter, version: series.version, date: series.date, title: series.title_norm, resend: c.subject.resend, changeId, supersedes: c.supersedes },
         {
           bySupersedes: cand.bySupersedes === null ? null : (sums.get(cand.bySupersedes) ?? null),
           byChangeId: cand.byChangeId.flatMap((id) => sums.get(id) ?? []),
@@ -242,7 +289,7 @@ export class SeriesIngestService {
   }
 
   /** Once a linked revision is complete: the earlier revision's open patches are superseded, and series-new-revision fires. */
-  async announceRevision(tx: DbOrTx, project: IngestProject, seriesId: number): Promise<void> {
+  private async announceRevision(tx: DbOrTx, project: IngestProject, seriesId: number): Promise<void> {
     const rev = await getRevision(tx, seriesId);
     if (!rev || rev.announced) return;
     if (project.supersede) {
@@ -250,7 +297,7 @@ export class SeriesIngestService {
         if (p.replaced_by === null && OPEN_STATES.has(p.state)) await this.changeState(tx, project.id, p.id, 'superseded', { superseded_by_series: seriesId });
       }
     }
-    await insertEvent(tx, { projectId: project.id, category: 'series-new-revision', seriesId, payload: { previous_series: rev.previous_id, reason: rev.reason } });
+    this.emit({ projectId: project.id, category: 'series-new-revision', seriesId, payload: { previous_series: rev.previous_id, reason: rev.reason } });
     await markRevisionAnnounced(tx, seriesId);
   }
 }

@@ -1,7 +1,7 @@
 // Processing: reads stored mail back from the database, parses it, and hands it to the handler for its route, in order.
 import type { Db, DbOrTx } from '../db/database.js';
 import { nowIso } from '../db/database.js';
-import { getMail, idsInState, mailState, recordOutcome } from '../db/mail.repository.js';
+import { getMails, idsInState, mailState, recordOutcome } from '../db/mail.repository.js';
 import type { MailRoute, MailRow, MailState } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { parseMessage, type ParsedMessage } from '../mail/parse.js';
@@ -36,6 +36,12 @@ export interface ProcessingOptions {
   /** Told about every id taken from the queue: its new state, or null if it was not processed now (error: it failed). */
   onProcessed?: (id: number, state: MailState | null, error?: unknown) => void;
 }
+
+/**
+ * Mails filed per transaction. One commit (one fsync) serves the batch; intake shares the one connection, so a batch
+ * also bounds how long a 250 can wait behind processing (about a millisecond of SQL per mail).
+ */
+export const BATCH_SIZE = 32;
 
 export class ProcessingService {
   private queue: number[] = [];
@@ -79,45 +85,67 @@ export class ProcessingService {
 
   private async run(): Promise<void> {
     while (this.queue.length) {
-      const id = this.queue.shift()!;
-      let state: MailState | null = null;
-      let error: unknown;
-      try {
-        state = await this.processOne(id);
-      } catch (err) {
-        // The mail stays 'stored' and is retried at the next start; the server keeps serving.
-        this.log.error({ err, mailId: id }, 'processing failed');
-        error = err;
+      const ids = this.queue.splice(0, BATCH_SIZE);
+      for (const [id, result] of await this.processBatch(ids)) {
+        if (result.error !== undefined) this.log.error({ err: result.error, mailId: id }, 'processing failed');
+        this.options.onProcessed?.(id, result.state, result.error);
       }
-      this.options.onProcessed?.(id, state, error);
     }
   }
 
   /** Processes one stored mail; returns its new state, or null when it was not (or no longer) in state 'stored'. */
   async processOne(id: number): Promise<MailState | null> {
-    const mail = await getMail(this.db, id);
-    if (!mail || mail.state !== 'stored') return null;
-    const parsed = await parseMessage(mail.raw);
-    const handler = mail.source === 'import' ? this.options.backfill : this.handlers[mail.route];
-    const state = await this.db.transaction().execute(async (tx) => {
-      // Another process (an import beside the server) may have processed it meanwhile; transactions are serialized.
-      if ((await mailState(tx, id)) !== 'stored') return null;
-      const outcome: Outcome = parsed.fatal
-        ? { state: 'malformed', reason: parsed.defects.filter((d) => d !== 'missing-date').join(',') }
-        : await handler.handle(tx, mail, parsed);
-      await recordOutcome(tx, id, {
-        ...outcome,
-        defects: parsed.defects,
-        fromAddr: parsed.from?.address ?? null,
-        subject: parsed.subject,
-        date: parsed.date,
-        processedAt: nowIso(),
+    const result = (await this.processBatch([id])).get(id)!;
+    if (result.error !== undefined) throw result.error;
+    return result.state;
+  }
+
+  /**
+   * Parses the mails outside any transaction, then files them all in one transaction: one fsync for the batch.
+   * Should that transaction fail, each mail is tried alone, so one bad mail holds back no other; a mail that still
+   * fails stays 'stored' and is retried at the next start, and the server keeps serving.
+   */
+  private async processBatch(ids: number[]): Promise<Map<number, { state: MailState | null; error?: unknown }>> {
+    const results = new Map<number, { state: MailState | null; error?: unknown }>(ids.map((id) => [id, { state: null }]));
+    const mails = (await getMails(this.db, ids)).filter((m) => m.state === 'stored');
+    const items = await Promise.all(mails.map(async (mail) => ({ mail, parsed: await parseMessage(mail.raw) })));
+    if (!items.length) return results;
+    try {
+      const states = await this.db.transaction().execute(async (tx) => {
+        const out: (MailState | null)[] = [];
+        for (const item of items) out.push(await this.apply(tx, item.mail, item.parsed));
+        return out;
       });
-      return outcome.state;
+      items.forEach((item, i) => results.set(item.mail.id, { state: states[i]! }));
+    } catch {
+      for (const item of items) {
+        try {
+          results.set(item.mail.id, { state: await this.db.transaction().execute((tx) => this.apply(tx, item.mail, item.parsed)) });
+        } catch (error) {
+          results.set(item.mail.id, { state: null, error });
+        }
+      }
+    }
+    if ([...results.values()].some((r) => r.state !== null)) this.afterCommit();
+    return results;
+  }
+
+  private async apply(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<MailState | null> {
+    // Another process (an import beside the server) may have processed it meanwhile; transactions are serialized.
+    if ((await mailState(tx, mail.id)) !== 'stored') return null;
+    const handler = mail.source === 'import' ? this.options.backfill : this.handlers[mail.route];
+    const outcome: Outcome = parsed.fatal
+      ? { state: 'malformed', reason: parsed.defects.filter((d) => d !== 'missing-date').join(',') }
+      : await handler.handle(tx, mail, parsed);
+    await recordOutcome(tx, mail.id, {
+      ...outcome,
+      defects: parsed.defects,
+      fromAddr: parsed.from?.address ?? null,
+      subject: parsed.subject,
+      date: parsed.date,
+      processedAt: nowIso(),
     });
-    if (state === null) return null;
-    this.log.debug({ mailId: id, route: mail.route }, 'processed');
-    this.afterCommit();
-    return state;
+    this.log.debug({ mailId: mail.id, route: mail.route }, 'processed');
+    return outcome.state;
   }
 }
