@@ -25,7 +25,10 @@ function cFile(n: number): string[] {
 function makeRepo(dir: string, commits: number): void {
   execFileSync('git', ['init', '-q', '-b', 'master', dir]);
   const files = Array.from({ length: 300 }, (_, i) => cFile(i));
-  const chunks: string[] = [];
+  // The fast-import stream goes to a file first: for 100,000 mails it is far larger than one JS string may be.
+  const streamFile = path.join(dir, '.git', 'fast-import-stream');
+  const fd = fs.openSync(streamFile, 'w');
+  const chunks = { push: (text: string) => fs.writeSync(fd, text) };
   let mark = 1;
   let when = Date.parse('2026-01-05T09:00:00Z') / 1000;
   const emit = (data: string) => chunks.push(`data ${Buffer.byteLength(data)}\n${data}\n`);
@@ -63,7 +66,11 @@ function makeRepo(dir: string, commits: number): void {
       emit(files[fileNo]!.join('\n') + '\n');
     }
   }
-  const r = spawnSync('git', ['-C', dir, 'fast-import', '--quiet'], { input: chunks.join(''), maxBuffer: 1 << 30 });
+  fs.closeSync(fd);
+  const input = fs.openSync(streamFile, 'r');
+  const r = spawnSync('git', ['-C', dir, 'fast-import', '--quiet'], { stdio: [input, 'ignore', 'pipe'] });
+  fs.closeSync(input);
+  fs.rmSync(streamFile);
   if (r.status !== 0) throw new Error(`git fast-import failed: ${r.stderr.toString()}`);
 }
 

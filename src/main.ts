@@ -10,6 +10,7 @@ import { upsertProjects } from './db/project.repository.js';
 import { createLogger, type Logger } from './log.js';
 import { OutboundService } from './mail/outbound.service.js';
 import { IntakeService } from './smtp/intake.service.js';
+import { createParserPool, type ParserPool } from './mail/parser-pool.js';
 import { SeriesIngestService } from './series/ingest.service.js';
 import { createListHandler } from './smtp/list.service.js';
 import { createBackfillHandler, ProcessingService, type RouteHandler } from './smtp/processing.service.js';
@@ -33,6 +34,8 @@ export interface Core {
   log: Logger;
   db: Db;
   projects: (Project & { id: number })[];
+  /** Mail parsing in worker threads, started on first use and stopped by close(). */
+  parser(): ParserPool;
   /** The series engine: files accepted list posts (from processing and from moderation). */
   ingest: SeriesIngestService;
   close(): Promise<void>;
@@ -54,7 +57,13 @@ export async function openCore(flags: Flags, env: NodeJS.ProcessEnv = process.en
     new Map(projects.map((p) => [p.id, { id: p.id, slug: p.slug, supersede: p.supersede }])),
     log.child({ subsystem: 'series' }),
   );
-  return { config, log, db, projects, ingest, close: () => db.destroy() };
+  let pool: ParserPool | null = null;
+  const parser = () => (pool ??= createParserPool(config.parseThreads));
+  const close = async () => {
+    await pool?.destroy();
+    await db.destroy();
+  };
+  return { config, log, db, projects, ingest, parser, close };
 }
 
 const archiveOnly: RouteHandler = { handle: async () => ({ state: 'processed', reason: 'archived' }) };
@@ -96,7 +105,7 @@ export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env):
     },
     log.child({ subsystem: 'processing' }),
     () => outbound.kick(),
-    { backfill: createBackfillHandler(core.ingest.ingest.bind(core.ingest)) },
+    { backfill: createBackfillHandler(core.ingest.ingest.bind(core.ingest)), parse: core.parser().parse },
   );
   const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => processing.enqueue(ids));
 

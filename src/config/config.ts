@@ -40,6 +40,8 @@ export interface Config {
   tls: { cert: string; key: string } | null;
   smtp: SmtpLimits;
   bounceThreshold: number;
+  /** Worker threads that parse mail; 0 parses on the main thread. */
+  parseThreads: number;
   logLevel: string;
 }
 
@@ -66,6 +68,7 @@ export const SETTINGS = {
   smtpMaxClients: 'PATCHBAY_SMTP_MAX_CLIENTS',
   smtpIdleTimeout: 'PATCHBAY_SMTP_IDLE_TIMEOUT',
   bounceThreshold: 'PATCHBAY_BOUNCE_THRESHOLD',
+  parseThreads: 'PATCHBAY_PARSE_THREADS',
   logLevel: 'PATCHBAY_LOG_LEVEL',
 } as const;
 
@@ -134,6 +137,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
       idleTimeoutMs: int(flags, env, 'smtpIdleTimeout', 60, 1) * 1000,
     },
     bounceThreshold: int(flags, env, 'bounceThreshold', 5, 1),
+    // Measured on 2 cores (docs/benchmarks.md): a parser thread gains ~4% and costs ~80 MB, so it starts from 4 cores.
+    parseThreads: int(flags, env, 'parseThreads', os.availableParallelism() >= 4 ? Math.min(4, os.availableParallelism() - 2) : 0, 0, 64),
     logLevel: pick(flags, env, 'logLevel') ?? 'info',
   };
   return Object.freeze(config);

@@ -20,7 +20,8 @@ export interface ParsedMessage {
   /** The header block as latin1 text with LF newlines, for header checks on the exact bytes. */
   header: string;
   text: string;
-  mail: ParsedMail | null;
+  /** Attachments whose content is text (text/*, *.patch, *.diff), decoded as UTF-8; others are named only. */
+  attachments: { contentType: string; filename: string | null; text: string | null }[];
 }
 
 /** Counts multipart nesting by the boundaries each Content-Type declares, without recursion. */
@@ -65,7 +66,12 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
     date: mail?.date && !Number.isNaN(mail.date.getTime()) ? mail.date.toISOString() : null,
     header,
     text: mail?.text ?? '',
-    mail,
+    // Plain data only: a ParsedMessage crosses to the main thread from the parser's worker by structured clone.
+    attachments: (mail?.attachments ?? []).map((a) => ({
+      contentType: a.contentType,
+      filename: a.filename ?? null,
+      text: a.contentType.startsWith('text/') || /\.(patch|diff)$/i.test(a.filename ?? '') ? a.content.toString('utf8') : null,
+    })),
   };
 }
 

@@ -75,7 +75,7 @@ export class SeriesIngestService {
   private async file(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<IngestResult> {
     const project = this.projects.get(mail.project_id);
     if (!project) return { kind: 'plain', reason: 'no-project' };
-    const input = toMailInput({ msgid: mail.msgid, header: parsed.header, mail: parsed.mail, from: parsed.from ? { name: parsed.from.name, email: parsed.from.address } : null, subject: parsed.subject, date: parsed.date, fallbackDate: mail.received_at });
+    const input = toMailInput({ msgid: mail.msgid, header: parsed.header, parts: parsed, from: parsed.from ? { name: parsed.from.name, email: parsed.from.address } : null, subject: parsed.subject, date: parsed.date, fallbackDate: mail.received_at });
     const classified = classify(input, project.slug);
     if (!input.from.email) return { kind: 'plain', reason: 'no-sender' };
     const submitterId = await upsertPerson(tx, input.from.email, input.from.name);

@@ -1,5 +1,4 @@
 // Turns a parsed mail (mailparser's result plus our header text) into the series core's MailInput.
-import type { ParsedMail } from 'mailparser';
 import type { MailInput } from './classify.js';
 import type { Identity } from './trailers.js';
 
@@ -15,11 +14,16 @@ function headerOf(header: string, name: string): string | undefined {
   return re.exec(header)?.[1]?.replace(/\n[ \t]+/g, ' ');
 }
 
-export function toMailInput(a: { msgid: string; header: string; mail: ParsedMail | null; from: Identity | null; subject: string | null; date: string | null; fallbackDate: string }): MailInput {
-  const text = (a.mail?.text ?? '').replace(/\r\n?/g, '\n');
-  const patchAttachments = (a.mail?.attachments ?? [])
-    .filter((att) => PATCH_TYPES.has(att.contentType) || /\.(patch|diff)$/i.test(att.filename ?? ''))
-    .map((att) => att.content.toString('utf8').replace(/\r\n?/g, '\n'));
+export interface ParsedParts {
+  text: string;
+  attachments: { contentType: string; filename: string | null; text: string | null }[];
+}
+
+export function toMailInput(a: { msgid: string; header: string; parts: ParsedParts; from: Identity | null; subject: string | null; date: string | null; fallbackDate: string }): MailInput {
+  const text = a.parts.text.replace(/\r\n?/g, '\n');
+  const patchAttachments = a.parts.attachments
+    .filter((att) => att.text !== null && (PATCH_TYPES.has(att.contentType) || /\.(patch|diff)$/i.test(att.filename ?? '')))
+    .map((att) => att.text!.replace(/\r\n?/g, '\n'));
   return {
     msgid: a.msgid,
     inReplyTo: msgidsIn(headerOf(a.header, 'in-reply-to'))[0] ?? null,

@@ -6,6 +6,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { headerText, headerValue } from '../mail/raw.js';
 import { IntakeService } from './intake.service.js';
+import type { Parse } from '../mail/parser-pool.js';
 import type { MboxMessage } from './mbox.js';
 import { ProcessingService, type RouteHandler } from './processing.service.js';
 
@@ -39,6 +40,8 @@ export interface ImportDeps {
   hostname: string;
   /** The backfill handler the server uses too (createBackfillHandler): files list posts, relays nothing. */
   backfill: RouteHandler;
+  /** How mail is parsed (the server's worker threads, or this thread when left out). */
+  parse?: Parse;
   log: Logger;
 }
 
@@ -98,6 +101,7 @@ export async function importMessages(
     () => {},
     {
       backfill: deps.backfill,
+      parse: deps.parse,
       onProcessed: (id, state, error) => {
         if (resuming.delete(id)) return;
         if (waiting.has(id)) finish(id, state, error);

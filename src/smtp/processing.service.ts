@@ -5,6 +5,7 @@ import { getMails, idsInState, mailState, recordOutcome } from '../db/mail.repos
 import type { MailRoute, MailRow, MailState } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { parseMessage, type ParsedMessage } from '../mail/parse.js';
+import type { Parse } from '../mail/parser-pool.js';
 
 export interface Outcome {
   state: MailState;
@@ -33,6 +34,8 @@ export function createBackfillHandler(file: (tx: DbOrTx, mail: MailRow, parsed: 
 export interface ProcessingOptions {
   /** Handles every mail whose source is 'import', whatever its route (createBackfillHandler). */
   backfill: RouteHandler;
+  /** How mail is parsed: in worker threads (parser-pool.ts) or on this thread (the default). */
+  parse?: Parse;
   /** Told about every id taken from the queue: its new state, or null if it was not processed now (error: it failed). */
   onProcessed?: (id: number, state: MailState | null, error?: unknown) => void;
 }
@@ -42,6 +45,12 @@ export interface ProcessingOptions {
  * also bounds how long a 250 can wait behind processing (about a millisecond of SQL per mail).
  */
 export const BATCH_SIZE = 32;
+
+interface Loaded {
+  ids: number[];
+  mails: MailRow[];
+  parsed: Promise<ParsedMessage[]>;
+}
 
 export class ProcessingService {
   private queue: number[] = [];
@@ -84,9 +93,13 @@ export class ProcessingService {
   }
 
   private async run(): Promise<void> {
-    while (this.queue.length) {
-      const ids = this.queue.splice(0, BATCH_SIZE);
-      for (const [id, result] of await this.processBatch(ids)) {
+    // Pipelined: the next batch is read and handed to the parser before this one is filed, so that parsing (in
+    // worker threads) overlaps the database work of the main thread.
+    let next: Loaded | null = this.queue.length ? await this.load(this.queue.splice(0, BATCH_SIZE)) : null;
+    while (next) {
+      const current: Loaded = next;
+      next = this.queue.length ? await this.load(this.queue.splice(0, BATCH_SIZE)) : null;
+      for (const [id, result] of await this.fileBatch(current)) {
         if (result.error !== undefined) this.log.error({ err: result.error, mailId: id }, 'processing failed');
         this.options.onProcessed?.(id, result.state, result.error);
       }
@@ -95,21 +108,36 @@ export class ProcessingService {
 
   /** Processes one stored mail; returns its new state, or null when it was not (or no longer) in state 'stored'. */
   async processOne(id: number): Promise<MailState | null> {
-    const result = (await this.processBatch([id])).get(id)!;
+    const result = (await this.fileBatch(await this.load([id]))).get(id)!;
     if (result.error !== undefined) throw result.error;
     return result.state;
   }
 
-  /**
-   * Parses the mails outside any transaction, then files them all in one transaction: one fsync for the batch.
-   * Should that transaction fail, each mail is tried alone, so one bad mail holds back no other; a mail that still
-   * fails stays 'stored' and is retried at the next start, and the server keeps serving.
-   */
-  private async processBatch(ids: number[]): Promise<Map<number, { state: MailState | null; error?: unknown }>> {
-    const results = new Map<number, { state: MailState | null; error?: unknown }>(ids.map((id) => [id, { state: null }]));
+  /** Reads the rows now and starts parsing them; the parse is awaited when the batch is filed. */
+  private async load(ids: number[]): Promise<Loaded> {
     const mails = (await getMails(this.db, ids)).filter((m) => m.state === 'stored');
-    const items = await Promise.all(mails.map(async (mail) => ({ mail, parsed: await parseMessage(mail.raw) })));
-    if (!items.length) return results;
+    const raws = mails.map((m) => m.raw);
+    const parsed = this.options.parse ? this.options.parse(raws) : Promise.all(raws.map(parseMessage));
+    parsed.catch(() => {}); // awaited in fileBatch; this only keeps an early failure from being reported as unhandled
+    return { ids, mails, parsed };
+  }
+
+  /**
+   * Files the batch in one transaction: one fsync for all of it. Should that transaction fail, each mail is tried
+   * alone, so one bad mail holds back no other; a mail that still fails stays 'stored' and is retried at the next
+   * start, and the server keeps serving.
+   */
+  private async fileBatch(batch: Loaded): Promise<Map<number, { state: MailState | null; error?: unknown }>> {
+    const results = new Map<number, { state: MailState | null; error?: unknown }>(batch.ids.map((id) => [id, { state: null }]));
+    if (!batch.mails.length) return results;
+    let parsed: ParsedMessage[];
+    try {
+      parsed = await batch.parsed;
+    } catch (error) {
+      for (const m of batch.mails) results.set(m.id, { state: null, error });
+      return results;
+    }
+    const items = batch.mails.map((mail, i) => ({ mail, parsed: parsed[i]! }));
     try {
       const states = await this.db.transaction().execute(async (tx) => {
         const out: (MailState | null)[] = [];
