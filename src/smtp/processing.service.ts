@@ -95,9 +95,10 @@ export class ProcessingService {
   private async run(): Promise<void> {
     // Pipelined: the next batch is read and handed to the parser before this one is filed, so that parsing (in
     // worker threads) overlaps the database work of the main thread.
-    let next: Loaded | null = this.queue.length ? await this.load(this.queue.splice(0, BATCH_SIZE)) : null;
-    while (next) {
-      const current: Loaded = next;
+    // Mail enqueued while a batch is filed is picked up by the loop's own check of the queue.
+    let next: Loaded | null = null;
+    while (next || this.queue.length) {
+      const current: Loaded = next ?? (await this.load(this.queue.splice(0, BATCH_SIZE)));
       next = this.queue.length ? await this.load(this.queue.splice(0, BATCH_SIZE)) : null;
       for (const [id, result] of await this.fileBatch(current)) {
         if (result.error !== undefined) this.log.error({ err: result.error, mailId: id }, 'processing failed');
