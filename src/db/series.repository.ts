@@ -322,22 +322,22 @@ export interface NewEvent {
   payload?: Record<string, unknown>;
 }
 
+function eventRow(e: NewEvent, date: string) {
+  return {
+    project_id: e.projectId,
+    category: e.category,
+    date,
+    actor_id: e.actorId ?? null,
+    patch_id: e.patchId ?? null,
+    series_id: e.seriesId ?? null,
+    cover_id: e.coverId ?? null,
+    comment_id: e.commentId ?? null,
+    payload: e.payload ? JSON.stringify(e.payload) : null,
+  };
+}
+
 export async function insertEvent(db: DbOrTx, e: NewEvent): Promise<number> {
-  const row = await db
-    .insertInto('events')
-    .values({
-      project_id: e.projectId,
-      category: e.category,
-      date: nowIso(),
-      actor_id: e.actorId ?? null,
-      patch_id: e.patchId ?? null,
-      series_id: e.seriesId ?? null,
-      cover_id: e.coverId ?? null,
-      comment_id: e.commentId ?? null,
-      payload: e.payload ? JSON.stringify(e.payload) : null,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+  const row = await db.insertInto('events').values(eventRow(e, nowIso())).returning('id').executeTakeFirstOrThrow();
   return row.id;
 }
 
@@ -347,19 +347,7 @@ export async function insertEvents(db: DbOrTx, events: NewEvent[]): Promise<void
   const date = nowIso();
   await db
     .insertInto('events')
-    .values(
-      events.map((e) => ({
-        project_id: e.projectId,
-        category: e.category,
-        date,
-        actor_id: e.actorId ?? null,
-        patch_id: e.patchId ?? null,
-        series_id: e.seriesId ?? null,
-        cover_id: e.coverId ?? null,
-        comment_id: e.commentId ?? null,
-        payload: e.payload ? JSON.stringify(e.payload) : null,
-      })),
-    )
+    .values(events.map((e) => eventRow(e, date)))
     .execute();
 }
 
