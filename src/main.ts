@@ -42,7 +42,7 @@ export interface Core {
 }
 
 /** Opens what every command needs: configuration, project files, the migrated database. */
-export async function openCore(flags: Flags, env: NodeJS.ProcessEnv = process.env): Promise<Core> {
+export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Core> {
   const config = loadConfig(flags, env);
   const log = createLogger(config.logLevel);
   const files = loadProjects(config.projectsDir);
@@ -69,7 +69,7 @@ export async function openCore(flags: Flags, env: NodeJS.ProcessEnv = process.en
 const archiveOnly: RouteHandler = { handle: async () => ({ state: 'processed', reason: 'archived' }) };
 
 /** `patchbay serve`: starts every service and both edges; resolves once both are listening. */
-export async function serve(flags: Flags, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
+export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Running> {
   const core = await openCore(flags, env);
   const { config, log, db, projects } = core;
 
