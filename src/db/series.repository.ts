@@ -77,6 +77,7 @@ export async function seriesSummaries(db: DbOrTx, ids: number[]): Promise<Series
     ])
     .select((eb) => [
       eb.exists(eb.selectFrom('revisions').select('revisions.series_id').whereRef('revisions.previous_id', '=', 'series.id')).as('superseded'),
+      eb.exists(eb.selectFrom('revisions as r2').select('r2.series_id').whereRef('r2.series_id', '=', 'series.id')).as('revises'),
     ])
     .where('series.id', 'in', ids)
     .execute();
@@ -93,6 +94,7 @@ export async function seriesSummaries(db: DbOrTx, ids: number[]): Promise<Series
     title: r.title_norm,
     changeId: r.change_id,
     superseded: Boolean(r.superseded),
+    revises: Boolean(r.revises),
   }));
 }
 

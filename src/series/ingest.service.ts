@@ -18,6 +18,7 @@ import {
   insertRevision,
   insertSeries,
   markRevisionAnnounced,
+  nextRevisionOf,
   nearbySeriesIds,
   patchesOfSeries,
   predecessorCandidateIds,
@@ -34,7 +35,7 @@ import { classify, type Classified } from './classify.js';
 import { authorOf, toMailInput } from './mail-input.js';
 import { INITIAL_STATE, OPEN_STATES, stateFromHeader } from './states.js';
 import { normalizeTitle } from './subject.js';
-import { batchOf, decide, findPredecessor, lookupOrder, UNTHREADED_WINDOW_MS, type Context, type RevisionHint } from './thread.js';
+import { batchOf, decide, findPredecessor, findSuccessor, type PredecessorCandidates, lookupOrder, UNTHREADED_WINDOW_MS, type Context, type RevisionHint } from './thread.js';
 import { sameName } from './trailers.js';
 
 export interface IngestProject {
@@ -184,6 +185,10 @@ export class SeriesIngestService {
           Object.assign(series, named);
         }
         await this.afterPatch(tx, project, series, d.index, d.kind === 'patch-replacement');
+        // A late patch of a revision that a newer, complete one already superseded is superseded on arrival.
+        if (project.supersede && ctx.series.get(seriesId)?.superseded && (await nextRevisionOf(tx, seriesId))?.announced) {
+          await this.changeState(tx, project.id, patchId, 'superseded', { superseded_by_series: (await nextRevisionOf(tx, seriesId))!.series_id });
+        }
         // Only a new series, or the patch that names it (1/N), can give a revision link something new to go on.
         if (d.kind === 'patch-new-series' || d.index <= 1) {
           await this.linkRevision(tx, project, series, submitterId, input.from.email, classified, d.kind === 'patch-new-series' ? d.repliedTo : null);
@@ -266,26 +271,37 @@ export class SeriesIngestService {
     const seriesId = series.id;
     const changeId = series.change_id ?? c.changeId;
     if (!hint && !series.title_norm && !changeId && !c.supersedes) return; // nothing to match on yet
-    if (await getRevision(tx, seriesId)) return;
-    let link = hint;
-    if (!link) {
+    const query = { seriesId, submitter, version: series.version, date: series.date, title: series.title_norm, resend: c.subject.resend, changeId, supersedes: c.supersedes };
+    let candidates: PredecessorCandidates | null = null;
+    const load = async (): Promise<PredecessorCandidates> => {
+      if (candidates) return candidates;
       const cand = await predecessorCandidateIds(tx, { projectId: project.id, submitterId, titleNorm: series.title_norm, changeId, supersedes: c.supersedes });
       const ids = [...new Set([...(cand.bySupersedes === null ? [] : [cand.bySupersedes]), ...cand.byChangeId, ...cand.byTitle])].filter((id) => id !== seriesId);
-      if (!ids.length) return;
-      const sums = new Map((await seriesSummaries(tx, ids)).map((s) => [s.id, s]));
-      link = findPredecessor(
-        { seriesId, submitter, version: series.version, date: series.date, title: series.title_norm, resend: c.subject.resend, changeId, supersedes: c.supersedes },
-        {
-          bySupersedes: cand.bySupersedes === null ? null : (sums.get(cand.bySupersedes) ?? null),
-          byChangeId: cand.byChangeId.flatMap((id) => sums.get(id) ?? []),
-          byTitle: cand.byTitle.flatMap((id) => sums.get(id) ?? []),
-        },
-      );
+      const sums = new Map((await seriesSummaries(tx, ids)).map((x) => [x.id, x]));
+      return (candidates = {
+        bySupersedes: cand.bySupersedes === null ? null : (sums.get(cand.bySupersedes) ?? null),
+        byChangeId: cand.byChangeId.flatMap((id) => sums.get(id) ?? []),
+        byTitle: cand.byTitle.flatMap((id) => sums.get(id) ?? []),
+      });
+    };
+
+    if (!(await getRevision(tx, seriesId))) {
+      const link = hint ?? findPredecessor(query, await load());
+      if (link && link.seriesId !== seriesId) {
+        await insertRevision(tx, { seriesId, previousId: link.seriesId, reason: link.reason, source: 'parser' });
+        this.log.debug({ seriesId, previous: link.seriesId, reason: link.reason }, 'revision linked');
+        if (series.completed) await this.announceRevision(tx, project, seriesId);
+      }
     }
-    if (!link || link.seriesId === seriesId) return;
-    await insertRevision(tx, { seriesId, previousId: link.seriesId, reason: link.reason, source: 'parser' });
-    this.log.debug({ seriesId, previous: link.seriesId, reason: link.reason }, 'revision linked');
-    if (series.completed) await this.announceRevision(tx, project, seriesId);
+    // The other way round: a newer version that was delivered before this one is linked to it now.
+    if (series.title_norm || changeId) {
+      if (await nextRevisionOf(tx, seriesId)) return;
+      const next = findSuccessor(query, await load());
+      if (!next) return;
+      await insertRevision(tx, { seriesId: next.seriesId, previousId: seriesId, reason: next.reason, source: 'parser' });
+      this.log.debug({ seriesId: next.seriesId, previous: seriesId, reason: next.reason }, 'revision linked to a version that arrived first');
+      if ((await getSeries(tx, next.seriesId))?.completed) await this.announceRevision(tx, project, next.seriesId);
+    }
   }
 
   /** Once a linked revision is complete: the earlier revision's open patches are superseded, and series-new-revision fires. */

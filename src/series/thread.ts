@@ -29,6 +29,8 @@ export interface SeriesSummary {
   changeId: string | null;
   /** Has a newer revision already. */
   superseded: boolean;
+  /** Is already linked as a revision of an earlier series. */
+  revises: boolean;
 }
 
 export interface Context {
@@ -183,6 +185,21 @@ export interface PredecessorCandidates {
   byChangeId: SeriesSummary[];
   /** Older series of the same submitter with the same normalized title. */
   byTitle: SeriesSummary[];
+}
+
+/**
+ * A newer version that arrived first (v2 delivered before v1): the lowest newer version of the same work that is
+ * not yet linked to an earlier one. Patchwork never links these; b4 finds them only by searching.
+ */
+export function findSuccessor(q: PredecessorQuery, c: PredecessorCandidates): RevisionHint | null {
+  const free = (x: SeriesSummary) => x.id !== q.seriesId && !x.revises && x.version > q.version && x.date >= q.date;
+  const first = (xs: SeriesSummary[]) => xs.filter(free).sort((a, b) => a.version - b.version || a.date.localeCompare(b.date))[0];
+  const byChange = q.changeId ? first(c.byChangeId.filter((x) => x.changeId === q.changeId)) : undefined;
+  if (byChange) return { seriesId: byChange.id, reason: `same change-id (v${byChange.version} arrived first)` };
+  if (!q.title) return null;
+  const title = normalizeTitle(q.title);
+  const byTitle = first(c.byTitle.filter((x) => x.submitter === q.submitter && x.title === title));
+  return byTitle ? { seriesId: byTitle.id, reason: `same title and submitter (v${byTitle.version} arrived first)` } : null;
 }
 
 /** Which earlier series a new one revises, and why; null when it is new work. */

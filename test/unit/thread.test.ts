@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classify, type MailInput } from '../../src/series/classify.js';
-import { batchOf, decide, findPredecessor, type Context, type KnownMail, type SeriesSummary } from '../../src/series/thread.js';
+import { batchOf, decide, findPredecessor, findSuccessor, type Context, type KnownMail, type SeriesSummary } from '../../src/series/thread.js';
 
 const DIFF = 'diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n';
 const ZOE = 'zoe@students.example.org';
@@ -26,7 +26,7 @@ function msg(over: Partial<MailInput> & { subject: string }) {
 }
 
 function series(over: Partial<SeriesSummary> & { id: number }): SeriesSummary {
-  return { submitter: ZOE, version: 1, total: 3, date: '2026-11-20T10:00:00.000Z', indices: [], hasCover: false, batch: null, title: null, changeId: null, superseded: false, ...over };
+  return { submitter: ZOE, version: 1, total: 3, date: '2026-11-20T10:00:00.000Z', indices: [], hasCover: false, batch: null, title: null, changeId: null, superseded: false, revises: false, ...over };
 }
 
 function ctx(over: Partial<Context> = {}): Context {
@@ -159,5 +159,21 @@ describe('findPredecessor', () => {
   it('links a RESEND of the same version, saying so', () => {
     const v2 = series({ id: 5, version: 2, title: 'syscall: add dummy' });
     assert.deepEqual(findPredecessor({ ...q, resend: true }, { bySupersedes: null, byChangeId: [], byTitle: [v2] }), { seriesId: 5, reason: 'resend with the same title and submitter' });
+  });
+});
+
+describe('findSuccessor', () => {
+  // v2 (Sun) was delivered first; v1 (Fri) arrives now and finds it.
+  const q = { seriesId: 1, submitter: ZOE, version: 1, date: '2026-11-20T10:00:00.000Z', title: 'syscall: add dummy', resend: false, changeId: null, supersedes: null };
+  it('finds the lowest newer version not yet linked, and says it arrived first', () => {
+    const v2 = series({ id: 2, version: 2, date: '2026-11-22T10:00:00.000Z', title: 'syscall: add dummy' });
+    const v3 = series({ id: 3, version: 3, date: '2026-11-24T10:00:00.000Z', title: 'syscall: add dummy' });
+    assert.deepEqual(findSuccessor(q, { bySupersedes: null, byChangeId: [], byTitle: [v3, v2] }), { seriesId: 2, reason: 'same title and submitter (v2 arrived first)' });
+  });
+  it('leaves a newer version that already revises something, an older date, or another submitter', () => {
+    const linked = series({ id: 2, version: 2, date: '2026-11-22T10:00:00.000Z', title: 'syscall: add dummy', revises: true });
+    const earlier = series({ id: 3, version: 2, date: '2026-11-19T10:00:00.000Z', title: 'syscall: add dummy' });
+    const stranger = series({ id: 4, version: 2, date: '2026-11-22T10:00:00.000Z', title: 'syscall: add dummy', submitter: 'x@y' });
+    assert.equal(findSuccessor(q, { bySupersedes: null, byChangeId: [], byTitle: [linked, earlier, stranger] }), null);
   });
 });
