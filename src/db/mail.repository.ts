@@ -37,8 +37,11 @@ export async function idsInState(db: DbOrTx, state: MailState, limit = 10_000): 
   return rows.map((r) => r.id);
 }
 
-export async function mailState(db: DbOrTx, id: number): Promise<MailState | undefined> {
-  return (await db.selectFrom('mails').select('state').where('id', '=', id).executeTakeFirst())?.state;
+/** The current state of each of these mails, read inside the caller's transaction. */
+export async function mailStates(db: DbOrTx, ids: number[]): Promise<Map<number, MailState>> {
+  if (!ids.length) return new Map();
+  const rows = await db.selectFrom('mails').select(['id', 'state']).where('id', 'in', ids).execute();
+  return new Map(rows.map((r) => [r.id, r.state]));
 }
 
 /** Mail of one project that an interrupted `patchbay import` stored but did not process. */

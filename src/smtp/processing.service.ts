@@ -1,7 +1,7 @@
 // Processing: reads stored mail back from the database, parses it, and hands it to the handler for its route, in order.
 import type { Db, DbOrTx } from '../db/database.js';
 import { nowIso } from '../db/database.js';
-import { getMails, idsInState, mailState, recordOutcome } from '../db/mail.repository.js';
+import { getMails, idsInState, mailStates, recordOutcome } from '../db/mail.repository.js';
 import type { MailRoute, MailRow, MailState } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { parseMessage, type ParsedMessage } from '../mail/parse.js';
@@ -141,15 +141,20 @@ export class ProcessingService {
     const items = batch.mails.map((mail, i) => ({ mail, parsed: parsed[i]! }));
     try {
       const states = await this.db.transaction().execute(async (tx) => {
+        // Another process (an import beside the server) may have processed some meanwhile; transactions are serialized.
+        const current = await mailStates(tx, items.map((i) => i.mail.id));
         const out: (MailState | null)[] = [];
-        for (const item of items) out.push(await this.apply(tx, item.mail, item.parsed));
+        for (const item of items) out.push(current.get(item.mail.id) === 'stored' ? await this.apply(tx, item.mail, item.parsed) : null);
         return out;
       });
       items.forEach((item, i) => results.set(item.mail.id, { state: states[i]! }));
     } catch {
       for (const item of items) {
         try {
-          results.set(item.mail.id, { state: await this.db.transaction().execute((tx) => this.apply(tx, item.mail, item.parsed)) });
+          const state = await this.db.transaction().execute(async (tx) =>
+            (await mailStates(tx, [item.mail.id])).get(item.mail.id) === 'stored' ? this.apply(tx, item.mail, item.parsed) : null,
+          );
+          results.set(item.mail.id, { state });
         } catch (error) {
           results.set(item.mail.id, { state: null, error });
         }
@@ -160,8 +165,6 @@ export class ProcessingService {
   }
 
   private async apply(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<MailState | null> {
-    // Another process (an import beside the server) may have processed it meanwhile; transactions are serialized.
-    if ((await mailState(tx, mail.id)) !== 'stored') return null;
     const handler = mail.source === 'import' ? this.options.backfill : this.handlers[mail.route];
     const outcome: Outcome = parsed.fatal
       ? { state: 'malformed', reason: parsed.defects.filter((d) => d !== 'missing-date').join(',') }
