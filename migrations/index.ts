@@ -3,9 +3,13 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001-init.js';
 import * as m0002 from './0002-outbound-strip-headers.js';
 import * as m0003 from './0003-series.js';
+import * as m0004 from './0004-users-api.js';
+import * as m0005 from './0005-archive.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-init': m0001,
   '0002-outbound-strip-headers': m0002,
   '0003-series': m0003,
+  '0004-users-api': m0004,
+  '0005-archive': m0005,
 };

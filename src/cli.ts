@@ -7,6 +7,8 @@ import { heldCommand } from './cli/held.command.js';
 import { importCommand } from './cli/import.command.js';
 import { subscribersCommand } from './cli/subscribers.command.js';
 import { studentsCommand } from './cli/students.command.js';
+import { tokenCommand } from './cli/token.command.js';
+import { userCommand } from './cli/user.command.js';
 
 function serverOptions(cmd: Command): Command {
   return cmd
@@ -49,6 +51,8 @@ export function buildCli(): Command {
   studentsCommand(program);
   heldCommand(program);
   importCommand(program);
+  userCommand(program);
+  tokenCommand(program);
   return program;
 }
 

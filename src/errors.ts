@@ -1,6 +1,6 @@
 // The one error hierarchy: every failure that crosses a module boundary is an AppError with a kind and a stable code.
 
-export type ErrorKind = 'invalid' | 'not_found' | 'forbidden' | 'conflict' | 'unavailable' | 'too_large' | 'rate_limited' | 'internal';
+export type ErrorKind = 'invalid' | 'not_found' | 'forbidden' | 'not_allowed' | 'conflict' | 'unavailable' | 'too_large' | 'rate_limited' | 'internal';
 
 export class AppError extends Error {
   readonly kind: ErrorKind;
@@ -20,6 +20,8 @@ export const invalid = (code: string, message: string, details?: Record<string, 
   new AppError('invalid', code, message, details);
 export const notFound = (code: string, message: string) => new AppError('not_found', code, message);
 export const forbidden = (code: string, message: string) => new AppError('forbidden', code, message);
+/** The resource exists but does not take this method (Patchwork: a write to a read-only resource). */
+export const notAllowed = (code: string, message: string) => new AppError('not_allowed', code, message);
 export const conflict = (code: string, message: string) => new AppError('conflict', code, message);
 export const unavailable = (code: string, message: string) => new AppError('unavailable', code, message);
 

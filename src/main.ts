@@ -12,7 +12,8 @@ import { OutboundService } from './mail/outbound.service.js';
 import { IntakeService } from './smtp/intake.service.js';
 import { createParserPool, type ParserPool } from './mail/parser-pool.js';
 import { SeriesIngestService } from './series/ingest.service.js';
-import { createListHandler } from './smtp/list.service.js';
+import { backfillArchive, fileWithArchive } from './smtp/archive.service.js';
+import { createListHandler, type FileMail } from './smtp/list.service.js';
 import { createBackfillHandler, ProcessingService, type RouteHandler } from './smtp/processing.service.js';
 import { createBounceHandler } from './smtp/bounce.service.js';
 import { createRequestHandler } from './smtp/request.service.js';
@@ -20,6 +21,8 @@ import { createSubscriptionService } from './smtp/subscription.service.js';
 import { buildRecipientTable } from './smtp/recipients.js';
 import { SmtpEdge } from './smtp/server.js';
 import { buildApp } from './web/app.js';
+import { createApi } from './api/create-api.js';
+import { createArchiveService } from './web/archive.service.js';
 
 export interface Running {
   config: Readonly<Config>;
@@ -38,6 +41,8 @@ export interface Core {
   parser(): ParserPool;
   /** The series engine: files accepted list posts (from processing and from moderation). */
   ingest: SeriesIngestService;
+  /** Files an accepted list post: the archive's index, then the series engine, in the caller's transaction. */
+  file: FileMail;
   close(): Promise<void>;
 }
 
@@ -53,6 +58,7 @@ export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<C
     files.map((p) => ({ slug: p.slug, name: p.name, listAddress: p.addresses.list, policy: p.policy })),
   );
   const projects = files.map((p) => ({ ...p, id: ids.get(p.slug)! }));
+  await backfillArchive(db, log.child({ subsystem: 'archive' }));
   const ingest = new SeriesIngestService(
     new Map(projects.map((p) => [p.id, { id: p.id, slug: p.slug, supersede: p.supersede }])),
     log.child({ subsystem: 'series' }),
@@ -63,7 +69,7 @@ export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<C
     await pool?.destroy();
     await db.destroy();
   };
-  return { config, log, db, projects, ingest, parser, close };
+  return { config, log, db, projects, ingest, file: fileWithArchive(ingest.ingest.bind(ingest)), parser, close };
 }
 
 const archiveOnly: RouteHandler = { handle: async () => ({ state: 'processed', reason: 'archived' }) };
@@ -98,14 +104,14 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
   const processing = new ProcessingService(
     db,
     {
-      list: createListHandler({ projects, urls, file: core.ingest.ingest.bind(core.ingest), log: log.child({ subsystem: 'list' }) }),
+      list: createListHandler({ projects, urls, file: core.file, log: log.child({ subsystem: 'list' }) }),
       request: createRequestHandler({ subscriptions, projects, log: log.child({ subsystem: 'request' }) }),
       bounces: createBounceHandler({ bounceThreshold: config.bounceThreshold, log: log.child({ subsystem: 'bounces' }) }),
       bot: archiveOnly,
     },
     log.child({ subsystem: 'processing' }),
     () => outbound.kick(),
-    { backfill: createBackfillHandler(core.ingest.ingest.bind(core.ingest)), parse: core.parser().parse },
+    { backfill: createBackfillHandler(core.file), parse: core.parser().parse },
   );
   const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => processing.enqueue(ids));
 
@@ -119,6 +125,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     intake,
     log: log.child({ subsystem: 'smtp' }),
   });
+  const api = createApi(db, projects, config.baseUrl);
   const app = await buildApp({
     log: log.child({ subsystem: 'http' }),
     health: {
@@ -129,6 +136,12 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       }),
     },
     lists: subscriptions,
+    archive: {
+      service: createArchiveService({ db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name })) }),
+      publicBase: config.baseUrl ?? null,
+      authenticate: (authorization) => api.auth.authenticate(authorization),
+    },
+    api,
   });
 
   await app.listen({ host: config.httpHost, port: config.httpPort });

@@ -54,7 +54,7 @@ export function importCommand(program: Command): void {
         let summary: ImportSummary;
         try {
           summary = await importMessages(
-            { db: core.db, hostname: core.config.hostname, backfill: createBackfillHandler(core.ingest.ingest.bind(core.ingest)), parse: core.parser().parse, log: core.log.child({ subsystem: 'import' }) },
+            { db: core.db, hostname: core.config.hostname, backfill: createBackfillHandler(core.file), parse: core.parser().parse, log: core.log.child({ subsystem: 'import' }) },
             project,
             splitMbox(openMbox(file).stream, opts.format),
             {

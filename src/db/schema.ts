@@ -1,5 +1,7 @@
 // Row types of every table, as kysely sees them. Booleans are 0 | 1, times are ISO strings.
 import type { Generated, Insertable, Selectable } from 'kysely';
+import type { ApiDatabase } from './api-schema.js';
+import type { ArchiveDatabase } from './archive-schema.js';
 import type { SeriesDatabase } from './series-schema.js';
 
 export interface ProjectsTable {
@@ -98,7 +100,7 @@ export interface StudentEmailsTable {
   email: string;
 }
 
-export interface Database extends SeriesDatabase {
+export interface Database extends SeriesDatabase, ArchiveDatabase, ApiDatabase {
   projects: ProjectsTable;
   mails: MailsTable;
   outbound: OutboundTable;

@@ -1,4 +1,5 @@
 // Pure list rules: the header lines a relayed post carries (RFC 2369, 2919, 8058) and the checks that keep loops and auto-replies off the list.
+import { archiveRoot } from './archive-layout.js';
 import { listUrls } from './compose.js';
 import { headerValues } from './raw.js';
 
@@ -72,7 +73,7 @@ export function listHeaders(l: ListIdentity, unsubscribeToken: string): string[]
   if (web) {
     // RFC 8058 §3.1: one-click needs an HTTP(S) URI in List-Unsubscribe; a mailto: alone must not claim it.
     lines.push('List-Unsubscribe-Post: List-Unsubscribe=One-Click');
-    lines.push(`List-Archive: <${l.baseUrl}/${encodeURIComponent(l.slug)}/>`); // RFC 2369 §3.6, public-inbox layout
+    lines.push(`List-Archive: <${l.baseUrl}/${encodeURIComponent(archiveRoot(l.slug))}/>`); // RFC 2369 §3.6, public-inbox layout
   }
   lines.push('Precedence: list', `X-Loop: ${l.list}`);
   return lines;

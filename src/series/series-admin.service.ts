@@ -80,8 +80,8 @@ export class SeriesAdminService {
     });
   }
 
-  /** Sets a patch's state, delegate or archived flag, with Patchwork's events. */
-  async updatePatch(patchId: number, change: { state?: string; delegateId?: number | null; archived?: boolean }, actorId: number | null): Promise<void> {
+  /** Sets a patch's state, delegate, archived flag or commit reference, with Patchwork's events. */
+  async updatePatch(patchId: number, change: { state?: string; delegateId?: number | null; archived?: boolean; commitRef?: string | null }, actorId: number | null): Promise<void> {
     if (change.state !== undefined && !isState(change.state)) throw invalid('state_unknown', `unknown state "${change.state}"`);
     await this.db.transaction().execute(async (tx) => {
       const p = await getPatch(tx, patchId);
@@ -90,6 +90,7 @@ export class SeriesAdminService {
         ...(change.state !== undefined ? { state: change.state } : {}),
         ...(change.delegateId !== undefined ? { delegate_id: change.delegateId } : {}),
         ...(change.archived !== undefined ? { archived: change.archived ? 1 : 0 } : {}),
+        ...(change.commitRef !== undefined ? { commit_ref: change.commitRef } : {}),
       });
       if (change.state !== undefined && change.state !== p.state) {
         await insertEvent(tx, { projectId: p.project_id, category: 'patch-state-changed', patchId, actorId, payload: { previous_state: p.state, current_state: change.state } });

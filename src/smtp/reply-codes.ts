@@ -20,6 +20,7 @@ const BY_KIND: Record<AppError['kind'], [number, string]> = {
   invalid: [550, '5.6.0'],
   not_found: [550, '5.1.1'],
   forbidden: [550, '5.7.1'],
+  not_allowed: [550, '5.5.1'], // RFC 3463 §3.6: invalid command (never raised on the SMTP edge)
   conflict: [450, '4.2.0'],
   unavailable: [451, '4.3.0'],
   too_large: [552, '5.3.4'],

@@ -1,15 +1,28 @@
 // Builds the fastify application from its services; only main.ts makes it listen.
 import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
 import { installErrorHandler } from './error-handler.js';
 import { healthRoutes, type HealthDeps } from './routes/health.route.js';
 import { listsRoutes, type ListsDeps } from './routes/lists.route.js';
+import type { ArchiveService } from './archive.service.js';
+import { archiveRoutes } from './routes/archive.route.js';
+import { mboxRoutes, type MboxRouteOptions } from './routes/mbox.route.js';
+import { apiRoutes, type ApiDeps } from './routes/api.route.js';
+import { apiDocsRoutes, openapiOptions } from './routes/api-docs.route.js';
 
 export interface AppDeps {
   log: Logger;
   health: HealthDeps;
   lists: ListsDeps;
+  /**
+   * mbox downloads and the list archive (public-inbox layout); publicBase: configured base URL for redirects;
+   * authenticate: the API's credentials, for private bundles (anonymous without it).
+   */
+  archive?: { service: ArchiveService; publicBase: string | null; authenticate?: MboxRouteOptions['authenticate'] };
+  /** The Patchwork-compatible REST API under /api/ (and its OpenAPI description at /api/docs). */
+  api?: ApiDeps;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -20,11 +33,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   installErrorHandler(app);
   await app.register(formbody);
+  // Before any route: it collects every route's schema for /api/docs.
+  await app.register(swagger, openapiOptions);
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('content-security-policy', "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'");
   });
   await app.register(healthRoutes(deps.health));
   await app.register(listsRoutes(deps.lists));
+  if (deps.archive) {
+    await app.register(mboxRoutes(deps.archive.service, { authenticate: deps.archive.authenticate ?? (async () => null) }));
+    await app.register(archiveRoutes(deps.archive.service, { publicBase: deps.archive.publicBase }));
+  }
+  if (deps.api) {
+    await app.register(apiRoutes(deps.api));
+    await app.register(apiDocsRoutes());
+  }
   return app;
 }

@@ -6,6 +6,7 @@ const STATUS: Record<AppError['kind'], number> = {
   invalid: 400,
   forbidden: 403,
   not_found: 404,
+  not_allowed: 405,
   conflict: 409,
   too_large: 413,
   rate_limited: 429,
@@ -21,10 +22,14 @@ export const CREATED = 201;
 /** The request is taken and finishes by mail (a confirmation round-trip): RFC 9110 §15.3.3. */
 export const ACCEPTED = 202;
 export const NO_CONTENT = 204;
+/** RFC 9110 §15.4.2: public-inbox sends /<list>/<msgid> on to /<list>/<msgid>/ this way; b4's HEAD relies on a 3xx. */
+export const MOVED_PERMANENTLY = 301;
 export const SEE_OTHER = 303;
 
 export function sendError(reply: FastifyReply, e: AppError): FastifyReply {
-  return reply.status(statusFor(e)).send({ detail: e.message, code: e.code });
+  // DRF-style validation errors also name the field: { "state": ["Invalid state …"] } beside detail and code.
+  const fields = e.details?.fields;
+  return reply.status(statusFor(e)).send({ ...(fields && typeof fields === 'object' ? fields : {}), detail: e.message, code: e.code });
 }
 
 export function installErrorHandler(app: FastifyInstance): void {

@@ -9,6 +9,7 @@ import type { CommentRow, CoverRow, EventRow, PatchRow, RevisionRow, SeriesRow }
 import { getPeople, listComments, listCovers, listEvents, listPatches, listRevisions, listSeries } from '../../src/db/series.repository.js';
 import { createLogger } from '../../src/log.js';
 import { SeriesIngestService, type IngestResult } from '../../src/series/ingest.service.js';
+import { indexPost } from '../../src/smtp/archive.service.js';
 import { IntakeService } from '../../src/smtp/intake.service.js';
 import { splitMbox } from '../../src/smtp/mbox.js';
 import { ProcessingService, type RouteHandler } from '../../src/smtp/processing.service.js';
@@ -132,6 +133,8 @@ export async function startIngestHarness(opts: HarnessOptions = {}): Promise<Har
   const failures = new Map<number, unknown>();
   const listHandler: RouteHandler = {
     async handle(tx, mail, parsed) {
+      // As the server files an accepted post (main.ts fileWithArchive): the archive's index, then the series engine.
+      await indexPost(tx, mail, parsed);
       const result = await ingest.ingest(tx, mail, parsed);
       results.set(mail.id, result);
       return { state: 'processed', reason: result.kind };

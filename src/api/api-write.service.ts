@@ -1,0 +1,281 @@
+// The REST API's writes: patch updates (through SeriesAdminService), checks, bundles, comments' `addressed`, and
+// patchbay's maintainer corrections (revision links, split, merge), each with Patchwork's permission rules.
+import type { Db } from '../db/database.js';
+import { nowIso } from '../db/database.js';
+import { insertCheck } from '../db/api-event.repository.js';
+import { commentRow, embeddedPatches, patchProject, setCommentAddressed } from '../db/api-patch.repository.js';
+import { peopleRows, seriesRows } from '../db/api-series.repository.js';
+import { deleteBundle, findBundle, insertBundle, setBundlePatches, updateBundle } from '../db/bundle.repository.js';
+import { getRevision, insertEvent } from '../db/series.repository.js';
+import { findUserByLogin, getUser } from '../db/user.repository.js';
+import { forbidden, invalid, notAllowed, notFound } from '../errors.js';
+import type { SeriesAdminService } from '../series/series-admin.service.js';
+import { STATES } from '../series/states.js';
+import { CHECK_STATES, type ApiService, type Parent } from './api.service.js';
+import { NO_PERMISSION, requireUser, type Principal } from './auth.service.js';
+import { parseBool } from './query.js';
+import type { Ctx } from './represent.js';
+import { hasVersion } from './versions.js';
+
+/** A body as fastify hands it over: JSON values, or strings (and string lists for repeated keys) from a form. */
+export type Body = Record<string, unknown> | undefined | null;
+
+/** DRF's field error: 400 with { field: [message] } beside detail. */
+function fieldError(field: string, message: string, code = `${field}_invalid`) {
+  return invalid(code, message, { fields: { [field]: [message] } });
+}
+
+const has = (b: Body, k: string): b is Record<string, unknown> => !!b && Object.prototype.hasOwnProperty.call(b, k);
+
+/** A form field given once arrives as a string, given twice as a list: the last one counts, as Django's QueryDict. */
+function scalar(v: unknown): unknown {
+  return Array.isArray(v) ? v[v.length - 1] : v;
+}
+
+function str(b: Record<string, unknown>, k: string): string | null {
+  const v = scalar(b[k]);
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  throw fieldError(k, `Incorrect type for ${k}.`);
+}
+
+function bool(b: Record<string, unknown>, k: string): boolean {
+  const v = scalar(b[k]);
+  if (typeof v === 'boolean') return v;
+  const parsed = typeof v === 'string' || typeof v === 'number' ? parseBool(String(v)) : undefined;
+  if (parsed === undefined) throw fieldError(k, 'Must be a valid boolean.');
+  return parsed;
+}
+
+/** Patch ids of a form (`patches=1&patches=2`) or of JSON ([1, 2] or [{id: 1}]). */
+function idList(b: Record<string, unknown>, k: string): number[] {
+  const raw = b[k];
+  const list = Array.isArray(raw) ? raw : raw === undefined || raw === null || raw === '' ? [] : [raw];
+  return list.map((v) => {
+    const id = typeof v === 'object' && v !== null && 'id' in v ? (v as { id: unknown }).id : v;
+    if ((typeof id === 'number' && Number.isInteger(id)) || (typeof id === 'string' && /^\d{1,15}$/.test(id.trim()))) return Number(id);
+    throw fieldError(k, `Incorrect type. Expected pk value, received ${typeof id}.`);
+  });
+}
+
+export class ApiWriteService {
+  constructor(
+    private readonly db: Db,
+    private readonly admin: SeriesAdminService,
+    private readonly reads: ApiService,
+  ) {}
+
+  /**
+   * PATCH/PUT /patches/N/ (Patchwork's PatchDetailSerializer): state, delegate, archived, commit_ref. Allowed to
+   * the project's maintainers, the patch's delegate, and its submitter (models.py Patch.is_editable).
+   */
+  async updatePatch(ctx: Ctx, id: number, body: Body, who: Principal | null): Promise<Record<string, unknown>> {
+    const patch = await patchProject(this.db, id);
+    if (!patch) throw notFound('patch_not_found', 'No Patch matches the given query.');
+    const me = requireUser(who);
+    if (!(await this.canEditPatch(me, patch))) throw forbidden('patch_not_editable', NO_PERMISSION);
+    const change: { state?: string; delegateId?: number | null; archived?: boolean; commitRef?: string | null } = {};
+    if (has(body, 'state')) {
+      // Patchwork slugifies what it is given: "Under Review" and "under-review" are the same state.
+      const given = str(body, 'state') ?? '';
+      const slug = given.toLowerCase().trim().replace(/[^\w\s-]/g, '').replace(/[-\s]+/g, '-');
+      if (!STATES.some((s) => s.slug === slug)) throw fieldError('state', `Invalid state ${slug}. Expected one of: ${STATES.map((s) => s.slug).join(', ')}.`, 'state_invalid');
+      change.state = slug;
+    }
+    if (has(body, 'delegate')) change.delegateId = await this.delegate(str(body, 'delegate'), patch.project_id);
+    if (has(body, 'archived')) change.archived = bool(body, 'archived');
+    if (has(body, 'commit_ref')) {
+      const ref = str(body, 'commit_ref');
+      if (ref !== null && ref.length > 255) throw fieldError('commit_ref', 'Ensure this field has no more than 255 characters.');
+      change.commitRef = ref === '' ? null : ref;
+    }
+    await this.admin.updatePatch(id, change, me.id);
+    return this.reads.getPatch(ctx, id);
+  }
+
+  /** A delegate must maintain the patch's project (Patchwork's validate_delegate); given by id, username or email. */
+  private async delegate(value: string | null, projectId: number): Promise<number | null> {
+    if (value === null || value.trim() === '') return null;
+    const user = /^\d+$/.test(value.trim()) ? await getUser(this.db, Number(value)) : await findUserByLogin(this.db, value.trim());
+    if (!user) throw fieldError('delegate', `Invalid pk "${value}" - object does not exist.`, 'delegate_unknown');
+    if (!this.reads.maintains(user, projectId)) {
+      const project = this.reads.projects.get(projectId)!;
+      throw fieldError('delegate', `User '${user.username}' is not a maintainer for project '${project.name}'`, 'delegate_not_maintainer');
+    }
+    return user.id;
+  }
+
+  private async canEditPatch(me: Principal, patch: { project_id: number; submitter_id: number; delegate_id: number | null }): Promise<boolean> {
+    if (this.reads.maintains(me, patch.project_id) || patch.delegate_id === me.id) return true;
+    const [submitter] = await peopleRows(this.db, [patch.submitter_id]);
+    return submitter !== undefined && submitter.email === me.email.toLowerCase();
+  }
+
+  /** POST /patches/N/checks/: a check by the requester, who may edit the patch; emits check-created. */
+  async createCheck(ctx: Ctx, patchId: number, body: Body, who: Principal | null): Promise<Record<string, unknown>> {
+    const patch = await patchProject(this.db, patchId);
+    if (!patch) throw notFound('patch_not_found', 'No Patch matches the given query.');
+    const me = requireUser(who);
+    if (!(await this.canEditPatch(me, patch))) throw forbidden('check_not_allowed', NO_PERMISSION);
+    const b = body ?? {};
+    const state = has(b, 'state') ? (str(b, 'state') ?? '') : '';
+    if (state === '') throw fieldError('state', 'A check must have a state.', 'check_state_missing');
+    if (!(CHECK_STATES as readonly string[]).includes(state)) throw fieldError('state', `"${state}" is not a valid choice.`, 'check_state_invalid');
+    const context = (has(b, 'context') ? str(b, 'context') : null) || 'default';
+    if (!/^[-a-zA-Z0-9_]{1,255}$/.test(context)) throw fieldError('context', 'Enter a valid "slug" consisting of letters, numbers, underscores or hyphens.', 'check_context_invalid');
+    const target = (has(b, 'target_url') ? str(b, 'target_url') : null) || null;
+    if (target !== null && !isHttpUrl(target)) throw fieldError('target_url', 'Enter a valid URL.', 'check_target_invalid');
+    const description = (has(b, 'description') ? str(b, 'description') : null) || null;
+    const id = await this.db.transaction().execute(async (tx) => {
+      const checkId = await insertCheck(tx, { patchId, userId: me.id, date: nowIso(), state, targetUrl: target, context, description });
+      await insertEvent(tx, { projectId: patch.project_id, category: 'check-created', patchId, actorId: me.id, payload: { check: checkId } });
+      return checkId;
+    });
+    return this.reads.getCheck(ctx, patchId, id);
+  }
+
+  /** PATCH /{patches,covers}/N/comments/C/ (1.3): only `addressed`, by the people Patchwork's is_editable names. */
+  async updateComment(ctx: Ctx, parent: Parent, id: number, body: Body, who: Principal | null): Promise<Record<string, unknown>> {
+    if (!hasVersion(ctx.v, '1.3')) throw notFound('not_found', 'Not found.');
+    await this.reads.requireParent(parent);
+    const c = await commentRow(this.db, id);
+    if (!c || (parent.kind === 'patch' ? c.patch_id : c.cover_id) !== parent.id) throw notFound('comment_not_found', 'No comment matches the given query.');
+    const me = requireUser(who);
+    const [author] = await peopleRows(this.db, [c.submitter_id]);
+    let allowed = this.reads.maintains(me, c.project_id) || author?.email === me.email.toLowerCase();
+    if (!allowed && parent.kind === 'patch') {
+      const p = (await patchProject(this.db, parent.id))!;
+      allowed = await this.canEditPatch(me, p);
+    }
+    if (!allowed) throw forbidden('comment_not_editable', NO_PERMISSION);
+    if (has(body, 'addressed')) await setCommentAddressed(this.db, id, bool(body, 'addressed'), nowIso());
+    return this.reads.getComment(ctx, parent, id);
+  }
+
+  // Bundles (writes need 1.2, as in Patchwork's BundlePermission).
+
+  async createBundle(ctx: Ctx, body: Body, who: Principal | null): Promise<Record<string, unknown>> {
+    if (!hasVersion(ctx.v, '1.2')) throw notAllowed('method_not_allowed', 'Method "POST" not allowed.');
+    const me = requireUser(who);
+    const b = body ?? {};
+    const name = this.bundleName(b);
+    if (name === null) throw fieldError('name', 'This field is required.', 'bundle_name_missing');
+    if (!has(b, 'patches')) throw fieldError('patches', 'This field is required.', 'bundle_patches_missing');
+    const { patchIds, projectId } = await this.bundlePatches(idList(b, 'patches'));
+    const isPublic = has(b, 'public') ? bool(b, 'public') : false;
+    const id = await this.db.transaction().execute(async (tx) => {
+      if (await findBundle(tx, me.id, name)) throw fieldError('name', 'The fields owner, name must make a unique set.', 'bundle_name_taken');
+      const bundleId = await insertBundle(tx, { ownerId: me.id, projectId, name, public: isPublic });
+      await setBundlePatches(tx, bundleId, patchIds);
+      return bundleId;
+    });
+    return this.reads.getBundle(ctx, id, me);
+  }
+
+  async updateBundle(ctx: Ctx, id: number, body: Body, who: Principal | null, method: 'PATCH' | 'PUT'): Promise<Record<string, unknown>> {
+    const me = await this.ownBundle(ctx, id, who, method);
+    const b = body ?? {};
+    const name = this.bundleName(b);
+    const patches = has(b, 'patches') ? await this.bundlePatches(idList(b, 'patches')) : null;
+    const isPublic = has(b, 'public') ? bool(b, 'public') : undefined;
+    await this.db.transaction().execute(async (tx) => {
+      if (name !== null) {
+        const other = await findBundle(tx, me.id, name);
+        if (other && other.id !== id) throw fieldError('name', 'The fields owner, name must make a unique set.', 'bundle_name_taken');
+      }
+      await updateBundle(tx, id, {
+        ...(name !== null ? { name } : {}),
+        ...(isPublic !== undefined ? { public: isPublic ? 1 : 0 } : {}),
+        ...(patches ? { project_id: patches.projectId } : {}),
+      });
+      if (patches) await setBundlePatches(tx, id, patches.patchIds);
+    });
+    return this.reads.getBundle(ctx, id, me);
+  }
+
+  async deleteBundle(ctx: Ctx, id: number, who: Principal | null): Promise<void> {
+    await this.ownBundle(ctx, id, who, 'DELETE');
+    await this.db.transaction().execute((tx) => deleteBundle(tx, id));
+  }
+
+  /** The owner may change a bundle; others see a public one read-only (403) and a private one not at all (404). */
+  private async ownBundle(ctx: Ctx, id: number, who: Principal | null, method: string): Promise<Principal> {
+    if (!hasVersion(ctx.v, '1.2')) throw notAllowed('method_not_allowed', `Method "${method}" not allowed.`);
+    const b = await this.reads.visibleBundle(id, who);
+    const me = requireUser(who);
+    if (b.owner_id !== me.id) throw forbidden('bundle_not_owner', NO_PERMISSION);
+    return me;
+  }
+
+  private bundleName(b: Record<string, unknown>): string | null {
+    if (!has(b, 'name')) return null;
+    const name = (str(b, 'name') ?? '').trim();
+    if (!name) throw fieldError('name', 'This field may not be blank.', 'bundle_name_blank');
+    if (name.length > 50) throw fieldError('name', 'Ensure this field has no more than 50 characters.', 'bundle_name_long');
+    return name;
+  }
+
+  /** Patchwork's validate_patches: not empty, every patch exists, all of one project; the order given is kept. */
+  private async bundlePatches(ids: number[]): Promise<{ patchIds: number[]; projectId: number }> {
+    const patchIds = [...new Set(ids)];
+    if (!patchIds.length) throw fieldError('patches', 'Bundles cannot be empty', 'bundle_empty');
+    const rows = await embeddedPatches(this.db, patchIds);
+    const missing = patchIds.find((id) => !rows.some((r) => r.id === id));
+    if (missing !== undefined) throw fieldError('patches', `Invalid pk "${missing}" - object does not exist.`, 'bundle_patch_unknown');
+    const projects = new Set(rows.map((r) => r.project_id));
+    if (projects.size > 1) throw fieldError('patches', 'Bundle patches must belong to the same project', 'bundle_cross_project');
+    return { patchIds, projectId: rows[0]!.project_id };
+  }
+
+  // patchbay's maintainer corrections (/api/patchbay/…): revision links, split and merge, for the project's maintainers.
+
+  async revision(seriesId: number): Promise<{ series: number; previous: number; reason: string; source: string }> {
+    await this.seriesProject(seriesId);
+    const r = await getRevision(this.db, seriesId);
+    if (!r) throw notFound('revision_not_found', `series ${seriesId} is not linked to an earlier revision`);
+    return { series: r.series_id, previous: r.previous_id, reason: r.reason, source: r.source };
+  }
+
+  async linkRevision(seriesId: number, previousId: number, who: Principal | null): Promise<{ series: number; previous: number; reason: string; source: string }> {
+    await this.requireMaintainer(seriesId, who);
+    await this.admin.linkRevision(seriesId, previousId, who!.id);
+    return this.revision(seriesId);
+  }
+
+  async unlinkRevision(seriesId: number, who: Principal | null): Promise<void> {
+    await this.requireMaintainer(seriesId, who);
+    await this.admin.unlinkRevision(seriesId);
+  }
+
+  async split(seriesId: number, patchIds: number[], who: Principal | null): Promise<number> {
+    await this.requireMaintainer(seriesId, who);
+    return this.admin.split(seriesId, patchIds);
+  }
+
+  async merge(intoId: number, fromId: number, who: Principal | null): Promise<void> {
+    await this.requireMaintainer(intoId, who);
+    await this.requireMaintainer(fromId, who);
+    await this.admin.merge(intoId, fromId);
+  }
+
+  private async seriesProject(seriesId: number): Promise<number> {
+    const [s] = await seriesRows(this.db, [seriesId]);
+    if (!s) throw notFound('series_not_found', 'No Series matches the given query.');
+    return s.project_id;
+  }
+
+  private async requireMaintainer(seriesId: number, who: Principal | null): Promise<void> {
+    const projectId = await this.seriesProject(seriesId);
+    const me = requireUser(who);
+    if (!this.reads.maintains(me, projectId)) throw forbidden('not_maintainer', NO_PERMISSION);
+  }
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,671 @@
+// The REST API's reads: resolves Patchwork's filters, pages on indexes, loads each embedded relation of a page in one query.
+import type { Db } from '../db/database.js';
+import { changeMarker, type Page } from '../db/api-list.repository.js';
+import { checkRows, checkStatesOf, checksOfPatch, countEvents, existingIds, getCheck, pageEvents, type EventFilter } from '../db/api-event.repository.js';
+import {
+  commentRow,
+  commentRows,
+  commentsOf,
+  COMMENT_SORT_FIELDS,
+  countCovers,
+  countPatches,
+  COVER_SORT_FIELDS,
+  coverDetailRow,
+  coverRows,
+  embeddedPatches,
+  mailHeaders,
+  pageCovers,
+  pagePatches,
+  patchDetailRow,
+  patchesOfSeriesList,
+  PATCH_SORT_FIELDS,
+  type CoverFilter,
+  type PatchFilter,
+} from '../db/api-patch.repository.js';
+import { countSeries, listPeople, pageSeries, peopleRows, PERSON_SORT_FIELDS, resolvePeople, seriesRows, SERIES_SORT_FIELDS, type SeriesFilter } from '../db/api-series.repository.js';
+import { BUNDLE_SORT_FIELDS, bundlePatchIds, countBundles, findBundle, getBundle, pageBundles, type BundleFilter } from '../db/bundle.repository.js';
+import { findUserByUsername, getUser, getUsers, listUsers, resolveUsers, usersByEmails, type UserSummary } from '../db/user.repository.js';
+import type { BundleRow, CheckRow } from '../db/api-schema.js';
+import type { EventRow } from '../db/series-schema.js';
+import { notFound } from '../errors.js';
+import { splitHeader } from '../mail/raw.js';
+import { maintains, requireUser, type Principal } from './auth.service.js';
+import {
+  boolParam,
+  dateParam,
+  idsParam,
+  NoMatch,
+  orderParam,
+  pageParam,
+  resolvePage,
+  searchTerms,
+  single,
+  statesParam,
+  values,
+  type PageRequest,
+  type RawQuery,
+  type SortKey,
+} from './query.js';
+import {
+  bundleOut,
+  checkOut,
+  combinedCheckState,
+  commentOut,
+  coverOut,
+  embedCheck,
+  embedComment,
+  embedCover,
+  embedPatch,
+  embedSeries,
+  embedUser,
+  eventOut,
+  headersDict,
+  makeCtx,
+  patchOut,
+  personOut,
+  projectOut,
+  seriesOut,
+  userOut,
+  type Ctx,
+  type PersonLike,
+  type ProjectInfo,
+  type UserLike,
+} from './represent.js';
+import { hasVersion, type ApiVersion } from './versions.js';
+
+export interface ListResult {
+  items: Record<string, unknown>[];
+  page: number;
+  lastPage: number;
+}
+
+export type Parent = { kind: 'patch' | 'cover'; id: number };
+
+/** Patchwork's event categories; patchbay's own (series-new-revision) is shown from 1.3, with the comment events. */
+const CATEGORIES_1_0 = ['cover-created', 'patch-created', 'patch-completed', 'patch-state-changed', 'patch-delegated', 'check-created', 'series-created', 'series-completed'];
+const CATEGORIES_1_3 = ['cover-comment-created', 'patch-comment-created', 'series-new-revision'];
+export const CHECK_STATES = ['pending', 'success', 'warning', 'fail'] as const;
+
+const ID_ASC: SortKey[] = [{ field: 'id', desc: false }];
+/** Counts kept per filter while nothing is written; bounded, oldest dropped first. */
+const COUNT_CACHE_SIZE = 512;
+
+const DELETED_PERSON: PersonLike = { id: 0, name: null, email: '' };
+
+export class ApiService {
+  readonly projects: ReadonlyMap<number, ProjectInfo>;
+  private readonly counts = new Map<string, { marker: string; n: number }>();
+
+  constructor(
+    private readonly db: Db,
+    projects: ProjectInfo[],
+  ) {
+    this.projects = new Map(projects.map((p) => [p.id, p]));
+  }
+
+  ctx(base: string, version: ApiVersion | null): Ctx {
+    return makeCtx(base, version, this.projects);
+  }
+
+  index(ctx: Ctx): Record<string, string> {
+    const r = (name: string) => `${ctx.api}/${name}/`;
+    return { projects: r('projects'), users: r('users'), people: r('people'), patches: r('patches'), covers: r('covers'), series: r('series'), events: r('events'), bundles: r('bundles') };
+  }
+
+  project(idOrSlug: string): ProjectInfo {
+    const byId = /^\d+$/.test(idOrSlug) ? this.projects.get(Number(idOrSlug)) : undefined;
+    const found = byId ?? [...this.projects.values()].find((p) => p.slug.toLowerCase() === idOrSlug.toLowerCase());
+    if (!found) throw notFound('project_not_found', 'No Project matches the given query.');
+    return found;
+  }
+
+  // Projects: a handful, from the project files, served from memory.
+
+  async listProjects(ctx: Ctx, q: RawQuery): Promise<ListResult> {
+    const rq = pageParam(q);
+    const terms = searchTerms(q);
+    let list = [...this.projects.values()].filter((p) =>
+      terms.every((t) => [p.slug, p.list, p.scmUrl ?? ''].some((f) => f.toLowerCase().includes(t.toLowerCase()))),
+    );
+    const sort = orderParam(q, ['id', 'name', 'link_name', 'list_id'], ID_ASC);
+    const key = (p: ProjectInfo, f: string): string | number => (f === 'name' ? p.name : f === 'link_name' ? p.slug : f === 'list_id' ? p.list : p.id);
+    list = list.sort((a, b) => {
+      for (const s of sort) {
+        const x = key(a, s.field);
+        const y = key(b, s.field);
+        if (x !== y) return (x < y ? -1 : 1) * (s.desc ? -1 : 1);
+      }
+      return a.id - b.id;
+    });
+    const pg = resolvePage(rq, list.length);
+    const slice = list.slice(pg.offset, pg.offset + pg.limit);
+    const maintainers = await usersByEmails(this.db, slice.flatMap((p) => p.maintainers));
+    return { ...pg, items: slice.map((p) => projectOut(ctx, p.id, this.maintainersOf(p, maintainers))) };
+  }
+
+  async getProject(ctx: Ctx, idOrSlug: string): Promise<Record<string, unknown>> {
+    const p = this.project(idOrSlug);
+    return projectOut(ctx, p.id, this.maintainersOf(p, await usersByEmails(this.db, p.maintainers)));
+  }
+
+  private maintainersOf(p: ProjectInfo, users: UserSummary[]): UserSummary[] {
+    const emails = new Set(p.maintainers.map((m) => m.toLowerCase()));
+    return users.filter((u) => emails.has(u.email)).sort((a, b) => a.id - b.id);
+  }
+
+  // Users and people: Patchwork lets only authenticated users list them.
+
+  async listUsers(ctx: Ctx, q: RawQuery, who: Principal | null): Promise<ListResult> {
+    requireUser(who);
+    const rq = pageParam(q);
+    const sort = orderParam(q, ['id', 'username', 'email'], ID_ASC);
+    const run = (page: Page) => listUsers(this.db, { terms: searchTerms(q), sort, page });
+    let { total, rows } = await run(windowOf(rq));
+    const pg = resolvePage(rq, total);
+    if (rq.page === -1) ({ total, rows } = await run(pg));
+    return { ...pg, items: rows.map((u) => userOut(ctx, u, false)) };
+  }
+
+  async getUser(ctx: Ctx, id: number, who: Principal | null): Promise<Record<string, unknown>> {
+    const me = requireUser(who);
+    const u = await getUser(this.db, id);
+    if (!u) throw notFound('user_not_found', 'No User matches the given query.');
+    return userOut(ctx, u, me.id === u.id);
+  }
+
+  async listPeople(ctx: Ctx, q: RawQuery, who: Principal | null): Promise<ListResult> {
+    requireUser(who);
+    const rq = pageParam(q);
+    const sort = orderParam(q, PERSON_SORT_FIELDS, ID_ASC);
+    const run = (page: Page) => listPeople(this.db, { terms: searchTerms(q), sort, page });
+    let { total, rows } = await run(windowOf(rq));
+    const pg = resolvePage(rq, total);
+    if (rq.page === -1) ({ total, rows } = await run(pg));
+    const users = byEmail(await usersByEmails(this.db, rows.map((p) => p.email)));
+    return { ...pg, items: rows.map((p) => personOut(ctx, p, users.get(p.email) ?? null)) };
+  }
+
+  async getPerson(ctx: Ctx, id: number, who: Principal | null): Promise<Record<string, unknown>> {
+    requireUser(who);
+    const [p] = await peopleRows(this.db, [id]);
+    if (!p) throw notFound('person_not_found', 'No Person matches the given query.');
+    const [u] = await usersByEmails(this.db, [p.email]);
+    return personOut(ctx, p, u ?? null);
+  }
+
+  // Patches.
+
+  async listPatches(ctx: Ctx, q: RawQuery): Promise<ListResult> {
+    const rq = pageParam(q);
+    let f: PatchFilter;
+    try {
+      f = {
+        projectIds: this.projectIds(q),
+        seriesIds: await this.existing('series', idsParam(q, 'series')),
+        submitterIds: await this.people(q, 'submitter'),
+        delegateIds: await this.users(q, 'delegate'),
+        states: statesParam(q),
+        archived: boolParam(q, 'archived'),
+        // hash and msgid arrived in 1.2; older versions ignore them (Patchwork's versioned filter fields).
+        hash: hasVersion(ctx.v, '1.2') ? single(q, 'hash') : undefined,
+        msgid: hasVersion(ctx.v, '1.2') ? bareMsgid(single(q, 'msgid')) : undefined,
+        since: dateParam(q, 'since'),
+        before: dateParam(q, 'before'),
+        terms: searchTerms(q),
+      };
+    } catch (e) {
+      if (e instanceof NoMatch) return empty(rq);
+      throw e;
+    }
+    const sort = orderParam(q, PATCH_SORT_FIELDS, ID_ASC);
+    const pg = resolvePage(rq, await this.count(`patches ${JSON.stringify(f)}`, () => countPatches(this.db, f)));
+    const rows = await pagePatches(this.db, f, sort, pg);
+    const [people, users, series, checks] = await Promise.all([
+      this.peopleMap(rows.map((r) => r.submitter_id)),
+      this.usersMap(rows.flatMap((r) => (r.delegate_id === null ? [] : [r.delegate_id]))),
+      this.seriesMap(rows.map((r) => r.series_id)),
+      checkStatesOf(this.db, rows.map((r) => r.id)),
+    ]);
+    const checksOf = groupBy(checks, (c) => c.patch_id);
+    return {
+      ...pg,
+      items: rows.map((p) =>
+        patchOut(ctx, p, {
+          submitter: people.get(p.submitter_id) ?? DELETED_PERSON,
+          delegate: p.delegate_id === null ? null : (users.get(p.delegate_id) ?? null),
+          series: series.get(p.series_id) ?? null,
+          check: combinedCheckState(checksOf.get(p.id) ?? []),
+        }),
+      ),
+    };
+  }
+
+  async getPatch(ctx: Ctx, id: number): Promise<Record<string, unknown>> {
+    const p = await patchDetailRow(this.db, id);
+    if (!p) throw notFound('patch_not_found', 'No Patch matches the given query.');
+    const [people, delegate, series, checks, mails] = await Promise.all([
+      this.peopleMap([p.submitter_id]),
+      p.delegate_id === null ? Promise.resolve(undefined) : getUser(this.db, p.delegate_id),
+      this.seriesMap([p.series_id]),
+      checkStatesOf(this.db, [p.id]),
+      mailHeaders(this.db, [p.mail_id]),
+    ]);
+    return patchOut(
+      ctx,
+      p,
+      { submitter: people.get(p.submitter_id) ?? DELETED_PERSON, delegate: delegate ?? null, series: series.get(p.series_id) ?? null, check: combinedCheckState(checks) },
+      { headers: headersOf(mails.get(p.mail_id)?.raw), content: p.content, diff: p.diff },
+    );
+  }
+
+  // Cover letters.
+
+  async listCovers(ctx: Ctx, q: RawQuery): Promise<ListResult> {
+    const rq = pageParam(q);
+    let f: CoverFilter;
+    try {
+      f = {
+        projectIds: this.projectIds(q),
+        seriesIds: await this.existing('series', idsParam(q, 'series')),
+        submitterIds: await this.people(q, 'submitter'),
+        msgid: bareMsgid(single(q, 'msgid')),
+        since: dateParam(q, 'since'),
+        before: dateParam(q, 'before'),
+        terms: searchTerms(q),
+      };
+    } catch (e) {
+      if (e instanceof NoMatch) return empty(rq);
+      throw e;
+    }
+    const sort = orderParam(q, COVER_SORT_FIELDS, ID_ASC);
+    const pg = resolvePage(rq, await this.count(`covers ${JSON.stringify(f)}`, () => countCovers(this.db, f)));
+    const rows = await pageCovers(this.db, f, sort, pg);
+    const [people, series] = await Promise.all([this.peopleMap(rows.map((r) => r.submitter_id)), this.seriesMap(rows.flatMap((r) => (r.series_id === null ? [] : [r.series_id])))]);
+    return {
+      ...pg,
+      items: rows.map((c) => coverOut(ctx, c, { submitter: people.get(c.submitter_id) ?? DELETED_PERSON, series: c.series_id === null ? null : (series.get(c.series_id) ?? null) })),
+    };
+  }
+
+  async getCover(ctx: Ctx, id: number): Promise<Record<string, unknown>> {
+    const c = await coverDetailRow(this.db, id);
+    if (!c) throw notFound('cover_not_found', 'No Cover matches the given query.');
+    const [people, series, mails] = await Promise.all([this.peopleMap([c.submitter_id]), this.seriesMap(c.series_id === null ? [] : [c.series_id]), mailHeaders(this.db, [c.mail_id])]);
+    return coverOut(
+      ctx,
+      c,
+      { submitter: people.get(c.submitter_id) ?? DELETED_PERSON, series: c.series_id === null ? null : (series.get(c.series_id) ?? null) },
+      { headers: headersOf(mails.get(c.mail_id)?.raw), content: c.content },
+    );
+  }
+
+  // Series.
+
+  async listSeries(ctx: Ctx, q: RawQuery): Promise<ListResult> {
+    const rq = pageParam(q);
+    let f: SeriesFilter;
+    try {
+      f = { projectIds: this.projectIds(q), submitterIds: await this.people(q, 'submitter'), since: dateParam(q, 'since'), before: dateParam(q, 'before'), terms: searchTerms(q) };
+    } catch (e) {
+      if (e instanceof NoMatch) return empty(rq);
+      throw e;
+    }
+    const sort = orderParam(q, SERIES_SORT_FIELDS, ID_ASC);
+    const pg = resolvePage(rq, await this.count(`series ${JSON.stringify(f)}`, () => countSeries(this.db, f)));
+    const rows = await pageSeries(this.db, f, sort, pg);
+    return { ...pg, items: await this.seriesItems(ctx, rows) };
+  }
+
+  async getSeries(ctx: Ctx, id: number): Promise<Record<string, unknown>> {
+    const rows = await seriesRows(this.db, [id]);
+    if (!rows.length) throw notFound('series_not_found', 'No Series matches the given query.');
+    return (await this.seriesItems(ctx, rows))[0]!;
+  }
+
+  private async seriesItems(ctx: Ctx, rows: Awaited<ReturnType<typeof seriesRows>>): Promise<Record<string, unknown>[]> {
+    const [people, covers, patches] = await Promise.all([
+      this.peopleMap(rows.map((r) => r.submitter_id)),
+      coverRows(this.db, rows.flatMap((r) => (r.cover_id === null ? [] : [r.cover_id]))),
+      patchesOfSeriesList(this.db, rows.map((r) => r.id)),
+    ]);
+    const coverById = new Map(covers.map((c) => [c.id, c]));
+    const patchesOf = groupBy(patches, (p) => p.series_id);
+    return rows.map((s) =>
+      seriesOut(ctx, s, {
+        submitter: people.get(s.submitter_id) ?? DELETED_PERSON,
+        cover: s.cover_id === null ? null : (coverById.get(s.cover_id) ?? null),
+        patches: patchesOf.get(s.id) ?? [],
+      }),
+    );
+  }
+
+  // Comments (1.1+): every comment of one patch or cover letter.
+
+  async listComments(ctx: Ctx, parent: Parent, q: RawQuery): Promise<ListResult> {
+    await this.requireParent(parent);
+    const rq = pageParam(q);
+    const rows = await commentsOf(this.db, parent, { terms: searchTerms(q), sort: orderParam(q, COMMENT_SORT_FIELDS, ID_ASC) });
+    const pg = resolvePage(rq, rows.length);
+    return { ...pg, items: await this.commentItems(ctx, rows.slice(pg.offset, pg.offset + pg.limit)) };
+  }
+
+  async getComment(ctx: Ctx, parent: Parent, id: number): Promise<Record<string, unknown>> {
+    await this.requireParent(parent);
+    const c = await commentRow(this.db, id);
+    if (!c || (parent.kind === 'patch' ? c.patch_id : c.cover_id) !== parent.id) throw notFound('comment_not_found', 'No comment matches the given query.');
+    return (await this.commentItems(ctx, [c]))[0]!;
+  }
+
+  private async commentItems(ctx: Ctx, rows: Awaited<ReturnType<typeof commentRows>>): Promise<Record<string, unknown>[]> {
+    const [people, mails] = await Promise.all([this.peopleMap(rows.map((r) => r.submitter_id)), mailHeaders(this.db, rows.map((r) => r.mail_id))]);
+    return rows.map((c) => {
+      const mail = mails.get(c.mail_id);
+      return commentOut(ctx, c, { submitter: people.get(c.submitter_id) ?? DELETED_PERSON, subject: mail?.subject ?? '', headers: headersOf(mail?.raw) });
+    });
+  }
+
+  async requireParent(parent: Parent): Promise<void> {
+    const found = await existingIds(this.db, parent.kind === 'patch' ? 'patches' : 'covers', [parent.id]);
+    if (!found.length) throw notFound(`${parent.kind}_not_found`, `No ${parent.kind === 'patch' ? 'Patch' : 'Cover'} matches the given query.`);
+  }
+
+  // Checks.
+
+  async listChecks(ctx: Ctx, patchId: number, q: RawQuery): Promise<ListResult> {
+    await this.requireParent({ kind: 'patch', id: patchId });
+    const rq = pageParam(q);
+    let rows: CheckRow[];
+    try {
+      const states = values(q, 'state');
+      if (states && !states.every((s) => (CHECK_STATES as readonly string[]).includes(s))) throw new NoMatch('state');
+      rows = await checksOfPatch(this.db, patchId, {
+        userIds: await this.users(q, 'user'),
+        states,
+        contexts: values(q, 'context'),
+        since: dateParam(q, 'since'),
+        before: dateParam(q, 'before'),
+      });
+    } catch (e) {
+      if (e instanceof NoMatch) return empty(rq);
+      throw e;
+    }
+    const sort = orderParam(q, ['id', 'date'], ID_ASC);
+    if (sort[0]!.desc) rows.reverse();
+    const pg = resolvePage(rq, rows.length);
+    const slice = rows.slice(pg.offset, pg.offset + pg.limit);
+    const users = await this.usersMap(slice.flatMap((c) => (c.user_id === null ? [] : [c.user_id])));
+    return { ...pg, items: slice.map((c) => checkOut(ctx, c, c.user_id === null ? null : (users.get(c.user_id) ?? null))) };
+  }
+
+  async getCheck(ctx: Ctx, patchId: number, id: number): Promise<Record<string, unknown>> {
+    await this.requireParent({ kind: 'patch', id: patchId });
+    const c = await getCheck(this.db, patchId, id);
+    if (!c) throw notFound('check_not_found', 'No Check matches the given query.');
+    const u = c.user_id === null ? undefined : await getUser(this.db, c.user_id);
+    return checkOut(ctx, c, u ?? null);
+  }
+
+  // Events.
+
+  async listEvents(ctx: Ctx, q: RawQuery): Promise<ListResult> {
+    const rq = pageParam(q);
+    const shown = hasVersion(ctx.v, '1.3') ? [...CATEGORIES_1_0, ...CATEGORIES_1_3] : CATEGORIES_1_0;
+    let f: EventFilter;
+    try {
+      const categories = values(q, 'category');
+      if (categories && !categories.every((c) => shown.includes(c))) throw new NoMatch('category');
+      f = {
+        projectIds: this.projectIds(q),
+        categories,
+        excludeCategories: categories ? [] : CATEGORIES_1_3.filter((c) => !shown.includes(c)),
+        seriesIds: await this.existing('series', idsParam(q, 'series')),
+        patchIds: await this.existing('patches', idsParam(q, 'patch')),
+        coverIds: await this.existing('covers', idsParam(q, 'cover')),
+        actorIds: hasVersion(ctx.v, '1.2') ? await this.users(q, 'actor') : undefined,
+        since: dateParam(q, 'since'),
+        before: dateParam(q, 'before'),
+      };
+    } catch (e) {
+      if (e instanceof NoMatch) return empty(rq);
+      throw e;
+    }
+    const sort = orderParam(q, ['date'], [{ field: 'date', desc: true }]);
+    const pg = resolvePage(rq, await this.count(`events ${JSON.stringify(f)}`, () => countEvents(this.db, f)));
+    const rows = await pageEvents(this.db, f, sort, pg);
+    return { ...pg, items: await this.eventItems(ctx, rows) };
+  }
+
+  private async eventItems(ctx: Ctx, rows: EventRow[]): Promise<Record<string, unknown>[]> {
+    const payloads = rows.map((e) => parsePayload(e.payload));
+    const userIds = rows.flatMap((e, i) => [e.actor_id, numberOr(payloads[i]!.previous_delegate), numberOr(payloads[i]!.current_delegate)]).filter((x): x is number => typeof x === 'number');
+    const seriesIds = rows.flatMap((e, i) => [e.series_id, numberOr(payloads[i]!.previous_series)]).filter((x): x is number => typeof x === 'number');
+    const checkIds = payloads.map((p) => numberOr(p.check)).filter((x): x is number => typeof x === 'number');
+    const [users, series, patches, covers, comments, checks] = await Promise.all([
+      this.usersMap(userIds),
+      this.seriesMap(seriesIds),
+      embeddedPatches(this.db, rows.flatMap((e) => (e.patch_id === null ? [] : [e.patch_id]))),
+      coverRows(this.db, rows.flatMap((e) => (e.cover_id === null ? [] : [e.cover_id]))),
+      commentRows(this.db, rows.flatMap((e) => (e.comment_id === null ? [] : [e.comment_id]))),
+      checkRows(this.db, checkIds),
+    ]);
+    const patchById = new Map(patches.map((p) => [p.id, p]));
+    const coverById = new Map(covers.map((c) => [c.id, c]));
+    const commentById = new Map(comments.map((c) => [c.id, c]));
+    const checkById = new Map(checks.map((c) => [c.id, c]));
+    const ref = <T>(map: Map<number, T>, id: unknown, embed: (x: T) => Record<string, unknown>) => {
+      const x = typeof id === 'number' ? map.get(id) : undefined;
+      return x ? embed(x) : null;
+    };
+    const patch = (e: EventRow) => ref(patchById, e.patch_id, (p) => embedPatch(ctx, p));
+    const seriesOf = (id: unknown) => ref(series, id, (s) => embedSeries(ctx, s));
+    const user = (id: unknown) => ref(users, id, (u) => embedUser(ctx, u));
+    return rows.map((e, i) => {
+      const pl = payloads[i]!;
+      let payload: Record<string, unknown>;
+      switch (e.category) {
+        case 'cover-created':
+          payload = { cover: ref(coverById, e.cover_id, (c) => embedCover(ctx, c)) };
+          break;
+        case 'patch-created':
+          payload = { patch: patch(e) };
+          break;
+        case 'patch-completed':
+          payload = { patch: patch(e), series: seriesOf(e.series_id) };
+          break;
+        case 'patch-state-changed':
+          payload = { patch: patch(e), previous_state: pl.previous_state ?? null, current_state: pl.current_state ?? null };
+          break;
+        case 'patch-delegated':
+          payload = { patch: patch(e), previous_delegate: user(pl.previous_delegate), current_delegate: user(pl.current_delegate) };
+          break;
+        case 'check-created':
+          payload = { patch: patch(e), check: ref(checkById, pl.check, (c) => embedCheck(ctx, c)) };
+          break;
+        case 'series-created':
+        case 'series-completed':
+          payload = { series: seriesOf(e.series_id) };
+          break;
+        case 'cover-comment-created':
+          payload = { cover: ref(coverById, e.cover_id, (c) => embedCover(ctx, c)), comment: ref(commentById, e.comment_id, (c) => embedComment(ctx, c)) };
+          break;
+        case 'patch-comment-created':
+          payload = { patch: patch(e), comment: ref(commentById, e.comment_id, (c) => embedComment(ctx, c)) };
+          break;
+        case 'series-new-revision':
+          payload = { series: seriesOf(e.series_id), previous_series: seriesOf(pl.previous_series), reason: typeof pl.reason === 'string' ? pl.reason : null };
+          break;
+        default:
+          payload = {};
+      }
+      return eventOut(ctx, e, e.actor_id === null ? null : (users.get(e.actor_id) ?? null), payload);
+    });
+  }
+
+  // Bundles: your own and the public ones; someone else's private bundle does not exist (404, not 403).
+
+  async listBundles(ctx: Ctx, q: RawQuery, who: Principal | null): Promise<ListResult> {
+    const rq = pageParam(q);
+    let f: BundleFilter;
+    try {
+      f = { viewerId: who?.id ?? null, projectIds: this.projectIds(q), ownerIds: await this.users(q, 'owner'), public: boolParam(q, 'public'), terms: searchTerms(q) };
+    } catch (e) {
+      if (e instanceof NoMatch) return empty(rq);
+      throw e;
+    }
+    const sort = orderParam(q, BUNDLE_SORT_FIELDS, ID_ASC);
+    const pg = resolvePage(rq, await countBundles(this.db, f));
+    return { ...pg, items: await this.bundleItems(ctx, await pageBundles(this.db, f, sort, pg)) };
+  }
+
+  async getBundle(ctx: Ctx, id: number, who: Principal | null): Promise<Record<string, unknown>> {
+    const b = await this.visibleBundle(id, who);
+    return (await this.bundleItems(ctx, [b]))[0]!;
+  }
+
+  async visibleBundle(id: number, who: Principal | null): Promise<BundleRow> {
+    const b = await getBundle(this.db, id);
+    if (!b || (b.public !== 1 && b.owner_id !== who?.id)) throw notFound('bundle_not_found', 'No Bundle matches the given query.');
+    return b;
+  }
+
+  async bundleItems(ctx: Ctx, rows: BundleRow[]): Promise<Record<string, unknown>[]> {
+    const ids = await bundlePatchIds(this.db, rows.map((b) => b.id));
+    const [owners, patches] = await Promise.all([this.usersMap(rows.map((b) => b.owner_id)), embeddedPatches(this.db, [...ids.values()].flat())]);
+    const patchById = new Map(patches.map((p) => [p.id, p]));
+    return rows.map((b) =>
+      bundleOut(
+        ctx,
+        b,
+        owners.get(b.owner_id)!,
+        (ids.get(b.id) ?? []).flatMap((id) => patchById.get(id) ?? []),
+      ),
+    );
+  }
+
+  /**
+   * The patch ids, in order, of the bundle at /bundle/<owner>/<name>/ (for its mbox download), if the requester may
+   * see it: public, or theirs. Undefined when there is no such bundle to show.
+   */
+  async bundleForMbox(owner: string, name: string, who: Principal | null): Promise<{ id: number; name: string; patchIds: number[] } | undefined> {
+    const user = await findUserByUsername(this.db, owner);
+    const b = user && (await findBundle(this.db, user.id, name));
+    if (!b || (b.public !== 1 && b.owner_id !== who?.id)) return undefined;
+    return { id: b.id, name: b.name, patchIds: (await bundlePatchIds(this.db, [b.id])).get(b.id) ?? [] };
+  }
+
+  /** Whether the user maintains the project: its file lists them, or they are an admin. */
+  maintains(who: Principal | null, projectId: number): boolean {
+    const p = this.projects.get(projectId);
+    return p !== undefined && maintains(who, p);
+  }
+
+  // Filter values to ids. Any value that names nothing empties the list, as Patchwork's filter backend does.
+
+  private projectIds(q: RawQuery): number[] | undefined {
+    const list = values(q, 'project');
+    if (!list) return undefined;
+    return list.map((v) => {
+      try {
+        return this.project(v).id;
+      } catch {
+        throw new NoMatch('project');
+      }
+    });
+  }
+
+  private async people(q: RawQuery, key: string): Promise<number[] | undefined> {
+    const list = values(q, key);
+    if (!list) return undefined;
+    const ids = await resolvePeople(this.db, list);
+    if (ids.length < list.length) throw new NoMatch(key);
+    return ids;
+  }
+
+  private async users(q: RawQuery, key: string): Promise<number[] | undefined> {
+    const list = values(q, key);
+    if (!list) return undefined;
+    const ids = await resolveUsers(this.db, list);
+    if (ids.length < list.length) throw new NoMatch(key);
+    return ids;
+  }
+
+  private async existing(table: 'patches' | 'covers' | 'series', ids: number[] | undefined): Promise<number[] | undefined> {
+    if (!ids) return undefined;
+    const found = await existingIds(this.db, table, ids);
+    if (found.length < ids.length) throw new NoMatch(table);
+    return found;
+  }
+
+  private async peopleMap(ids: number[]): Promise<Map<number, PersonLike>> {
+    return new Map((await peopleRows(this.db, ids)).map((p) => [p.id, p]));
+  }
+
+  private async usersMap(ids: number[]): Promise<Map<number, UserLike>> {
+    return new Map((await getUsers(this.db, ids)).map((u) => [u.id, u]));
+  }
+
+  private async seriesMap(ids: number[]) {
+    return new Map((await seriesRows(this.db, ids)).map((s) => [s.id, s]));
+  }
+
+  /** COUNT(*) for the Link header's last page, kept until anything is written (the marker moves on every write). */
+  private async count(key: string, run: () => Promise<number>): Promise<number> {
+    const marker = await changeMarker(this.db);
+    const hit = this.counts.get(key);
+    if (hit && hit.marker === marker) return hit.n;
+    const n = await run();
+    if (this.counts.size >= COUNT_CACHE_SIZE) this.counts.delete(this.counts.keys().next().value!);
+    this.counts.delete(key);
+    this.counts.set(key, { marker, n });
+    return n;
+  }
+}
+
+function windowOf(rq: PageRequest): Page {
+  // People and users count and page in one call; page=last needs the count first, so it reads page 1, then the last.
+  return rq.page > 0 ? { limit: rq.perPage, offset: (rq.page - 1) * rq.perPage } : { limit: rq.perPage, offset: 0 };
+}
+
+function empty(rq: PageRequest): ListResult {
+  const pg = resolvePage(rq, 0);
+  return { items: [], page: pg.page, lastPage: pg.lastPage };
+}
+
+function groupBy<T>(rows: T[], key: (r: T) => number): Map<number, T[]> {
+  const out = new Map<number, T[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const list = out.get(k);
+    if (list) list.push(r);
+    else out.set(k, [r]);
+  }
+  return out;
+}
+
+function byEmail(users: UserSummary[]): Map<string, UserSummary> {
+  return new Map(users.map((u) => [u.email, u]));
+}
+
+/** Patchwork's msgid filter takes the id without `<>` and adds them; patchbay stores it without, and takes either. */
+function bareMsgid(v: string | undefined): string | undefined {
+  return v === undefined ? undefined : v.replace(/^<|>$/g, '');
+}
+
+function headersOf(raw: Buffer | undefined): Record<string, string | string[]> {
+  if (!raw) return {};
+  return headersDict(raw.subarray(0, splitHeader(raw).headerEnd).toString('utf8'));
+}
+
+function parsePayload(json: string | null): Record<string, unknown> {
+  if (!json) return {};
+  try {
+    const v = JSON.parse(json) as unknown;
+    return v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function numberOr(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}

@@ -1,0 +1,77 @@
+// Who is asking: `Authorization: Token …` or HTTP Basic (RFC 7617) to a user, or anonymous; and who maintains what.
+import crypto from 'node:crypto';
+import type { UserRole } from '../db/api-schema.js';
+import type { Db } from '../db/database.js';
+import { findUserByLogin, userByTokenHash } from '../db/user.repository.js';
+import { forbidden } from '../errors.js';
+import { tokenHash, verifyPassword } from './credentials.js';
+import type { ProjectInfo } from './represent.js';
+
+export interface Principal {
+  id: number;
+  username: string;
+  email: string;
+  first_name: string;
+  last_name: string;
+  role: UserRole;
+}
+
+/** Verified Basic credentials, so that git-pw's one-login-per-request does not pay scrypt each time. */
+const BASIC_CACHE_SIZE = 256;
+
+export class AuthService {
+  private readonly basicOk = new Map<string, string>();
+
+  constructor(private readonly db: Db) {}
+
+  /**
+   * null for a request without credentials (anonymous, read-only). Wrong credentials are refused outright, as DRF
+   * does; with Session authentication first in Patchwork's list, that refusal is a 403, not a 401.
+   */
+  async authenticate(authorization: string | undefined): Promise<Principal | null> {
+    if (!authorization) return null;
+    const m = /^(\S+)\s+(.*)$/.exec(authorization.trim());
+    if (!m) return null;
+    const scheme = m[1]!.toLowerCase();
+    const value = m[2]!.trim();
+    if (scheme === 'token') {
+      const user = await userByTokenHash(this.db, tokenHash(value));
+      if (!user) throw forbidden('invalid_token', 'Invalid token.');
+      return principal(user);
+    }
+    if (scheme === 'basic') {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon < 0) throw forbidden('invalid_credentials', 'Invalid basic header. No credentials provided.');
+      const login = decoded.slice(0, colon);
+      const password = decoded.slice(colon + 1);
+      const user = await findUserByLogin(this.db, login);
+      if (!user?.password_hash) throw forbidden('invalid_credentials', 'Invalid username/password.');
+      const key = crypto.createHash('sha256').update(authorization).digest('hex');
+      if (this.basicOk.get(key) === user.password_hash) return principal(user);
+      if (!(await verifyPassword(password, user.password_hash))) throw forbidden('invalid_credentials', 'Invalid username/password.');
+      if (this.basicOk.size >= BASIC_CACHE_SIZE) this.basicOk.delete(this.basicOk.keys().next().value!);
+      this.basicOk.set(key, user.password_hash);
+      return principal(user);
+    }
+    // DRF ignores schemes it does not know (Bearer, Digest …): the request stays anonymous.
+    return null;
+  }
+}
+
+function principal(u: Principal): Principal {
+  return { id: u.id, username: u.username, email: u.email, first_name: u.first_name, last_name: u.last_name, role: u.role };
+}
+
+/** Patchwork's maintainer_projects: listed in the project file's `maintainers:`, or an admin (maintains every project). */
+export function maintains(who: Principal | null, project: ProjectInfo): boolean {
+  if (!who) return false;
+  return who.role === 'admin' || project.maintainers.some((m) => m.toLowerCase() === who.email.toLowerCase());
+}
+
+export function requireUser(who: Principal | null): Principal {
+  if (!who) throw forbidden('not_authenticated', 'Authentication credentials were not provided.');
+  return who;
+}
+
+export const NO_PERMISSION = 'You do not have permission to perform this action.';

@@ -1,0 +1,59 @@
+// `patchbay user add --email E --name N --role admin|maintainer|student [--username U] [--password-stdin]`.
+import type { Command } from 'commander';
+import { invalid } from '../errors.js';
+import { openCore } from '../main.js';
+import { addUser, ROLES, setPassword } from '../api/user.service.js';
+import { coreOptions } from './core-options.js';
+
+/** The password from standard input (first line), so that it appears in no argument list or shell history. */
+async function readPassword(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  if (!password) throw invalid('user_password', '--password-stdin: standard input held no password');
+  return password;
+}
+
+interface UserFlags {
+  email: string;
+  name: string;
+  role: string;
+  username?: string;
+  passwordStdin?: boolean;
+  data?: string;
+  projects?: string;
+}
+
+export function userCommand(program: Command): void {
+  const cmd = program.command('user').description('manage the users of the web view and the REST API');
+
+  coreOptions(cmd.command('add').description('add a user (maintainers of a project are listed by email in its project file)'))
+    .requiredOption('--email <address>', 'their email address (links them to the patches they send)')
+    .requiredOption('--name <name>', 'their full name')
+    .requiredOption('--role <role>', ROLES.join(' | '))
+    .option('--username <name>', 'login name (default: the local part of the email)')
+    .option('--password-stdin', 'read a password for HTTP basic auth from standard input')
+    .action(async (opts: UserFlags) => {
+      const password = opts.passwordStdin ? await readPassword() : undefined;
+      const core = await openCore({ data: opts.data, projects: opts.projects });
+      try {
+        const u = await addUser(core.db, { email: opts.email, name: opts.name, role: opts.role, username: opts.username, password });
+        process.stdout.write(`added user ${u.username} (id ${u.id}, ${opts.role})\n`);
+      } finally {
+        await core.close();
+      }
+    });
+
+  coreOptions(cmd.command('password').description("set a user's password for HTTP basic auth, read from standard input"))
+    .requiredOption('--email <address>', 'the user')
+    .action(async (opts: { email: string; data?: string; projects?: string }) => {
+      const password = await readPassword();
+      const core = await openCore({ data: opts.data, projects: opts.projects });
+      try {
+        await setPassword(core.db, opts.email, password);
+        process.stdout.write(`password set for ${opts.email}\n`);
+      } finally {
+        await core.close();
+      }
+    });
+}

@@ -1,0 +1,99 @@
+// SQL for the REST API's series and people: filtered id pages on indexes, then rows by id.
+import { sql, type SelectQueryBuilder } from 'kysely';
+import type { DbOrTx } from './database.js';
+import type { Database } from './schema.js';
+import { likePattern, type Page, type SortKey } from './api-list.repository.js';
+import { idOrder, inOrder } from './api-patch.repository.js';
+
+export interface SeriesFilter {
+  projectIds?: number[];
+  submitterIds?: number[];
+  since?: string;
+  before?: string;
+  terms: string[];
+}
+
+export interface SeriesListRow {
+  id: number;
+  project_id: number;
+  name: string | null;
+  date: string;
+  version: number;
+  total: number;
+  submitter_id: number;
+  cover_id: number | null;
+}
+
+const SERIES_LIST = ['id', 'project_id', 'name', 'date', 'version', 'total', 'submitter_id', 'cover_id'] as const;
+// received_all is derived (total <= patches received); ordering on it would need a count per series, so it sorts by id.
+const SERIES_SORT: Record<string, string> = { id: 'id', name: 'name', date: 'date', submitter: 'submitter_id' };
+export const SERIES_SORT_FIELDS = [...Object.keys(SERIES_SORT), 'received_all'];
+
+type SeriesQuery = SelectQueryBuilder<Database, 'series', object>;
+
+function filterSeries(db: DbOrTx, f: SeriesFilter): SeriesQuery {
+  let q = db.selectFrom('series') as SeriesQuery;
+  if (f.projectIds) q = q.where('project_id', 'in', f.projectIds);
+  if (f.submitterIds) q = q.where('submitter_id', 'in', f.submitterIds);
+  if (f.since !== undefined) q = q.where('date', '>=', f.since);
+  if (f.before !== undefined) q = q.where('date', '<', f.before);
+  for (const t of f.terms) q = q.where(sql<boolean>`name like ${likePattern(t)} escape '\\'`);
+  return q;
+}
+
+export async function countSeries(db: DbOrTx, f: SeriesFilter): Promise<number> {
+  return Number((await filterSeries(db, f).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+}
+
+export async function pageSeries(db: DbOrTx, f: SeriesFilter, sort: SortKey[], page: Page): Promise<SeriesListRow[]> {
+  let q = filterSeries(db, f).select('id');
+  for (const s of sort) if (SERIES_SORT[s.field] && s.field !== 'id') q = q.orderBy(sql.ref(SERIES_SORT[s.field]!), s.desc ? 'desc' : 'asc');
+  q = q.orderBy(idOrder(f), sort[sort.length - 1]?.desc ? 'desc' : 'asc');
+  const ids = (await q.limit(page.limit).offset(page.offset).execute()).map((r) => r.id);
+  return inOrder(ids, await seriesRows(db, ids));
+}
+
+export async function seriesRows(db: DbOrTx, ids: number[]): Promise<SeriesListRow[]> {
+  if (!ids.length) return [];
+  return db.selectFrom('series').select(SERIES_LIST).where('id', 'in', [...new Set(ids)]).execute();
+}
+
+// People.
+
+export interface PersonRow {
+  id: number;
+  name: string | null;
+  email: string;
+}
+
+const PERSON_SORT: Record<string, string> = { id: 'id', name: 'name', email: 'email' };
+export const PERSON_SORT_FIELDS = Object.keys(PERSON_SORT);
+
+export async function peopleRows(db: DbOrTx, ids: number[]): Promise<PersonRow[]> {
+  if (!ids.length) return [];
+  return db.selectFrom('people').select(['id', 'name', 'email']).where('id', 'in', [...new Set(ids)]).execute();
+}
+
+/** Ids of people matching each value: an integer is an id, anything else an email (stored lowercase). */
+export async function resolvePeople(db: DbOrTx, values: string[]): Promise<number[]> {
+  const ids = values.filter((v) => /^\d+$/.test(v)).map(Number);
+  const emails = values.filter((v) => !/^\d+$/.test(v)).map((v) => v.toLowerCase());
+  const rows = await db
+    .selectFrom('people')
+    .select('id')
+    .where((eb) => eb.or([eb('id', 'in', ids.length ? ids : [-1]), eb('email', 'in', emails.length ? emails : [''])]))
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+export async function listPeople(db: DbOrTx, q: { terms: string[]; sort: SortKey[]; page: Page }): Promise<{ total: number; rows: PersonRow[] }> {
+  let query = db.selectFrom('people');
+  for (const t of q.terms) {
+    const like = likePattern(t);
+    query = query.where((eb) => eb.or([eb(sql`name`, 'like', sql`${like} escape '\\'`), eb(sql`email`, 'like', sql`${like} escape '\\'`)]));
+  }
+  const total = Number((await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  let rows = query.select(['id', 'name', 'email']);
+  for (const s of q.sort) rows = rows.orderBy(sql.ref(PERSON_SORT[s.field]!), s.desc ? 'desc' : 'asc');
+  return { total, rows: await rows.orderBy('id').limit(q.page.limit).offset(q.page.offset).execute() };
+}

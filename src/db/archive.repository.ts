@@ -1,0 +1,396 @@
+// SQL for the list archive (its index, threads and search) and for the mbox downloads of patches, series and covers.
+import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
+import type { ArchiveEntry } from '../mail/archive-entry.js';
+import { ftsMatch, type SearchNode } from '../mail/search-query.js';
+import type { DbOrTx } from './database.js';
+import type { Database } from './schema.js';
+
+/** Processing outcomes of list posts the archive shows: relayed to the list, approved by a moderator, or imported. */
+export const ARCHIVED_REASONS = ['distributed', 'approved', 'imported'] as const;
+
+/** One list (a project id) or every list (null). */
+export type ArchiveScope = number | null;
+
+/** SQLite's default limit on bound parameters is 32766; lookups by many ids go in chunks well below it. */
+const CHUNK = 500;
+
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Writing the index
+
+/** Indexes one post; a post already indexed is left as it is. Returns whether a row was written. */
+export async function insertArchiveEntry(db: DbOrTx, projectId: number, mailId: number, e: ArchiveEntry): Promise<boolean> {
+  const row = await db
+    .insertInto('archive')
+    .values({ mail_id: mailId, project_id: projectId, msgid: e.msgid, date: e.date, subject: e.subject, sender: e.sender })
+    .onConflict((oc) => oc.column('mail_id').doNothing())
+    .returning('mail_id')
+    .executeTakeFirst();
+  if (!row) return false;
+  if (e.refs.length) await db.insertInto('archive_refs').values(e.refs.map((ref) => ({ mail_id: mailId, ref }))).onConflict((oc) => oc.doNothing()).execute();
+  await db
+    .insertInto('archive_fts')
+    .values({ rowid: mailId, subject: e.subject, sender: e.sender, recipients: e.recipients, body: e.body, quoted: e.quoted })
+    .execute();
+  return true;
+}
+
+/** The highest mail id that may predate the index (migration 0005), or null once the backfill is done. */
+export async function backfillUpto(db: DbOrTx): Promise<number | null> {
+  const row = await db.selectFrom('archive_backfill').select((eb) => eb.fn.max('upto').as('upto')).executeTakeFirst();
+  return row?.upto ?? null;
+}
+
+export async function clearBackfill(db: DbOrTx): Promise<void> {
+  await db.deleteFrom('archive_backfill').execute();
+}
+
+/** Archived list posts (by their processing outcome) with ids in (afterId, upto] that have no index row yet. */
+export async function unindexedPosts(db: DbOrTx, afterId: number, upto: number, limit: number) {
+  return db
+    .selectFrom('mails')
+    .leftJoin('archive', 'archive.mail_id', 'mails.id')
+    .select(['mails.id', 'mails.project_id', 'mails.msgid', 'mails.received_at', 'mails.raw'])
+    .where('mails.id', '>', afterId)
+    .where('mails.id', '<=', upto)
+    .where('mails.route', '=', 'list')
+    .where('mails.state', '=', 'processed')
+    .where('mails.reason', 'in', [...ARCHIVED_REASONS])
+    .where('archive.mail_id', 'is', null)
+    .orderBy('mails.id')
+    .limit(limit)
+    .execute();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading the archive
+
+export interface ArchivedMail {
+  mailId: number;
+  projectId: number;
+  msgid: string;
+  date: string;
+  subject: string;
+  sender: string;
+}
+
+const ARCHIVE_COLUMNS = ['archive.mail_id', 'archive.project_id', 'archive.msgid', 'archive.date', 'archive.subject', 'archive.sender'] as const;
+
+function toArchived(r: { mail_id: number; project_id: number; msgid: string; date: string; subject: string; sender: string }): ArchivedMail {
+  return { mailId: r.mail_id, projectId: r.project_id, msgid: r.msgid, date: r.date, subject: r.subject, sender: r.sender };
+}
+
+/** The post with this Message-ID in the scope (the first one stored, should two lists carry it). */
+export async function findArchived(db: DbOrTx, scope: ArchiveScope, msgid: string): Promise<ArchivedMail | undefined> {
+  let q = db.selectFrom('archive').select(ARCHIVE_COLUMNS).where('archive.msgid', '=', msgid);
+  if (scope !== null) q = q.where('archive.project_id', '=', scope);
+  const row = await q.orderBy('archive.mail_id').limit(1).executeTakeFirst();
+  return row ? toArchived(row) : undefined;
+}
+
+/**
+ * Every post connected to the seeds through In-Reply-To/References, walked both ways: up to what a post refers to,
+ * down to what refers to it. Message-IDs that no stored post carries (a parent that never reached the list) still
+ * join their replies into one thread, as public-inbox's thread ids do. Stops after `cap` posts.
+ */
+export async function threadMailIds(db: DbOrTx, scope: ArchiveScope, seeds: string[], cap: number): Promise<number[]> {
+  const seen = new Set<string>(seeds);
+  const mails = new Set<number>();
+  let frontier = [...seen];
+  while (frontier.length && mails.size < cap) {
+    const found = new Map<number, string>();
+    for (const batch of chunks(frontier)) {
+      let self = db.selectFrom('archive').select(['archive.mail_id', 'archive.msgid']).where('archive.msgid', 'in', batch);
+      let children = db
+        .selectFrom('archive_refs')
+        .innerJoin('archive', 'archive.mail_id', 'archive_refs.mail_id')
+        .select(['archive.mail_id', 'archive.msgid'])
+        .where('archive_refs.ref', 'in', batch);
+      if (scope !== null) {
+        self = self.where('archive.project_id', '=', scope);
+        children = children.where('archive.project_id', '=', scope);
+      }
+      for (const r of [...(await self.execute()), ...(await children.execute())]) if (!mails.has(r.mail_id)) found.set(r.mail_id, r.msgid);
+    }
+    const next: string[] = [];
+    const visit = (msgid: string) => {
+      if (!seen.has(msgid)) {
+        seen.add(msgid);
+        next.push(msgid);
+      }
+    };
+    for (const [id, msgid] of found) {
+      mails.add(id);
+      visit(msgid);
+    }
+    for (const batch of chunks([...found.keys()])) {
+      for (const r of await db.selectFrom('archive_refs').select('ref').where('mail_id', 'in', batch).execute()) visit(r.ref);
+    }
+    frontier = next;
+  }
+  return [...mails].slice(0, cap);
+}
+
+/**
+ * The part of a search tree FTS5 can answer in one MATCH, as FTS5 query text, or null. Combining the words of a
+ * query in one MATCH lets FTS5 intersect its doclists, seeking past rowids (b4's `s:"…" AND f:"addr"`: the address
+ * is in nearly every post, the subject in a few), instead of materializing each word's matches for SQLite to join.
+ * FTS5 has no unary NOT: a negation joins only as `a NOT b` inside an AND with something positive.
+ */
+function ftsExpression(node: SearchNode): string | null {
+  switch (node.op) {
+    case 'text':
+      return `(${ftsMatch(node)})`;
+    case 'or': {
+      const parts = node.children.map(ftsExpression);
+      return parts.every((p) => p !== null) ? `(${parts.join(' OR ')})` : null;
+    }
+    case 'and': {
+      const positive: string[] = [];
+      const negative: string[] = [];
+      for (const c of node.children) {
+        const inner = c.op === 'not' ? ftsExpression(c.child) : ftsExpression(c);
+        if (inner === null) return null;
+        (c.op === 'not' ? negative : positive).push(inner);
+      }
+      if (!positive.length) return null;
+      return `(${positive.join(' AND ')}${negative.map((n) => ` NOT ${n}`).join('')})`;
+    }
+    default:
+      return null;
+  }
+}
+
+/** The search tree as a condition on `archive` rows; every value, FTS5 query text included, is a bound parameter. */
+function condition(eb: ExpressionBuilder<Database, 'archive'>, node: SearchNode): Expression<SqlBool> {
+  const fts = ftsExpression(node);
+  if (fts !== null) return eb('archive.mail_id', 'in', eb.selectFrom('archive_fts').select('archive_fts.rowid').where(sql<SqlBool>`archive_fts match ${fts}`));
+  switch (node.op) {
+    case 'and': {
+      // The children FTS5 can take go into one MATCH; dates and Message-IDs stay SQL conditions beside it.
+      const textual = node.children.filter((c) => ftsExpression(c.op === 'not' ? c.child : c) !== null);
+      const combined = textual.length > 1 ? ftsExpression({ op: 'and', children: textual }) : null;
+      const rest = combined === null ? node.children : node.children.filter((c) => !textual.includes(c));
+      const parts = rest.map((c) => condition(eb, c));
+      if (combined !== null) parts.unshift(eb('archive.mail_id', 'in', eb.selectFrom('archive_fts').select('archive_fts.rowid').where(sql<SqlBool>`archive_fts match ${combined}`)));
+      return eb.and(parts);
+    }
+    case 'or':
+      return eb.or(node.children.map((c) => condition(eb, c)));
+    case 'not':
+      return eb.not(condition(eb, node.child));
+    case 'date':
+      return eb.and([
+        ...(node.from !== null ? [eb('archive.date', '>=', node.from)] : []),
+        ...(node.to !== null ? [eb('archive.date', '<', node.to)] : []),
+      ]);
+    case 'msgid':
+      return eb('archive.msgid', '=', node.msgid);
+    case 'none':
+      return sql<SqlBool>`0`;
+    case 'text':
+      throw new Error('unreachable: a text term is always FTS5');
+  }
+}
+
+/** Posts matching the search, newest first, at most `limit`. */
+export async function searchArchive(db: DbOrTx, scope: ArchiveScope, node: SearchNode, limit: number): Promise<ArchivedMail[]> {
+  let q = db.selectFrom('archive').select(ARCHIVE_COLUMNS).where((eb) => condition(eb, node));
+  if (scope !== null) q = q.where('archive.project_id', '=', scope);
+  const rows = await q.orderBy('archive.date', 'desc').orderBy('archive.mail_id', 'desc').limit(limit).execute();
+  return rows.map(toArchived);
+}
+
+/** The newest posts of the scope. */
+export async function recentArchive(db: DbOrTx, scope: ArchiveScope, limit: number): Promise<ArchivedMail[]> {
+  let q = db.selectFrom('archive').select(ARCHIVE_COLUMNS);
+  if (scope !== null) q = q.where('archive.project_id', '=', scope);
+  const rows = await q.orderBy('archive.date', 'desc').orderBy('archive.mail_id', 'desc').limit(limit).execute();
+  return rows.map(toArchived);
+}
+
+/** Index rows of these posts, oldest first. */
+export async function archivedByIds(db: DbOrTx, mailIds: number[]): Promise<ArchivedMail[]> {
+  const out: ArchivedMail[] = [];
+  for (const batch of chunks(mailIds)) out.push(...(await db.selectFrom('archive').select(ARCHIVE_COLUMNS).where('archive.mail_id', 'in', batch).execute()).map(toArchived));
+  return out.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : a.mailId - b.mailId));
+}
+
+/** The stored bytes of these mails, by id. */
+export async function rawMails(db: DbOrTx, mailIds: number[]): Promise<Map<number, Buffer>> {
+  const out = new Map<number, Buffer>();
+  for (const batch of chunks(mailIds)) {
+    for (const r of await db.selectFrom('mails').select(['id', 'raw']).where('id', 'in', batch).execute()) out.set(r.id, r.raw);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// mbox downloads (Patchwork's /patch/N/mbox/, /series/N/mbox/, /cover/N/mbox/)
+
+/** Header blocks are read from the first bytes of the stored mail; a longer one is read whole (see headerOf). */
+export const HEADER_PREFIX = 64 * 1024;
+
+export interface SubmissionRow {
+  id: number;
+  projectId: number;
+  seriesId: number | null;
+  number: number;
+  name: string;
+  date: string;
+  content: string;
+  diff: string | null;
+  /** Email of the user the patch is delegated to (X-Patchwork-Delegate). */
+  delegateEmail: string | null;
+  submitterName: string | null;
+  submitterEmail: string;
+  listAddress: string;
+  mailId: number;
+  /** The first HEADER_PREFIX bytes of the stored mail. */
+  head: Buffer;
+}
+
+function patchQuery(db: DbOrTx) {
+  return db
+    .selectFrom('patches')
+    .innerJoin('people', 'people.id', 'patches.submitter_id')
+    .innerJoin('projects', 'projects.id', 'patches.project_id')
+    .innerJoin('mails', 'mails.id', 'patches.mail_id')
+    .leftJoin('users', 'users.id', 'patches.delegate_id')
+    .select([
+      'patches.id',
+      'patches.project_id',
+      'patches.series_id',
+      'patches.number',
+      'patches.name',
+      'patches.date',
+      'patches.content',
+      'patches.diff',
+      'users.email as delegate_email',
+      'people.name as submitter_name',
+      'people.email as submitter_email',
+      'projects.list_address',
+      'patches.mail_id',
+    ])
+    .select(sql<Buffer>`substr(mails.raw, 1, ${HEADER_PREFIX})`.as('head'));
+}
+
+type PatchQueryRow = Awaited<ReturnType<ReturnType<typeof patchQuery>['execute']>>[number];
+
+function toSubmission(r: PatchQueryRow): SubmissionRow {
+  return {
+    id: r.id,
+    projectId: r.project_id,
+    seriesId: r.series_id,
+    number: r.number,
+    name: r.name,
+    date: r.date,
+    content: r.content,
+    diff: r.diff,
+    delegateEmail: r.delegate_email,
+    submitterName: r.submitter_name,
+    submitterEmail: r.submitter_email,
+    listAddress: r.list_address,
+    mailId: r.mail_id,
+    head: r.head,
+  };
+}
+
+export async function patchForMbox(db: DbOrTx, id: number): Promise<SubmissionRow | undefined> {
+  const row = await patchQuery(db).where('patches.id', '=', id).executeTakeFirst();
+  return row ? toSubmission(row) : undefined;
+}
+
+/**
+ * Patches of a series in Patchwork's order (by number), up to `beforeNumber` when given (exclusive). A patch another
+ * replaced ([PATCH v5.1 2/3] for 2/3) is left out: git am would apply both.
+ */
+export async function seriesPatchesForMbox(db: DbOrTx, seriesId: number, beforeNumber?: number): Promise<SubmissionRow[]> {
+  let q = patchQuery(db).where('patches.series_id', '=', seriesId).where('patches.replaced_by', 'is', null);
+  if (beforeNumber !== undefined) q = q.where('patches.number', '<', beforeNumber);
+  const rows = await q.orderBy('patches.number').orderBy('patches.id').execute();
+  return rows.map(toSubmission);
+}
+
+/** Patches by id, in the order given (a bundle's order); ids that do not exist are left out. */
+export async function patchesForMboxByIds(db: DbOrTx, ids: number[]): Promise<SubmissionRow[]> {
+  const byId = new Map<number, SubmissionRow>();
+  for (const batch of chunks([...new Set(ids)])) for (const r of await patchQuery(db).where('patches.id', 'in', batch).execute()) byId.set(r.id, toSubmission(r));
+  return ids.map((id) => byId.get(id)).filter((r): r is SubmissionRow => r !== undefined);
+}
+
+export async function coverForMbox(db: DbOrTx, id: number): Promise<SubmissionRow | undefined> {
+  const r = await db
+    .selectFrom('covers')
+    .innerJoin('people', 'people.id', 'covers.submitter_id')
+    .innerJoin('projects', 'projects.id', 'covers.project_id')
+    .innerJoin('mails', 'mails.id', 'covers.mail_id')
+    .select([
+      'covers.id',
+      'covers.project_id',
+      'covers.series_id',
+      'covers.name',
+      'covers.date',
+      'covers.content',
+      'people.name as submitter_name',
+      'people.email as submitter_email',
+      'projects.list_address',
+      'covers.mail_id',
+    ])
+    .select(sql<Buffer>`substr(mails.raw, 1, ${HEADER_PREFIX})`.as('head'))
+    .where('covers.id', '=', id)
+    .executeTakeFirst();
+  if (!r) return undefined;
+  return {
+    id: r.id,
+    projectId: r.project_id,
+    seriesId: r.series_id,
+    number: 0,
+    name: r.name,
+    date: r.date,
+    content: r.content,
+    diff: null,
+    delegateEmail: null,
+    submitterName: r.submitter_name,
+    submitterEmail: r.submitter_email,
+    listAddress: r.list_address,
+    mailId: r.mail_id,
+    head: r.head,
+  };
+}
+
+export async function seriesForMbox(db: DbOrTx, id: number): Promise<{ id: number; name: string | null } | undefined> {
+  return db.selectFrom('series').select(['id', 'name']).where('id', '=', id).executeTakeFirst();
+}
+
+/** Comment contents per parent, oldest first (Patchwork's Comment ordering is by date). */
+export async function commentContents(db: DbOrTx, parent: 'patch' | 'cover', ids: number[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  if (!ids.length) return out;
+  const column = parent === 'patch' ? 'comments.patch_id' : 'comments.cover_id';
+  for (const batch of chunks(ids)) {
+    const rows = await db
+      .selectFrom('comments')
+      .select([`${column} as parent`, 'comments.content'])
+      .where(column, 'in', batch)
+      .orderBy('comments.date')
+      .orderBy('comments.id')
+      .execute();
+    for (const r of rows) {
+      const list = out.get(r.parent!) ?? [];
+      list.push(r.content);
+      out.set(r.parent!, list);
+    }
+  }
+  return out;
+}
+
+/** The whole stored mail, for the rare header block longer than HEADER_PREFIX. */
+export async function rawMail(db: DbOrTx, mailId: number): Promise<Buffer | undefined> {
+  return (await db.selectFrom('mails').select('raw').where('id', '=', mailId).executeTakeFirst())?.raw;
+}

@@ -1,0 +1,49 @@
+// Files accepted list posts into the archive's index (threads, search) in the processing transaction; indexes older posts once.
+import type { Db, DbOrTx } from '../db/database.js';
+import { backfillUpto, clearBackfill, insertArchiveEntry, unindexedPosts } from '../db/archive.repository.js';
+import type { MailRow } from '../db/schema.js';
+import type { Logger } from '../log.js';
+import { archiveEntry } from '../mail/archive-entry.js';
+import { parseMessage, type ParsedMessage } from '../mail/parse.js';
+import type { FileMail } from './list.service.js';
+
+export async function indexPost(tx: DbOrTx, mail: Pick<MailRow, 'id' | 'project_id' | 'msgid' | 'received_at'>, parsed: ParsedMessage): Promise<void> {
+  await insertArchiveEntry(tx, mail.project_id, mail.id, archiveEntry({ msgid: mail.msgid, receivedAt: mail.received_at }, parsed));
+}
+
+/**
+ * A post the list accepts (relayed, approved or imported) is archived in the same transaction that files it into
+ * the series engine: what the archive shows and what the tracker knows cannot drift apart, even across a crash.
+ */
+export function fileWithArchive(file: FileMail): FileMail {
+  return async (tx, mail, parsed) => {
+    await indexPost(tx, mail, parsed);
+    return file(tx, mail, parsed);
+  };
+}
+
+const BACKFILL_BATCH = 200;
+
+/**
+ * Indexes the archived posts stored before the index existed (migration 0005 noted the highest mail id then), in
+ * batches of one transaction each, then forgets the mark. Returns how many posts were indexed.
+ */
+export async function backfillArchive(db: Db, log: Logger): Promise<number> {
+  const upto = await backfillUpto(db);
+  if (upto === null) return 0;
+  let after = 0;
+  let indexed = 0;
+  for (;;) {
+    const rows = await unindexedPosts(db, after, upto, BACKFILL_BATCH);
+    if (!rows.length) break;
+    const parsed = await Promise.all(rows.map((r) => parseMessage(r.raw)));
+    await db.transaction().execute(async (tx) => {
+      for (const [i, r] of rows.entries()) await indexPost(tx, { id: r.id, project_id: r.project_id, msgid: r.msgid, received_at: r.received_at }, parsed[i]!);
+    });
+    indexed += rows.length;
+    after = rows[rows.length - 1]!.id;
+  }
+  await clearBackfill(db);
+  if (indexed) log.info({ indexed }, 'archive: indexed posts stored before the index existed');
+  return indexed;
+}

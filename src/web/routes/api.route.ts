@@ -1,0 +1,394 @@
+// /api/, /api/1.0/ … /api/1.3/: Patchwork's REST API (git-pw, pwclient, b4 and scripts work unchanged); /api/patchbay/:
+// the maintainers' corrections Patchwork lacks (revision links, split, merge). Handlers call the API services only.
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods, RouteShorthandOptions } from 'fastify';
+import type { ApiService, ListResult, Parent } from '../../api/api.service.js';
+import type { ApiWriteService, Body } from '../../api/api-write.service.js';
+import type { AuthService, Principal } from '../../api/auth.service.js';
+import { linkHeader, type RawQuery } from '../../api/query.js';
+import { VERSIONS, type ApiVersion } from '../../api/versions.js';
+import { invalid, notAllowed, notFound } from '../../errors.js';
+import * as S from '../api-schemas.js';
+import { CREATED, NO_CONTENT, OK } from '../error-handler.js';
+
+export interface ApiDeps {
+  api: ApiService;
+  writes: ApiWriteService;
+  auth: Pick<AuthService, 'authenticate'>;
+  /** Configured public base URL; null: built from each request's Host (and X-Forwarded-* behind a proxy). */
+  baseUrl: string | null;
+}
+
+const METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+const ID = ':id(^\\d+)';
+const CHILD = ':child(^\\d+)';
+
+const principals = new WeakMap<FastifyRequest, Principal | null>();
+const who = (req: FastifyRequest) => principals.get(req) ?? null;
+
+type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+interface Resource {
+  tags: string[];
+  params?: object;
+  get?: { summary: string; query?: object; response: object; list?: boolean; handler: Handler };
+  post?: { summary: string; body: object; response: object; status?: number; handler: Handler };
+  patch?: { summary: string; body: object; response: object; handler: Handler };
+  delete?: { summary: string; handler: Handler };
+}
+
+function baseOf(deps: ApiDeps, req: FastifyRequest): string {
+  return deps.baseUrl ?? `${req.protocol}://${req.host}`;
+}
+
+function sendList(reply: FastifyReply, req: FastifyRequest, deps: ApiDeps, r: ListResult): Record<string, unknown>[] {
+  reply.header('link', linkHeader(`${baseOf(deps, req)}${req.url}`, r.page, r.lastPage));
+  return r.items;
+}
+
+/**
+ * Registers one resource path: the methods it serves (each with its schemas), 405 in Patchwork's shape for the others,
+ * and the same without the trailing slash (Patchwork requires it; clients that drop it still get an answer).
+ */
+function resource(app: FastifyInstance, path: string, r: Resource, hidden: boolean): void {
+  // fastify serves a prefixed '/' with and without the slash already (prefixTrailingSlash).
+  const paths = path.endsWith('/') && path !== '/' ? [path, path.slice(0, -1)] : [path];
+  for (const p of paths) {
+    const hide = hidden || p !== path;
+    const served: HTTPMethods[] = [];
+    const opts = (schema: Record<string, unknown>): RouteShorthandOptions => ({ schema: { tags: r.tags, ...(r.params ? { params: r.params } : {}), ...schema, ...(hide ? { hide: true } : {}) } });
+    if (r.get) {
+      const g = r.get;
+      served.push('GET');
+      app.get(p, opts({ summary: g.summary, ...(g.query ? { querystring: g.query } : {}), response: { [OK]: g.list ? { type: 'array', items: g.response } : g.response, '4xx': S.error } }), g.handler);
+    }
+    if (r.post) {
+      const w = r.post;
+      served.push('POST');
+      app.post(p, opts({ summary: w.summary, body: w.body, response: { [w.status ?? CREATED]: w.response, '4xx': S.error } }), w.handler);
+    }
+    if (r.patch) {
+      const w = r.patch;
+      served.push('PATCH', 'PUT');
+      app.route({ method: ['PATCH', 'PUT'], url: p, ...opts({ summary: w.summary, body: w.body, response: { [OK]: w.response, '4xx': S.error } }), handler: w.handler });
+    }
+    if (r.delete) {
+      served.push('DELETE');
+      app.delete(p, opts({ summary: r.delete.summary, response: { [NO_CONTENT]: { type: 'null' }, '4xx': S.error } }), r.delete.handler);
+    }
+    const others = METHODS.filter((m) => !served.includes(m));
+    if (others.length) {
+      app.route({
+        method: others,
+        url: p,
+        schema: { hide: true, response: { '4xx': S.error } },
+        handler: async (req) => {
+          throw notAllowed('method_not_allowed', `Method "${req.method}" not allowed.`);
+        },
+      });
+    }
+  }
+}
+
+type IdReq = FastifyRequest<{ Params: { id: number } }>;
+type ChildReq = FastifyRequest<{ Params: { id: number; child: number } }>;
+
+function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPluginAsync {
+  return async (app) => {
+    // Documented once, at /api/ (the latest); the versioned copies have the same schemas and stay out of /api/docs.
+    const hidden = version !== null;
+    const { api, writes } = deps;
+    const ctx = (req: FastifyRequest) => api.ctx(baseOf(deps, req), version);
+    const q = (req: FastifyRequest) => (req.query ?? {}) as RawQuery;
+    const list = (run: (req: FastifyRequest) => Promise<ListResult>): Handler => async (req, reply) => sendList(reply, req, deps, await run(req));
+    const parentOf = (kind: Parent['kind'], id: number): Parent => ({ kind, id });
+    const comments = (kind: Parent['kind']): Resource => ({
+      tags: ['comments'],
+      params: S.idParam,
+      get: {
+        summary: `List the comments on a ${kind === 'patch' ? 'patch' : 'cover letter'} (1.1+)`,
+        query: S.queries.plain,
+        response: S.comment,
+        list: true,
+        handler: list(async (req) => {
+          if (version === '1.0') throw notFoundForVersion();
+          return api.listComments(ctx(req), parentOf(kind, (req as IdReq).params.id), q(req));
+        }),
+      },
+    });
+    const comment = (kind: Parent['kind']): Resource => ({
+      tags: ['comments'],
+      params: S.childParam,
+      get: {
+        summary: 'Show a comment (1.3+)',
+        response: S.comment,
+        handler: async (req) => {
+          if (version !== null && version !== '1.3') throw notFoundForVersion();
+          const { id, child } = (req as ChildReq).params;
+          return api.getComment(ctx(req), parentOf(kind, id), child);
+        },
+      },
+      patch: {
+        summary: 'Mark a comment addressed or not (1.3+): its author, the parent’s submitter or delegate, a maintainer',
+        body: S.bodies.comment,
+        response: S.comment,
+        handler: async (req) => {
+          const { id, child } = (req as ChildReq).params;
+          return writes.updateComment(ctx(req), parentOf(kind, id), child, req.body as Body, who(req));
+        },
+      },
+    });
+
+    app.addHook('onRequest', async (req) => {
+      principals.set(req, await deps.auth.authenticate(req.headers.authorization));
+    });
+    // Patchwork ignores a write without a body (its docs warn of exactly that); an empty body is an empty change here too.
+    app.addHook('preValidation', async (req) => {
+      if (req.body === undefined && req.method !== 'GET' && req.method !== 'HEAD') req.body = {};
+    });
+
+    resource(app, '/', { tags: ['index'], get: { summary: 'The API’s resources', response: S.index, handler: async (req) => api.index(ctx(req)) } }, hidden);
+
+    resource(app, '/projects/', { tags: ['projects'], get: { summary: 'List projects', query: S.queries.plain, response: S.project, list: true, handler: list((req) => api.listProjects(ctx(req), q(req))) } }, hidden);
+    resource(
+      app,
+      '/projects/:id/',
+      {
+        tags: ['projects'],
+        params: S.projectParam,
+        get: { summary: 'Show a project (by id or link name)', response: S.project, handler: async (req) => api.getProject(ctx(req), (req as FastifyRequest<{ Params: { id: string } }>).params.id) },
+      },
+      hidden,
+    );
+
+    resource(app, '/users/', { tags: ['users'], get: { summary: 'List users (authenticated)', query: S.queries.plain, response: S.user, list: true, handler: list((req) => api.listUsers(ctx(req), q(req), who(req))) } }, hidden);
+    resource(
+      app,
+      `/users/${ID}/`,
+      { tags: ['users'], params: S.idParam, get: { summary: 'Show a user (authenticated; settings only on yourself)', response: S.user, handler: async (req) => api.getUser(ctx(req), (req as IdReq).params.id, who(req)) } },
+      hidden,
+    );
+    resource(app, '/people/', { tags: ['people'], get: { summary: 'List people (authenticated)', query: S.queries.plain, response: S.person, list: true, handler: list((req) => api.listPeople(ctx(req), q(req), who(req))) } }, hidden);
+    resource(
+      app,
+      `/people/${ID}/`,
+      { tags: ['people'], params: S.idParam, get: { summary: 'Show a person (authenticated)', response: S.person, handler: async (req) => api.getPerson(ctx(req), (req as IdReq).params.id, who(req)) } },
+      hidden,
+    );
+
+    resource(app, '/patches/', { tags: ['patches'], get: { summary: 'List patches', query: S.queries.patches, response: S.patch, list: true, handler: list((req) => api.listPatches(ctx(req), q(req))) } }, hidden);
+    resource(
+      app,
+      `/patches/${ID}/`,
+      {
+        tags: ['patches'],
+        params: S.idParam,
+        get: { summary: 'Show a patch', response: S.patchDetail, handler: async (req) => api.getPatch(ctx(req), (req as IdReq).params.id) },
+        patch: {
+          summary: 'Update a patch (state, delegate, archived, commit_ref): maintainers, the delegate, the submitter',
+          body: S.bodies.patch,
+          response: S.patchDetail,
+          handler: async (req) => writes.updatePatch(ctx(req), (req as IdReq).params.id, req.body as Body, who(req)),
+        },
+      },
+      hidden,
+    );
+    resource(app, `/patches/${ID}/comments/`, comments('patch'), hidden);
+    resource(app, `/patches/${ID}/comments/${CHILD}/`, comment('patch'), hidden);
+    resource(
+      app,
+      `/patches/${ID}/checks/`,
+      {
+        tags: ['checks'],
+        params: S.idParam,
+        get: { summary: 'List the checks of a patch', query: S.queries.checks, response: S.check, list: true, handler: list((req) => api.listChecks(ctx(req), (req as IdReq).params.id, q(req))) },
+        post: {
+          summary: 'Add a check to a patch (whoever may update the patch)',
+          body: S.bodies.check,
+          response: S.check,
+          handler: async (req, reply) => {
+            const out = await writes.createCheck(ctx(req), (req as IdReq).params.id, req.body as Body, who(req));
+            reply.status(CREATED);
+            return out;
+          },
+        },
+      },
+      hidden,
+    );
+    resource(
+      app,
+      `/patches/${ID}/checks/${CHILD}/`,
+      {
+        tags: ['checks'],
+        params: S.childParam,
+        get: { summary: 'Show a check', response: S.check, handler: async (req) => api.getCheck(ctx(req), (req as ChildReq).params.id, (req as ChildReq).params.child) },
+      },
+      hidden,
+    );
+
+    resource(app, '/covers/', { tags: ['covers'], get: { summary: 'List cover letters', query: S.queries.covers, response: S.cover, list: true, handler: list((req) => api.listCovers(ctx(req), q(req))) } }, hidden);
+    resource(
+      app,
+      `/covers/${ID}/`,
+      { tags: ['covers'], params: S.idParam, get: { summary: 'Show a cover letter', response: S.coverDetail, handler: async (req) => api.getCover(ctx(req), (req as IdReq).params.id) } },
+      hidden,
+    );
+    resource(app, `/covers/${ID}/comments/`, comments('cover'), hidden);
+    resource(app, `/covers/${ID}/comments/${CHILD}/`, comment('cover'), hidden);
+
+    resource(app, '/series/', { tags: ['series'], get: { summary: 'List series', query: S.queries.series, response: S.series, list: true, handler: list((req) => api.listSeries(ctx(req), q(req))) } }, hidden);
+    resource(
+      app,
+      `/series/${ID}/`,
+      { tags: ['series'], params: S.idParam, get: { summary: 'Show a series', response: S.series, handler: async (req) => api.getSeries(ctx(req), (req as IdReq).params.id) } },
+      hidden,
+    );
+
+    resource(
+      app,
+      '/events/',
+      { tags: ['events'], get: { summary: 'List events, newest first', query: S.queries.events, response: S.event, list: true, handler: list((req) => api.listEvents(ctx(req), q(req))) } },
+      hidden,
+    );
+
+    resource(
+      app,
+      '/bundles/',
+      {
+        tags: ['bundles'],
+        get: { summary: 'List your bundles and the public ones', query: S.queries.bundles, response: S.bundle, list: true, handler: list((req) => api.listBundles(ctx(req), q(req), who(req))) },
+        post: {
+          summary: 'Create a bundle (1.2+, authenticated)',
+          body: S.bodies.bundle,
+          response: S.bundle,
+          handler: async (req, reply) => {
+            const out = await writes.createBundle(ctx(req), req.body as Body, who(req));
+            reply.status(CREATED);
+            return out;
+          },
+        },
+      },
+      hidden,
+    );
+    resource(
+      app,
+      `/bundles/${ID}/`,
+      {
+        tags: ['bundles'],
+        params: S.idParam,
+        get: { summary: 'Show a bundle', response: S.bundle, handler: async (req) => api.getBundle(ctx(req), (req as IdReq).params.id, who(req)) },
+        patch: {
+          summary: 'Update a bundle (1.2+, its owner): name, public, patches (replaces the list)',
+          body: S.bodies.bundle,
+          response: S.bundle,
+          handler: async (req) => writes.updateBundle(ctx(req), (req as IdReq).params.id, req.body as Body, who(req), req.method === 'PUT' ? 'PUT' : 'PATCH'),
+        },
+        delete: {
+          summary: 'Delete a bundle (1.2+, its owner)',
+          handler: async (req, reply) => {
+            await writes.deleteBundle(ctx(req), (req as IdReq).params.id, who(req));
+            return reply.status(NO_CONTENT).send();
+          },
+        },
+      },
+      hidden,
+    );
+  };
+}
+
+/** /api/patchbay/…: series corrections for the project's maintainers (docs/api.md). */
+function patchbayRoutes(deps: ApiDeps): FastifyPluginAsync {
+  return async (app) => {
+    const { writes } = deps;
+    app.addHook('onRequest', async (req) => {
+      principals.set(req, await deps.auth.authenticate(req.headers.authorization));
+    });
+    resource(
+      app,
+      `/series/${ID}/revision/`,
+      {
+        tags: ['patchbay'],
+        params: S.idParam,
+        get: { summary: 'The earlier revision this series is linked to', response: S.revision, handler: async (req) => writes.revision((req as IdReq).params.id) },
+        post: {
+          summary: 'Link this series as a newer revision of `previous` (maintainers)',
+          body: S.bodies.revision,
+          response: S.revision,
+          status: OK,
+          handler: async (req) => writes.linkRevision((req as IdReq).params.id, intField(req.body, 'previous'), who(req)),
+        },
+        delete: {
+          summary: 'Unlink this series from its earlier revision (maintainers)',
+          handler: async (req, reply) => {
+            await writes.unlinkRevision((req as IdReq).params.id, who(req));
+            return reply.status(NO_CONTENT).send();
+          },
+        },
+      },
+      false,
+    );
+    resource(
+      app,
+      `/series/${ID}/split/`,
+      {
+        tags: ['patchbay'],
+        params: S.idParam,
+        post: {
+          summary: 'Move the given patches of this series into a new series (maintainers); answers the new series id',
+          body: S.bodies.split,
+          response: S.seriesRef,
+          handler: async (req, reply) => {
+            const raw = (req.body as Record<string, unknown>).patches;
+            const ids = (Array.isArray(raw) ? raw : [raw]).map((v) => toInt(v, 'patches'));
+            const id = await writes.split((req as IdReq).params.id, ids, who(req));
+            reply.status(CREATED);
+            return { series: id };
+          },
+        },
+      },
+      false,
+    );
+    resource(
+      app,
+      `/series/${ID}/merge/`,
+      {
+        tags: ['patchbay'],
+        params: S.idParam,
+        post: {
+          summary: 'Merge the series `series` into this one (maintainers of both)',
+          body: S.bodies.merge,
+          response: S.seriesRef,
+          status: OK,
+          handler: async (req) => {
+            const into = (req as IdReq).params.id;
+            await writes.merge(into, intField(req.body, 'series'), who(req));
+            return { series: into };
+          },
+        },
+      },
+      false,
+    );
+  };
+}
+
+function toInt(v: unknown, field: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+  if (typeof v === 'string' && /^\d{1,15}$/.test(v.trim())) return Number(v);
+  throw invalid(`${field}_invalid`, `${field}: expected an id`, { fields: { [field]: ['A valid integer is required.'] } });
+}
+
+function intField(body: unknown, field: string): number {
+  const v = (body as Record<string, unknown>)[field];
+  return toInt(Array.isArray(v) ? v[v.length - 1] : v, field);
+}
+
+/** A resource that a version did not have does not exist there (Patchwork's URL patterns are per version). */
+function notFoundForVersion() {
+  return notFound('not_found', 'Not found.');
+}
+
+export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
+  return async (app) => {
+    await app.register(versionRoutes(deps, null), { prefix: '/api' });
+    for (const v of VERSIONS) await app.register(versionRoutes(deps, v), { prefix: `/api/${v}` });
+    await app.register(patchbayRoutes(deps), { prefix: '/api/patchbay' });
+  };
+}
