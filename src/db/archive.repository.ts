@@ -198,12 +198,60 @@ function condition(eb: ExpressionBuilder<Database, 'archive'>, node: SearchNode)
   }
 }
 
-/** Posts matching the search, newest first, at most `limit`. */
-export async function searchArchive(db: DbOrTx, scope: ArchiveScope, node: SearchNode, limit: number): Promise<ArchivedMail[]> {
-  let q = db.selectFrom('archive').select(ARCHIVE_COLUMNS).where((eb) => condition(eb, node));
-  if (scope !== null) q = q.where('archive.project_id', '=', scope);
-  const rows = await q.orderBy('archive.date', 'desc').orderBy('archive.mail_id', 'desc').limit(limit).execute();
-  return rows.map(toArchived);
+/** A query's words for one MATCH at the top, and the rest (dates, Message-IDs, ORs of both) beside it; or null. */
+function splitTop(node: SearchNode): { fts: string; rest: SearchNode[] } | null {
+  const whole = ftsExpression(node);
+  if (whole !== null) return { fts: whole, rest: [] };
+  if (node.op !== 'and') return null;
+  const textual = node.children.filter((c) => ftsExpression(c.op === 'not' ? c.child : c) !== null);
+  const fts = textual.length ? ftsExpression({ op: 'and', children: textual }) : null;
+  return fts === null ? null : { fts, rest: node.children.filter((c) => !textual.includes(c)) };
+}
+
+/** Above this many word matches, a search reads FTS5's matches newest first instead of materializing them all. */
+const BROAD_MATCHES = 5_000;
+
+/**
+ * Posts matching the search, newest first, at most `limit`. Most searches (b4's) match a few posts: FTS5 finds
+ * them once, seeking through its doclists in rowid order, into a CTE capped at BROAD_MATCHES + 1 ids, and SQLite
+ * orders what passes the other conditions by date. A search whose words match more (`s:patch`) would otherwise
+ * materialize hundreds of thousands of ids: the CTE's size tells, and then FTS5 is walked newest rowid first,
+ * stopping at the limit.
+ */
+export async function searchArchive(db: DbOrTx, scope: ArchiveScope, node: SearchNode, limit: number, broadAt = BROAD_MATCHES): Promise<ArchivedMail[]> {
+  const top = splitTop(node);
+  if (!top) {
+    let q = db.selectFrom('archive').select(ARCHIVE_COLUMNS).where((eb) => condition(eb, node));
+    if (scope !== null) q = q.where('archive.project_id', '=', scope);
+    return (await q.orderBy('archive.date', 'desc').orderBy('archive.mail_id', 'desc').limit(limit).execute()).map(toArchived);
+  }
+  let narrow = db
+    .with(
+      (cte) => cte('m').materialized(),
+      (qb) => qb.selectFrom('archive_fts').select('archive_fts.rowid as id').where(sql<SqlBool>`archive_fts match ${top.fts}`).limit(broadAt + 1),
+    )
+    .selectFrom('archive')
+    .select(ARCHIVE_COLUMNS)
+    .select((eb) => eb.selectFrom('m').select(eb.fn.countAll<number>().as('n')).as('matched'))
+    .where('archive.mail_id', 'in', (eb) => eb.selectFrom('m').select('m.id'));
+  for (const c of top.rest) narrow = narrow.where((eb) => condition(eb, c));
+  if (scope !== null) narrow = narrow.where('archive.project_id', '=', scope);
+  const rows = await narrow.orderBy('archive.date', 'desc').orderBy('archive.mail_id', 'desc').limit(limit).execute();
+  let matched = rows[0]?.matched;
+  if (matched === undefined || matched === null) {
+    // Nothing passed the other conditions: were the words' matches all there was, or only the first ones?
+    const probe = await sql<{ n: number }>`select count(*) as n from (select rowid from archive_fts where archive_fts match ${top.fts} limit ${broadAt + 1})`.execute(db);
+    matched = Number(probe.rows[0]?.n ?? 0);
+  }
+  if (Number(matched) <= broadAt) return rows.map(toArchived);
+  let broad = db
+    .selectFrom('archive_fts')
+    .innerJoin('archive', 'archive.mail_id', 'archive_fts.rowid')
+    .select(ARCHIVE_COLUMNS)
+    .where(sql<SqlBool>`archive_fts match ${top.fts}`);
+  for (const c of top.rest) broad = broad.where((eb) => condition(eb, c));
+  if (scope !== null) broad = broad.where('archive.project_id', '=', scope);
+  return (await broad.orderBy('archive_fts.rowid', 'desc').limit(limit).execute()).map(toArchived);
 }
 
 /** The newest posts of the scope. */

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { threadMailIds } from '../../src/db/archive.repository.js';
+import { searchArchive, threadMailIds } from '../../src/db/archive.repository.js';
+import { parseSearchQuery } from '../../src/mail/search-query.js';
 import { createLogger } from '../../src/log.js';
 import { msgidSegment } from '../../src/mail/archive-layout.js';
 import { extractMsgid, headerText, headerValue, normalizeNewlines } from '../../src/mail/raw.js';
@@ -193,6 +194,23 @@ describe('list archive (public-inbox layout)', () => {
     assert.deepEqual(await search('(s:"count the threads" OR s:"list the threads") AND NOT d:..20261121'), [standalone[4]!.msgid, standalone[5]!.msgid]);
     assert.deepEqual(await search('NOT s:proctree AND s:"credit"'), 404);
     assert.deepEqual(await search('thread* AND s:v2 AND NOT s:"0/2"'), [standalone[4]!.msgid, standalone[5]!.msgid]);
+  });
+
+  it('reads a broad search newest first and stops at the limit, with the same matches as a narrow one', async () => {
+    // Lowered threshold: above it, FTS5 is walked newest rowid first (the path a search matching most of a large
+    // archive takes); below it, the words' matches are gathered and ordered by date.
+    const words = parseSearchQuery('s:proctree');
+    const narrow = await searchArchive(h.db, h.projectId, words, 1000);
+    const broad = await searchArchive(h.db, h.projectId, words, 1000, 2);
+    assert.ok(narrow.length > 10);
+    assert.deepEqual(broad.map((m) => m.mailId).sort(), narrow.map((m) => m.mailId).sort());
+    const newest = await searchArchive(h.db, h.projectId, words, 2, 2);
+    assert.deepEqual(newest.map((m) => m.mailId), [...narrow.map((m) => m.mailId)].sort((a, b) => b - a).slice(0, 2));
+    // The first matches (the oldest mails) fail the date: the gathered few give nothing, so the broad walk finds it.
+    const late = parseSearchQuery('s:proctree AND d:20261122..');
+    const want = narrow.filter((m) => m.date >= '2026-11-22').map((m) => m.mailId).sort();
+    assert.ok(want.length > 0);
+    assert.deepEqual((await searchArchive(h.db, h.projectId, late, 1000, 2)).map((m) => m.mailId).sort(), want);
   });
 
   it('answers 404 when nothing matches (b4: "Nothing matching that query"), 400 for a bad query or no x=m', async () => {
