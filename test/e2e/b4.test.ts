@@ -2,7 +2,7 @@
 // with a cover letter; b4 am / b4 shazam fetch it from the public-inbox-style archive; git am applies Patchwork's
 // /series/N/mbox/ and /patch/N/mbox/; a v2 in reply and a standalone v3 are found by b4 am -c.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ import { DEMO, projectsDir, tempDir } from '../helpers/dirs.js';
 import { seedProject, withDb } from '../helpers/seed.js';
 import { startServer, type ServerProcess } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
+import { runCommand } from '../helpers/run-command.js';
 
 const LIST = DEMO.list;
 const ZOE = { name: 'Zoé Étudiante', email: 'zoe@students.example.org' };
@@ -26,19 +27,7 @@ interface Run {
   output: string;
 }
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Run> {
-  const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    }),
-  );
-}
+const run = (cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Run> => runCommand(cmd, args, { cwd, env });
 
 async function ok(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
   const r = await run(cmd, args, cwd, env);

@@ -1,13 +1,14 @@
 // End to end: Debian's git-pw 2.0 against the server as a process. A 3-patch series and its v2 arrive by `git send-email`;
 // git-pw lists, shows, downloads and applies them, updates patches with a token (and fails without one), and keeps bundles.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEMO, projectsDir, tempDir } from '../helpers/dirs.js';
 import { BIN, ROOT, startServer, type ServerProcess } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
+import { runCommand } from '../helpers/run-command.js';
 
 const AUTHOR = { name: 'Zoé Étudiante', email: 'zoe@students.example.org' };
 const TEACHER = { name: 'Tea Cher', email: 'teacher@example.org', username: 'teacher' };
@@ -24,21 +25,7 @@ interface Run {
   stderr: string;
 }
 
-function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; input?: string }): Promise<Run> {
-  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  if (opts.input !== undefined) child.stdin!.end(opts.input);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-}
+const run = (cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; input?: string }): Promise<Run> => runCommand(cmd, args, opts);
 
 function must(r: Run, what: string): string {
   assert.equal(r.code, 0, `${what} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);

@@ -1,7 +1,7 @@
 // End to end: Debian's `git send-email` posts a 3-patch series with a cover letter to the server as a process; every
 // mail is stored, and a subscriber behind a sink smarthost gets all four with the list headers, subject and body intact.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +13,7 @@ import { seedProject, withDb } from '../helpers/seed.js';
 import { startServer, type ServerProcess } from '../helpers/server-process.js';
 import { startSink, type Sink } from '../helpers/sink-smtp.js';
 import { waitFor } from '../helpers/wait.js';
+import { runCommand } from '../helpers/run-command.js';
 
 const LIST = DEMO.list;
 const SUBSCRIBER = 'reviewer@example.net';
@@ -68,19 +69,7 @@ function makeSeries(): { dir: string; patches: string[]; env: NodeJS.ProcessEnv 
   return { dir: repo, patches, env };
 }
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
-  const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    }),
-  );
-}
+const run = (cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv) => runCommand(cmd, args, { cwd, env });
 
 const bodyOf = (raw: Buffer) => raw.subarray(splitHeader(raw).bodyStart);
 const subjectLine = (raw: Buffer) =>

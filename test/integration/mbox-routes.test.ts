@@ -11,7 +11,7 @@ import { insertUser, setToken } from '../../src/db/user.repository.js';
 import { AuthService } from '../../src/api/auth.service.js';
 import { tokenHash } from '../../src/api/credentials.js';
 import { createLogger } from '../../src/log.js';
-import { extractMsgid, headerText, headerValue, headerValues } from '../../src/mail/raw.js';
+import { extractMsgid, headerValue, headerValues } from '../../src/mail/raw.js';
 import { MboxSplitter } from '../../src/smtp/mbox.js';
 import { buildApp } from '../../src/web/app.js';
 import { createArchiveService } from '../../src/web/archive.service.js';

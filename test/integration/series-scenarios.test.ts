@@ -28,11 +28,6 @@ async function deliver(name: string, opts: HarnessOptions & { order?: number[] }
   return { h, mails };
 }
 
-function patchBySubject(series: SeriesView[], subject: string) {
-  const found = series.flatMap((s) => s.patches).filter((p) => p.subject === subject);
-  assert.equal(found.length, 1, `one patch with subject ${subject}`);
-  return found[0]!;
-}
 
 /** The series of the mail with this Message-ID (as cover or patch). */
 function seriesOf(series: SeriesView[], msgid: string): SeriesView {
