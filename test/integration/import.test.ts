@@ -163,10 +163,11 @@ describe('patchbay import', () => {
   });
 
   it('runs while the server runs on the same database: both write, nothing is lost or left unprocessed', async () => {
-    // 1,000 mails: the 20 of the archive, 50 times, each copy with its own Message-ID; 40 SMTP mails arrive meanwhile.
+    // 4,000 mails (the 20 of the archive, 200 times, each copy with its own Message-ID), so that the import is still
+    // storing when 40 SMTP mails arrive over 4 connections at once.
     const base = gitMailsplit(archive.file);
     const big: Buffer[] = [];
-    for (let copy = 0; copy < 50; copy++) {
+    for (let copy = 0; copy < 200; copy++) {
       for (const m of base) big.push(Buffer.from(m.toString('latin1').replace(/^Message-Id: <([^>]+)>/im, `Message-Id: <copy${copy}.$1>`), 'latin1'));
     }
     const file = path.join(tempDir(), 'big.mbox');
@@ -177,24 +178,27 @@ describe('patchbay import', () => {
     servers.push(server);
     const importing = runImport(data, projects, file);
     await withDb(data, (db) => waitFor('the import to start storing', async () => (await mailRows(db)).some((r) => r.source === 'import'), 60_000));
-    for (let i = 0; i < 40; i++) {
-      const mail = `From: Bob <bob@example.net>\nTo: ${LIST}\nSubject: during import ${i}\nDate: Fri, 20 Nov 2026 10:00:00 +0000\nMessage-ID: <during-${i}@example.net>\n\nhello ${i}\n`;
-      assert.match((await sendMessage(server.smtpPort, 'bob@example.net', [LIST], mail)).final, /^250 /);
-    }
+    const sender = async (first: number) => {
+      for (let i = first; i < first + 10; i++) {
+        const mail = `From: Bob <bob@example.net>\nTo: ${LIST}\nSubject: during import ${i}\nDate: Fri, 20 Nov 2026 10:00:00 +0000\nMessage-ID: <during-${i}@example.net>\n\nhello ${i}\n`;
+        assert.match((await sendMessage(server.smtpPort, 'bob@example.net', [LIST], mail)).final, /^250 /);
+      }
+    };
+    await Promise.all([0, 10, 20, 30].map(sender));
     const run = await importing;
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(counts(run), { imported: 1000, duplicates: 0, malformed: 0 });
+    assert.deepEqual(counts(run), { imported: 4000, duplicates: 0, malformed: 0 });
 
     const rows = await withDb(data, (db) =>
       waitFor('every mail processed', async () => {
         const all = await mailRows(db);
         return all.every((r) => r.state !== 'stored') && all;
-      }),
+      }, 120_000),
     );
     const smtp = rows.filter((r) => r.source === 'smtp');
     const imported = rows.filter((r) => r.source === 'import');
     assert.equal(smtp.length, 40);
-    assert.equal(imported.length, 1000);
+    assert.equal(imported.length, 4000);
     assert.ok(smtp.every((r) => r.state === 'processed' && r.reason === 'distributed'));
     assert.ok(imported.every((r) => r.state === 'processed' && r.reason === 'imported'));
     const lastImported = Math.max(...imported.map((r) => r.id));
