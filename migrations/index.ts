@@ -5,6 +5,7 @@ import * as m0002 from './0002-outbound-strip-headers.js';
 import * as m0003 from './0003-series.js';
 import * as m0004 from './0004-users-api.js';
 import * as m0005 from './0005-archive.js';
+import * as m0006 from './0006-pipeline.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-init': m0001,
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '0003-series': m0003,
   '0004-users-api': m0004,
   '0005-archive': m0005,
+  '0006-pipeline': m0006,
 };

@@ -35,6 +35,9 @@ export function buildCli(): Command {
     .option('--smtp-conn-per-min <n>', 'connections per client address per minute, 0 = no limit (PATCHBAY_SMTP_CONN_PER_MIN)')
     .option('--smtp-msg-per-min <n>', 'messages per client address per minute, 0 = no limit (PATCHBAY_SMTP_MSG_PER_MIN)')
     .option('--smtp-idle-timeout <s>', 'seconds before an idle SMTP client is dropped (PATCHBAY_SMTP_IDLE_TIMEOUT)')
+    .option('--pipeline-runs <n>', 'series revisions the CI pipeline runs at once, 0 = off (PATCHBAY_PIPELINE_RUNS)')
+    .option('--pipeline-threads <n>', 'worker threads for pipeline steps (PATCHBAY_PIPELINE_THREADS)')
+    .option('--tree-fetch-every <s>', 'seconds between fetches of each project tree (PATCHBAY_TREE_FETCH_EVERY)')
     .action(async (opts: Flags) => {
       const running = await serve(opts);
       await new Promise<void>((resolve) => {

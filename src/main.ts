@@ -23,6 +23,7 @@ import { SmtpEdge } from './smtp/server.js';
 import { buildApp } from './web/app.js';
 import { createApi } from './api/create-api.js';
 import { createArchiveService } from './web/archive.service.js';
+import { createPipeline, type Pipeline } from './pipeline/create-pipeline.js';
 
 export interface Running {
   config: Readonly<Config>;
@@ -110,9 +111,26 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       bot: archiveOnly,
     },
     log.child({ subsystem: 'processing' }),
-    () => outbound.kick(),
+    () => {
+      outbound.kick();
+      pipeline?.engine.kick();
+    },
     { backfill: createBackfillHandler(core.file), parse: core.parser().parse },
   );
+  const archiveService = createArchiveService({ db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name })) });
+  const pipeline: Pipeline | null = createPipeline({
+    db,
+    config,
+    projects,
+    urls,
+    source: archiveService,
+    // A report queued for the student, or posted to the list (processed like any post).
+    delivered: (mailIds) => {
+      outbound.kick();
+      if (mailIds.length) processing.enqueue(mailIds);
+    },
+    log,
+  });
   const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => processing.enqueue(ids));
 
   const smtp = new SmtpEdge({
@@ -137,17 +155,20 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     },
     lists: subscriptions,
     archive: {
-      service: createArchiveService({ db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name })) }),
+      service: archiveService,
       publicBase: config.baseUrl ?? null,
       authenticate: (authorization) => api.auth.authenticate(authorization),
     },
     api,
+    runs: pipeline?.runs,
   });
 
   await app.listen({ host: config.httpHost, port: config.httpPort });
   const httpAddress = app.server.address() as AddressInfo;
   urls.base ||= `http://${hostForUrl(httpAddress.address)}:${httpAddress.port}`;
   await outbound.start();
+  // Before processing resumes: the pipeline's cursor starts after the series already on a database that had none.
+  await pipeline?.start();
   await processing.resume();
   const smtpAddress = await smtp.start();
   process.stdout.write(`smtp listening on ${hostForUrl(smtpAddress.address)}:${smtpAddress.port}\n`);
@@ -160,6 +181,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       await smtp.stop();
       await intake.drain();
       await processing.stop();
+      await pipeline?.stop();
       await outbound.stop();
       await app.close();
       await core.close();

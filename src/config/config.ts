@@ -42,7 +42,18 @@ export interface Config {
   bounceThreshold: number;
   /** Worker threads that parse mail; 0 parses on the main thread. */
   parseThreads: number;
+  pipeline: PipelineSettings;
   logLevel: string;
+}
+
+/** The CI pipeline's capacity (SPEC §4): runs at once, worker threads for steps, worktrees per project. */
+export interface PipelineSettings {
+  /** Series revisions processed at once; 0 turns the pipeline off. */
+  runs: number;
+  /** Worker threads executing steps. */
+  threads: number;
+  /** Refresh every project's tree mirror this often. */
+  fetchEveryMs: number;
 }
 
 /** Flag names as the CLI spells them (camelCased by commander), each with its environment variable. */
@@ -69,6 +80,9 @@ export const SETTINGS = {
   smtpIdleTimeout: 'PATCHBAY_SMTP_IDLE_TIMEOUT',
   bounceThreshold: 'PATCHBAY_BOUNCE_THRESHOLD',
   parseThreads: 'PATCHBAY_PARSE_THREADS',
+  pipelineRuns: 'PATCHBAY_PIPELINE_RUNS',
+  pipelineThreads: 'PATCHBAY_PIPELINE_THREADS',
+  treeFetchEvery: 'PATCHBAY_TREE_FETCH_EVERY',
   logLevel: 'PATCHBAY_LOG_LEVEL',
 } as const;
 
@@ -139,6 +153,12 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     bounceThreshold: int(flags, env, 'bounceThreshold', 5, 1),
     // Measured on 2 cores (docs/benchmarks.md): a parser thread gains ~4% and costs ~80 MB, so it starts from 4 cores.
     parseThreads: int(flags, env, 'parseThreads', os.availableParallelism() >= 4 ? Math.min(4, os.availableParallelism() - 2) : 0, 0, 64),
+    pipeline: {
+      runs: int(flags, env, 'pipelineRuns', 1, 0, 64),
+      threads: int(flags, env, 'pipelineThreads', 2, 1, 64),
+      // Seconds; a run also fetches first when the mirror is older than its project's tree.max_age.
+      fetchEveryMs: int(flags, env, 'treeFetchEvery', 900, 10) * 1000,
+    },
     logLevel: pick(flags, env, 'logLevel') ?? 'info',
   };
   return Object.freeze(config);

@@ -1,11 +1,19 @@
 // Project files (projects/*.yaml): parsed with positions so that a bad file is refused with file, line and reason.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 import { invalid } from '../errors.js';
 
 const email = z.string().regex(/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/, 'must be an email address like name@example.org');
+
+/** "90s", "5m", "2h" or a number of seconds, as milliseconds. */
+const duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)$/, 'must be a duration like 30s, 5m or 2h')]).transform((v) => {
+  if (typeof v === 'number') return v * 1000;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/.exec(v)!;
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+});
 
 const projectSchema = z
   .object({
@@ -17,7 +25,15 @@ const projectSchema = z
     bot: email.optional(),
     maintainers: z.array(email).default([]),
     roster: z.string().optional(),
-    tree: z.object({ url: z.string().min(1), branch: z.string().min(1).default('master') }).strict().optional(),
+    tree: z
+      .object({
+        url: z.string().min(1),
+        branch: z.string().min(1).default('master'),
+        // Fetch before a run when the mirror's last fetch is older than this.
+        max_age: duration.prefault('5m'),
+      })
+      .strict()
+      .optional(),
     builds: z
       .array(
         z
@@ -29,7 +45,38 @@ const projectSchema = z
           .strict(),
       )
       .default([]),
-    tests: z.object({ path: z.string().min(1) }).strict().optional(),
+    tests: z
+      .object({
+        path: z.string().min(1).optional(),
+        student: z.object({ path: z.string().min(1), required: z.boolean().default(true) }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    checkpatch: z
+      .object({
+        enabled: z.boolean().default(true),
+        ignore: z.array(z.string().regex(/^[A-Z0-9_]+$/, 'must be checkpatch types like FILE_PATH_CHANGES')).default([]),
+        options: z.array(z.string().regex(/^--[a-z][a-z0-9-]*(=\S+)?$/, 'must be options like --strict')).default([]),
+        warnings: z.enum(['warn', 'fail', 'ignore']).default('warn'),
+      })
+      .strict()
+      .prefault({}),
+    report: z
+      .object({
+        to: z.enum(['student', 'student+list']).default('student'),
+        signature: z.string().min(1).default('patchbay CI'),
+      })
+      .strict()
+      .prefault({}),
+    timeouts: z
+      .object({
+        signoff: duration.prefault('30s'),
+        testdesc: duration.prefault('30s'),
+        checkpatch: duration.prefault('5m'),
+        apply: duration.prefault('10m'),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -90,7 +137,21 @@ export function parseProjectFile(file: string, text: string): Project {
     fail(file, line, `${where}${reason}`);
   }
   const data = result.data;
+  const dir = path.dirname(file);
+  if (data.tree) data.tree = { ...data.tree, url: treeLocation(data.tree.url, dir) };
+  if (data.tests?.path) data.tests = { ...data.tests, path: localPath(data.tests.path, dir) };
   return { ...data, file, addresses: addressesFor(data.list, data.bot) };
+}
+
+/** `~/x` is in the home directory, a relative path is relative to the project file; URLs stay as written. */
+function localPath(p: string, dir: string): string {
+  if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
+  return path.resolve(dir, p);
+}
+
+/** A tree is a git URL (scheme://… or user@host:path) or a local path. */
+function treeLocation(url: string, dir: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/\s]+@[^/\s]+:/.test(url) ? url : localPath(url, dir);
 }
 
 function lineOfKey(doc: ReturnType<typeof parseDocument>, keys: (string | number)[], counter: LineCounter): number | undefined {

@@ -2,6 +2,7 @@
 import type { Generated, Insertable, Selectable } from 'kysely';
 import type { ApiDatabase } from './api-schema.js';
 import type { ArchiveDatabase } from './archive-schema.js';
+import type { PipelineDatabase } from './pipeline-schema.js';
 import type { SeriesDatabase } from './series-schema.js';
 
 export interface ProjectsTable {
@@ -100,7 +101,7 @@ export interface StudentEmailsTable {
   email: string;
 }
 
-export interface Database extends SeriesDatabase, ArchiveDatabase, ApiDatabase {
+export interface Database extends SeriesDatabase, ArchiveDatabase, ApiDatabase, PipelineDatabase {
   projects: ProjectsTable;
   mails: MailsTable;
   outbound: OutboundTable;

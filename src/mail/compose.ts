@@ -21,7 +21,8 @@ export interface ComposeInput {
   /** Right-hand side of the generated Message-ID. */
   hostname: string;
   from: Address;
-  to: Address;
+  to: Address | Address[];
+  cc?: Address[];
   replyTo?: Address;
   subject: string;
   text: string;
@@ -67,6 +68,7 @@ export async function composeMail(input: ComposeInput): Promise<ComposedMail> {
   const composer = new MailComposer({
     from: input.from,
     to: input.to,
+    cc: input.cc?.length ? input.cc : undefined,
     replyTo: input.replyTo,
     subject: input.subject,
     text: input.text,
@@ -79,7 +81,7 @@ export async function composeMail(input: ComposeInput): Promise<ComposedMail> {
     newline: '\r\n',
   });
   const raw = await composer.compile().build();
-  return { raw, messageId, to: input.to.address, subject: input.subject };
+  return { raw, messageId, to: (Array.isArray(input.to) ? input.to : [input.to]).map((a) => a.address).join(', '), subject: input.subject };
 }
 
 const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates/mail');

@@ -73,6 +73,15 @@ export function createListHandler(deps: { projects: ListProject[]; urls: PublicU
       if (!project) throw new AppError('internal', 'unknown_project', `mail ${mail.id}: project ${mail.project_id} is not configured`);
       const log = deps.log.child({ mailId: mail.id, messageId: mail.msgid, project: project.slug });
 
+      // The CI bot's own report (queued by the pipeline, not received over the network): an auto-generated mail that
+      // the list relays on purpose.
+      if (mail.source === 'smtp' && mail.remote_addr === null && mail.envelope_from === project.addresses.bot) {
+        const copies = await distribute(tx, project, mail, deps.urls.base);
+        await deps.file(tx, mail, parsed);
+        log.debug({ copies }, 'report distributed');
+        return { state: 'processed', reason: 'distributed' };
+      }
+
       const automatic = detectAutomatic(
         { header: parsed.header, subject: parsed.subject, envelopeFrom: mail.envelope_from },
         listIdentity(project, deps.urls.base),

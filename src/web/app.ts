@@ -11,6 +11,8 @@ import { archiveRoutes } from './routes/archive.route.js';
 import { mboxRoutes, type MboxRouteOptions } from './routes/mbox.route.js';
 import { apiRoutes, type ApiDeps } from './routes/api.route.js';
 import { apiDocsRoutes, openapiOptions } from './routes/api-docs.route.js';
+import { runsRoutes } from './routes/runs.route.js';
+import type { RunViewService } from '../pipeline/run-view.service.js';
 
 export interface AppDeps {
   log: Logger;
@@ -23,6 +25,8 @@ export interface AppDeps {
   archive?: { service: ArchiveService; publicBase: string | null; authenticate?: MboxRouteOptions['authenticate'] };
   /** The Patchwork-compatible REST API under /api/ (and its OpenAPI description at /api/docs). */
   api?: ApiDeps;
+  /** The CI pipeline's runs and step logs. */
+  runs?: RunViewService;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -45,6 +49,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(mboxRoutes(deps.archive.service, { authenticate: deps.archive.authenticate ?? (async () => null) }));
     await app.register(archiveRoutes(deps.archive.service, { publicBase: deps.archive.publicBase }));
   }
+  if (deps.runs) await app.register(runsRoutes(deps.runs));
   if (deps.api) {
     await app.register(apiRoutes(deps.api));
     await app.register(apiDocsRoutes());

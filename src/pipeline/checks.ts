@@ -1,0 +1,51 @@
+// A step's outcome as a Patchwork check on every patch of the series (state, description, link to the step's log).
+import type { PublicUrls } from '../config/config.js';
+import type { DbOrTx } from '../db/database.js';
+import { nowIso } from '../db/database.js';
+import { insertCheck } from '../db/api-event.repository.js';
+import { ciUserId } from '../db/pipeline.repository.js';
+import { insertEvent } from '../db/series.repository.js';
+import type { StepSpec } from './steps.js';
+import type { Job, StepResult } from './types.js';
+
+export type CheckState = 'pending' | 'success' | 'warning' | 'fail';
+
+/** Patchwork has four states: a skipped step is a success that says so; our own failure is a warning, never the student's fail. */
+export function checkFor(r: Pick<StepResult, 'status' | 'summary'>): { state: CheckState; summary: string } {
+  switch (r.status) {
+    case 'pass':
+      return { state: 'success', summary: r.summary };
+    case 'warn':
+      return { state: 'warning', summary: r.summary };
+    case 'fail':
+      return { state: 'fail', summary: r.summary };
+    case 'skip':
+      return { state: 'success', summary: `skipped: ${r.summary}` };
+    case 'error':
+      return { state: 'warning', summary: `patchbay could not run this step (the maintainers are told): ${r.summary}` };
+  }
+}
+
+export function logUrl(urls: PublicUrls, runId: number, step: string): string {
+  return `${urls.base}/runs/${runId}/logs/${step}`;
+}
+
+export async function writeCheck(
+  tx: DbOrTx,
+  urls: PublicUrls,
+  projectId: number,
+  job: Job,
+  runId: number,
+  spec: StepSpec,
+  check: { state: CheckState; summary: string },
+): Promise<void> {
+  const userId = await ciUserId(tx);
+  const state = check.state;
+  const date = nowIso();
+  // Patchwork's description is a line of text; the full story is behind target_url.
+  const description = check.summary.length > 250 ? `${check.summary.slice(0, 247)}...` : check.summary;
+  for (const p of job.series.patches) {
+    const id = await insertCheck(tx, { patchId: p.id, userId, date, state, targetUrl: logUrl(urls, runId, spec.name), context: spec.context, description });
+    await insertEvent(tx, { projectId, category: 'check-created', patchId: p.id, actorId: userId, payload: { check: id } });
+  }
+}

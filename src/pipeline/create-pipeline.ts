@@ -1,0 +1,72 @@
+// Assembles the CI pipeline from the configuration: tree mirrors and worktrees, the step pool, the engine and its
+// read side. Off (null) when --pipeline-runs is 0 or no project has a tree.
+import type { Config, PublicUrls } from '../config/config.js';
+import type { Db } from '../db/database.js';
+import type { Logger } from '../log.js';
+import type { JobSource, PipelineProject } from './job.js';
+import { PipelineService } from './pipeline.service.js';
+import { createRunViewService, type RunViewService } from './run-view.service.js';
+import { createStepPool } from './step-pool.js';
+import { TreeService } from './tree.service.js';
+
+export interface Pipeline {
+  engine: PipelineService;
+  runs: RunViewService;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface PipelineOptions {
+  db: Db;
+  config: Readonly<Config>;
+  projects: PipelineProject[];
+  urls: PublicUrls;
+  source: JobSource;
+  delivered(mailIds: number[]): void;
+  log: Logger;
+}
+
+/** Per git call of tree maintenance (clone, fetch, worktree add of a big tree). */
+const TREE_GIT_TIMEOUT_MS = 15 * 60_000;
+
+export function createPipeline(o: PipelineOptions): Pipeline | null {
+  const { config } = o;
+  if (config.pipeline.runs === 0) return null;
+  const projects = o.projects.filter((p) => p.tree);
+  const trees = new TreeService({
+    dataDir: config.dataDir,
+    projects,
+    fetchEveryMs: config.pipeline.fetchEveryMs,
+    maxAgeMs: 5 * 60_000,
+    slots: config.pipeline.runs,
+    timeoutMs: TREE_GIT_TIMEOUT_MS,
+    log: o.log.child({ subsystem: 'trees' }),
+  });
+  const pool = createStepPool(config.pipeline.threads);
+  const engine = new PipelineService({
+    db: o.db,
+    projects: o.projects,
+    trees,
+    pool,
+    dataDir: config.dataDir,
+    urls: o.urls,
+    hostname: config.hostname,
+    runs: config.pipeline.runs,
+    source: o.source,
+    delivered: o.delivered,
+    log: o.log.child({ subsystem: 'pipeline' }),
+  });
+  return {
+    engine,
+    runs: createRunViewService(o.db, () => o.urls.base),
+    async start() {
+      trees.start();
+      await engine.start();
+    },
+    async stop() {
+      await engine.stop();
+      await trees.close();
+      await pool.destroy();
+    },
+  };
+}

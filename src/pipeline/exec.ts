@@ -1,0 +1,108 @@
+// Runs the tools a step needs (git, checkpatch, make) as child processes in their own process group, logs what
+// they print, kills the group on timeout or cancel, and tells the engine each child's pid (steps run in worker
+// threads; the engine's cancel must reach their children).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { BroadcastChannel } from 'node:worker_threads';
+
+export interface ToolRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  timedOut: boolean;
+}
+
+export interface ToolOptions {
+  cwd: string;
+  /** Appended to the step's log: the command line, then everything it printed. */
+  logPath: string;
+  timeoutMs: number;
+  /** The run the child belongs to: the engine kills a cancelled run's children. */
+  runId: number;
+  env?: NodeJS.ProcessEnv;
+  input?: string | Buffer;
+  /** Keep at most this many bytes of each stream in memory (the log gets everything). */
+  maxBuffer?: number;
+}
+
+/** Children by run, announced on this channel: {runId, pid, alive}. */
+export const CHILDREN_CHANNEL = 'patchbay-pipeline-children';
+let channel: BroadcastChannel | null = null;
+function announce(runId: number, pid: number, alive: boolean): void {
+  if (!channel) {
+    channel = new BroadcastChannel(CHILDREN_CHANNEL);
+    channel.unref();
+  }
+  channel.postMessage({ runId, pid, alive });
+}
+
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+export function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Runs `cmd args` (no shell), resolving when it exits; never rejects for a non-zero exit, only if it cannot start. */
+export function runTool(cmd: string, args: string[], opts: ToolOptions): Promise<ToolRun> {
+  const started = performance.now();
+  const max = opts.maxBuffer ?? 4 * 1024 * 1024;
+  const log = fs.openSync(opts.logPath, 'a');
+  fs.writeSync(log, `$ ${[cmd, ...args].map(shellQuote).join(' ')}\n`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outLen = 0;
+    let errLen = 0;
+    let timedOut = false;
+    const pid = child.pid;
+    if (pid !== undefined) announce(opts.runId, pid, true);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (pid !== undefined) killGroup(pid);
+    }, opts.timeoutMs);
+    child.stdout.on('data', (b: Buffer) => {
+      fs.writeSync(log, b);
+      if (outLen < max) out.push(b);
+      outLen += b.length;
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      fs.writeSync(log, b);
+      if (errLen < max) err.push(b);
+      errLen += b.length;
+    });
+    child.stdin.on('error', () => {}); // a tool that exits without reading its input
+    child.stdin.end(opts.input ?? '');
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      fs.closeSync(log);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (pid !== undefined) announce(opts.runId, pid, false);
+      const ms = performance.now() - started;
+      fs.writeSync(log, `[exit ${code ?? signal}${timedOut ? ', timed out' : ''} after ${Math.round(ms)} ms]\n`);
+      fs.closeSync(log);
+      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms, timedOut });
+    });
+  });
+}
+
+/** Appends a line of the step's own to its log. */
+export function logLine(logPath: string, line: string): void {
+  fs.appendFileSync(logPath, line.endsWith('\n') ? line : `${line}\n`);
+}

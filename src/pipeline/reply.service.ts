@@ -1,0 +1,141 @@
+// The run's one reply: rendered from templates/mail (src/pipeline/report.ts), threaded under the series' cover letter
+// or first patch, queued in the transaction that ends the run. Students get results; our own failures go to the
+// project's maintainers only.
+import type { PublicUrls } from '../config/config.js';
+import type { DbOrTx } from '../db/database.js';
+import { nowIso } from '../db/database.js';
+import { insertMails } from '../db/mail.repository.js';
+import { enqueueOutbound } from '../db/outbound.repository.js';
+import { mailHeaderBlock, seriesForRun } from '../db/pipeline.repository.js';
+import type { RunOutcome } from '../db/pipeline-schema.js';
+import { composeMail, type Address, type ReplyTarget } from '../mail/compose.js';
+import { extractMsgid, headerText, headerValue } from '../mail/raw.js';
+import type { PipelineProject } from './job.js';
+import { renderInfraError, renderReport, type ReportBase } from './report.js';
+import { STEP_NAMES, type Job, type StepName, type StepResult } from './types.js';
+
+export interface ReportRequest {
+  project: PipelineProject;
+  job: Job;
+  runId: number;
+  outcome: RunOutcome;
+  results: Partial<Record<StepName, StepResult>>;
+  /** The step that stopped the run (failed or errored), if any. */
+  stoppedAt: StepName | null;
+  urls: PublicUrls;
+  hostname: string;
+  /** The branch tip the run resolved, named when apply did not run. */
+  base: string | null;
+}
+
+/** The mail the reply answers: the cover letter, else the first patch. */
+async function replyTarget(tx: DbOrTx, seriesId: number): Promise<(ReplyTarget & { subject: string }) | null> {
+  const data = await seriesForRun(tx, seriesId);
+  const root = data?.cover ?? data?.patches[0];
+  if (!root) return null;
+  const head = await mailHeaderBlock(tx, root.mail_id);
+  const references = head
+    ? (headerValue(headerText(head), 'references') ?? '')
+        .split(/\s+/)
+        .map((r) => extractMsgid(r))
+        .filter((r): r is string => Boolean(r))
+    : [];
+  return { messageId: root.msgid, references, subject: root.subject ?? '' };
+}
+
+export function seriesUrl(urls: PublicUrls, seriesId: number): string {
+  return `${urls.base}/series/${seriesId}/`;
+}
+
+export async function queueReport(tx: DbOrTx, r: ReportRequest): Promise<{ msgid: string | null; mailIds: number[] }> {
+  const { project, job } = r;
+  const target = await replyTarget(tx, job.series.id);
+  const subject = `Re: ${(target?.subject ?? job.series.name).replace(/^(\s*re:\s*)+/i, '')}`;
+  const from: Address = { name: project.report.signature, address: project.addresses.bot };
+  const webUrl = seriesUrl(r.urls, job.series.id);
+  let to: Address[];
+  let cc: Address[] = [];
+  let text: string;
+  let status: string;
+  const series = { name: job.series.name, version: job.series.version, total: job.series.total };
+  const base = reportBase(r.results.apply, r.base, job);
+  if (r.outcome === 'error') {
+    // Never the student: the run could not judge their work.
+    to = project.maintainers.map((address) => ({ address }));
+    if (!to.length) return { msgid: null, mailIds: [] };
+    const step = r.stoppedAt ?? 'apply';
+    const result = r.results[step] ?? { status: 'error' as const, summary: 'unknown error', findings: [], logPath: '', childMs: 0 };
+    const rendered = renderInfraError({
+      project: project.name,
+      series,
+      submitter: job.series.submitter,
+      base,
+      url: webUrl,
+      step: { name: step, result },
+      log: `${r.urls.base}/runs/${r.runId}/logs/${step}`,
+      runId: r.runId,
+      signature: project.report.signature,
+    });
+    text = rendered.text;
+    status = rendered.status;
+  } else {
+    to = [{ name: job.series.submitter.name ?? undefined, address: job.series.submitter.email }];
+    if (project.report.to === 'student+list') cc = [{ address: project.addresses.list }];
+    const rendered = renderReport({
+      student: job.series.submitter,
+      project: project.name,
+      series,
+      base,
+      url: webUrl,
+      steps: STEP_NAMES.filter((n) => r.results[n]).map((name) => ({ name, result: r.results[name]! })),
+      signature: project.report.signature,
+    });
+    text = rendered.text;
+    status = rendered.status;
+  }
+  const mail = await composeMail({
+    hostname: r.hostname,
+    from,
+    to,
+    cc,
+    subject,
+    text,
+    inReplyTo: target ?? undefined,
+    autoSubmitted: 'auto-generated',
+    headers: { 'X-Patchbay-Run': String(r.runId), 'X-Patchbay-Status': status },
+  });
+  await enqueueOutbound(
+    tx,
+    to.map((a) => ({ projectId: project.id, kind: 'report', envelopeFrom: project.addresses.bounces, rcpt: a.address, raw: mail.raw })),
+  );
+  // The list's copy is a post like any other: archived, filed as a comment, relayed to the subscribers.
+  const mailIds = cc.length
+    ? (
+        await insertMails(tx, [
+          {
+            project_id: project.id,
+            route: 'list',
+            recipient: project.addresses.list,
+            msgid: mail.messageId,
+            msgid_generated: 0,
+            envelope_from: project.addresses.bot,
+            envelope_to: JSON.stringify([project.addresses.list]),
+            remote_addr: null,
+            source: 'smtp',
+            raw: mail.raw,
+            size: mail.raw.length,
+            received_at: nowIso(),
+          },
+        ])
+      ).map((m) => m.id)
+    : [];
+  return { msgid: mail.messageId, mailIds };
+}
+
+/** The commit the series was applied on; before apply ran (a gate failed), the branch tip the run resolved. */
+function reportBase(apply: StepResult | undefined, tip: string | null, job: Job): ReportBase {
+  const o = apply?.outputs;
+  if (typeof o?.base === 'string') return { branch: job.project.branch, commit: o.base, fromSeries: o.baseSource === 'base-commit' };
+  if (job.series.baseCommit) return { branch: job.project.branch, commit: job.series.baseCommit, fromSeries: true };
+  return { branch: job.project.branch, commit: tip, fromSeries: false };
+}

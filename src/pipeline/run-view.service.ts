@@ -1,0 +1,67 @@
+// Reading runs for the web and the API: a series' runs with their steps, and a step's log.
+import fs from 'node:fs';
+import type { Db } from '../db/database.js';
+import { getRun, runSteps, runsOfSeries } from '../db/pipeline.repository.js';
+import type { RunRow, RunStepRow } from '../db/pipeline-schema.js';
+import { notFound } from '../errors.js';
+
+export interface RunView {
+  id: number;
+  series: number;
+  state: RunRow['state'];
+  outcome: RunRow['outcome'];
+  reason: string | null;
+  base: string | null;
+  report_msgid: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  steps: { step: string; job: string; status: RunStepRow['status']; summary: string | null; findings: unknown[]; started_at: string | null; finished_at: string | null; log: string }[];
+}
+
+export interface RunViewService {
+  run(id: number): Promise<RunView>;
+  runsOfSeries(seriesId: number): Promise<RunView[]>;
+  /** The step's log file: its path, for streaming. */
+  logFile(runId: number, step: string): Promise<string>;
+}
+
+export function createRunViewService(db: Db, base: () => string): RunViewService {
+  const view = async (r: RunRow): Promise<RunView> => ({
+    id: r.id,
+    series: r.series_id,
+    state: r.state,
+    outcome: r.outcome,
+    reason: r.reason,
+    base: r.base,
+    report_msgid: r.report_msgid,
+    created_at: r.created_at,
+    started_at: r.started_at,
+    finished_at: r.finished_at,
+    steps: (await runSteps(db, r.id)).map((s) => ({
+      step: s.step,
+      job: s.job,
+      status: s.status,
+      summary: s.summary,
+      findings: s.findings ? (JSON.parse(s.findings) as unknown[]) : [],
+      started_at: s.started_at,
+      finished_at: s.finished_at,
+      log: `${base()}/runs/${r.id}/logs/${s.job ? `${s.step}/${s.job}` : s.step}`,
+    })),
+  });
+  return {
+    async run(id) {
+      const r = await getRun(db, id);
+      if (!r) throw notFound('no_such_run', `no run ${id}`);
+      return view(r);
+    },
+    async runsOfSeries(seriesId) {
+      return Promise.all((await runsOfSeries(db, seriesId)).map(view));
+    },
+    async logFile(runId, step) {
+      const s = (await runSteps(db, runId)).find((x) => x.step === step && x.job === '');
+      if (!s?.log_path || !fs.existsSync(s.log_path)) throw notFound('no_such_log', `no log for step ${step} of run ${runId}`);
+      return s.log_path;
+    },
+  };
+}
