@@ -27,7 +27,7 @@ import type { RunOutcome, RunStepRow } from '../db/pipeline-schema.js';
 import type { Logger } from '../log.js';
 import { checkFor, writeCheck } from './checks.js';
 import { buildJob, type JobSource, type PipelineProject } from './job.js';
-import type { TreeService } from './tree.service.js';
+import type { Lease, TreeService } from './tree.service.js';
 import { queueReport } from './reply.service.js';
 import type { StepPool } from './step-pool.js';
 import { STEPS, stepSpec } from './steps.js';
@@ -231,7 +231,7 @@ export class PipelineService {
     const job = await buildJob(db, this.deps.source, runId, project, run.series_id);
     const steps = await runSteps(db, runId);
     const results: Partial<Record<StepName, StepResult>> = Object.fromEntries(steps.filter(isFinished).map((s) => [s.step, stepResultOf(s)]));
-    let lease: { path: string; release(): Promise<void> } | null = null;
+    let lease: Lease | null = null;
     let stoppedAt: { step: StepName; result: StepResult } | null = null;
     try {
       for (const row of steps) {
@@ -254,6 +254,8 @@ export class PipelineService {
           else {
             lease = leased;
             result = await this.runStep(spec.name, job, lease.path, results, logPath, timeoutMs, signal);
+            // Preparing the worktree is git's time too: it counts with the step that needed it.
+            result = { ...result, childMs: result.childMs + leased.childMs };
           }
         } else {
           result = await this.runStep(spec.name, job, lease?.path ?? '', results, logPath, timeoutMs, signal);
@@ -295,7 +297,7 @@ export class PipelineService {
     this.deps.delivered(mailIds);
   }
 
-  private async leaseTree(project: PipelineProject, job: Job, runId: number, logPath: string, signal: AbortSignal) {
+  private async leaseTree(project: PipelineProject, job: Job, runId: number, logPath: string, signal: AbortSignal): Promise<Lease> {
     const { trees } = this.deps;
     if (!project.tree) throw new Error(`${path.basename(project.file)} has no tree`);
     const mirror = await trees.ensureFresh(project.slug, project.tree.max_age);
