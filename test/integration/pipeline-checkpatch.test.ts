@@ -86,6 +86,7 @@ describe('checkpatch step', () => {
       message: 'trailing whitespace',
       file: DRIVER,
       line: 21,
+      patchLine: 26,
       quote: '+static void dummy_note(void){ $',
     });
     const brace = r.findings.find((f) => f.type === 'OPEN_BRACE');
