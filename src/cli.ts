@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { isAppError } from './errors.js';
 import type { Flags } from './config/config.js';
 import { serve } from './main.js';
+import { doctorCommand } from './cli/doctor.command.js';
 import { heldCommand } from './cli/held.command.js';
 import { importCommand } from './cli/import.command.js';
 import { subscribersCommand } from './cli/subscribers.command.js';
@@ -56,6 +57,7 @@ export function buildCli(): Command {
   importCommand(program);
   userCommand(program);
   tokenCommand(program);
+  doctorCommand(program);
   return program;
 }
 

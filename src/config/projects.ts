@@ -39,6 +39,8 @@ const projectSchema = z
         z
           .object({
             arch: z.string().min(1),
+            // tinyconfig, defconfig, or a full config file (relative to this file).
+            base: z.string().min(1).default('tinyconfig'),
             config: z.array(z.string()).default([]),
             lava: z.boolean().default(false),
           })
@@ -48,6 +50,8 @@ const projectSchema = z
     tests: z
       .object({
         path: z.string().min(1).optional(),
+        // C sources of test programs (one per .c file), cross-built on the host for each guest.
+        programs: z.string().min(1).optional(),
         student: z.object({ path: z.string().min(1), required: z.boolean().default(true) }).strict().optional(),
       })
       .strict()
@@ -74,6 +78,8 @@ const projectSchema = z
         testdesc: duration.prefault('30s'),
         checkpatch: duration.prefault('5m'),
         apply: duration.prefault('10m'),
+        build: duration.prefault('60m'),
+        test: duration.prefault('10m'),
       })
       .strict()
       .prefault({}),
@@ -140,6 +146,12 @@ export function parseProjectFile(file: string, text: string): Project {
   const dir = path.dirname(file);
   if (data.tree) data.tree = { ...data.tree, url: treeLocation(data.tree.url, dir) };
   if (data.tests?.path) data.tests = { ...data.tests, path: localPath(data.tests.path, dir) };
+  if (data.tests?.programs) data.tests = { ...data.tests, programs: localPath(data.tests.programs, dir) };
+  data.builds = data.builds.map((b) => ({
+    ...b,
+    base: b.base === 'tinyconfig' || b.base === 'defconfig' ? b.base : localPath(b.base, dir),
+    config: b.config.map((c) => localPath(c, dir)),
+  }));
   return { ...data, file, addresses: addressesFor(data.list, data.bot) };
 }
 

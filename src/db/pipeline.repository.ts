@@ -73,7 +73,8 @@ export interface NewRun {
   eventId: number | null;
   state: RunState;
   reason?: string | null;
-  steps: string[];
+  /** In run order; `job` names the build of a per-build step ('' for a whole-series step). */
+  steps: { step: string; job: string }[];
 }
 
 export async function createRun(db: DbOrTx, r: NewRun): Promise<number> {
@@ -87,7 +88,7 @@ export async function createRun(db: DbOrTx, r: NewRun): Promise<number> {
   if (r.steps.length) {
     await db
       .insertInto('run_steps')
-      .values(r.steps.map((step, seq) => ({ run_id: run.id, step, job: '', seq, status, summary: null, findings: null, outputs: null, log_path: null, child_ms: null, started_at: null, finished_at: null })))
+      .values(r.steps.map(({ step, job }, seq) => ({ run_id: run.id, step, job, seq, status, summary: null, findings: null, outputs: null, log_path: null, child_ms: null, started_at: null, finished_at: null })))
       .execute();
   }
   return run.id;
@@ -135,8 +136,8 @@ export async function resetSteps(db: DbOrTx, runId: number, steps: string[]): Pr
     .execute();
 }
 
-export async function markStepRunning(db: DbOrTx, runId: number, step: string, logPath: string): Promise<void> {
-  await db.updateTable('run_steps').set({ status: 'running', log_path: logPath, started_at: nowIso() }).where('run_id', '=', runId).where('step', '=', step).where('job', '=', '').execute();
+export async function markStepRunning(db: DbOrTx, runId: number, step: string, job: string, logPath: string): Promise<void> {
+  await db.updateTable('run_steps').set({ status: 'running', log_path: logPath, started_at: nowIso() }).where('run_id', '=', runId).where('step', '=', step).where('job', '=', job).execute();
 }
 
 export interface StepOutcome {
@@ -147,7 +148,7 @@ export interface StepOutcome {
   childMs: number | null;
 }
 
-export async function finishStep(db: DbOrTx, runId: number, step: string, o: StepOutcome): Promise<void> {
+export async function finishStep(db: DbOrTx, runId: number, step: string, job: string, o: StepOutcome): Promise<void> {
   await db
     .updateTable('run_steps')
     .set({
@@ -160,7 +161,7 @@ export async function finishStep(db: DbOrTx, runId: number, step: string, o: Ste
     })
     .where('run_id', '=', runId)
     .where('step', '=', step)
-    .where('job', '=', '')
+    .where('job', '=', job)
     .execute();
 }
 

@@ -5,8 +5,8 @@ import { nowIso } from '../db/database.js';
 import { insertCheck } from '../db/api-event.repository.js';
 import { ciUserId } from '../db/pipeline.repository.js';
 import { insertEvent } from '../db/series.repository.js';
-import type { StepSpec } from './steps.js';
-import type { Job, StepResult } from './types.js';
+import { checkContext } from './steps.js';
+import type { Job, StepName, StepResult } from './types.js';
 
 export type CheckState = 'pending' | 'success' | 'warning' | 'fail';
 
@@ -26,8 +26,8 @@ export function checkFor(r: Pick<StepResult, 'status' | 'summary'>): { state: Ch
   }
 }
 
-export function logUrl(urls: PublicUrls, runId: number, step: string): string {
-  return `${urls.base}/runs/${runId}/logs/${step}`;
+export function logUrl(urls: PublicUrls, runId: number, step: string, job = ''): string {
+  return `${urls.base}/runs/${runId}/logs/${step}${job ? `/${job}` : ''}`;
 }
 
 export async function writeCheck(
@@ -36,7 +36,8 @@ export async function writeCheck(
   projectId: number,
   job: Job,
   runId: number,
-  spec: StepSpec,
+  step: StepName,
+  buildKey: string,
   check: { state: CheckState; summary: string },
 ): Promise<void> {
   const userId = await ciUserId(tx);
@@ -45,7 +46,7 @@ export async function writeCheck(
   // Patchwork's description is a line of text; the full story is behind target_url.
   const description = check.summary.length > 250 ? `${check.summary.slice(0, 247)}...` : check.summary;
   for (const p of job.series.patches) {
-    const id = await insertCheck(tx, { patchId: p.id, userId, date, state, targetUrl: logUrl(urls, runId, spec.name), context: spec.context, description });
+    const id = await insertCheck(tx, { patchId: p.id, userId, date, state, targetUrl: logUrl(urls, runId, step, buildKey), context: checkContext(step, buildKey), description });
     await insertEvent(tx, { projectId, category: 'check-created', patchId: p.id, actorId: userId, payload: { check: id } });
   }
 }

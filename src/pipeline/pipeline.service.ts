@@ -2,6 +2,7 @@
 // stores each step's outcome and Patchwork check, cancels an older revision's run when a newer one completes,
 // resumes unfinished runs after a restart, and queues exactly one reply per run in the transaction that ends it.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { PublicUrls } from '../config/config.js';
 import type { Db } from '../db/database.js';
@@ -30,8 +31,9 @@ import { buildJob, type JobSource, type PipelineProject } from './job.js';
 import type { Lease, TreeService } from './tree.service.js';
 import { queueReport } from './reply.service.js';
 import type { StepPool } from './step-pool.js';
-import { STEPS, stepSpec } from './steps.js';
-import type { Job, StepName, StepResult } from './types.js';
+import { buildSpecs, planSteps, stepSpec } from './steps.js';
+import { configHash } from './kconfig.js';
+import { STEP_NAMES, type BuildContext, type BuildSpec, type GateName, type Job, type StepContext, type StepName, type StepResult, type TestContext } from './types.js';
 
 /** What the engine needs of tree management (src/pipeline/tree.service.ts). */
 export type TreeAccess = Pick<TreeService, 'ensureFresh' | 'mirrorPath' | 'resolve' | 'lease'>;
@@ -153,7 +155,7 @@ export class PipelineService {
           if (ev.live && project?.tree) {
             const newer = await newerRevision(tx, ev.seriesId);
             if (newer) {
-              await createRun(tx, { projectId: ev.projectId, seriesId: ev.seriesId, eventId: ev.eventId, state: 'cancelled', reason: `superseded by v${newer.version} (series ${newer.id}) before it started`, steps: STEPS.map((s) => s.name) });
+              await createRun(tx, { projectId: ev.projectId, seriesId: ev.seriesId, eventId: ev.eventId, state: 'cancelled', reason: `superseded by v${newer.version} (series ${newer.id}) before it started`, steps: planSteps(buildSpecs(project.builds)) });
             } else {
               const older = await olderRevisions(tx, ev.seriesId);
               const version = (await tx.selectFrom('series').select('version').where('id', '=', ev.seriesId).executeTakeFirstOrThrow()).version;
@@ -161,7 +163,7 @@ export class PipelineService {
                 await cancelRun(tx, run.id, `superseded by v${version} (series ${ev.seriesId})`);
                 cancelled.push(run.id);
               }
-              created = await createRun(tx, { projectId: ev.projectId, seriesId: ev.seriesId, eventId: ev.eventId, state: 'queued', steps: STEPS.map((s) => s.name) });
+              created = await createRun(tx, { projectId: ev.projectId, seriesId: ev.seriesId, eventId: ev.eventId, state: 'queued', steps: planSteps(buildSpecs(project.builds)) });
             }
           }
           await writeCursor(tx, ev.eventId);
@@ -212,10 +214,10 @@ export class PipelineService {
     await resetSteps(this.deps.db, runId, [...again]);
   }
 
-  private logPath(runId: number, step: string): string {
+  private logPath(runId: number, step: string, job: string): string {
     const dir = path.join(this.deps.dataDir, 'logs', 'runs', String(runId));
     fs.mkdirSync(dir, { recursive: true });
-    return path.join(dir, `${step}.log`);
+    return path.join(dir, job ? `${step}-${job}.log` : `${step}.log`);
   }
 
   private async execute(runId: number, signal: AbortSignal): Promise<void> {
@@ -229,72 +231,188 @@ export class PipelineService {
     }
     await startRun(db, runId);
     const job = await buildJob(db, this.deps.source, runId, project, run.series_id);
-    const steps = await runSteps(db, runId);
-    const results: Partial<Record<StepName, StepResult>> = Object.fromEntries(steps.filter(isFinished).map((s) => [s.step, stepResultOf(s)]));
-    let lease: Lease | null = null;
-    let stoppedAt: { step: StepName; result: StepResult } | null = null;
+    const builds = new Map(buildSpecs(project.builds).map((b) => [b.key, b]));
+    const rows = await runSteps(db, runId);
+    const done = new Map<string, StepResult>(rows.filter(isFinished).map((s) => [rowKey(s.step, s.job), stepResultOf(s)]));
+    const gate = (name: GateName) => done.get(rowKey(name, ''));
+    // Written by runRow (also from the tests that run beside the builds), read after the loop.
+    const st: { lease: Promise<Lease> | null; leased: Lease | null; firstStop: { step: StepName; job: string; result: StepResult } | null } = { lease: null, leased: null, firstStop: null };
+    const tests: Promise<unknown>[] = [];
+
+    const runRow = async (row: { step: string; job: string }): Promise<StepResult> => {
+      const spec = stepSpec(row.step);
+      const logPath = this.logPath(runId, spec.name, row.job);
+      fs.writeFileSync(logPath, '');
+      await db.transaction().execute(async (tx) => {
+        await markStepRunning(tx, runId, spec.name, row.job, logPath);
+        await writeCheck(tx, this.deps.urls, project.id, job, runId, spec.name, row.job, { state: 'pending', summary: 'running' });
+      });
+      let result: StepResult;
+      let leaseMs = 0;
+      try {
+        if (spec.needsTree && !st.leased) {
+          st.lease ??= this.leaseTree(project, job, runId, logPath, signal);
+          st.leased = await st.lease;
+          leaseMs = st.leased.childMs;
+        }
+        const ctx = this.contextFor(project, job, spec.name, row.job, builds, done, st.leased, logPath);
+        result = await this.runInPool(spec.name, job, ctx, project.timeouts[spec.name], signal);
+      } catch (e) {
+        if (signal.aborted) throw e;
+        result = errorResult(logPath, spec.needsTree && !st.leased ? `the project's tree is not available: ${message(e)}` : message(e));
+      }
+      // Preparing the worktree is git's time too: it counts with the step that needed it.
+      if (leaseMs) result = { ...result, childMs: result.childMs + leaseMs };
+      done.set(rowKey(spec.name, row.job), result);
+      await db.transaction().execute(async (tx) => {
+        await finishStep(tx, runId, spec.name, row.job, { status: result.status, summary: result.summary, findings: result.findings, outputs: result.outputs ?? null, childMs: result.childMs });
+        await writeCheck(tx, this.deps.urls, project.id, job, runId, spec.name, row.job, checkFor(result));
+      });
+      log.info({ run: runId, step: spec.name, job: row.job || undefined, status: result.status }, result.summary);
+      if ((result.status === 'fail' || result.status === 'error') && !st.firstStop) st.firstStop = { step: spec.name, job: row.job, result };
+      return result;
+    };
+
     try {
-      for (const row of steps) {
+      for (const row of rows) {
         if (row.status !== 'pending') continue;
         const spec = stepSpec(row.step);
-        const logPath = this.logPath(runId, spec.name);
-        fs.writeFileSync(logPath, '');
-        const timeoutMs = project.timeouts[spec.name];
-        await db.transaction().execute(async (tx) => {
-          await markStepRunning(tx, runId, spec.name, logPath);
-          await writeCheck(tx, this.deps.urls, project.id, job, runId, spec, { state: 'pending', summary: 'running' });
-        });
-        let result: StepResult;
-        if (spec.needsTree && !lease) {
-          const leased = await this.leaseTree(project, job, runId, logPath, signal).catch((e: unknown) => {
-            if (signal.aborted) throw e;
-            return errorResult(logPath, `the project's tree is not available: ${message(e)}`);
-          });
-          if ('status' in leased) result = leased;
-          else {
-            lease = leased;
-            result = await this.runStep(spec.name, job, lease.path, results, logPath, timeoutMs, signal);
-            // Preparing the worktree is git's time too: it counts with the step that needed it.
-            result = { ...result, childMs: result.childMs + leased.childMs };
+        if (!spec.perBuild) {
+          const result = await runRow(row);
+          // A gate that fails stops the run: the report goes out now.
+          if (result.status === 'fail' || result.status === 'error') break;
+          continue;
+        }
+        if (st.firstStop && !stepSpec(st.firstStop.step).perBuild) break;
+        if (row.step === 'test') {
+          const built = done.get(rowKey('build', row.job));
+          if (!built || (built.status !== 'pass' && built.status !== 'warn')) {
+            await finishStep(db, runId, 'test', row.job, { status: 'skip', summary: 'not run: the build did not pass', findings: [], outputs: null, childMs: 0 });
+            continue;
           }
-        } else {
-          result = await this.runStep(spec.name, job, lease?.path ?? '', results, logPath, timeoutMs, signal);
+          // The boot overlaps the next build (a TCG boot takes about one core for a few seconds).
+          tests.push(runRow(row));
+          continue;
         }
-        results[spec.name] = result;
-        await db.transaction().execute(async (tx) => {
-          await finishStep(tx, runId, spec.name, { status: result.status, summary: result.summary, findings: result.findings, outputs: result.outputs ?? null, childMs: result.childMs });
-          await writeCheck(tx, this.deps.urls, project.id, job, runId, spec, checkFor(result));
-        });
-        log.info({ run: runId, step: spec.name, status: result.status }, result.summary);
-        if (result.status === 'fail' || result.status === 'error') {
-          stoppedAt = { step: spec.name, result };
-          break;
-        }
+        await runRow(row);
       }
+      for (const r of await Promise.allSettled(tests)) if (r.status === 'rejected') throw r.reason;
     } catch (e) {
+      await Promise.allSettled(tests);
+      const held = st.leased ?? (st.lease ? await st.lease.catch(() => null) : null);
       if (signal.aborted) {
-        await lease?.release().catch(() => {});
-        lease = null;
+        await held?.release().catch(() => {});
         if (!this.stopped) await cancelRun(db, runId, (await getRun(db, runId))?.reason ?? 'cancelled');
         return;
       }
+      await held?.release().catch((err: unknown) => log.warn({ err, run: runId }, 'could not reset the worktree'));
       throw e;
-    } finally {
-      await lease?.release().catch((e: unknown) => log.warn({ err: e, run: runId }, 'could not reset the worktree'));
     }
-    if (signal.aborted) return;
-    const outcome: RunOutcome = stoppedAt?.result.status === 'error' ? 'error' : stoppedAt ? 'fail' : Object.values(results).some((r) => r?.status === 'warn') ? 'warn' : 'pass';
-    const base = (results.apply?.outputs?.base as string | undefined) ?? null;
-    // A gate failed before apply: the report still names the commit the series would have gone on.
-    const tip = base ?? (project.tree ? await this.deps.trees.resolve(project.slug, project.tree.branch).catch(() => null) : null);
-    const mailIds = await db.transaction().execute(async (tx) => {
-      const current = await getRun(tx, runId);
-      if (current?.state !== 'running') return [];
-      const queued = await queueReport(tx, { project, job, runId, outcome, results, stoppedAt: stoppedAt?.step ?? null, urls: this.deps.urls, hostname: this.deps.hostname, base: tip });
-      await finishRun(tx, runId, { outcome, base, reportMsgid: queued.msgid, reason: stoppedAt?.result.status === 'error' ? stoppedAt.result.summary : null });
-      return queued.mailIds;
-    });
-    this.deps.delivered(mailIds);
+    // The slot is reset and given back only after the reply is queued: on the kernel the reset takes ~0.4 s
+    // (bench/pipeline-overhead) that the student need not wait for. The run holds the slot until then.
+    try {
+      if (signal.aborted) return;
+      const all = [...done.values()];
+      const stop = st.firstStop;
+      const outcome: RunOutcome = all.some((r) => r.status === 'error') ? 'error' : stop ? 'fail' : all.some((r) => r.status === 'warn') ? 'warn' : 'pass';
+      const base = (gate('apply')?.outputs?.base as string | undefined) ?? null;
+      // A gate failed before apply: the report still names the commit the series would have gone on.
+      const tip = base ?? (project.tree ? await this.deps.trees.resolve(project.slug, project.tree.branch).catch(() => null) : null);
+      const gates = Object.fromEntries(STEP_NAMES.flatMap((n) => (gate(n) ? [[n, gate(n)!]] : []))) as Partial<Record<GateName, StepResult>>;
+      const perBuild = (step: 'build' | 'test') =>
+        [...builds.values()].flatMap((b) => {
+          const r = done.get(rowKey(step, b.key));
+          return r && r.status !== 'skip' ? [{ build: b, result: r }] : [];
+        });
+      const errored = all.find((r) => r.status === 'error');
+      const mailIds = await db.transaction().execute(async (tx) => {
+        const current = await getRun(tx, runId);
+        if (current?.state !== 'running') return [];
+        const queued = await queueReport(tx, {
+          project,
+          job,
+          runId,
+          outcome,
+          results: gates,
+          builds: perBuild('build'),
+          tests: perBuild('test'),
+          stoppedAt: stop ? { step: stop.step, job: stop.job } : null,
+          urls: this.deps.urls,
+          hostname: this.deps.hostname,
+          base: tip,
+        });
+        await finishRun(tx, runId, { outcome, base, reportMsgid: queued.msgid, reason: errored?.summary ?? null });
+        return queued.mailIds;
+      });
+      this.deps.delivered(mailIds);
+    } finally {
+      await st.leased?.release().catch((e: unknown) => log.warn({ err: e, run: runId }, 'could not reset the worktree'));
+    }
+  }
+
+  /** The context a step runs in: the common part, and for build and test their build's paths and inputs. */
+  private contextFor(
+    project: PipelineProject,
+    job: Job,
+    step: StepName,
+    key: string,
+    builds: Map<string, BuildSpec>,
+    done: Map<string, StepResult>,
+    lease: Lease | null,
+    logPath: string,
+  ): StepContext | BuildContext | TestContext {
+    const previous = Object.fromEntries(STEP_NAMES.flatMap((n) => (done.has(rowKey(n, '')) ? [[n, done.get(rowKey(n, ''))!]] : [])));
+    const common: StepContext = { logPath, mirror: this.mirrorOf(project.slug), worktree: lease?.path ?? '', previous, timeoutMs: project.timeouts[step] };
+    if (step !== 'build' && step !== 'test') return common;
+    const build = builds.get(key);
+    if (!build || !lease) throw new Error(`no build ${key} in ${path.basename(project.file)}`);
+    const { dataDir } = this.deps;
+    const artifactsDir = path.join(dataDir, 'artifacts', `run-${job.runId}`, key);
+    fs.mkdirSync(artifactsDir, { recursive: true });
+    if (step === 'build') {
+      const base = done.get(rowKey('apply', ''))?.outputs?.base;
+      const hash = configHash({ arch: build.arch, base: build.base, fragments: build.fragments }).slice(0, 12);
+      const ctx: BuildContext = {
+        ...common,
+        build,
+        // One warm object tree per worktree slot, arch and config, at a fixed path (objtool records absolute paths).
+        objDir: path.join(dataDir, 'build', project.slug, `slot-${lease.slot}`, `${key}-${hash}`),
+        ccacheDir: path.join(dataDir, 'ccache'),
+        artifactsDir,
+        jobs: os.availableParallelism(),
+        baseCommit: typeof base === 'string' ? base : lease.commit,
+      };
+      fs.mkdirSync(ctx.objDir, { recursive: true });
+      fs.mkdirSync(ctx.ccacheDir, { recursive: true });
+      return ctx;
+    }
+    const built = done.get(rowKey('build', key))?.outputs ?? {};
+    const testdesc = done.get(rowKey('testdesc', ''));
+    const studentFiles = testdesc?.status === 'pass' || testdesc?.status === 'warn' ? parseList(testdesc.outputs?.files) : [];
+    const ctx: TestContext = {
+      ...common,
+      build,
+      kernelImage: String(built.image ?? ''),
+      modulesImage: typeof built.modulesImage === 'string' ? built.modulesImage : null,
+      definitions: [
+        ...(project.tests?.path ? [{ name: path.basename(project.tests.path).replace(/\.ya?ml$/, ''), path: project.tests.path, origin: 'reference' as const }] : []),
+        ...studentFiles.map((f) => ({ name: path.basename(f).replace(/\.ya?ml$/, ''), path: this.studentFile(job.runId, lease.path, f), origin: 'student' as const })),
+      ],
+      programsDir: project.tests?.programs ?? null,
+      artifactsDir,
+      cacheDir: path.join(dataDir, 'cache', 'guest'),
+    };
+    return ctx;
+  }
+
+  /** The student's test definition as applied, copied out of the worktree (a later build resets the tree). */
+  private studentFile(runId: number, worktree: string, file: string): string {
+    const dest = path.join(this.deps.dataDir, 'artifacts', `run-${runId}`, 'student-tests', file.replace(/[^\w.-]+/g, '_'));
+    if (!fs.existsSync(dest)) {
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.copyFileSync(path.join(worktree, file), dest);
+    }
+    return dest;
   }
 
   private async leaseTree(project: PipelineProject, job: Job, runId: number, logPath: string, signal: AbortSignal): Promise<Lease> {
@@ -308,17 +426,7 @@ export class PipelineService {
     return trees.lease(project.slug, base, runId, { signal });
   }
 
-  private async runStep(
-    step: StepName,
-    job: Job,
-    worktree: string,
-    previous: Partial<Record<StepName, StepResult>>,
-    logPath: string,
-    timeoutMs: number,
-    signal: AbortSignal,
-  ): Promise<StepResult> {
-    const mirror = job.project ? this.mirrorOf(job.project.slug) : '';
-    const ctx = { logPath, mirror, worktree, previous, timeoutMs };
+  private async runInPool(step: StepName, job: Job, ctx: StepContext, timeoutMs: number, signal: AbortSignal): Promise<StepResult> {
     const guard = new AbortController();
     const onAbort = () => guard.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -327,8 +435,8 @@ export class PipelineService {
       return await this.deps.pool.run({ step, job, ctx }, guard.signal);
     } catch (e) {
       if (signal.aborted) throw e;
-      if (guard.signal.aborted) return errorResult(logPath, `${step} did not finish within ${Math.round(timeoutMs / 1000)} s`);
-      return errorResult(logPath, `${step} crashed: ${message(e)}`);
+      if (guard.signal.aborted) return errorResult(ctx.logPath, `${step} did not finish within ${Math.round(timeoutMs / 1000)} s`);
+      return errorResult(ctx.logPath, `${step} crashed: ${message(e)}`);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -341,6 +449,21 @@ export class PipelineService {
     } catch {
       return '';
     }
+  }
+}
+
+function rowKey(step: string, job: string): string {
+  return job ? `${step}:${job}` : step;
+}
+
+/** A list output (JSON array of strings), or nothing. */
+function parseList(v: unknown): string[] {
+  if (typeof v !== 'string') return [];
+  try {
+    const list: unknown = JSON.parse(v);
+    return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
   }
 }
 

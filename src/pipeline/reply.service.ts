@@ -11,17 +11,22 @@ import type { RunOutcome } from '../db/pipeline-schema.js';
 import { composeMail, type Address, type ReplyTarget } from '../mail/compose.js';
 import { extractMsgid, headerText, headerValue } from '../mail/raw.js';
 import type { PipelineProject } from './job.js';
-import { renderInfraError, renderReport, type ReportBase } from './report.js';
-import { STEP_NAMES, type Job, type StepName, type StepResult } from './types.js';
+import { logUrl } from './checks.js';
+import { renderInfraError, renderReport, type BuildDiagnostic, type BuildReport, type ReportBase, type TestSuiteReport } from './report.js';
+import { STEP_NAMES, type BuildSpec, type Finding, type GateName, type Job, type StepName, type StepResult } from './types.js';
 
 export interface ReportRequest {
   project: PipelineProject;
   job: Job;
   runId: number;
   outcome: RunOutcome;
-  results: Partial<Record<StepName, StepResult>>;
-  /** The step that stopped the run (failed or errored), if any. */
-  stoppedAt: StepName | null;
+  /** The gates' results, by name. */
+  results: Partial<Record<GateName, StepResult>>;
+  /** Each build's result, and each test run's (builds with `lava: true` whose build passed). */
+  builds: { build: BuildSpec; result: StepResult }[];
+  tests: { build: BuildSpec; result: StepResult }[];
+  /** The first step that failed or errored, if any. */
+  stoppedAt: { step: StepName; job: string } | null;
   urls: PublicUrls;
   hostname: string;
   /** The branch tip the run resolved, named when apply did not run. */
@@ -63,16 +68,23 @@ export async function queueReport(tx: DbOrTx, r: ReportRequest): Promise<{ msgid
     // Never the student: the run could not judge their work.
     to = project.maintainers.map((address) => ({ address }));
     if (!to.length) return { msgid: null, mailIds: [] };
-    const step = r.stoppedAt ?? 'apply';
-    const result = r.results[step] ?? { status: 'error' as const, summary: 'unknown error', findings: [], logPath: '', childMs: 0 };
+    const step = r.stoppedAt?.step ?? 'apply';
+    const buildKey = r.stoppedAt?.job ?? '';
+    const result = (buildKey ? [...r.builds, ...r.tests].find((b) => b.build.key === buildKey && b.result.status === 'error')?.result : r.results[step as GateName]) ?? {
+      status: 'error' as const,
+      summary: 'unknown error',
+      findings: [],
+      logPath: '',
+      childMs: 0,
+    };
     const rendered = renderInfraError({
       project: project.name,
       series,
       submitter: job.series.submitter,
       base,
       url: webUrl,
-      step: { name: step, result },
-      log: `${r.urls.base}/runs/${r.runId}/logs/${step}`,
+      step: { name: buildKey ? `${step} (${buildKey})` : step, result },
+      log: logUrl(r.urls, r.runId, step, buildKey),
       runId: r.runId,
       signature: project.report.signature,
     });
@@ -87,7 +99,14 @@ export async function queueReport(tx: DbOrTx, r: ReportRequest): Promise<{ msgid
       series,
       base,
       url: webUrl,
-      steps: STEP_NAMES.filter((n) => r.results[n]).map((name) => ({ name, result: r.results[name]! })),
+      steps: [
+        ...STEP_NAMES.filter((n) => r.results[n]).map((name) => ({ name, result: r.results[name]! })),
+        // The report's kind comes from the first failing step: a failed build makes it "Build failed".
+        ...r.builds.filter((b) => b.result.status === 'fail').map((b) => ({ name: 'build', result: b.result })),
+        ...r.tests.filter((t) => t.result.status === 'fail').map((t) => ({ name: 'test', result: t.result })),
+      ],
+      builds: r.builds.map((b) => buildReport(b.build, b.result)),
+      tests: r.tests.map((t) => testReport(t.build, t.result)),
       signature: project.report.signature,
     });
     text = rendered.text;
@@ -138,4 +157,54 @@ function reportBase(apply: StepResult | undefined, tip: string | null, job: Job)
   if (typeof o?.base === 'string') return { branch: job.project.branch, commit: o.base, fromSeries: o.baseSource === 'base-commit' };
   if (job.series.baseCommit) return { branch: job.project.branch, commit: job.series.baseCommit, fromSeries: true };
   return { branch: job.project.branch, commit: tip, fromSeries: false };
+}
+
+/** A build's result as the report shows it: the first errors, the warnings (new ones marked), how to redo it. */
+function buildReport(build: BuildSpec, r: StepResult): BuildReport {
+  const diag = (f: Finding): BuildDiagnostic => {
+    const m = /^(.+?):(\d+)(?::(\d+))?: (?:fatal )?(error|warning): (.*)$/.exec(f.message);
+    return {
+      file: f.file ?? m?.[1] ?? '',
+      line: f.line ?? Number(m?.[2] ?? 0),
+      column: m?.[3] ? Number(m[3]) : null,
+      level: f.level ?? 'error',
+      message: m?.[5] ?? f.message,
+      source: f.quote ?? null,
+      isNew: f.type === 'NEW_WARNING',
+    };
+  };
+  const o = r.outputs ?? {};
+  return {
+    arch: build.key,
+    status: r.status,
+    errors: r.findings.filter((f) => f.level === 'error').map(diag),
+    warnings: r.findings.filter((f) => f.level === 'warning').map(diag),
+    makeCommand: typeof o.makeCommand === 'string' ? o.makeCommand : null,
+    toolchain: typeof o.toolchain === 'string' ? o.toolchain : null,
+  };
+}
+
+/** A test run as the report shows it: every case (from the step's case list), failing ones with their output. */
+function testReport(build: BuildSpec, r: StepResult): TestSuiteReport {
+  const o = r.outputs ?? {};
+  let cases: { suite: string; name: string; result: string }[] = [];
+  try {
+    cases = typeof o.cases === 'string' ? (JSON.parse(o.cases) as typeof cases) : [];
+  } catch {
+    cases = [];
+  }
+  const tails = new Map(r.findings.filter((f) => f.type === 'TEST_FAILED').map((f) => [f.message.replace(/ failed(:.*)?$/, ''), f.quote]));
+  const crash = r.findings.find((f) => f.type === 'KERNEL_CRASH' || f.type === 'GUEST_HUNG' || f.type === 'NO_BOOT');
+  return {
+    suite: [...new Set(cases.map((c) => c.suite))].join(', ') || 'tests',
+    arch: build.key,
+    cases: cases.map((c) => ({
+      name: c.name,
+      result: c.result === 'pass' || c.result === 'fail' || c.result === 'skip' ? c.result : 'unknown',
+      ...(tails.get(`${c.suite}/${c.name}`) ? { logTail: tails.get(`${c.suite}/${c.name}`)! } : {}),
+    })),
+    summary: r.summary,
+    crash: crash ? `${crash.message}${crash.quote ? `\n${crash.quote}` : ''}` : null,
+    qemuCommand: typeof o.qemuCommand === 'string' ? o.qemuCommand : null,
+  };
 }

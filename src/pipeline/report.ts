@@ -43,6 +43,10 @@ export interface BuildReport {
   /** The first errors, in the compiler's order. */
   errors: BuildDiagnostic[];
   warnings: BuildDiagnostic[];
+  /** The exact make command, to redo the build. */
+  makeCommand?: string | null;
+  /** The compiler's version line. */
+  toolchain?: string | null;
 }
 
 export interface TestCaseReport {
@@ -58,6 +62,12 @@ export interface TestSuiteReport {
   /** The build it ran on, when there are several. */
   arch?: string;
   cases: TestCaseReport[];
+  /** The step's one-line summary (a boot failure says so). */
+  summary?: string;
+  /** The kernel's panic/oops lines, or why the guest never finished. */
+  crash?: string | null;
+  /** The QEMU command line, to reproduce. */
+  qemuCommand?: string | null;
 }
 
 export interface ReportInput {
@@ -298,6 +308,8 @@ function buildView(b: BuildReport) {
     warnings: warnings.map((d) => diagnosticView(d, true)),
     moreWarnings: b.warnings.length - warnings.length,
     hasNewWarnings: b.warnings.some((w) => w.isNew),
+    makeCommand: b.makeCommand ? line(b.makeCommand) : null,
+    toolchain: b.toolchain ? line(b.toolchain) : null,
   };
 }
 
@@ -311,5 +323,7 @@ function suiteView(t: TestSuiteReport) {
     failedCases: t.cases
       .filter((c) => c.result !== 'pass')
       .map((c) => ({ name: line(c.name), result: c.result, log: tailLines(c.logTail) })),
+    crash: t.crash ? tailLines(t.crash) : null,
+    qemuCommand: t.qemuCommand ? line(t.qemuCommand) : null,
   };
 }

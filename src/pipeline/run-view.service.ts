@@ -16,14 +16,27 @@ export interface RunView {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
-  steps: { step: string; job: string; status: RunStepRow['status']; summary: string | null; findings: unknown[]; started_at: string | null; finished_at: string | null; log: string }[];
+  steps: {
+    step: string;
+    job: string;
+    status: RunStepRow['status'];
+    summary: string | null;
+    findings: unknown[];
+    /** What the step handed on: apply's base and head, a build's image and make command, a test run's counts. */
+    outputs: Record<string, unknown>;
+    started_at: string | null;
+    finished_at: string | null;
+    /** Milliseconds the step spent in child processes (git, checkpatch; with the worktree's preparation); null until it ends. */
+    child_ms: number | null;
+    log: string;
+  }[];
 }
 
 export interface RunViewService {
   run(id: number): Promise<RunView>;
   runsOfSeries(seriesId: number): Promise<RunView[]>;
   /** The step's log file: its path, for streaming. */
-  logFile(runId: number, step: string): Promise<string>;
+  logFile(runId: number, step: string, job?: string): Promise<string>;
 }
 
 export function createRunViewService(db: Db, base: () => string): RunViewService {
@@ -44,8 +57,10 @@ export function createRunViewService(db: Db, base: () => string): RunViewService
       status: s.status,
       summary: s.summary,
       findings: s.findings ? (JSON.parse(s.findings) as unknown[]) : [],
+      outputs: s.outputs ? (JSON.parse(s.outputs) as Record<string, unknown>) : {},
       started_at: s.started_at,
       finished_at: s.finished_at,
+      child_ms: s.child_ms === null ? null : Math.round(s.child_ms),
       log: `${base()}/runs/${r.id}/logs/${s.job ? `${s.step}/${s.job}` : s.step}`,
     })),
   });
@@ -58,9 +73,9 @@ export function createRunViewService(db: Db, base: () => string): RunViewService
     async runsOfSeries(seriesId) {
       return Promise.all((await runsOfSeries(db, seriesId)).map(view));
     },
-    async logFile(runId, step) {
-      const s = (await runSteps(db, runId)).find((x) => x.step === step && x.job === '');
-      if (!s?.log_path || !fs.existsSync(s.log_path)) throw notFound('no_such_log', `no log for step ${step} of run ${runId}`);
+    async logFile(runId, step, job = '') {
+      const s = (await runSteps(db, runId)).find((x) => x.step === step && x.job === job);
+      if (!s?.log_path || !fs.existsSync(s.log_path)) throw notFound('no_such_log', `no log for step ${step}${job ? ` (${job})` : ''} of run ${runId}`);
       return s.log_path;
     },
   };

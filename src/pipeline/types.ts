@@ -5,7 +5,9 @@ export type StepStatus = 'pass' | 'warn' | 'fail' | 'skip' | 'error';
 
 /** The steps in the order they run. Gates stop the run (and the report goes out at once) when they fail. */
 export const STEP_NAMES = ['signoff', 'testdesc', 'checkpatch', 'apply'] as const;
-export type StepName = (typeof STEP_NAMES)[number];
+export type GateName = (typeof STEP_NAMES)[number];
+/** Gates run once per series; build and test once per build of the project. */
+export type StepName = GateName | 'build' | 'test';
 
 export interface PersonRef {
   name: string | null;
@@ -111,4 +113,48 @@ export interface StepResult {
   outputs?: Record<string, string | number | boolean | null>;
   /** Milliseconds spent waiting for child processes (git, checkpatch): the rest is our overhead. */
   childMs: number;
+}
+
+/** One build of the project (projects/*.yaml `builds:`), resolved: absolute paths, a stable key. */
+export interface BuildSpec {
+  /** Unique within the project: the arch, or `arch-N` when the project builds an arch more than once. */
+  key: string;
+  /** A key of the toolchain table (src/pipeline/toolchains.ts): x86_64, i386, arm64, arm, riscv64, powerpc64. */
+  arch: string;
+  /** `tinyconfig`, `defconfig`, or an absolute path to a full config file. */
+  base: string;
+  /** Config fragments merged on top with the tree's scripts/kconfig/merge_config.sh (absolute paths). */
+  fragments: string[];
+  /** Boot it in QEMU and run the tests. */
+  lava: boolean;
+}
+
+/** Where one build works: its warm object tree stays at a fixed path for the worktree slot it belongs to. */
+export interface BuildContext extends StepContext {
+  build: BuildSpec;
+  /** O= directory, kept between runs (one per worktree slot, arch and config). */
+  objDir: string;
+  /** Shared ccache directory. */
+  ccacheDir: string;
+  /** This run's artefacts for this build (kernel image, modules image, logs); kept for a configured time. */
+  artifactsDir: string;
+  /** make -j. */
+  jobs: number;
+  /** The commit the worktree was reset to before the series was applied (the base build's commit). */
+  baseCommit: string;
+}
+
+/** What the test step boots and runs, for one build with `lava: true`. */
+export interface TestContext extends StepContext {
+  build: BuildSpec;
+  /** The build step's outputs. */
+  kernelImage: string;
+  modulesImage: string | null;
+  /** LAVA test definitions to run, in order: the project's reference ones, then the student's. */
+  definitions: { name: string; path: string; origin: 'reference' | 'student' }[];
+  /** Directory of test programs (sources) the project ships, cross-built on the host for the guest. */
+  programsDir: string | null;
+  artifactsDir: string;
+  /** Scratch space for rootfs/initramfs pieces cached across runs (busybox per arch). */
+  cacheDir: string;
 }

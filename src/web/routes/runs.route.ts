@@ -1,6 +1,6 @@
 // The pipeline's runs: JSON for a run and a series' runs, and each step's full log as text (checks link to it).
 import fs from 'node:fs';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { RunViewService } from '../../pipeline/run-view.service.js';
 
 const idParam = { type: 'object', properties: { id: { type: 'integer', minimum: 1 } }, required: ['id'] } as const;
@@ -9,14 +9,17 @@ export function runsRoutes(deps: RunViewService): FastifyPluginAsync {
   return async (app) => {
     app.get<{ Params: { id: number } }>('/runs/:id/', { schema: { params: idParam, hide: true } }, async (req) => deps.run(req.params.id));
     app.get<{ Params: { id: number } }>('/series/:id/runs/', { schema: { params: idParam, hide: true } }, async (req) => deps.runsOfSeries(req.params.id));
-    app.get<{ Params: { id: number; step: string } }>(
-      '/runs/:id/logs/:step',
-      { schema: { params: { type: 'object', properties: { id: { type: 'integer', minimum: 1 }, step: { type: 'string', pattern: '^[a-z0-9-]+$' } }, required: ['id', 'step'] }, hide: true } },
-      async (req, reply) => {
-        const file = await deps.logFile(req.params.id, req.params.step);
-        // Logs hold what the student's code and our tools printed: served as inert text.
-        return reply.type('text/plain; charset=utf-8').send(fs.createReadStream(file));
-      },
-    );
+    const logParams = {
+      type: 'object',
+      properties: { id: { type: 'integer', minimum: 1 }, step: { type: 'string', pattern: '^[a-z0-9-]+$' }, job: { type: 'string', pattern: '^[a-z0-9_-]+$' } },
+      required: ['id', 'step'],
+    } as const;
+    const sendLog = async (params: { id: number; step: string; job?: string }, reply: FastifyReply) => {
+      const file = await deps.logFile(params.id, params.step, params.job ?? '');
+      // Logs hold what the student's code and our tools printed: served as inert text.
+      return reply.type('text/plain; charset=utf-8').send(fs.createReadStream(file));
+    };
+    app.get<{ Params: { id: number; step: string } }>('/runs/:id/logs/:step', { schema: { params: logParams, hide: true } }, (req, reply) => sendLog(req.params, reply));
+    app.get<{ Params: { id: number; step: string; job: string } }>('/runs/:id/logs/:step/:job', { schema: { params: logParams, hide: true } }, (req, reply) => sendLog(req.params, reply));
   };
 }
