@@ -39,6 +39,8 @@ export function buildCli(): Command {
     .option('--pipeline-runs <n>', 'series revisions the CI pipeline runs at once, 0 = off (PATCHBAY_PIPELINE_RUNS)')
     .option('--pipeline-threads <n>', 'worker threads for pipeline steps (PATCHBAY_PIPELINE_THREADS)')
     .option('--tree-fetch-every <s>', 'seconds between fetches of each project tree (PATCHBAY_TREE_FETCH_EVERY)')
+    .option('--ccache-dir <dir>', 'compiler cache for kernel builds, default DATA/ccache (PATCHBAY_CCACHE_DIR)')
+    .option('--artifacts-keep-days <n>', 'days a run keeps its kernel images, disks and consoles (PATCHBAY_ARTIFACTS_KEEP_DAYS)')
     .action(async (opts: Flags) => {
       const running = await serve(opts);
       await new Promise<void>((resolve) => {

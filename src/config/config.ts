@@ -54,6 +54,10 @@ export interface PipelineSettings {
   threads: number;
   /** Refresh every project's tree mirror this often. */
   fetchEveryMs: number;
+  /** Compiler cache shared by every build (default DATA/ccache): several servers or data folders may share one. */
+  ccacheDir: string;
+  /** Runs' artefacts (kernel images, disks, consoles, results) are deleted after this long. */
+  artifactsKeepMs: number;
 }
 
 /** Flag names as the CLI spells them (camelCased by commander), each with its environment variable. */
@@ -83,6 +87,8 @@ export const SETTINGS = {
   pipelineRuns: 'PATCHBAY_PIPELINE_RUNS',
   pipelineThreads: 'PATCHBAY_PIPELINE_THREADS',
   treeFetchEvery: 'PATCHBAY_TREE_FETCH_EVERY',
+  ccacheDir: 'PATCHBAY_CCACHE_DIR',
+  artifactsKeepDays: 'PATCHBAY_ARTIFACTS_KEEP_DAYS',
   logLevel: 'PATCHBAY_LOG_LEVEL',
 } as const;
 
@@ -158,6 +164,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
       threads: int(flags, env, 'pipelineThreads', 2, 1, 64),
       // Seconds; a run also fetches first when the mirror is older than its project's tree.max_age.
       fetchEveryMs: int(flags, env, 'treeFetchEvery', 900, 10) * 1000,
+      ccacheDir: path.resolve(cwd, pick(flags, env, 'ccacheDir') ?? path.join(pick(flags, env, 'data') ?? 'data', 'ccache')),
+      artifactsKeepMs: int(flags, env, 'artifactsKeepDays', 14, 1, 3650) * 86_400_000,
     },
     logLevel: pick(flags, env, 'logLevel') ?? 'info',
   };

@@ -5,6 +5,7 @@ import type { Db } from '../db/database.js';
 import type { Logger } from '../log.js';
 import type { JobSource, PipelineProject } from './job.js';
 import { PipelineService } from './pipeline.service.js';
+import { pruneArtifacts } from './artifacts.js';
 import { createRunViewService, type RunViewService } from './run-view.service.js';
 import { createStepPool } from './step-pool.js';
 import { TreeService } from './tree.service.js';
@@ -49,6 +50,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
     trees,
     pool,
     dataDir: config.dataDir,
+    ccacheDir: config.pipeline.ccacheDir,
     urls: o.urls,
     hostname: config.hostname,
     runs: config.pipeline.runs,
@@ -56,14 +58,28 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
     delivered: o.delivered,
     log: o.log.child({ subsystem: 'pipeline' }),
   });
+  const log = o.log.child({ subsystem: 'pipeline' });
+  const prune = () => {
+    try {
+      const n = pruneArtifacts(config.dataDir, config.pipeline.artifactsKeepMs);
+      if (n) log.info({ runs: n }, 'old artefacts deleted');
+    } catch (e) {
+      log.warn({ err: e }, 'could not delete old artefacts');
+    }
+  };
+  let pruner: NodeJS.Timeout | null = null;
   return {
     engine,
-    runs: createRunViewService(o.db, () => o.urls.base),
+    runs: createRunViewService(o.db, () => o.urls.base, config.dataDir),
     async start() {
       trees.start();
+      prune();
+      pruner = setInterval(prune, 3_600_000);
+      pruner.unref();
       await engine.start();
     },
     async stop() {
+      if (pruner) clearInterval(pruner);
       await engine.stop();
       await trees.close();
       await pool.destroy();

@@ -44,6 +44,7 @@ export interface PipelineDeps {
   trees: TreeAccess;
   pool: StepPool;
   dataDir: string;
+  ccacheDir: string;
   urls: PublicUrls;
   hostname: string;
   /** Runs at once. */
@@ -377,7 +378,7 @@ export class PipelineService {
         build,
         // One warm object tree per worktree slot, arch and config, at a fixed path (objtool records absolute paths).
         objDir: path.join(dataDir, 'build', project.slug, `slot-${lease.slot}`, `${key}-${hash}`),
-        ccacheDir: path.join(dataDir, 'ccache'),
+        ccacheDir: this.deps.ccacheDir,
         artifactsDir,
         jobs: os.availableParallelism(),
         baseCommit: typeof base === 'string' ? base : lease.commit,

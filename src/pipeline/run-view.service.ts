@@ -4,6 +4,7 @@ import type { Db } from '../db/database.js';
 import { getRun, runSteps, runsOfSeries } from '../db/pipeline.repository.js';
 import type { RunRow, RunStepRow } from '../db/pipeline-schema.js';
 import { notFound } from '../errors.js';
+import { artifactFile, listArtifacts } from './artifacts.js';
 
 export interface RunView {
   id: number;
@@ -16,6 +17,8 @@ export interface RunView {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** The run's artefacts (kernel images, disks, consoles, results), each with its URL. */
+  artifacts: { path: string; bytes: number; url: string }[];
   steps: {
     step: string;
     job: string;
@@ -37,9 +40,11 @@ export interface RunViewService {
   runsOfSeries(seriesId: number): Promise<RunView[]>;
   /** The step's log file: its path, for streaming. */
   logFile(runId: number, step: string, job?: string): Promise<string>;
+  /** One artefact's absolute path (404 when the name leaves the run's folder). */
+  artifactFile(runId: number, rel: string): string;
 }
 
-export function createRunViewService(db: Db, base: () => string): RunViewService {
+export function createRunViewService(db: Db, base: () => string, dataDir: string): RunViewService {
   const view = async (r: RunRow): Promise<RunView> => ({
     id: r.id,
     series: r.series_id,
@@ -51,6 +56,7 @@ export function createRunViewService(db: Db, base: () => string): RunViewService
     created_at: r.created_at,
     started_at: r.started_at,
     finished_at: r.finished_at,
+    artifacts: listArtifacts(dataDir, r.id).map((a) => ({ ...a, url: `${base()}/runs/${r.id}/artifacts/${a.path}` })),
     steps: (await runSteps(db, r.id)).map((s) => ({
       step: s.step,
       job: s.job,
@@ -72,6 +78,11 @@ export function createRunViewService(db: Db, base: () => string): RunViewService
     },
     async runsOfSeries(seriesId) {
       return Promise.all((await runsOfSeries(db, seriesId)).map(view));
+    },
+    artifactFile(runId, rel) {
+      const file = artifactFile(dataDir, runId, rel);
+      if (!file) throw notFound('no_such_artifact', `no artefact ${rel} in run ${runId}`);
+      return file;
     },
     async logFile(runId, step, job = '') {
       const s = (await runSteps(db, runId)).find((x) => x.step === step && x.job === job);

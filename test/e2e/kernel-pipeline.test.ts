@@ -134,7 +134,9 @@ describe('the demo course on real kernels and QEMU', { skip: SKIP }, () => {
 
   before(async () => {
     data = tempDir('patchbay-kernel-');
-    server = await startServer(['--data', data, '--projects', projectsCopy(), '--smtp-conn-per-min', '0', '--smtp-msg-per-min', '0']);
+    // One compiler cache across runs of this test (CI starts cold anyway).
+    const ccache = process.env.PATCHBAY_CCACHE_DIR ?? path.join(os.homedir(), '.cache/patchbay/ccache');
+    server = await startServer(['--data', data, '--projects', projectsCopy(), '--ccache-dir', ccache, '--smtp-conn-per-min', '0', '--smtp-msg-per-min', '0']);
   });
   after(async () => {
     await server?.stop();

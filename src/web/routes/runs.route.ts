@@ -20,6 +20,12 @@ export function runsRoutes(deps: RunViewService): FastifyPluginAsync {
       return reply.type('text/plain; charset=utf-8').send(fs.createReadStream(file));
     };
     app.get<{ Params: { id: number; step: string } }>('/runs/:id/logs/:step', { schema: { params: logParams, hide: true } }, (req, reply) => sendLog(req.params, reply));
+    app.get<{ Params: { id: number; '*': string } }>('/runs/:id/artifacts/*', { schema: { hide: true } }, async (req, reply) => {
+      const file = deps.artifactFile(Number(req.params.id), req.params['*']);
+      // Images and consoles: downloaded, never rendered.
+      const text = /\.(log|txt|csv|xml|yaml|sh)$/.test(file);
+      return reply.type(text ? 'text/plain; charset=utf-8' : 'application/octet-stream').send(fs.createReadStream(file));
+    });
     app.get<{ Params: { id: number; step: string; job: string } }>('/runs/:id/logs/:step/:job', { schema: { params: logParams, hide: true } }, (req, reply) => sendLog(req.params, reply));
   };
 }

@@ -1,0 +1,46 @@
+// A run's artefacts (kernel images, modules and tests disks, consoles, results) under DATA/artifacts/run-N:
+// listed for the web and the API, and deleted once older than the configured time.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export function artifactsDir(dataDir: string, runId: number): string {
+  return path.join(dataDir, 'artifacts', `run-${runId}`);
+}
+
+/** Files of a run's artefacts, as paths relative to its folder (build/…), with their sizes. */
+export function listArtifacts(dataDir: string, runId: number): { path: string; bytes: number }[] {
+  const root = artifactsDir(dataDir, runId);
+  const out: { path: string; bytes: number }[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.push({ path: path.relative(root, p), bytes: fs.statSync(p).size });
+    }
+  };
+  walk(root);
+  return out.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/** The absolute path of one artefact, or null when the name leaves the run's folder or does not exist. */
+export function artifactFile(dataDir: string, runId: number, rel: string): string | null {
+  const root = artifactsDir(dataDir, runId);
+  const p = path.resolve(root, rel);
+  if (!p.startsWith(root + path.sep) || !fs.existsSync(p) || !fs.statSync(p).isFile()) return null;
+  return p;
+}
+
+/** Deletes the artefact folders last changed before `now - keepMs`; returns how many. */
+export function pruneArtifacts(dataDir: string, keepMs: number, now = Date.now()): number {
+  const root = path.join(dataDir, 'artifacts');
+  let n = 0;
+  for (const e of fs.existsSync(root) ? fs.readdirSync(root, { withFileTypes: true }) : []) {
+    if (!e.isDirectory() || !/^run-\d+$/.test(e.name)) continue;
+    const p = path.join(root, e.name);
+    if (fs.statSync(p).mtimeMs < now - keepMs) {
+      fs.rmSync(p, { recursive: true, force: true });
+      n++;
+    }
+  }
+  return n;
+}
