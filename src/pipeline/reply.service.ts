@@ -195,6 +195,8 @@ function testReport(build: BuildSpec, r: StepResult): TestSuiteReport {
   }
   const tails = new Map(r.findings.filter((f) => f.type === 'TEST_FAILED').map((f) => [f.message.replace(/ failed(:.*)?$/, ''), f.quote]));
   const crash = r.findings.find((f) => f.type === 'KERNEL_CRASH' || f.type === 'GUEST_HUNG' || f.type === 'NO_BOOT');
+  // After a crash every unfinished case would quote the same panic: it is shown once, as the crash.
+  if (crash) tails.clear();
   return {
     suite: [...new Set(cases.map((c) => c.suite))].join(', ') || 'tests',
     arch: build.key,

@@ -293,7 +293,8 @@ function diagnosticView(d: BuildDiagnostic, marked: boolean) {
   return {
     mark: marked ? (d.isNew ? '>> ' : '   ') : '',
     text: `${at}: ${line(d.level)}: ${line(d.message)}`,
-    quote: d.source === null ? [] : quoteLines(d.source, 1).map((l) => `${d.line} | ${l}`),
+    // gcc's own excerpt ("   54 |   cout++;" and its caret line) is quoted as gcc printed it.
+    quote: d.source === null ? [] : /^\s*\d+ \|/.test(d.source) ? quoteLines(d.source, 4) : quoteLines(d.source, 1).map((l) => `${d.line} | ${l}`),
   };
 }
 

@@ -22,6 +22,23 @@ export const BASE_MARKER = '.patchbay-base';
 export const BASE_WARNINGS = '.patchbay-base-warnings.json';
 /** `<objDir>/.patchbay-config`: the config hash the .config was made for. */
 export const CONFIG_MARKER = '.patchbay-config';
+/** The series files the object tree was last built from: content hash and mtime, to keep unchanged files' mtimes. */
+export const SOURCES = '.patchbay-sources.json';
+
+type Sources = Record<string, { sha: string; mtimeMs: number }>;
+
+function readSources(objDir: string): Sources {
+  try {
+    const v: unknown = JSON.parse(fs.readFileSync(path.join(objDir, SOURCES), 'utf8'));
+    return v && typeof v === 'object' ? (v as Sources) : {};
+  } catch {
+    return {};
+  }
+}
+
+function writeSources(objDir: string, sources: Sources): void {
+  fs.writeFileSync(path.join(objDir, SOURCES), JSON.stringify(sources));
+}
 const STAGING = '.patchbay-staging';
 
 const MAX_ERRORS = 10;
@@ -265,16 +282,32 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
       if (head !== base) await git(['checkout', '--detach', '-q', head]);
     }
 
+    const changed = head !== base ? (await git(['diff', '--name-only', base, head])).split('\n').filter(Boolean) : [];
     // The project's fragments may name symbols the series adds: merge them again when it touched a Kconfig file.
-    if (head !== base) {
-      const changed = (await git(['diff', '--name-only', base, head])).split('\n').filter(Boolean);
-      if (changed.some((f) => /(^|\/)Kconfig[^/]*$/.test(f))) {
-        logLine(ctx.logPath, '--- the series changes Kconfig files: merging the fragments again');
-        await configureHere(true);
-      }
+    if (changed.some((f) => /(^|\/)Kconfig[^/]*$/.test(f))) {
+      logLine(ctx.logPath, '--- the series changes Kconfig files: merging the fragments again');
+      await configureHere(true);
     }
+    // Resetting the worktree between runs gives every file a series touches a new mtime, even when its content is
+    // what the object tree was last built from (every proctree series adds the same syscall-table line, which would
+    // regenerate unistd.h and recompile ~540 objects): such files get their old mtime back.
+    const sources = warm ? readSources(objDir) : {};
+    if (!warm) fs.rmSync(path.join(objDir, SOURCES), { force: true });
+    const candidates = [...new Set([...changed, ...Object.keys(sources)])].filter((f) => fs.existsSync(path.join(worktree, f)));
+    const shas = candidates.length ? (await git(['hash-object', '--', ...candidates])).split('\n') : [];
+    const current: Sources = {};
+    candidates.forEach((f, i) => {
+      const was = sources[f];
+      const full = path.join(worktree, f);
+      if (was && was.sha === shas[i]) fs.utimesSync(full, new Date(), new Date(was.mtimeMs));
+      current[f] = { sha: shas[i]!, mtimeMs: fs.statSync(full).mtimeMs };
+    });
+    const kept = candidates.filter((f, i) => sources[f]?.sha === shas[i]);
+    if (kept.length) logLine(ctx.logPath, `--- unchanged since the last build of this tree, mtime kept: ${kept.join(', ')}`);
 
     const s = await make(`build of the series at ${head.slice(0, 12)}`);
+    // What the objects now reflect: after a failure only the files whose old mtime was kept are known to match.
+    writeSources(objDir, s.run.code === 0 ? Object.fromEntries(changed.filter((f) => current[f]).map((f) => [f, current[f]!])) : Object.fromEntries(kept.map((f) => [f, current[f]!])));
     outputs.buildMs = Math.round(s.ms);
     outputs.compiled = s.log.compiled.length;
     outputs.compiledFiles = s.log.compiled.slice(0, MAX_COMPILED_LISTED).join(',') + (s.log.compiled.length > MAX_COMPILED_LISTED ? ',…' : '');
