@@ -2,6 +2,8 @@
 // process, and prints p50/p95 latency and requests/s (16 concurrent clients, a bounded time each) per endpoint.
 // Usage: npm run bench:api [-- --patches N --clients C --duration S --data DIR]   (or BENCH_PATCHES, BENCH_CLIENTS…)
 //   --data DIR reuses the database in DIR when it already holds the patches (filling takes minutes), else fills it there.
+//   --no-cache starts the server with its API response cache off (PATCHBAY_API_CACHE=0): every answer computed.
+//   --profile DIR writes the server's CPU profile there (a .cpuprofile for Chrome DevTools) when it stops.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -27,6 +29,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: process.env.BENCH_WARMUP ?? '2' },
     data: { type: 'string', default: process.env.BENCH_DATA ?? '' },
     only: { type: 'string', default: process.env.BENCH_ONLY ?? '' },
+    'no-cache': { type: 'boolean', default: process.env.BENCH_NO_CACHE === '1' },
+    profile: { type: 'string', default: process.env.BENCH_PROFILE ?? '' },
   },
 });
 const PATCHES = Number(values.patches);
@@ -229,6 +233,8 @@ interface Stats {
   p99: number;
   rps: number;
   bytes: number;
+  /** The server process's CPU time (user + system, all threads) per measured request; undefined where unknown. */
+  cpuMs: number | undefined;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -250,8 +256,22 @@ function request(agent: http.Agent, port: number, method: string, urlPath: strin
   });
 }
 
+/**
+ * CPU time of a process so far, in ms, from /proc/<pid>/stat (utime and stime, in USER_HZ = 100 ticks per second):
+ * on a machine shared with other work, the server's CPU per request moves less than its latency. Linux only.
+ */
+function cpuTimeMs(pid: number | undefined): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 /** CLIENTS loops, each sending its next request when the last one is answered, for WARMUP + DURATION. */
-async function load(port: number, target: () => { method: string; path: string }): Promise<Stats> {
+async function load(port: number, target: () => { method: string; path: string }, serverPid: number | undefined): Promise<Stats> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
@@ -259,6 +279,9 @@ async function load(port: number, target: () => { method: string; path: string }
   const begin = performance.now();
   const measureFrom = begin + WARMUP_MS;
   const end = measureFrom + DURATION_MS;
+  let cpuFrom: number | undefined;
+  let cpuTo: number | undefined;
+  const marks = [setTimeout(() => (cpuFrom = cpuTimeMs(serverPid)), WARMUP_MS), setTimeout(() => (cpuTo = cpuTimeMs(serverPid)), WARMUP_MS + DURATION_MS)];
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
       while (performance.now() < end) {
@@ -280,9 +303,30 @@ async function load(port: number, target: () => { method: string; path: string }
     }),
   );
   agent.destroy();
+  for (const m of marks) clearTimeout(m);
   latencies.sort((a, b) => a - b);
   const n = latencies.length + Object.values(errors).reduce((a, b) => a + b, 0);
-  return { requests: n, errors, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), rps: n / (DURATION_MS / 1000), bytes };
+  const cpuMs = cpuFrom !== undefined && cpuTo !== undefined && n ? (cpuTo - cpuFrom) / n : undefined;
+  return { requests: n, errors, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), rps: n / (DURATION_MS / 1000), bytes, cpuMs };
+}
+
+/**
+ * The server's environment: the response cache switched off for --no-cache; for --profile, a module preloaded through
+ * NODE_OPTIONS (which refuses --cpu-prof itself) that starts the inspector's profiler and writes the profile on SIGTERM.
+ */
+function serverEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = values['no-cache'] ? { PATCHBAY_API_CACHE: '0' } : {};
+  if (values.profile) {
+    const dir = path.resolve(values.profile);
+    fs.mkdirSync(dir, { recursive: true });
+    const code = [
+      "import inspector from 'node:inspector'; import fs from 'node:fs';",
+      'const s = new inspector.Session(); s.connect(); s.post("Profiler.enable"); s.post("Profiler.start");',
+      `process.once("SIGTERM", () => s.post("Profiler.stop", (e, r) => fs.writeFileSync(${JSON.stringify(dir)} + "/server-" + process.pid + ".cpuprofile", JSON.stringify(r.profile))));`,
+    ].join(' ');
+    env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=data:text/javascript,${encodeURIComponent(code)}`.trim();
+  }
+  return env;
 }
 
 async function main(): Promise<void> {
@@ -308,7 +352,7 @@ async function main(): Promise<void> {
     process.stdout.write(`filled in ${f.seconds.toFixed(0)} s: ${Object.entries(f.counts).map(([k, v]) => `${v.toLocaleString('en')} ${k}`).join(', ')}; ${(f.bytes / 2 ** 30).toFixed(2)} GiB\n`);
   }
 
-  const server = await startServer(['--data', dataDir, '--projects', projects]);
+  const server = await startServer(['--data', dataDir, '--projects', projects], serverEnv());
   const port = server.httpPort;
   try {
     const rand = prng(7);
@@ -344,20 +388,21 @@ async function main(): Promise<void> {
     ];
     const only = values.only ? new RegExp(values.only) : null;
     const rows: string[] = [];
-    process.stdout.write(`\n${CLIENTS} concurrent clients, ${WARMUP_MS / 1000} s warm-up + ${DURATION_MS / 1000} s measured per endpoint; latency of 200 answers\n\n`);
-    const header = '| endpoint | requests/s | p50 | p95 | p99 | non-200 |';
-    process.stdout.write(`${header}\n|---|--:|--:|--:|--:|---|\n`);
+    process.stdout.write(`\n${CLIENTS} concurrent clients, ${WARMUP_MS / 1000} s warm-up + ${DURATION_MS / 1000} s measured per endpoint; latency of 200 answers; API response cache ${values['no-cache'] ? 'off' : 'on'}\n\n`);
+    const header = '| endpoint | requests/s | p50 | p95 | p99 | server CPU/request | non-200 |';
+    process.stdout.write(`${header}\n|---|--:|--:|--:|--:|--:|---|\n`);
     for (const e of endpoints) {
       if (only && !only.test(e.name)) continue;
       if (e.api && !apiReady) {
-        const line = `| \`${e.name}\` | — | — | — | — | skipped: the API does not answer yet |`;
+        const line = `| \`${e.name}\` | — | — | — | — | — | skipped: the API does not answer yet |`;
         rows.push(line);
         process.stdout.write(line + '\n');
         continue;
       }
-      const s = await load(port, e.target);
+      const s = await load(port, e.target, server.child.pid);
       const errs = Object.entries(s.errors).map(([k, v]) => `${v}× ${k}`).join(', ') || '0';
-      const line = `| \`${e.name}\` | ${s.rps.toFixed(0)} | ${s.p50.toFixed(1)} ms | ${s.p95.toFixed(1)} ms | ${s.p99.toFixed(1)} ms | ${errs} |`;
+      const cpu = s.cpuMs === undefined ? '—' : `${s.cpuMs.toFixed(2)} ms`;
+      const line = `| \`${e.name}\` | ${s.rps.toFixed(0)} | ${s.p50.toFixed(1)} ms | ${s.p95.toFixed(1)} ms | ${s.p99.toFixed(1)} ms | ${cpu} | ${errs} |`;
       rows.push(line);
       process.stdout.write(line + '\n');
     }

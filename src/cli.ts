@@ -40,6 +40,7 @@ export function buildCli(): Command {
     .option('--pipeline-threads <n>', 'worker threads for pipeline steps (PATCHBAY_PIPELINE_THREADS)')
     .option('--tree-fetch-every <s>', 'seconds between fetches of each project tree (PATCHBAY_TREE_FETCH_EVERY)')
     .option('--ccache-dir <dir>', 'compiler cache for kernel builds, default DATA/ccache (PATCHBAY_CCACHE_DIR)')
+    .option('--api-cache <MiB>', 'memory for REST API answers kept until the next write, 0 = off (PATCHBAY_API_CACHE)')
     .option('--artifacts-keep-days <n>', 'days a run keeps its kernel images, disks and consoles (PATCHBAY_ARTIFACTS_KEEP_DAYS)')
     .action(async (opts: Flags) => {
       const running = await serve(opts);

@@ -143,7 +143,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     intake,
     log: log.child({ subsystem: 'smtp' }),
   });
-  const api = createApi(db, projects, config.baseUrl);
+  const api = createApi(db, projects, config.baseUrl, { cacheBytes: config.apiCacheMiB * 2 ** 20 });
   const app = await buildApp({
     log: log.child({ subsystem: 'http' }),
     health: {

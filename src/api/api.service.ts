@@ -1,7 +1,7 @@
 // The REST API's reads: resolves Patchwork's filters, pages on indexes, loads each embedded relation of a page in one query.
 import type { Db } from '../db/database.js';
 import { changeMarker, type Page } from '../db/api-list.repository.js';
-import { checkRows, checkStatesOf, checksOfPatch, countEvents, existingIds, getCheck, pageEvents, type EventFilter } from '../db/api-event.repository.js';
+import { checkRows, checkStatesOf, checksOfPatch, countEvents, eventRows, existingIds, getCheck, pageEventIds, type EventFilter } from '../db/api-event.repository.js';
 import {
   commentRow,
   commentRows,
@@ -14,15 +14,17 @@ import {
   coverRows,
   embeddedPatches,
   mailHeaders,
-  pageCovers,
-  pagePatches,
+  inOrder,
+  pageCoverIds,
+  pagePatchIds,
+  patchListRows,
   patchDetailRow,
   patchesOfSeriesList,
   PATCH_SORT_FIELDS,
   type CoverFilter,
   type PatchFilter,
 } from '../db/api-patch.repository.js';
-import { countSeries, listPeople, pageSeries, peopleRows, PERSON_SORT_FIELDS, resolvePeople, seriesRows, SERIES_SORT_FIELDS, type SeriesFilter } from '../db/api-series.repository.js';
+import { countSeries, listPeople, pageSeriesIds, peopleRows, PERSON_SORT_FIELDS, resolvePeople, seriesRows, SERIES_SORT_FIELDS, type SeriesFilter } from '../db/api-series.repository.js';
 import { BUNDLE_SORT_FIELDS, bundlePatchIds, countBundles, findBundle, getBundle, pageBundles, type BundleFilter } from '../db/bundle.repository.js';
 import { findUserByUsername, getUser, getUsers, listUsers, resolveUsers, usersByEmails, type UserSummary } from '../db/user.repository.js';
 import type { BundleRow, CheckRow } from '../db/api-schema.js';
@@ -67,16 +69,25 @@ import {
   seriesOut,
   userOut,
   type Ctx,
+  type Out,
   type PersonLike,
   type ProjectInfo,
   type UserLike,
 } from './represent.js';
+import { RowMemo } from './row-memo.js';
 import { hasVersion, type ApiVersion } from './versions.js';
 
 export interface ListResult {
-  items: Record<string, unknown>[];
   page: number;
   lastPage: number;
+  /** The page's items, built when asked: a kept answer with the same `contents` makes building them unnecessary. */
+  items: () => Promise<Out[]>;
+  /**
+   * What the page shows, when known before its items are built: the resource and its ids in order. Under one change
+   * marker, one context (base URL, version) and the same contents, the items are the same whatever the query was
+   * (a poller's `since=` moves each time, the newest page seldom does).
+   */
+  contents?: string;
 }
 
 export type Parent = { kind: 'patch' | 'cover'; id: number };
@@ -89,12 +100,20 @@ export const CHECK_STATES = ['pending', 'success', 'warning', 'fail'] as const;
 const ID_ASC: SortKey[] = [{ field: 'id', desc: false }];
 /** Counts kept per filter while nothing is written; bounded, oldest dropped first. */
 const COUNT_CACHE_SIZE = 512;
+/** Contexts kept per (base URL, version): a handful in practice; a Host header per request cannot grow it. */
+const CTX_CACHE_SIZE = 32;
+/** People and users kept by id while nothing is written (a course has a few thousand). */
+const MEMO_ROWS = 20_000;
+const DAY_MS = 86_400_000;
 
 const DELETED_PERSON: PersonLike = { id: 0, name: null, email: '' };
 
 export class ApiService {
   readonly projects: ReadonlyMap<number, ProjectInfo>;
   private readonly counts = new Map<string, { marker: string; n: number }>();
+  private readonly contexts = new Map<string, Ctx>();
+  private readonly personRows = new RowMemo<PersonLike>(MEMO_ROWS);
+  private readonly userRows = new RowMemo<UserLike>(MEMO_ROWS);
 
   constructor(
     private readonly db: Db,
@@ -103,8 +122,26 @@ export class ApiService {
     this.projects = new Map(projects.map((p) => [p.id, p]));
   }
 
+  /** The context of a base URL and version, kept with the embedded objects it has built. */
   ctx(base: string, version: ApiVersion | null): Ctx {
-    return makeCtx(base, version, this.projects);
+    const key = `${version ?? ''} ${base}`;
+    let ctx = this.contexts.get(key);
+    if (!ctx) {
+      if (this.contexts.size >= CTX_CACHE_SIZE) this.contexts.delete(this.contexts.keys().next().value!);
+      this.contexts.set(key, (ctx = makeCtx(base, version, this.projects)));
+    }
+    return ctx;
+  }
+
+  /**
+   * The database's change marker (any committed write moves it, also another process's): what a reply computed now
+   * is valid for until it moves. Reading it also drops the rows kept under an older one.
+   */
+  async marker(): Promise<string> {
+    const m = await changeMarker(this.db);
+    this.personRows.advance(m);
+    this.userRows.advance(m);
+    return m;
   }
 
   index(ctx: Ctx): Record<string, string> {
@@ -140,10 +177,10 @@ export class ApiService {
     const pg = resolvePage(rq, list.length);
     const slice = list.slice(pg.offset, pg.offset + pg.limit);
     const maintainers = await usersByEmails(this.db, slice.flatMap((p) => p.maintainers));
-    return { ...pg, items: slice.map((p) => projectOut(ctx, p.id, this.maintainersOf(p, maintainers))) };
+    return { ...pg, items: async () => slice.map((p) => projectOut(ctx, p.id, this.maintainersOf(p, maintainers))) };
   }
 
-  async getProject(ctx: Ctx, idOrSlug: string): Promise<Record<string, unknown>> {
+  async getProject(ctx: Ctx, idOrSlug: string): Promise<Out> {
     const p = this.project(idOrSlug);
     return projectOut(ctx, p.id, this.maintainersOf(p, await usersByEmails(this.db, p.maintainers)));
   }
@@ -163,10 +200,10 @@ export class ApiService {
     let { total, rows } = await run(windowOf(rq));
     const pg = resolvePage(rq, total);
     if (rq.page === -1) ({ total, rows } = await run(pg));
-    return { ...pg, items: rows.map((u) => userOut(ctx, u, false)) };
+    return { ...pg, items: async () => rows.map((u) => userOut(ctx, u, false)) };
   }
 
-  async getUser(ctx: Ctx, id: number, who: Principal | null): Promise<Record<string, unknown>> {
+  async getUser(ctx: Ctx, id: number, who: Principal | null): Promise<Out> {
     const me = requireUser(who);
     const u = await getUser(this.db, id);
     if (!u) throw notFound('user_not_found', 'No User matches the given query.');
@@ -182,10 +219,10 @@ export class ApiService {
     const pg = resolvePage(rq, total);
     if (rq.page === -1) ({ total, rows } = await run(pg));
     const users = byEmail(await usersByEmails(this.db, rows.map((p) => p.email)));
-    return { ...pg, items: rows.map((p) => personOut(ctx, p, users.get(p.email) ?? null)) };
+    return { ...pg, items: async () => rows.map((p) => personOut(ctx, p, users.get(p.email) ?? null)) };
   }
 
-  async getPerson(ctx: Ctx, id: number, who: Principal | null): Promise<Record<string, unknown>> {
+  async getPerson(ctx: Ctx, id: number, who: Principal | null): Promise<Out> {
     requireUser(who);
     const [p] = await peopleRows(this.db, [id]);
     if (!p) throw notFound('person_not_found', 'No Person matches the given query.');
@@ -197,6 +234,7 @@ export class ApiService {
 
   async listPatches(ctx: Ctx, q: RawQuery): Promise<ListResult> {
     const rq = pageParam(q);
+    const m = await this.marker();
     let f: PatchFilter;
     try {
       f = {
@@ -218,34 +256,37 @@ export class ApiService {
       throw e;
     }
     const sort = orderParam(q, PATCH_SORT_FIELDS, ID_ASC);
-    const pg = resolvePage(rq, await this.count(`patches ${JSON.stringify(f)}`, () => countPatches(this.db, f)));
-    const rows = await pagePatches(this.db, f, sort, pg);
+    const pg = resolvePage(rq, await this.countSince('patches', f, m, (g) => countPatches(this.db, g)));
+    const ids = await pagePatchIds(this.db, f, sort, pg);
+    return { ...pg, contents: `patches ${ids.join(',')}`, items: () => this.patchItems(ctx, ids, m) };
+  }
+
+  private async patchItems(ctx: Ctx, ids: number[], m: string): Promise<Out[]> {
+    const rows = inOrder(ids, await patchListRows(this.db, ids));
     const [people, users, series, checks] = await Promise.all([
-      this.peopleMap(rows.map((r) => r.submitter_id)),
-      this.usersMap(rows.flatMap((r) => (r.delegate_id === null ? [] : [r.delegate_id]))),
+      this.peopleMap(rows.map((r) => r.submitter_id), m),
+      this.usersMap(rows.flatMap((r) => (r.delegate_id === null ? [] : [r.delegate_id])), m),
       this.seriesMap(rows.map((r) => r.series_id)),
       checkStatesOf(this.db, rows.map((r) => r.id)),
     ]);
     const checksOf = groupBy(checks, (c) => c.patch_id);
-    return {
-      ...pg,
-      items: rows.map((p) =>
-        patchOut(ctx, p, {
-          submitter: people.get(p.submitter_id) ?? DELETED_PERSON,
-          delegate: p.delegate_id === null ? null : (users.get(p.delegate_id) ?? null),
-          series: series.get(p.series_id) ?? null,
-          check: combinedCheckState(checksOf.get(p.id) ?? []),
-        }),
-      ),
-    };
+    return rows.map((p) =>
+      patchOut(ctx, p, {
+        submitter: people.get(p.submitter_id) ?? DELETED_PERSON,
+        delegate: p.delegate_id === null ? null : (users.get(p.delegate_id) ?? null),
+        series: series.get(p.series_id) ?? null,
+        check: combinedCheckState(checksOf.get(p.id) ?? []),
+      }),
+    );
   }
 
-  async getPatch(ctx: Ctx, id: number): Promise<Record<string, unknown>> {
+  async getPatch(ctx: Ctx, id: number): Promise<Out> {
+    const m = await this.marker();
     const p = await patchDetailRow(this.db, id);
     if (!p) throw notFound('patch_not_found', 'No Patch matches the given query.');
-    const [people, delegate, series, checks, mails] = await Promise.all([
-      this.peopleMap([p.submitter_id]),
-      p.delegate_id === null ? Promise.resolve(undefined) : getUser(this.db, p.delegate_id),
+    const [people, delegates, series, checks, mails] = await Promise.all([
+      this.peopleMap([p.submitter_id], m),
+      this.usersMap(p.delegate_id === null ? [] : [p.delegate_id], m),
       this.seriesMap([p.series_id]),
       checkStatesOf(this.db, [p.id]),
       mailHeaders(this.db, [p.mail_id]),
@@ -253,7 +294,12 @@ export class ApiService {
     return patchOut(
       ctx,
       p,
-      { submitter: people.get(p.submitter_id) ?? DELETED_PERSON, delegate: delegate ?? null, series: series.get(p.series_id) ?? null, check: combinedCheckState(checks) },
+      {
+        submitter: people.get(p.submitter_id) ?? DELETED_PERSON,
+        delegate: p.delegate_id === null ? null : (delegates.get(p.delegate_id) ?? null),
+        series: series.get(p.series_id) ?? null,
+        check: combinedCheckState(checks),
+      },
       { headers: headersOf(mails.get(p.mail_id)?.raw), content: p.content, diff: p.diff },
     );
   }
@@ -262,6 +308,7 @@ export class ApiService {
 
   async listCovers(ctx: Ctx, q: RawQuery): Promise<ListResult> {
     const rq = pageParam(q);
+    const m = await this.marker();
     let f: CoverFilter;
     try {
       f = {
@@ -278,19 +325,22 @@ export class ApiService {
       throw e;
     }
     const sort = orderParam(q, COVER_SORT_FIELDS, ID_ASC);
-    const pg = resolvePage(rq, await this.count(`covers ${JSON.stringify(f)}`, () => countCovers(this.db, f)));
-    const rows = await pageCovers(this.db, f, sort, pg);
-    const [people, series] = await Promise.all([this.peopleMap(rows.map((r) => r.submitter_id)), this.seriesMap(rows.flatMap((r) => (r.series_id === null ? [] : [r.series_id])))]);
-    return {
-      ...pg,
-      items: rows.map((c) => coverOut(ctx, c, { submitter: people.get(c.submitter_id) ?? DELETED_PERSON, series: c.series_id === null ? null : (series.get(c.series_id) ?? null) })),
-    };
+    const pg = resolvePage(rq, await this.countSince('covers', f, m, (g) => countCovers(this.db, g)));
+    const ids = await pageCoverIds(this.db, f, sort, pg);
+    return { ...pg, contents: `covers ${ids.join(',')}`, items: () => this.coverItems(ctx, ids, m) };
   }
 
-  async getCover(ctx: Ctx, id: number): Promise<Record<string, unknown>> {
+  private async coverItems(ctx: Ctx, ids: number[], m: string): Promise<Out[]> {
+    const rows = inOrder(ids, await coverRows(this.db, ids));
+    const [people, series] = await Promise.all([this.peopleMap(rows.map((r) => r.submitter_id), m), this.seriesMap(rows.flatMap((r) => (r.series_id === null ? [] : [r.series_id])))]);
+    return rows.map((c) => coverOut(ctx, c, { submitter: people.get(c.submitter_id) ?? DELETED_PERSON, series: c.series_id === null ? null : (series.get(c.series_id) ?? null) }));
+  }
+
+  async getCover(ctx: Ctx, id: number): Promise<Out> {
+    const m = await this.marker();
     const c = await coverDetailRow(this.db, id);
     if (!c) throw notFound('cover_not_found', 'No Cover matches the given query.');
-    const [people, series, mails] = await Promise.all([this.peopleMap([c.submitter_id]), this.seriesMap(c.series_id === null ? [] : [c.series_id]), mailHeaders(this.db, [c.mail_id])]);
+    const [people, series, mails] = await Promise.all([this.peopleMap([c.submitter_id], m), this.seriesMap(c.series_id === null ? [] : [c.series_id]), mailHeaders(this.db, [c.mail_id])]);
     return coverOut(
       ctx,
       c,
@@ -303,6 +353,7 @@ export class ApiService {
 
   async listSeries(ctx: Ctx, q: RawQuery): Promise<ListResult> {
     const rq = pageParam(q);
+    const m = await this.marker();
     let f: SeriesFilter;
     try {
       f = { projectIds: this.projectIds(q), submitterIds: await this.people(q, 'submitter'), since: dateParam(q, 'since'), before: dateParam(q, 'before'), terms: searchTerms(q) };
@@ -311,20 +362,21 @@ export class ApiService {
       throw e;
     }
     const sort = orderParam(q, SERIES_SORT_FIELDS, ID_ASC);
-    const pg = resolvePage(rq, await this.count(`series ${JSON.stringify(f)}`, () => countSeries(this.db, f)));
-    const rows = await pageSeries(this.db, f, sort, pg);
-    return { ...pg, items: await this.seriesItems(ctx, rows) };
+    const pg = resolvePage(rq, await this.countSince('series', f, m, (g) => countSeries(this.db, g)));
+    const ids = await pageSeriesIds(this.db, f, sort, pg);
+    return { ...pg, contents: `series ${ids.join(',')}`, items: async () => this.seriesItems(ctx, inOrder(ids, await seriesRows(this.db, ids)), m) };
   }
 
-  async getSeries(ctx: Ctx, id: number): Promise<Record<string, unknown>> {
+  async getSeries(ctx: Ctx, id: number): Promise<Out> {
+    const m = await this.marker();
     const rows = await seriesRows(this.db, [id]);
     if (!rows.length) throw notFound('series_not_found', 'No Series matches the given query.');
-    return (await this.seriesItems(ctx, rows))[0]!;
+    return (await this.seriesItems(ctx, rows, m))[0]!;
   }
 
-  private async seriesItems(ctx: Ctx, rows: Awaited<ReturnType<typeof seriesRows>>): Promise<Record<string, unknown>[]> {
+  private async seriesItems(ctx: Ctx, rows: Awaited<ReturnType<typeof seriesRows>>, m: string): Promise<Out[]> {
     const [people, covers, patches] = await Promise.all([
-      this.peopleMap(rows.map((r) => r.submitter_id)),
+      this.peopleMap(rows.map((r) => r.submitter_id), m),
       coverRows(this.db, rows.flatMap((r) => (r.cover_id === null ? [] : [r.cover_id]))),
       patchesOfSeriesList(this.db, rows.map((r) => r.id)),
     ]);
@@ -342,22 +394,24 @@ export class ApiService {
   // Comments (1.1+): every comment of one patch or cover letter.
 
   async listComments(ctx: Ctx, parent: Parent, q: RawQuery): Promise<ListResult> {
+    const m = await this.marker();
     await this.requireParent(parent);
     const rq = pageParam(q);
     const rows = await commentsOf(this.db, parent, { terms: searchTerms(q), sort: orderParam(q, COMMENT_SORT_FIELDS, ID_ASC) });
     const pg = resolvePage(rq, rows.length);
-    return { ...pg, items: await this.commentItems(ctx, rows.slice(pg.offset, pg.offset + pg.limit)) };
+    return { ...pg, items: () => this.commentItems(ctx, rows.slice(pg.offset, pg.offset + pg.limit), m) };
   }
 
-  async getComment(ctx: Ctx, parent: Parent, id: number): Promise<Record<string, unknown>> {
+  async getComment(ctx: Ctx, parent: Parent, id: number): Promise<Out> {
+    const m = await this.marker();
     await this.requireParent(parent);
     const c = await commentRow(this.db, id);
     if (!c || (parent.kind === 'patch' ? c.patch_id : c.cover_id) !== parent.id) throw notFound('comment_not_found', 'No comment matches the given query.');
-    return (await this.commentItems(ctx, [c]))[0]!;
+    return (await this.commentItems(ctx, [c], m))[0]!;
   }
 
-  private async commentItems(ctx: Ctx, rows: Awaited<ReturnType<typeof commentRows>>): Promise<Record<string, unknown>[]> {
-    const [people, mails] = await Promise.all([this.peopleMap(rows.map((r) => r.submitter_id)), mailHeaders(this.db, rows.map((r) => r.mail_id))]);
+  private async commentItems(ctx: Ctx, rows: Awaited<ReturnType<typeof commentRows>>, m: string): Promise<Out[]> {
+    const [people, mails] = await Promise.all([this.peopleMap(rows.map((r) => r.submitter_id), m), mailHeaders(this.db, rows.map((r) => r.mail_id))]);
     return rows.map((c) => {
       const mail = mails.get(c.mail_id);
       return commentOut(ctx, c, { submitter: people.get(c.submitter_id) ?? DELETED_PERSON, subject: mail?.subject ?? '', headers: headersOf(mail?.raw) });
@@ -372,6 +426,7 @@ export class ApiService {
   // Checks.
 
   async listChecks(ctx: Ctx, patchId: number, q: RawQuery): Promise<ListResult> {
+    const m = await this.marker();
     await this.requireParent({ kind: 'patch', id: patchId });
     const rq = pageParam(q);
     let rows: CheckRow[];
@@ -393,22 +448,24 @@ export class ApiService {
     if (sort[0]!.desc) rows.reverse();
     const pg = resolvePage(rq, rows.length);
     const slice = rows.slice(pg.offset, pg.offset + pg.limit);
-    const users = await this.usersMap(slice.flatMap((c) => (c.user_id === null ? [] : [c.user_id])));
-    return { ...pg, items: slice.map((c) => checkOut(ctx, c, c.user_id === null ? null : (users.get(c.user_id) ?? null))) };
+    const users = await this.usersMap(slice.flatMap((c) => (c.user_id === null ? [] : [c.user_id])), m);
+    return { ...pg, items: async () => slice.map((c) => checkOut(ctx, c, c.user_id === null ? null : (users.get(c.user_id) ?? null))) };
   }
 
-  async getCheck(ctx: Ctx, patchId: number, id: number): Promise<Record<string, unknown>> {
+  async getCheck(ctx: Ctx, patchId: number, id: number): Promise<Out> {
+    const m = await this.marker();
     await this.requireParent({ kind: 'patch', id: patchId });
     const c = await getCheck(this.db, patchId, id);
     if (!c) throw notFound('check_not_found', 'No Check matches the given query.');
-    const u = c.user_id === null ? undefined : await getUser(this.db, c.user_id);
-    return checkOut(ctx, c, u ?? null);
+    const users = await this.usersMap(c.user_id === null ? [] : [c.user_id], m);
+    return checkOut(ctx, c, c.user_id === null ? null : (users.get(c.user_id) ?? null));
   }
 
   // Events.
 
   async listEvents(ctx: Ctx, q: RawQuery): Promise<ListResult> {
     const rq = pageParam(q);
+    const m = await this.marker();
     const shown = hasVersion(ctx.v, '1.3') ? [...CATEGORIES_1_0, ...CATEGORIES_1_3] : CATEGORIES_1_0;
     let f: EventFilter;
     try {
@@ -430,18 +487,18 @@ export class ApiService {
       throw e;
     }
     const sort = orderParam(q, ['date'], [{ field: 'date', desc: true }]);
-    const pg = resolvePage(rq, await this.count(`events ${JSON.stringify(f)}`, () => countEvents(this.db, f)));
-    const rows = await pageEvents(this.db, f, sort, pg);
-    return { ...pg, items: await this.eventItems(ctx, rows) };
+    const pg = resolvePage(rq, await this.countSince('events', f, m, (g) => countEvents(this.db, g)));
+    const ids = await pageEventIds(this.db, f, sort, pg);
+    return { ...pg, contents: `events ${ids.join(',')}`, items: async () => this.eventItems(ctx, inOrder(ids, await eventRows(this.db, ids)), m) };
   }
 
-  private async eventItems(ctx: Ctx, rows: EventRow[]): Promise<Record<string, unknown>[]> {
+  private async eventItems(ctx: Ctx, rows: EventRow[], m: string): Promise<Out[]> {
     const payloads = rows.map((e) => parsePayload(e.payload));
     const userIds = rows.flatMap((e, i) => [e.actor_id, numberOr(payloads[i]!.previous_delegate), numberOr(payloads[i]!.current_delegate)]).filter((x): x is number => typeof x === 'number');
     const seriesIds = rows.flatMap((e, i) => [e.series_id, numberOr(payloads[i]!.previous_series)]).filter((x): x is number => typeof x === 'number');
     const checkIds = payloads.map((p) => numberOr(p.check)).filter((x): x is number => typeof x === 'number');
     const [users, series, patches, covers, comments, checks] = await Promise.all([
-      this.usersMap(userIds),
+      this.usersMap(userIds, m),
       this.seriesMap(seriesIds),
       embeddedPatches(this.db, rows.flatMap((e) => (e.patch_id === null ? [] : [e.patch_id]))),
       coverRows(this.db, rows.flatMap((e) => (e.cover_id === null ? [] : [e.cover_id]))),
@@ -452,7 +509,7 @@ export class ApiService {
     const coverById = new Map(covers.map((c) => [c.id, c]));
     const commentById = new Map(comments.map((c) => [c.id, c]));
     const checkById = new Map(checks.map((c) => [c.id, c]));
-    const ref = <T>(map: Map<number, T>, id: unknown, embed: (x: T) => Record<string, unknown>) => {
+    const ref = <T>(map: Map<number, T>, id: unknown, embed: (x: T) => Out) => {
       const x = typeof id === 'number' ? map.get(id) : undefined;
       return x ? embed(x) : null;
     };
@@ -461,7 +518,7 @@ export class ApiService {
     const user = (id: unknown) => ref(users, id, (u) => embedUser(ctx, u));
     return rows.map((e, i) => {
       const pl = payloads[i]!;
-      let payload: Record<string, unknown>;
+      let payload: Out;
       switch (e.category) {
         case 'cover-created':
           payload = { cover: ref(coverById, e.cover_id, (c) => embedCover(ctx, c)) };
@@ -505,6 +562,7 @@ export class ApiService {
 
   async listBundles(ctx: Ctx, q: RawQuery, who: Principal | null): Promise<ListResult> {
     const rq = pageParam(q);
+    const m = await this.marker();
     let f: BundleFilter;
     try {
       f = { viewerId: who?.id ?? null, projectIds: this.projectIds(q), ownerIds: await this.users(q, 'owner'), public: boolParam(q, 'public'), terms: searchTerms(q) };
@@ -514,12 +572,14 @@ export class ApiService {
     }
     const sort = orderParam(q, BUNDLE_SORT_FIELDS, ID_ASC);
     const pg = resolvePage(rq, await countBundles(this.db, f));
-    return { ...pg, items: await this.bundleItems(ctx, await pageBundles(this.db, f, sort, pg)) };
+    const rows = await pageBundles(this.db, f, sort, pg);
+    return { ...pg, items: () => this.bundleItems(ctx, rows, m) };
   }
 
-  async getBundle(ctx: Ctx, id: number, who: Principal | null): Promise<Record<string, unknown>> {
+  async getBundle(ctx: Ctx, id: number, who: Principal | null): Promise<Out> {
+    const m = await this.marker();
     const b = await this.visibleBundle(id, who);
-    return (await this.bundleItems(ctx, [b]))[0]!;
+    return (await this.bundleItems(ctx, [b], m))[0]!;
   }
 
   async visibleBundle(id: number, who: Principal | null): Promise<BundleRow> {
@@ -528,9 +588,9 @@ export class ApiService {
     return b;
   }
 
-  async bundleItems(ctx: Ctx, rows: BundleRow[]): Promise<Record<string, unknown>[]> {
+  private async bundleItems(ctx: Ctx, rows: BundleRow[], m: string): Promise<Out[]> {
     const ids = await bundlePatchIds(this.db, rows.map((b) => b.id));
-    const [owners, patches] = await Promise.all([this.usersMap(rows.map((b) => b.owner_id)), embeddedPatches(this.db, [...ids.values()].flat())]);
+    const [owners, patches] = await Promise.all([this.usersMap(rows.map((b) => b.owner_id), m), embeddedPatches(this.db, [...ids.values()].flat())]);
     const patchById = new Map(patches.map((p) => [p.id, p]));
     return rows.map((b) =>
       bundleOut(
@@ -596,21 +656,34 @@ export class ApiService {
     return found;
   }
 
-  private async peopleMap(ids: number[]): Promise<Map<number, PersonLike>> {
-    return new Map((await peopleRows(this.db, ids)).map((p) => [p.id, p]));
+  private peopleMap(ids: number[], m: string): Promise<Map<number, PersonLike>> {
+    return this.personRows.get(ids, m, (missing) => peopleRows(this.db, missing));
   }
 
-  private async usersMap(ids: number[]): Promise<Map<number, UserLike>> {
-    return new Map((await getUsers(this.db, ids)).map((u) => [u.id, u]));
+  private usersMap(ids: number[], m: string): Promise<Map<number, UserLike>> {
+    return this.userRows.get(ids, m, (missing) => getUsers(this.db, missing));
   }
 
   private async seriesMap(ids: number[]) {
     return new Map((await seriesRows(this.db, ids)).map((s) => [s.id, s]));
   }
 
+  /**
+   * A count of a list with a `since` and no `before` is the rest of that day, counted, plus the count from the next
+   * midnight on, kept: pollers ask `since=<their last run>`, a new value each time, and the days after it hold the
+   * same count until something is written.
+   */
+  private async countSince<F extends { since?: string; before?: string }>(kind: string, f: F, m: string, run: (f: F) => Promise<number>): Promise<number> {
+    const day = f.since === undefined || f.before !== undefined ? NaN : Date.parse(`${f.since.slice(0, 10)}T00:00:00.000Z`);
+    if (Number.isNaN(day) || f.since === new Date(day).toISOString()) return this.count(`${kind} ${JSON.stringify(f)}`, m, () => run(f));
+    const midnight = new Date(day + DAY_MS).toISOString();
+    const rest = { ...f, since: midnight };
+    const [head, tail] = await Promise.all([run({ ...f, before: midnight }), this.count(`${kind} ${JSON.stringify(rest)}`, m, () => run(rest))]);
+    return head + tail;
+  }
+
   /** COUNT(*) for the Link header's last page, kept until anything is written (the marker moves on every write). */
-  private async count(key: string, run: () => Promise<number>): Promise<number> {
-    const marker = await changeMarker(this.db);
+  private async count(key: string, marker: string, run: () => Promise<number>): Promise<number> {
     const hit = this.counts.get(key);
     if (hit && hit.marker === marker) return hit.n;
     const n = await run();
@@ -628,7 +701,7 @@ function windowOf(rq: PageRequest): Page {
 
 function empty(rq: PageRequest): ListResult {
   const pg = resolvePage(rq, 0);
-  return { items: [], page: pg.page, lastPage: pg.lastPage };
+  return { items: async () => [], page: pg.page, lastPage: pg.lastPage };
 }
 
 function groupBy<T>(rows: T[], key: (r: T) => number): Map<number, T[]> {

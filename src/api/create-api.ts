@@ -1,4 +1,5 @@
-// Wires the REST API's services from the core: the read service, the write service (over SeriesAdminService), auth.
+// Wires the REST API's services from the core: the read service, the write service (over SeriesAdminService), auth,
+// and the cache of shared GET answers (docs/api.md, "Caching").
 import type { Project } from '../config/projects.js';
 import type { Db } from '../db/database.js';
 import { SeriesAdminService } from '../series/series-admin.service.js';
@@ -6,12 +7,27 @@ import { ApiService } from './api.service.js';
 import { ApiWriteService } from './api-write.service.js';
 import { AuthService } from './auth.service.js';
 import type { ProjectInfo } from './represent.js';
+import { DEFAULT_CACHE_LIMITS, ResponseCache } from './response-cache.js';
 
 export function projectInfo(p: Project & { id: number }): ProjectInfo {
   return { id: p.id, slug: p.slug, name: p.name, list: p.addresses.list, scmUrl: p.tree?.url ?? null, maintainers: p.maintainers };
 }
 
-export function createApi(db: Db, projects: (Project & { id: number })[], baseUrl: string | null) {
+export interface ApiOptions {
+  /** Body bytes the response cache keeps; 0 turns it off (`PATCHBAY_API_CACHE=0`). Default: DEFAULT_CACHE_LIMITS. */
+  cacheBytes?: number;
+  /** Answers it keeps at most. */
+  cacheEntries?: number;
+}
+
+export function createApi(db: Db, projects: (Project & { id: number })[], baseUrl: string | null, options: ApiOptions = {}) {
   const api = new ApiService(db, projects.map(projectInfo));
-  return { api, writes: new ApiWriteService(db, new SeriesAdminService(db), api), auth: new AuthService(db), baseUrl };
+  const limits = { maxBytes: options.cacheBytes ?? DEFAULT_CACHE_LIMITS.maxBytes, maxEntries: options.cacheEntries ?? DEFAULT_CACHE_LIMITS.maxEntries };
+  return {
+    api,
+    writes: new ApiWriteService(db, new SeriesAdminService(db), api),
+    auth: new AuthService(db),
+    baseUrl,
+    responses: limits.maxBytes > 0 && limits.maxEntries > 0 ? new ResponseCache(limits) : null,
+  };
 }

@@ -135,8 +135,9 @@ export function resolvePage(req: PageRequest, total: number): { page: number; la
 
 /** RFC 8288 (was RFC 5988) Link header as Patchwork's LinkHeaderPagination writes it: next, prev, then first and last. */
 export function linkHeader(url: string, page: number, lastPage: number): string {
+  // One URL rewritten page by page: set() replaces `page` where it stands, or appends it the first time.
+  const u = new URL(url);
   const at = (n: number) => {
-    const u = new URL(url);
     u.searchParams.set('page', String(n));
     return u.toString();
   };

@@ -1,7 +1,9 @@
 // Pure JSON representations of Patchwork's API resources from rows; every URL absolute, every field as its version shows it.
+// Each writer builds its object with the fields in Patchwork's serializer order; a field the request's version lacks is
+// left undefined, which JSON.stringify drops (the field tables are in versions.ts, compiled once per version).
 import { archiveRoot, msgidSegment } from '../mail/archive-layout.js';
 import { listIdOf } from '../mail/list-headers.js';
-import { LATEST, shape, type ApiVersion } from './versions.js';
+import { LATEST, showsOf, type ApiVersion, type Shows } from './versions.js';
 
 /** What a project looks like to the API: its file and its database id. */
 export interface ProjectInfo {
@@ -14,6 +16,9 @@ export interface ProjectInfo {
   maintainers: string[];
 }
 
+/** A JSON object as the API writes it: built by the writers below, serialised once per response. */
+export type Out = Record<string, unknown>;
+
 export interface Ctx {
   /** Public base URL without a trailing slash. */
   base: string;
@@ -22,10 +27,28 @@ export interface Ctx {
   /** `BASE/api` or `BASE/api/1.2`: resource URLs stay under the version they were requested with, as in DRF. */
   api: string;
   projects: ReadonlyMap<number, ProjectInfo>;
+  /** The fields this version shows of each shape. */
+  show: Shows;
+  /** Embedded objects built once for this base URL and version (see embedProject, embedPerson, embedUser). */
+  memo: CtxMemo;
 }
 
+interface CtxMemo {
+  projects: Map<number, { embedded: Out; archive: string }>;
+  /** Keyed by the row object: the API service hands out the same row while the database is unchanged. */
+  people: WeakMap<PersonLike, Out>;
+  users: WeakMap<UserLike, Out>;
+  /** Keyed by the row object too: the patches of a page that share a series share its row. */
+  series: WeakMap<SeriesLike, Out>;
+}
+
+/**
+ * A context is cheap to make but meant to be kept per (base URL, version) by its caller: it remembers the embedded
+ * projects, people and users it built (never mutated: a reply only serialises them).
+ */
 export function makeCtx(base: string, version: ApiVersion | null, projects: ReadonlyMap<number, ProjectInfo>): Ctx {
-  return { base, v: version ?? LATEST, api: `${base}/api${version ? `/${version}` : ''}`, projects };
+  const v = version ?? LATEST;
+  return { base, v, api: `${base}/api${version ? `/${version}` : ''}`, projects, show: showsOf(v), memo: { projects: new Map(), people: new WeakMap(), users: new WeakMap(), series: new WeakMap() } };
 }
 
 export interface PersonLike {
@@ -75,6 +98,8 @@ export interface CommentLike {
 
 /** Patchwork stores naive UTC datetimes and DRF writes them without a zone: `2016-09-11T22:22:03`. */
 export function apiDate(iso: string): string {
+  // Stored dates are toISOString()'s `YYYY-MM-DDTHH:MM:SS.sssZ`: cut without a regex (every item has one or more).
+  if (iso.length === 24 && iso.charCodeAt(23) === 90 /* Z */ && iso.charCodeAt(19) === 46 /* . */ && iso.charCodeAt(10) === 84 /* T */) return iso.slice(0, 19);
   const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})/.exec(iso);
   if (m && iso.endsWith('Z')) return m[1]!;
   const d = new Date(iso);
@@ -84,14 +109,19 @@ export function apiDate(iso: string): string {
 /** Message-IDs are stored without angle brackets; Patchwork stores and shows them with. */
 export const apiMsgid = (msgid: string) => `<${msgid}>`;
 
-function project(ctx: Ctx, id: number): ProjectInfo {
-  const p = ctx.projects.get(id);
-  if (!p) throw new Error(`project ${id} is not configured`);
-  return p;
+function projectMemo(ctx: Ctx, id: number): { embedded: Out; archive: string } {
+  let m = ctx.memo.projects.get(id);
+  if (!m) {
+    const p = ctx.projects.get(id);
+    if (!p) throw new Error(`project ${id} is not configured`);
+    m = buildEmbeddedProject(ctx, p);
+    ctx.memo.projects.set(id, m);
+  }
+  return m;
 }
 
 function archiveUrl(ctx: Ctx, projectId: number, msgid: string): string {
-  return `${ctx.base}/${encodeURIComponent(archiveRoot(project(ctx, projectId).slug))}/${msgidSegment(msgid)}/`;
+  return `${projectMemo(ctx, projectId).archive}${msgidSegment(msgid)}/`;
 }
 
 // Web and download URLs. The mbox URLs are served by src/web/routes/mbox.route.ts; "mbox" is only their last segment
@@ -110,21 +140,15 @@ export const webUrls = {
 
 // Embedded (nested) representations: Patchwork's api/embedded.py.
 
-/** Every item of a page embeds its project: built once per request and project (callers never mutate it). */
-const projectMemo = new WeakMap<Ctx, Map<number, Record<string, unknown>>>();
-
-export function embedProject(ctx: Ctx, id: number): Record<string, unknown> {
-  let memo = projectMemo.get(ctx);
-  if (!memo) projectMemo.set(ctx, (memo = new Map()));
-  let out = memo.get(id);
-  if (!out) memo.set(id, (out = buildEmbeddedProject(ctx, id)));
-  return out;
+/** Every item of a page embeds its project: built once per context and project. */
+export function embedProject(ctx: Ctx, id: number): Out {
+  return projectMemo(ctx, id).embedded;
 }
 
-function buildEmbeddedProject(ctx: Ctx, id: number): Record<string, unknown> {
-  const p = project(ctx, id);
+function buildEmbeddedProject(ctx: Ctx, p: ProjectInfo): { embedded: Out; archive: string } {
   const root = `${ctx.base}/${encodeURIComponent(archiveRoot(p.slug))}/`;
-  return shape('embeddedProject', ctx.v, {
+  const show = ctx.show.embeddedProject;
+  const embedded = {
     id: p.id,
     url: `${ctx.api}/projects/${p.id}/`,
     name: p.name,
@@ -135,101 +159,140 @@ function buildEmbeddedProject(ctx: Ctx, id: number): Record<string, unknown> {
     web_url: '',
     scm_url: p.scmUrl ?? '',
     webscm_url: '',
-    list_archive_url: root,
-    list_archive_url_format: `${root}{}/`,
-    commit_url_format: '',
-  });
+    list_archive_url: show.list_archive_url ? root : undefined,
+    list_archive_url_format: show.list_archive_url_format ? `${root}{}/` : undefined,
+    commit_url_format: show.commit_url_format ? '' : undefined,
+  };
+  return { embedded, archive: root };
 }
 
-export function embedPerson(ctx: Ctx, p: PersonLike): Record<string, unknown> {
-  return shape('embeddedPerson', ctx.v, { id: p.id, url: `${ctx.api}/people/${p.id}/`, name: p.name, email: p.email });
+/** Built once per context and person row (the service hands out one row object per person while nothing changes). */
+export function embedPerson(ctx: Ctx, p: PersonLike): Out {
+  let out = ctx.memo.people.get(p);
+  if (!out) ctx.memo.people.set(p, (out = { id: p.id, url: `${ctx.api}/people/${p.id}/`, name: p.name, email: p.email }));
+  return out;
 }
 
-export function embedUser(ctx: Ctx, u: UserLike): Record<string, unknown> {
-  return shape('embeddedUser', ctx.v, { id: u.id, url: `${ctx.api}/users/${u.id}/`, username: u.username, first_name: u.first_name, last_name: u.last_name, email: u.email });
+export function embedUser(ctx: Ctx, u: UserLike): Out {
+  let out = ctx.memo.users.get(u);
+  if (!out) ctx.memo.users.set(u, (out = { id: u.id, url: `${ctx.api}/users/${u.id}/`, username: u.username, first_name: u.first_name, last_name: u.last_name, email: u.email }));
+  return out;
 }
 
-export function embedPatch(ctx: Ctx, p: PatchLike): Record<string, unknown> {
-  return shape('embeddedPatch', ctx.v, {
+export function embedPatch(ctx: Ctx, p: PatchLike): Out {
+  const show = ctx.show.embeddedPatch;
+  return {
     id: p.id,
     url: `${ctx.api}/patches/${p.id}/`,
-    web_url: webUrls.patch(ctx, p.id),
+    web_url: show.web_url ? webUrls.patch(ctx, p.id) : undefined,
     msgid: apiMsgid(p.msgid),
-    list_archive_url: archiveUrl(ctx, p.project_id, p.msgid),
+    list_archive_url: show.list_archive_url ? archiveUrl(ctx, p.project_id, p.msgid) : undefined,
     date: apiDate(p.date),
     name: p.name,
     mbox: webUrls.patchMbox(ctx, p.id),
-  });
+  };
 }
 
-export function embedCover(ctx: Ctx, c: CoverLike): Record<string, unknown> {
-  return shape('embeddedCover', ctx.v, {
+export function embedCover(ctx: Ctx, c: CoverLike): Out {
+  const show = ctx.show.embeddedCover;
+  return {
     id: c.id,
     url: `${ctx.api}/covers/${c.id}/`,
-    web_url: webUrls.cover(ctx, c.id),
+    web_url: show.web_url ? webUrls.cover(ctx, c.id) : undefined,
     msgid: apiMsgid(c.msgid),
-    list_archive_url: archiveUrl(ctx, c.project_id, c.msgid),
+    list_archive_url: show.list_archive_url ? archiveUrl(ctx, c.project_id, c.msgid) : undefined,
     date: apiDate(c.date),
     name: c.name,
-    mbox: webUrls.coverMbox(ctx, c.id),
-  });
+    mbox: show.mbox ? webUrls.coverMbox(ctx, c.id) : undefined,
+  };
 }
 
-export function embedSeries(ctx: Ctx, s: SeriesLike): Record<string, unknown> {
-  return shape('embeddedSeries', ctx.v, {
+/** Built once per row object: the items of a page (patches, events) that share a series share its row. */
+export function embedSeries(ctx: Ctx, s: SeriesLike): Out {
+  let out = ctx.memo.series.get(s);
+  if (!out) ctx.memo.series.set(s, (out = buildEmbeddedSeries(ctx, s)));
+  return out;
+}
+
+function buildEmbeddedSeries(ctx: Ctx, s: SeriesLike): Out {
+  return {
     id: s.id,
     url: `${ctx.api}/series/${s.id}/`,
-    web_url: webUrls.series(ctx, s.id),
+    web_url: ctx.show.embeddedSeries.web_url ? webUrls.series(ctx, s.id) : undefined,
     date: apiDate(s.date),
     name: s.name,
     version: s.version,
     mbox: webUrls.seriesMbox(ctx, s.id),
-  });
+  };
 }
 
-export function embedCheck(ctx: Ctx, c: CheckLike): Record<string, unknown> {
-  return shape('embeddedCheck', ctx.v, {
+export function embedCheck(ctx: Ctx, c: CheckLike): Out {
+  return {
     id: c.id,
     url: `${ctx.api}/patches/${c.patch_id}/checks/${c.id}/`,
     date: apiDate(c.date),
     state: c.state,
     target_url: c.target_url,
     context: c.context,
-  });
+  };
 }
 
 function commentUrl(ctx: Ctx, c: CommentLike): string {
   return c.patch_id !== null ? `${ctx.api}/patches/${c.patch_id}/comments/${c.id}/` : `${ctx.api}/covers/${c.cover_id}/comments/${c.id}/`;
 }
 
-export function embedComment(ctx: Ctx, c: CommentLike): Record<string, unknown> {
-  return shape('embeddedComment', ctx.v, {
+export function embedComment(ctx: Ctx, c: CommentLike): Out {
+  const show = ctx.show.embeddedComment;
+  return {
     id: c.id,
-    url: commentUrl(ctx, c),
-    web_url: webUrls.comment(ctx, c.id),
+    url: show.url ? commentUrl(ctx, c) : undefined,
+    web_url: show.web_url ? webUrls.comment(ctx, c.id) : undefined,
     msgid: apiMsgid(c.msgid),
-    list_archive_url: archiveUrl(ctx, c.project_id, c.msgid),
+    list_archive_url: show.list_archive_url ? archiveUrl(ctx, c.project_id, c.msgid) : undefined,
     date: apiDate(c.date),
-  });
+  };
 }
 
 // Full representations.
 
-export function projectOut(ctx: Ctx, id: number, maintainers: UserLike[]): Record<string, unknown> {
-  const embedded = embedProject(ctx, id);
-  return shape('project', ctx.v, { ...embedded, maintainers: maintainers.map((u) => embedUser(ctx, u)), subject_match: '' });
+export function projectOut(ctx: Ctx, id: number, maintainers: UserLike[]): Out {
+  const e = embedProject(ctx, id);
+  const show = ctx.show.project;
+  return {
+    id: e.id,
+    url: e.url,
+    name: e.name,
+    link_name: e.link_name,
+    list_id: e.list_id,
+    list_email: e.list_email,
+    web_url: e.web_url,
+    scm_url: e.scm_url,
+    webscm_url: e.webscm_url,
+    maintainers: maintainers.map((u) => embedUser(ctx, u)),
+    subject_match: show.subject_match ? '' : undefined,
+    list_archive_url: show.list_archive_url ? e.list_archive_url : undefined,
+    list_archive_url_format: show.list_archive_url_format ? e.list_archive_url_format : undefined,
+    commit_url_format: show.commit_url_format ? e.commit_url_format : undefined,
+  };
 }
 
 /** Patchwork's profile settings; patchbay keeps none per user, so these are Patchwork's defaults. */
 export const DEFAULT_SETTINGS = { send_email: false, items_per_page: 100, show_ids: false } as const;
 
-export function userOut(ctx: Ctx, u: UserLike, self: boolean): Record<string, unknown> {
-  const embedded = embedUser(ctx, u);
-  return self ? shape('userDetail', ctx.v, { ...embedded, settings: { ...DEFAULT_SETTINGS } }) : shape('user', ctx.v, embedded);
+export function userOut(ctx: Ctx, u: UserLike, self: boolean): Out {
+  return {
+    id: u.id,
+    url: `${ctx.api}/users/${u.id}/`,
+    username: u.username,
+    first_name: u.first_name,
+    last_name: u.last_name,
+    email: u.email,
+    settings: self && ctx.show.userDetail.settings ? { ...DEFAULT_SETTINGS } : undefined,
+  };
 }
 
-export function personOut(ctx: Ctx, p: PersonLike, user: UserLike | null): Record<string, unknown> {
-  return shape('person', ctx.v, { ...embedPerson(ctx, p), user: user ? embedUser(ctx, user) : null });
+export function personOut(ctx: Ctx, p: PersonLike, user: UserLike | null): Out {
+  return { id: p.id, url: `${ctx.api}/people/${p.id}/`, name: p.name, email: p.email, user: user ? embedUser(ctx, user) : null };
 }
 
 export interface PatchOutRow extends PatchLike {
@@ -246,19 +309,25 @@ export interface PatchDetailExtra {
   diff: string | null;
 }
 
+/** Patchwork's API hard-wires tags to {} (counting them per row was too slow: patchwork#580); never mutated. */
+const NO_TAGS = Object.freeze({});
+/** Patch relations are not kept by patchbay: revisions link whole series (/api/patchbay/series/N/revision/). */
+const NO_RELATED: readonly never[] = Object.freeze([]);
+
 export function patchOut(
   ctx: Ctx,
   p: PatchOutRow,
   rel: { submitter: PersonLike; delegate: UserLike | null; series: SeriesLike | null; check: string },
   detail?: PatchDetailExtra,
-): Record<string, unknown> {
-  const full: Record<string, unknown> = {
+): Out {
+  const show = ctx.show.patch;
+  const item: Out = {
     id: p.id,
     url: `${ctx.api}/patches/${p.id}/`,
-    web_url: webUrls.patch(ctx, p.id),
+    web_url: show.web_url ? webUrls.patch(ctx, p.id) : undefined,
     project: embedProject(ctx, p.project_id),
     msgid: apiMsgid(p.msgid),
-    list_archive_url: archiveUrl(ctx, p.project_id, p.msgid),
+    list_archive_url: show.list_archive_url ? archiveUrl(ctx, p.project_id, p.msgid) : undefined,
     date: apiDate(p.date),
     name: p.name,
     commit_ref: p.commit_ref,
@@ -271,16 +340,20 @@ export function patchOut(
     mbox: webUrls.patchMbox(ctx, p.id),
     // Always a list of 0 or 1 (Patchwork kept the shape of its old many-to-many relation).
     series: rel.series ? [embedSeries(ctx, rel.series)] : [],
-    comments: `${ctx.api}/patches/${p.id}/comments/`,
+    comments: show.comments ? `${ctx.api}/patches/${p.id}/comments/` : undefined,
     check: rel.check,
     checks: `${ctx.api}/patches/${p.id}/checks/`,
-    // Patchwork's API hard-wires tags to {} (counting them per row was too slow: patchwork#580).
-    tags: {},
-    // Patch relations are not kept by patchbay: revisions link whole series instead (/api/patchbay/series/N/revision/).
-    related: [],
+    tags: NO_TAGS,
+    related: show.related ? NO_RELATED : undefined,
   };
-  if (!detail) return shape('patch', ctx.v, full);
-  return shape('patchDetail', ctx.v, { ...full, headers: detail.headers, content: detail.content, diff: detail.diff, prefixes: prefixesOf(p.name) });
+  if (detail) {
+    // patchDetail: the list's fields, then these (both tables in versions.ts end alike).
+    item.headers = detail.headers;
+    item.content = detail.content;
+    item.diff = detail.diff;
+    item.prefixes = prefixesOf(p.name);
+  }
+  return item;
 }
 
 export function coverOut(
@@ -288,29 +361,38 @@ export function coverOut(
   c: CoverLike,
   rel: { submitter: PersonLike; series: SeriesLike | null },
   detail?: { headers: Record<string, string | string[]>; content: string },
-): Record<string, unknown> {
-  const full: Record<string, unknown> = {
-    ...embedCover(ctx, c),
-    web_url: webUrls.cover(ctx, c.id),
-    mbox: webUrls.coverMbox(ctx, c.id),
-    list_archive_url: archiveUrl(ctx, c.project_id, c.msgid),
+): Out {
+  const show = ctx.show.cover;
+  const item: Out = {
+    id: c.id,
+    url: `${ctx.api}/covers/${c.id}/`,
+    web_url: show.web_url ? webUrls.cover(ctx, c.id) : undefined,
     project: embedProject(ctx, c.project_id),
+    msgid: apiMsgid(c.msgid),
+    list_archive_url: show.list_archive_url ? archiveUrl(ctx, c.project_id, c.msgid) : undefined,
+    date: apiDate(c.date),
+    name: c.name,
     submitter: embedPerson(ctx, rel.submitter),
+    mbox: show.mbox ? webUrls.coverMbox(ctx, c.id) : undefined,
     series: rel.series ? [embedSeries(ctx, rel.series)] : [],
-    comments: `${ctx.api}/covers/${c.id}/comments/`,
+    comments: show.comments ? `${ctx.api}/covers/${c.id}/comments/` : undefined,
   };
-  return detail ? shape('coverDetail', ctx.v, { ...full, ...detail }) : shape('cover', ctx.v, full);
+  if (detail) {
+    item.headers = detail.headers;
+    item.content = detail.content;
+  }
+  return item;
 }
 
 export function seriesOut(
   ctx: Ctx,
   s: SeriesLike & { total: number },
   rel: { submitter: PersonLike; cover: CoverLike | null; patches: PatchLike[] },
-): Record<string, unknown> {
-  return shape('series', ctx.v, {
+): Out {
+  return {
     id: s.id,
     url: `${ctx.api}/series/${s.id}/`,
-    web_url: webUrls.series(ctx, s.id),
+    web_url: ctx.show.series.web_url ? webUrls.series(ctx, s.id) : undefined,
     project: embedProject(ctx, s.project_id),
     name: s.name,
     date: apiDate(s.date),
@@ -322,31 +404,32 @@ export function seriesOut(
     mbox: webUrls.seriesMbox(ctx, s.id),
     cover_letter: rel.cover ? embedCover(ctx, rel.cover) : null,
     patches: rel.patches.map((p) => embedPatch(ctx, p)),
-  });
+  };
 }
 
 export function commentOut(
   ctx: Ctx,
   c: CommentLike & { content: string; addressed: 0 | 1 },
   rel: { submitter: PersonLike; subject: string; headers: Record<string, string | string[]> },
-): Record<string, unknown> {
-  return shape('comment', ctx.v, {
+): Out {
+  const show = ctx.show.comment;
+  return {
     id: c.id,
-    url: commentUrl(ctx, c),
-    web_url: webUrls.comment(ctx, c.id),
+    url: show.url ? commentUrl(ctx, c) : undefined,
+    web_url: show.web_url ? webUrls.comment(ctx, c.id) : undefined,
     msgid: apiMsgid(c.msgid),
-    list_archive_url: archiveUrl(ctx, c.project_id, c.msgid),
+    list_archive_url: show.list_archive_url ? archiveUrl(ctx, c.project_id, c.msgid) : undefined,
     date: apiDate(c.date),
     subject: rel.subject,
     submitter: embedPerson(ctx, rel.submitter),
     content: c.content,
     headers: rel.headers,
-    addressed: c.addressed === 1,
-  });
+    addressed: show.addressed ? c.addressed === 1 : undefined,
+  };
 }
 
-export function checkOut(ctx: Ctx, c: CheckLike, user: UserLike | null): Record<string, unknown> {
-  return shape('check', ctx.v, {
+export function checkOut(ctx: Ctx, c: CheckLike, user: UserLike | null): Out {
+  return {
     id: c.id,
     url: `${ctx.api}/patches/${c.patch_id}/checks/${c.id}/`,
     user: user ? embedUser(ctx, user) : null,
@@ -355,35 +438,32 @@ export function checkOut(ctx: Ctx, c: CheckLike, user: UserLike | null): Record<
     target_url: c.target_url,
     context: c.context,
     description: c.description,
-  });
+  };
 }
 
-export function eventOut(
-  ctx: Ctx,
-  e: { id: number; category: string; project_id: number; date: string },
-  actor: UserLike | null,
-  payload: Record<string, unknown>,
-): Record<string, unknown> {
-  return shape('event', ctx.v, { id: e.id, category: e.category, project: embedProject(ctx, e.project_id), date: apiDate(e.date), actor: actor ? embedUser(ctx, actor) : null, payload });
+export function eventOut(ctx: Ctx, e: { id: number; category: string; project_id: number; date: string }, actor: UserLike | null, payload: Out): Out {
+  return {
+    id: e.id,
+    category: e.category,
+    project: embedProject(ctx, e.project_id),
+    date: apiDate(e.date),
+    actor: ctx.show.event.actor ? (actor ? embedUser(ctx, actor) : null) : undefined,
+    payload,
+  };
 }
 
-export function bundleOut(
-  ctx: Ctx,
-  b: { id: number; project_id: number; name: string; public: 0 | 1 },
-  owner: UserLike,
-  patches: PatchLike[],
-): Record<string, unknown> {
-  return shape('bundle', ctx.v, {
+export function bundleOut(ctx: Ctx, b: { id: number; project_id: number; name: string; public: 0 | 1 }, owner: UserLike, patches: PatchLike[]): Out {
+  return {
     id: b.id,
     url: `${ctx.api}/bundles/${b.id}/`,
-    web_url: webUrls.bundle(ctx, owner.username, b.name),
+    web_url: ctx.show.bundle.web_url ? webUrls.bundle(ctx, owner.username, b.name) : undefined,
     project: embedProject(ctx, b.project_id),
     name: b.name,
     owner: embedUser(ctx, owner),
     patches: patches.map((p) => embedPatch(ctx, p)),
     public: b.public === 1,
     mbox: webUrls.bundleMbox(ctx, owner.username, b.name),
-  });
+  };
 }
 
 /** Patchwork's clean_subject(name)[1]: the tokens of the leading [...] groups of a stored name. */

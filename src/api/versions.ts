@@ -38,19 +38,32 @@ const F = {
 
 export type Shape = keyof typeof F;
 
+type SpecOf<K extends Shape> = (typeof F)[K][number];
+/** The fields of a shape that some version lacks (those a writer must ask about). */
+export type VersionedField<K extends Shape> = Extract<SpecOf<K>, readonly [string, ApiVersion]>[0];
+
 /** The fields of a shape that a version shows, in order. */
 export function fieldsOf(shape: Shape, v: ApiVersion): string[] {
   return (F[shape] as readonly FieldSpec[]).flatMap((f) => (typeof f === 'string' ? [f] : hasVersion(v, f[1]) ? [f[0]] : []));
 }
 
-const cache = new Map<string, string[]>();
+/** Per shape, whether the version shows each of its versioned fields. */
+export type Shows = { readonly [K in Shape]: Readonly<Record<VersionedField<K>, boolean>> };
 
-/** Copies the fields the version shows, in Patchwork's order; a field the object lacks is left out. */
-export function shape(kind: Shape, v: ApiVersion, full: Record<string, unknown>): Record<string, unknown> {
-  const key = `${kind}@${v}`;
-  let fields = cache.get(key);
-  if (!fields) cache.set(key, (fields = fieldsOf(kind, v)));
-  const out: Record<string, unknown> = {};
-  for (const f of fields) if (f in full) out[f] = full[f];
-  return out;
+function compileShows(v: ApiVersion): Shows {
+  const out: Record<string, Record<string, boolean>> = {};
+  for (const [shape, specs] of Object.entries(F) as [Shape, readonly FieldSpec[]][]) {
+    out[shape] = Object.freeze(Object.fromEntries(specs.flatMap((f) => (typeof f === 'string' ? [] : [[f[0], hasVersion(v, f[1])]]))));
+  }
+  return Object.freeze(out) as unknown as Shows;
+}
+
+/**
+ * Compiled once per version: the writers in represent.ts build each object with its fields in Patchwork's order and
+ * leave a field the version lacks undefined (JSON.stringify drops it), instead of copying every object per request.
+ */
+const SHOWS: Readonly<Record<ApiVersion, Shows>> = Object.fromEntries(VERSIONS.map((v) => [v, compileShows(v)])) as Record<ApiVersion, Shows>;
+
+export function showsOf(v: ApiVersion): Shows {
+  return SHOWS[v];
 }

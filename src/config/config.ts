@@ -43,6 +43,8 @@ export interface Config {
   /** Worker threads that parse mail; 0 parses on the main thread. */
   parseThreads: number;
   pipeline: PipelineSettings;
+  /** MiB of REST API answers kept in memory while nothing is written (docs/api.md, "Caching"); 0 turns it off. */
+  apiCacheMiB: number;
   logLevel: string;
 }
 
@@ -89,6 +91,7 @@ export const SETTINGS = {
   treeFetchEvery: 'PATCHBAY_TREE_FETCH_EVERY',
   ccacheDir: 'PATCHBAY_CCACHE_DIR',
   artifactsKeepDays: 'PATCHBAY_ARTIFACTS_KEEP_DAYS',
+  apiCache: 'PATCHBAY_API_CACHE',
   logLevel: 'PATCHBAY_LOG_LEVEL',
 } as const;
 
@@ -167,6 +170,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
       ccacheDir: path.resolve(cwd, pick(flags, env, 'ccacheDir') ?? path.join(pick(flags, env, 'data') ?? 'data', 'ccache')),
       artifactsKeepMs: int(flags, env, 'artifactsKeepDays', 14, 1, 3650) * 86_400_000,
     },
+    apiCacheMiB: int(flags, env, 'apiCache', 32, 0, 4096),
     logLevel: pick(flags, env, 'logLevel') ?? 'info',
   };
   return Object.freeze(config);

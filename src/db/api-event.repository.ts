@@ -4,8 +4,7 @@ import type { CheckRow } from './api-schema.js';
 import type { DbOrTx } from './database.js';
 import type { Database } from './schema.js';
 import type { EventRow } from './series-schema.js';
-import type { Page, SortKey } from './api-list.repository.js';
-import { inOrder } from './api-patch.repository.js';
+import { byIds, type Page, type SortKey } from './api-list.repository.js';
 
 export interface EventFilter {
   projectIds?: number[];
@@ -39,10 +38,13 @@ export async function countEvents(db: DbOrTx, f: EventFilter): Promise<number> {
   return Number((await filterEvents(db, f).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
 }
 
-/** Patchwork orders events by date only; ties (one mail's events share a timestamp) go by id the same way. */
-export async function pageEvents(db: DbOrTx, f: EventFilter, sort: SortKey[], page: Page): Promise<EventRow[]> {
+/**
+ * The ids of one page, in order (then eventRows). Patchwork orders events by date only; ties (one mail's events share
+ * a timestamp) go by id the same way.
+ */
+export async function pageEventIds(db: DbOrTx, f: EventFilter, sort: SortKey[], page: Page): Promise<number[]> {
   const desc = sort[0]?.desc ?? true;
-  const ids = (
+  return (
     await filterEvents(db, f)
       .select('id')
       .orderBy('date', desc ? 'desc' : 'asc')
@@ -51,9 +53,9 @@ export async function pageEvents(db: DbOrTx, f: EventFilter, sort: SortKey[], pa
       .offset(page.offset)
       .execute()
   ).map((r) => r.id);
-  if (!ids.length) return [];
-  return inOrder(ids, await db.selectFrom('events').selectAll().where('id', 'in', ids).execute());
 }
+
+export const eventRows: (db: DbOrTx, ids: readonly number[]) => Promise<EventRow[]> = byIds((db, ids) => db.selectFrom('events').selectAll().where('id', 'in', ids));
 
 // Checks.
 
@@ -79,22 +81,12 @@ export async function getCheck(db: DbOrTx, patchId: number, id: number): Promise
   return db.selectFrom('checks').selectAll().where('patch_id', '=', patchId).where('id', '=', id).executeTakeFirst();
 }
 
-export async function checkRows(db: DbOrTx, ids: number[]): Promise<CheckRow[]> {
-  if (!ids.length) return [];
-  return db.selectFrom('checks').selectAll().where('id', 'in', [...new Set(ids)]).execute();
-}
+export const checkRows: (db: DbOrTx, ids: readonly number[]) => Promise<CheckRow[]> = byIds((db, ids) => db.selectFrom('checks').selectAll().where('id', 'in', ids));
 
 /** What the combined state of each patch needs: every check's user, context, state, in id order. */
-export async function checkStatesOf(db: DbOrTx, patchIds: number[]): Promise<{ patch_id: number; user_id: number | null; context: string; state: string }[]> {
-  if (!patchIds.length) return [];
-  return db
-    .selectFrom('checks')
-    .select(['patch_id', 'user_id', 'context', 'state'])
-    .where('patch_id', 'in', [...new Set(patchIds)])
-    .orderBy('patch_id')
-    .orderBy('id')
-    .execute();
-}
+export const checkStatesOf: (db: DbOrTx, patchIds: readonly number[]) => Promise<{ patch_id: number; user_id: number | null; context: string; state: string }[]> = byIds((db, ids) =>
+  db.selectFrom('checks').select(['patch_id', 'user_id', 'context', 'state']).where('patch_id', 'in', ids).orderBy('patch_id').orderBy('id'),
+);
 
 export async function insertCheck(
   db: DbOrTx,

@@ -2,7 +2,7 @@
 import { sql, type SelectQueryBuilder } from 'kysely';
 import type { DbOrTx } from './database.js';
 import type { Database } from './schema.js';
-import { likePattern, type Page, type SortKey } from './api-list.repository.js';
+import { byIds, likePattern, type Page, type SortKey } from './api-list.repository.js';
 
 /** Every field is an AND; each list inside is an OR (repeated query keys). Undefined means "not filtered". */
 export interface PatchFilter {
@@ -78,21 +78,17 @@ export async function countPatches(db: DbOrTx, f: PatchFilter): Promise<number> 
   return Number(r.n);
 }
 
-/** The ids of one page: read from an index alone where the filter and order allow, then the rows by id. */
-export async function pagePatches(db: DbOrTx, f: PatchFilter, sort: SortKey[], page: Page): Promise<PatchListRow[]> {
+/** The ids of one page, in order: read from an index alone where the filter and order allow (then patchListRows). */
+export async function pagePatchIds(db: DbOrTx, f: PatchFilter, sort: SortKey[], page: Page): Promise<number[]> {
   let q = filterPatches(db, f).select('id');
   for (const s of sort) if (s.field !== 'id') q = q.orderBy(sql.ref(PATCH_SORT[s.field]!), s.desc ? 'desc' : 'asc');
   q = q.orderBy(idOrder(f), sort[sort.length - 1]?.desc ? 'desc' : 'asc');
-  const ids = (await q.limit(page.limit).offset(page.offset).execute()).map((r) => r.id);
-  return inOrder(ids, await patchListRows(db, ids));
+  return (await q.limit(page.limit).offset(page.offset).execute()).map((r) => r.id);
 }
 
 export const PATCH_SORT_FIELDS = Object.keys(PATCH_SORT);
 
-export async function patchListRows(db: DbOrTx, ids: number[]): Promise<PatchListRow[]> {
-  if (!ids.length) return [];
-  return db.selectFrom('patches').select(PATCH_LIST).where('id', 'in', ids).execute();
-}
+export const patchListRows: (db: DbOrTx, ids: readonly number[]) => Promise<PatchListRow[]> = byIds((db, ids) => db.selectFrom('patches').select(PATCH_LIST).where('id', 'in', ids));
 
 export async function patchDetailRow(db: DbOrTx, id: number): Promise<PatchDetailRow | undefined> {
   return db
@@ -103,32 +99,23 @@ export async function patchDetailRow(db: DbOrTx, id: number): Promise<PatchDetai
 }
 
 /** Embedded patches (id, msgid, date, name) of these series, by series then number. */
-export async function patchesOfSeriesList(db: DbOrTx, seriesIds: number[]): Promise<{ id: number; series_id: number; msgid: string; date: string; name: string; project_id: number }[]> {
-  if (!seriesIds.length) return [];
-  return db
-    .selectFrom('patches')
-    .select(['id', 'series_id', 'msgid', 'date', 'name', 'project_id'])
-    .where('series_id', 'in', [...new Set(seriesIds)])
-    .orderBy('series_id')
-    .orderBy('number')
-    .orderBy('id')
-    .execute();
-}
+export const patchesOfSeriesList: (db: DbOrTx, seriesIds: readonly number[]) => Promise<{ id: number; series_id: number; msgid: string; date: string; name: string; project_id: number }[]> = byIds(
+  (db, ids) => db.selectFrom('patches').select(['id', 'series_id', 'msgid', 'date', 'name', 'project_id']).where('series_id', 'in', ids).orderBy('series_id').orderBy('number').orderBy('id'),
+);
 
-export async function embeddedPatches(db: DbOrTx, ids: number[]): Promise<{ id: number; msgid: string; date: string; name: string; project_id: number }[]> {
-  if (!ids.length) return [];
-  return db.selectFrom('patches').select(['id', 'msgid', 'date', 'name', 'project_id']).where('id', 'in', [...new Set(ids)]).execute();
-}
+export const embeddedPatches: (db: DbOrTx, ids: readonly number[]) => Promise<{ id: number; msgid: string; date: string; name: string; project_id: number }[]> = byIds((db, ids) =>
+  db.selectFrom('patches').select(['id', 'msgid', 'date', 'name', 'project_id']).where('id', 'in', ids),
+);
 
 export async function patchProject(db: DbOrTx, id: number): Promise<{ id: number; project_id: number; submitter_id: number; delegate_id: number | null } | undefined> {
   return db.selectFrom('patches').select(['id', 'project_id', 'submitter_id', 'delegate_id']).where('id', '=', id).executeTakeFirst();
 }
 
 /** The header block of stored mails (latin1, as the raw helpers read it), by mail id. */
+const mailRows = byIds((db, ids) => db.selectFrom('mails').select(['id', 'raw', 'subject']).where('id', 'in', ids));
+
 export async function mailHeaders(db: DbOrTx, mailIds: number[]): Promise<Map<number, { raw: Buffer; subject: string | null }>> {
-  if (!mailIds.length) return new Map();
-  const rows = await db.selectFrom('mails').select(['id', 'raw', 'subject']).where('id', 'in', [...new Set(mailIds)]).execute();
-  return new Map(rows.map((r) => [r.id, { raw: r.raw, subject: r.subject }]));
+  return new Map((await mailRows(db, mailIds)).map((r) => [r.id, { raw: r.raw, subject: r.subject }]));
 }
 
 // Cover letters.
@@ -175,18 +162,15 @@ export async function countCovers(db: DbOrTx, f: CoverFilter): Promise<number> {
   return Number((await filterCovers(db, f).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
 }
 
-export async function pageCovers(db: DbOrTx, f: CoverFilter, sort: SortKey[], page: Page): Promise<CoverListRow[]> {
+/** The ids of one page, in order (then coverRows). */
+export async function pageCoverIds(db: DbOrTx, f: CoverFilter, sort: SortKey[], page: Page): Promise<number[]> {
   let q = filterCovers(db, f).select('id');
   for (const s of sort) if (s.field !== 'id') q = q.orderBy(sql.ref(COVER_SORT[s.field]!), s.desc ? 'desc' : 'asc');
   q = q.orderBy(idOrder(f), sort[sort.length - 1]?.desc ? 'desc' : 'asc');
-  const ids = (await q.limit(page.limit).offset(page.offset).execute()).map((r) => r.id);
-  return inOrder(ids, await coverRows(db, ids));
+  return (await q.limit(page.limit).offset(page.offset).execute()).map((r) => r.id);
 }
 
-export async function coverRows(db: DbOrTx, ids: number[]): Promise<CoverListRow[]> {
-  if (!ids.length) return [];
-  return db.selectFrom('covers').select(COVER_LIST).where('id', 'in', [...new Set(ids)]).execute();
-}
+export const coverRows: (db: DbOrTx, ids: readonly number[]) => Promise<CoverListRow[]> = byIds((db, ids) => db.selectFrom('covers').select(COVER_LIST).where('id', 'in', ids));
 
 export async function coverDetailRow(db: DbOrTx, id: number): Promise<(CoverListRow & { content: string; mail_id: number }) | undefined> {
   return db.selectFrom('covers').select([...COVER_LIST, 'content', 'mail_id']).where('id', '=', id).executeTakeFirst();
@@ -245,10 +229,7 @@ export async function commentRow(db: DbOrTx, id: number): Promise<CommentRowOut 
   return commentsQuery(db).where('comments.id', '=', id).executeTakeFirst();
 }
 
-export async function commentRows(db: DbOrTx, ids: number[]): Promise<CommentRowOut[]> {
-  if (!ids.length) return [];
-  return commentsQuery(db).where('comments.id', 'in', [...new Set(ids)]).execute();
-}
+export const commentRows: (db: DbOrTx, ids: readonly number[]) => Promise<CommentRowOut[]> = byIds((db, ids) => commentsQuery(db).where('comments.id', 'in', ids));
 
 export async function setCommentAddressed(db: DbOrTx, id: number, addressed: boolean, now: string): Promise<void> {
   if (addressed) {

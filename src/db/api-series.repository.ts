@@ -2,8 +2,8 @@
 import { sql, type SelectQueryBuilder } from 'kysely';
 import type { DbOrTx } from './database.js';
 import type { Database } from './schema.js';
-import { likePattern, type Page, type SortKey } from './api-list.repository.js';
-import { idOrder, inOrder } from './api-patch.repository.js';
+import { byIds, likePattern, type Page, type SortKey } from './api-list.repository.js';
+import { idOrder } from './api-patch.repository.js';
 
 export interface SeriesFilter {
   projectIds?: number[];
@@ -45,18 +45,15 @@ export async function countSeries(db: DbOrTx, f: SeriesFilter): Promise<number> 
   return Number((await filterSeries(db, f).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
 }
 
-export async function pageSeries(db: DbOrTx, f: SeriesFilter, sort: SortKey[], page: Page): Promise<SeriesListRow[]> {
+/** The ids of one page, in order (then seriesRows). */
+export async function pageSeriesIds(db: DbOrTx, f: SeriesFilter, sort: SortKey[], page: Page): Promise<number[]> {
   let q = filterSeries(db, f).select('id');
   for (const s of sort) if (SERIES_SORT[s.field] && s.field !== 'id') q = q.orderBy(sql.ref(SERIES_SORT[s.field]!), s.desc ? 'desc' : 'asc');
   q = q.orderBy(idOrder(f), sort[sort.length - 1]?.desc ? 'desc' : 'asc');
-  const ids = (await q.limit(page.limit).offset(page.offset).execute()).map((r) => r.id);
-  return inOrder(ids, await seriesRows(db, ids));
+  return (await q.limit(page.limit).offset(page.offset).execute()).map((r) => r.id);
 }
 
-export async function seriesRows(db: DbOrTx, ids: number[]): Promise<SeriesListRow[]> {
-  if (!ids.length) return [];
-  return db.selectFrom('series').select(SERIES_LIST).where('id', 'in', [...new Set(ids)]).execute();
-}
+export const seriesRows: (db: DbOrTx, ids: readonly number[]) => Promise<SeriesListRow[]> = byIds((db, ids) => db.selectFrom('series').select(SERIES_LIST).where('id', 'in', ids));
 
 // People.
 
@@ -69,10 +66,7 @@ export interface PersonRow {
 const PERSON_SORT: Record<string, string> = { id: 'id', name: 'name', email: 'email' };
 export const PERSON_SORT_FIELDS = Object.keys(PERSON_SORT);
 
-export async function peopleRows(db: DbOrTx, ids: number[]): Promise<PersonRow[]> {
-  if (!ids.length) return [];
-  return db.selectFrom('people').select(['id', 'name', 'email']).where('id', 'in', [...new Set(ids)]).execute();
-}
+export const peopleRows: (db: DbOrTx, ids: readonly number[]) => Promise<PersonRow[]> = byIds((db, ids) => db.selectFrom('people').select(['id', 'name', 'email']).where('id', 'in', ids));
 
 /** Ids of people matching each value: an integer is an id, anything else an email (stored lowercase). */
 export async function resolvePeople(db: DbOrTx, values: string[]): Promise<number[]> {

@@ -1,10 +1,13 @@
 // /api/, /api/1.0/ … /api/1.3/: Patchwork's REST API (git-pw, pwclient, b4 and scripts work unchanged); /api/patchbay/:
 // the maintainers' corrections Patchwork lacks (revision links, split, merge). Handlers call the API services only.
+import { constants as http2 } from 'node:http2';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods, RouteShorthandOptions } from 'fastify';
 import type { ApiService, ListResult, Parent } from '../../api/api.service.js';
 import type { ApiWriteService, Body } from '../../api/api-write.service.js';
 import type { AuthService, Principal } from '../../api/auth.service.js';
 import { linkHeader, type RawQuery } from '../../api/query.js';
+import type { Out } from '../../api/represent.js';
+import { etagOf, noneMatchHits, type CachedAnswer, type ResponseCache } from '../../api/response-cache.js';
 import { VERSIONS, type ApiVersion } from '../../api/versions.js';
 import { invalid, notAllowed, notFound } from '../../errors.js';
 import * as S from '../api-schemas.js';
@@ -16,7 +19,13 @@ export interface ApiDeps {
   auth: Pick<AuthService, 'authenticate'>;
   /** Configured public base URL; null: built from each request's Host (and X-Forwarded-* behind a proxy). */
   baseUrl: string | null;
+  /** Answers of the GETs that are the same for everyone, kept while nothing is written; null or absent: none kept. */
+  responses?: ResponseCache | null;
 }
+
+/** RFC 9110 §15.4.5, for If-None-Match; error-handler.ts names the statuses it writes, node:http2 this one. */
+const NOT_MODIFIED = http2.HTTP_STATUS_NOT_MODIFIED;
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 const METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 const ID = ':id(^\\d+)';
@@ -39,9 +48,44 @@ function baseOf(deps: ApiDeps, req: FastifyRequest): string {
   return deps.baseUrl ?? `${req.protocol}://${req.host}`;
 }
 
-function sendList(reply: FastifyReply, req: FastifyRequest, deps: ApiDeps, r: ListResult): Record<string, unknown>[] {
-  reply.header('link', linkHeader(`${baseOf(deps, req)}${req.url}`, r.page, r.lastPage));
-  return r.items;
+/** What a GET handler hands over: the body to serialise (built on demand), a list's Link and contents (ListResult). */
+interface Computed {
+  body: () => Promise<unknown>;
+  link?: string;
+  contents?: string;
+}
+
+/**
+ * Writes a GET's answer: JSON bytes serialised once (the objects come out of represent.ts in Patchwork's field order,
+ * so fastify's schema serialiser has nothing left to do), a strong ETag, 304 for a matching If-None-Match. A
+ * `shared` answer (the same for every requester) is served from and kept in the response cache under the change
+ * marker read before computing it, by URL and, for a list page, by what it contains (another URL showing the same
+ * page reuses its bytes); the others (users, people, bundles) depend on who asks and are computed each time.
+ */
+async function answer(deps: ApiDeps, version: ApiVersion | null, req: FastifyRequest, reply: FastifyReply, shared: boolean, compute: () => Promise<Computed>): Promise<FastifyReply> {
+  const cache = shared ? (deps.responses ?? null) : null;
+  // The version is also in the path; the base URL is not (it comes from the Host header when none is configured).
+  const context = `${version ?? 'latest'} ${baseOf(deps, req)}`;
+  const marker = cache ? await deps.api.marker() : '';
+  const fresh = async (): Promise<CachedAnswer> => {
+    const r = await compute();
+    const serialise = async (): Promise<CachedAnswer> => {
+      const body = Buffer.from(JSON.stringify(await r.body()));
+      return { body, etag: etagOf(body), link: undefined };
+    };
+    const b = cache && r.contents !== undefined ? await cache.serve(`contents ${context} ${r.contents}`, marker, serialise) : await serialise();
+    return { ...b, link: r.link };
+  };
+  const a = cache ? await cache.serve(`url ${context} ${req.url}`, marker, fresh) : await fresh();
+  if (a.link !== undefined) reply.header('link', a.link);
+  reply.header('etag', a.etag);
+  if (noneMatchHits(req.headers['if-none-match'], a.etag)) return reply.code(NOT_MODIFIED).send();
+  return reply.type(JSON_TYPE).send(a.body);
+}
+
+/** A write's answer (the object written, as a GET would show it), serialised as GETs are. */
+function sendJson(reply: FastifyReply, body: Out): FastifyReply {
+  return reply.type(JSON_TYPE).send(Buffer.from(JSON.stringify(body)));
 }
 
 /**
@@ -98,7 +142,27 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     const { api, writes } = deps;
     const ctx = (req: FastifyRequest) => api.ctx(baseOf(deps, req), version);
     const q = (req: FastifyRequest) => (req.query ?? {}) as RawQuery;
-    const list = (run: (req: FastifyRequest) => Promise<ListResult>): Handler => async (req, reply) => sendList(reply, req, deps, await run(req));
+    // GET handlers: `shared` unless the answer depends on who asks.
+    const list =
+      (run: (req: FastifyRequest) => Promise<ListResult>, shared = true): Handler =>
+      (req, reply) =>
+        answer(deps, version, req, reply, shared, async () => {
+          const r = await run(req);
+          return { body: r.items, contents: r.contents, link: linkHeader(`${baseOf(deps, req)}${req.url}`, r.page, r.lastPage) };
+        });
+    const read =
+      (run: (req: FastifyRequest) => Promise<Out>, shared = true): Handler =>
+      (req, reply) =>
+        answer(deps, version, req, reply, shared, async () => {
+          const out = await run(req);
+          return { body: async () => out };
+        });
+    const write =
+      (run: (req: FastifyRequest) => Promise<Out>, status = OK): Handler =>
+      async (req, reply) => {
+        const body = await run(req);
+        return sendJson(reply.status(status), body);
+      };
     const parentOf = (kind: Parent['kind'], id: number): Parent => ({ kind, id });
     const comments = (kind: Parent['kind']): Resource => ({
       tags: ['comments'],
@@ -120,20 +184,20 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       get: {
         summary: 'Show a comment (1.3+)',
         response: S.comment,
-        handler: async (req) => {
+        handler: read(async (req) => {
           if (version !== null && version !== '1.3') throw notFoundForVersion();
           const { id, child } = (req as ChildReq).params;
           return api.getComment(ctx(req), parentOf(kind, id), child);
-        },
+        }),
       },
       patch: {
         summary: 'Mark a comment addressed or not (1.3+): its author, the parent’s submitter or delegate, a maintainer',
         body: S.bodies.comment,
         response: S.comment,
-        handler: async (req) => {
+        handler: write(async (req) => {
           const { id, child } = (req as ChildReq).params;
           return writes.updateComment(ctx(req), parentOf(kind, id), child, req.body as Body, who(req));
-        },
+        }),
       },
     });
 
@@ -145,7 +209,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       if (req.body === undefined && req.method !== 'GET' && req.method !== 'HEAD') req.body = {};
     });
 
-    resource(app, '/', { tags: ['index'], get: { summary: 'The API’s resources', response: S.index, handler: async (req) => api.index(ctx(req)) } }, hidden);
+    resource(app, '/', { tags: ['index'], get: { summary: 'The API’s resources', response: S.index, handler: read(async (req) => api.index(ctx(req))) } }, hidden);
 
     resource(app, '/projects/', { tags: ['projects'], get: { summary: 'List projects', query: S.queries.plain, response: S.project, list: true, handler: list((req) => api.listProjects(ctx(req), q(req))) } }, hidden);
     resource(
@@ -154,23 +218,23 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       {
         tags: ['projects'],
         params: S.projectParam,
-        get: { summary: 'Show a project (by id or link name)', response: S.project, handler: async (req) => api.getProject(ctx(req), (req as FastifyRequest<{ Params: { id: string } }>).params.id) },
+        get: { summary: 'Show a project (by id or link name)', response: S.project, handler: read((req) => api.getProject(ctx(req), (req as FastifyRequest<{ Params: { id: string } }>).params.id)) },
       },
       hidden,
     );
 
-    resource(app, '/users/', { tags: ['users'], get: { summary: 'List users (authenticated)', query: S.queries.plain, response: S.user, list: true, handler: list((req) => api.listUsers(ctx(req), q(req), who(req))) } }, hidden);
+    resource(app, '/users/', { tags: ['users'], get: { summary: 'List users (authenticated)', query: S.queries.plain, response: S.user, list: true, handler: list((req) => api.listUsers(ctx(req), q(req), who(req)), false) } }, hidden);
     resource(
       app,
       `/users/${ID}/`,
-      { tags: ['users'], params: S.idParam, get: { summary: 'Show a user (authenticated; settings only on yourself)', response: S.user, handler: async (req) => api.getUser(ctx(req), (req as IdReq).params.id, who(req)) } },
+      { tags: ['users'], params: S.idParam, get: { summary: 'Show a user (authenticated; settings only on yourself)', response: S.user, handler: read((req) => api.getUser(ctx(req), (req as IdReq).params.id, who(req)), false) } },
       hidden,
     );
-    resource(app, '/people/', { tags: ['people'], get: { summary: 'List people (authenticated)', query: S.queries.plain, response: S.person, list: true, handler: list((req) => api.listPeople(ctx(req), q(req), who(req))) } }, hidden);
+    resource(app, '/people/', { tags: ['people'], get: { summary: 'List people (authenticated)', query: S.queries.plain, response: S.person, list: true, handler: list((req) => api.listPeople(ctx(req), q(req), who(req)), false) } }, hidden);
     resource(
       app,
       `/people/${ID}/`,
-      { tags: ['people'], params: S.idParam, get: { summary: 'Show a person (authenticated)', response: S.person, handler: async (req) => api.getPerson(ctx(req), (req as IdReq).params.id, who(req)) } },
+      { tags: ['people'], params: S.idParam, get: { summary: 'Show a person (authenticated)', response: S.person, handler: read((req) => api.getPerson(ctx(req), (req as IdReq).params.id, who(req)), false) } },
       hidden,
     );
 
@@ -181,12 +245,12 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       {
         tags: ['patches'],
         params: S.idParam,
-        get: { summary: 'Show a patch', response: S.patchDetail, handler: async (req) => api.getPatch(ctx(req), (req as IdReq).params.id) },
+        get: { summary: 'Show a patch', response: S.patchDetail, handler: read((req) => api.getPatch(ctx(req), (req as IdReq).params.id)) },
         patch: {
           summary: 'Update a patch (state, delegate, archived, commit_ref): maintainers, the delegate, the submitter',
           body: S.bodies.patch,
           response: S.patchDetail,
-          handler: async (req) => writes.updatePatch(ctx(req), (req as IdReq).params.id, req.body as Body, who(req)),
+          handler: write((req) => writes.updatePatch(ctx(req), (req as IdReq).params.id, req.body as Body, who(req))),
         },
       },
       hidden,
@@ -204,11 +268,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
           summary: 'Add a check to a patch (whoever may update the patch)',
           body: S.bodies.check,
           response: S.check,
-          handler: async (req, reply) => {
-            const out = await writes.createCheck(ctx(req), (req as IdReq).params.id, req.body as Body, who(req));
-            reply.status(CREATED);
-            return out;
-          },
+          handler: write((req) => writes.createCheck(ctx(req), (req as IdReq).params.id, req.body as Body, who(req)), CREATED),
         },
       },
       hidden,
@@ -219,7 +279,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       {
         tags: ['checks'],
         params: S.childParam,
-        get: { summary: 'Show a check', response: S.check, handler: async (req) => api.getCheck(ctx(req), (req as ChildReq).params.id, (req as ChildReq).params.child) },
+        get: { summary: 'Show a check', response: S.check, handler: read((req) => api.getCheck(ctx(req), (req as ChildReq).params.id, (req as ChildReq).params.child)) },
       },
       hidden,
     );
@@ -228,7 +288,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     resource(
       app,
       `/covers/${ID}/`,
-      { tags: ['covers'], params: S.idParam, get: { summary: 'Show a cover letter', response: S.coverDetail, handler: async (req) => api.getCover(ctx(req), (req as IdReq).params.id) } },
+      { tags: ['covers'], params: S.idParam, get: { summary: 'Show a cover letter', response: S.coverDetail, handler: read((req) => api.getCover(ctx(req), (req as IdReq).params.id)) } },
       hidden,
     );
     resource(app, `/covers/${ID}/comments/`, comments('cover'), hidden);
@@ -238,7 +298,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     resource(
       app,
       `/series/${ID}/`,
-      { tags: ['series'], params: S.idParam, get: { summary: 'Show a series', response: S.series, handler: async (req) => api.getSeries(ctx(req), (req as IdReq).params.id) } },
+      { tags: ['series'], params: S.idParam, get: { summary: 'Show a series', response: S.series, handler: read((req) => api.getSeries(ctx(req), (req as IdReq).params.id)) } },
       hidden,
     );
 
@@ -254,16 +314,12 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       '/bundles/',
       {
         tags: ['bundles'],
-        get: { summary: 'List your bundles and the public ones', query: S.queries.bundles, response: S.bundle, list: true, handler: list((req) => api.listBundles(ctx(req), q(req), who(req))) },
+        get: { summary: 'List your bundles and the public ones', query: S.queries.bundles, response: S.bundle, list: true, handler: list((req) => api.listBundles(ctx(req), q(req), who(req)), false) },
         post: {
           summary: 'Create a bundle (1.2+, authenticated)',
           body: S.bodies.bundle,
           response: S.bundle,
-          handler: async (req, reply) => {
-            const out = await writes.createBundle(ctx(req), req.body as Body, who(req));
-            reply.status(CREATED);
-            return out;
-          },
+          handler: write((req) => writes.createBundle(ctx(req), req.body as Body, who(req)), CREATED),
         },
       },
       hidden,
@@ -274,12 +330,12 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       {
         tags: ['bundles'],
         params: S.idParam,
-        get: { summary: 'Show a bundle', response: S.bundle, handler: async (req) => api.getBundle(ctx(req), (req as IdReq).params.id, who(req)) },
+        get: { summary: 'Show a bundle', response: S.bundle, handler: read((req) => api.getBundle(ctx(req), (req as IdReq).params.id, who(req)), false) },
         patch: {
           summary: 'Update a bundle (1.2+, its owner): name, public, patches (replaces the list)',
           body: S.bodies.bundle,
           response: S.bundle,
-          handler: async (req) => writes.updateBundle(ctx(req), (req as IdReq).params.id, req.body as Body, who(req), req.method === 'PUT' ? 'PUT' : 'PATCH'),
+          handler: write((req) => writes.updateBundle(ctx(req), (req as IdReq).params.id, req.body as Body, who(req), req.method === 'PUT' ? 'PUT' : 'PATCH')),
         },
         delete: {
           summary: 'Delete a bundle (1.2+, its owner)',
