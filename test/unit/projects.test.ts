@@ -63,7 +63,7 @@ describe('project files', () => {
     assert.equal(p.tests?.path, '/etc/patchbay/projects/epita/proctree.yaml');
     assert.deepEqual(p.checkpatch, { enabled: true, ignore: [], options: [], warnings: 'warn' });
     assert.deepEqual(p.report, { to: 'student', signature: 'patchbay CI' });
-    assert.deepEqual(p.timeouts, { signoff: 30_000, testdesc: 30_000, checkpatch: 300_000, apply: 600_000 });
+    assert.deepEqual(p.timeouts, { signoff: 30_000, testdesc: 30_000, checkpatch: 300_000, apply: 600_000, build: 3_600_000, test: 600_000 });
     const remote = parseProjectFile('/x/p.yaml', good.replace('url: /srv/git/linux.git', 'url: https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git'));
     assert.equal(remote.tree?.url, 'https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git');
     const scp = parseProjectFile('/x/p.yaml', good.replace('url: /srv/git/linux.git', 'url: git@example.org:linux.git'));
