@@ -184,12 +184,21 @@ const checksOf = async (server: ServerProcess, msgid: string) => {
 
 const EIGHT = ['kernel/acct.c', 'kernel/async.c', 'kernel/capability.c', 'kernel/compat.c', 'kernel/cred.c', 'kernel/dma.c', 'kernel/groups.c', 'kernel/kcmp.c'];
 
-/** Eight one-line patches, one per file: checkpatch alone takes seconds, long enough to act on a running run. */
-function eightPatches(repo: string, env: NodeJS.ProcessEnv, tag: string): void {
+/**
+ * Eight one-line patches, one per file, then a ninth that adds a 6,000-line table: checkpatch spends several seconds
+ * on it (about 6 s on 2 cores), long enough to act on a running run whatever the machine's speed.
+ */
+function ninePatches(repo: string, env: NodeJS.ProcessEnv, tag: string): void {
   for (const [i, f] of EIGHT.entries()) {
     edit(repo, f, (t) => `${t}\n/* ${tag}: lab note ${i + 1} */\n`);
     commit(repo, env, `${path.basename(f, '.c')}: add ${tag} lab note ${i + 1}`);
   }
+  const table = `kernel/lab_table_${tag}.c`;
+  const lines = ['// SPDX-License-Identifier: GPL-2.0', '#include <linux/kernel.h>', ''];
+  for (let i = 1; i <= 6000; i++) lines.push(`int lab_${tag}_value_${i} = ${i};`);
+  fs.writeFileSync(path.join(repo, table), `${lines.join('\n')}\n`);
+  git(repo, env, 'add', '--sparse', table);
+  commit(repo, env, `kernel: add the ${tag} lab table`);
 }
 
 describe('the pipeline on a real kernel tree', { skip: SKIP }, () => {
@@ -295,11 +304,11 @@ describe('the pipeline on a real kernel tree', { skip: SKIP }, () => {
 
   it('cancels the run of v1 when v2 completes while it runs, and reports v2 only', async () => {
     const { repo, env } = studentClone(EIGHT);
-    eightPatches(repo, env, 'v1');
-    const [v1cover] = await send(server, repo, env, 8, { title: 'lab: eight notes' });
+    ninePatches(repo, env, 'v1');
+    const [v1cover] = await send(server, repo, env, 9, { title: 'lab: eight notes' });
     const v1 = await seriesOf(server, v1cover!);
     await runOf(server, v1, (r) => r.state === 'running' && r.steps.some((s) => s.step === 'checkpatch' && s.status === 'running'), 'v1 to run checkpatch');
-    git(repo, env, 'reset', '-q', '--hard', 'HEAD~6');
+    git(repo, env, 'reset', '-q', '--hard', 'HEAD~7');
     const [v2cover] = await send(server, repo, env, 2, { prefix: 'PATCH v2', inReplyTo: v1cover!, title: 'lab: eight notes' });
     const v2 = await seriesOf(server, v2cover!);
     const v2run = await runOf(server, v2, (r) => r.state === 'done', 'v2 to end');
@@ -320,8 +329,8 @@ describe('the pipeline across a crash', { skip: SKIP }, () => {
     let server = await startServer(args);
     try {
       const { repo, env } = studentClone(EIGHT);
-      eightPatches(repo, env, 'crash');
-      const [cover] = await send(server, repo, env, 8, { title: 'lab: eight notes before a crash' });
+      ninePatches(repo, env, 'crash');
+      const [cover] = await send(server, repo, env, 9, { title: 'lab: eight notes before a crash' });
       const series = await seriesOf(server, cover!);
       await runOf(server, series, (r) => r.state === 'running' && r.steps.some((s) => s.status === 'running' && (s.step === 'checkpatch' || s.step === 'apply')), 'the run to be under way');
       await server.kill();
