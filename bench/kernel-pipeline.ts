@@ -723,15 +723,16 @@ async function main(): Promise<void> {
   }
   const [bx, tx, ba, ta] = [fm('x86_64', 'buildMs'), fm('x86_64', 'bootMs'), fm('arm64', 'buildMs'), fm('arm64', 'bootMs')];
   console.log('\nsummary:');
-  if (setup) console.log(`  setup (solution, base builds)  ${s1(setup.e2e).padStart(7)} s`);
-  console.log(`  warm, median of ${warm.length}             ${s1(warmMs).padStart(7)} s   (${w.map(s1).join(', ')})`);
-  console.log(`  cold${cold ? (COLD_WITH_CCACHE ? ' (warm ccache)' : ' (empty ccache)') : ''}             ${cold ? s1(cold.e2e).padStart(7) : '(skipped)'} s`);
-  console.log(`  floor, median of ${floors.length}            ${s1(floorMs).padStart(7)} s   (${floors.map((f) => s1(f.total)).join(', ')})`);
+  const row = (label: string, value: string, rest = '') => console.log(`  ${label.padEnd(34)} ${value.padStart(9)}${rest ? `   ${rest}` : ''}`);
+  if (setup) row('setup (solution, base builds)', `${s1(setup.e2e)} s`);
+  row(`warm, median of ${warm.length}`, `${s1(warmMs)} s`, `(${w.map(s1).join(', ')})`);
+  row(`cold${cold ? (COLD_WITH_CCACHE ? ' (warm ccache)' : ' (empty ccache)') : ''}`, cold ? `${s1(cold.e2e)} s` : 'skipped');
+  row(`floor, median of ${floors.length}`, `${s1(floorMs)} s`, `(${floors.map((f) => s1(f.total)).join(', ')})`);
   console.log(`      floor = build_x86_64 + max(boot_x86_64, build_arm64) + boot_arm64; medians of the parts: ${s1(bx)} + max(${s1(tx)}, ${s1(ba)}) + ${s1(ta)} = ${s1(bx + Math.max(tx, ba) + ta)} s`);
-  console.log(`  warm / floor                   ${(warmMs / floorMs).toFixed(2).padStart(7)}×  (each run over the floor measured after it: ${floors.map((f) => (f.after.e2e / f.total).toFixed(2)).join(', ')})`);
-  console.log(`  target warm ≤ ${TARGET_RATIO} × floor          ${warmMs <= TARGET_RATIO * floorMs ? 'met' : 'NOT met'}`);
-  console.log(`  target warm < ${TARGET_WARM_MS / 1000} s              ${warmMs < TARGET_WARM_MS ? 'met' : 'NOT met'}`);
-  if (cold) console.log(`  cold / warm                    ${(cold.e2e / warmMs).toFixed(1).padStart(7)}×`);
+  row('warm / floor', `${(warmMs / floorMs).toFixed(2)}×`, `(each run over the floor measured after it: ${floors.map((f) => (f.after.e2e / f.total).toFixed(2)).join(', ')})`);
+  if (cold) row('cold / warm', `${(cold.e2e / warmMs).toFixed(1)}×`);
+  row(`target: warm ≤ ${TARGET_RATIO} × floor`, warmMs <= TARGET_RATIO * floorMs ? 'met' : 'NOT met', `(${s1(warmMs)} s vs ${s1(TARGET_RATIO * floorMs)} s)`);
+  row(`target: warm < ${TARGET_WARM_MS / 1000} s`, warmMs < TARGET_WARM_MS ? 'met' : 'NOT met');
   console.log(`  load average during the benchmark ${loadRange(started, now())}; took ${s1(now() - started)} s`);
   console.log(`rerun: ${rerun}`);
 }
