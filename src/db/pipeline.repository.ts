@@ -7,6 +7,11 @@ import type { RunOutcome, RunRow, RunState, RunStepRow, RunStepStatus } from './
 
 const CURSOR = 'series-completed';
 
+/** Whether the pipeline has followed events on this database before (no cursor yet: it starts after its history). */
+export async function hasCursor(db: DbOrTx): Promise<boolean> {
+  return (await db.selectFrom('pipeline_cursor').select('name').where('name', '=', CURSOR).executeTakeFirst()) !== undefined;
+}
+
 export async function readCursor(db: DbOrTx): Promise<number> {
   const row = await db.selectFrom('pipeline_cursor').select('event_id').where('name', '=', CURSOR).executeTakeFirst();
   return row?.event_id ?? 0;
@@ -53,6 +58,10 @@ export async function olderRevisions(db: DbOrTx, seriesId: number): Promise<numb
       union select r.previous_id, o.depth + 1 from revisions r join older o on r.series_id = o.id where o.depth < 50
     ) select id from older order by depth`.execute(db);
   return r.rows.map((x) => x.id);
+}
+
+export async function seriesVersion(db: DbOrTx, seriesId: number): Promise<number> {
+  return (await db.selectFrom('series').select('version').where('id', '=', seriesId).executeTakeFirstOrThrow()).version;
 }
 
 /** The newest revision that revises this series, if any (a run of an already-revised series is pointless). */

@@ -14,6 +14,7 @@ import {
   finishRun,
   finishStep,
   getRun,
+  hasCursor,
   lastCompletedEvent,
   markStepRunning,
   newerRevision,
@@ -21,6 +22,7 @@ import {
   readCursor,
   resetSteps,
   runSteps,
+  seriesVersion,
   startRun,
   writeCursor,
 } from '../db/pipeline.repository.js';
@@ -77,8 +79,7 @@ export class PipelineService {
   async start(): Promise<void> {
     const { db } = this.deps;
     // A database that had series before the pipeline existed starts after them: history gets no runs.
-    const hasCursor = (await db.selectFrom('pipeline_cursor').select('name').executeTakeFirst()) !== undefined;
-    if (!hasCursor) await writeCursor(db, await lastCompletedEvent(db));
+    if (!(await hasCursor(db))) await writeCursor(db, await lastCompletedEvent(db));
     for (const run of await activeRuns(db)) {
       if (run.state === 'running') await this.prepareResume(run.id);
       this.queue.push(run.id);
@@ -159,7 +160,7 @@ export class PipelineService {
               await createRun(tx, { projectId: ev.projectId, seriesId: ev.seriesId, eventId: ev.eventId, state: 'cancelled', reason: `superseded by v${newer.version} (series ${newer.id}) before it started`, steps: planSteps(buildSpecs(project.builds)) });
             } else {
               const older = await olderRevisions(tx, ev.seriesId);
-              const version = (await tx.selectFrom('series').select('version').where('id', '=', ev.seriesId).executeTakeFirstOrThrow()).version;
+              const version = await seriesVersion(tx, ev.seriesId);
               for (const run of await activeRuns(tx, older)) {
                 await cancelRun(tx, run.id, `superseded by v${version} (series ${ev.seriesId})`);
                 cancelled.push(run.id);

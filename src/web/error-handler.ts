@@ -25,6 +25,8 @@ export const NO_CONTENT = 204;
 /** RFC 9110 §15.4.2: public-inbox sends /<list>/<msgid> on to /<list>/<msgid>/ this way; b4's HEAD relies on a 3xx. */
 export const MOVED_PERMANENTLY = 301;
 export const SEE_OTHER = 303;
+/** RFC 9110 §15.4.5: the client's copy (If-None-Match) is current. */
+export const NOT_MODIFIED = 304;
 
 export function sendError(reply: FastifyReply, e: AppError): FastifyReply {
   // DRF-style validation errors also name the field: { "state": ["Invalid state …"] } beside detail and code.

@@ -1,6 +1,5 @@
 // /api/, /api/1.0/ … /api/1.3/: Patchwork's REST API (git-pw, pwclient, b4 and scripts work unchanged); /api/patchbay/:
 // the maintainers' corrections Patchwork lacks (revision links, split, merge). Handlers call the API services only.
-import { constants as http2 } from 'node:http2';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods, RouteShorthandOptions } from 'fastify';
 import type { ApiService, ListResult, Parent } from '../../api/api.service.js';
 import type { ApiWriteService, Body } from '../../api/api-write.service.js';
@@ -11,7 +10,7 @@ import { etagOf, noneMatchHits, type CachedAnswer, type ResponseCache } from '..
 import { VERSIONS, type ApiVersion } from '../../api/versions.js';
 import { invalid, notAllowed, notFound } from '../../errors.js';
 import * as S from '../api-schemas.js';
-import { CREATED, NO_CONTENT, OK } from '../error-handler.js';
+import { CREATED, NO_CONTENT, NOT_MODIFIED, OK } from '../error-handler.js';
 
 export interface ApiDeps {
   api: ApiService;
@@ -23,8 +22,6 @@ export interface ApiDeps {
   responses?: ResponseCache | null;
 }
 
-/** RFC 9110 §15.4.5, for If-None-Match; error-handler.ts names the statuses it writes, node:http2 this one. */
-const NOT_MODIFIED = http2.HTTP_STATUS_NOT_MODIFIED;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 const METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
