@@ -235,30 +235,31 @@ export class ApiService {
   async listPatches(ctx: Ctx, q: RawQuery): Promise<ListResult> {
     const rq = pageParam(q);
     const m = await this.marker();
-    let f: PatchFilter;
-    try {
-      f = {
-        projectIds: this.projectIds(q),
-        seriesIds: await this.existing('series', idsParam(q, 'series')),
-        submitterIds: await this.people(q, 'submitter'),
-        delegateIds: await this.users(q, 'delegate'),
-        states: statesParam(q),
-        archived: boolParam(q, 'archived'),
-        // hash and msgid arrived in 1.2; older versions ignore them (Patchwork's versioned filter fields).
-        hash: hasVersion(ctx.v, '1.2') ? single(q, 'hash') : undefined,
-        msgid: hasVersion(ctx.v, '1.2') ? bareMsgid(single(q, 'msgid')) : undefined,
-        since: dateParam(q, 'since'),
-        before: dateParam(q, 'before'),
-        terms: searchTerms(q),
-      };
-    } catch (e) {
-      if (e instanceof NoMatch) return empty(rq);
-      throw e;
-    }
-    const sort = orderParam(q, PATCH_SORT_FIELDS, ID_ASC);
-    const pg = resolvePage(rq, await this.countSince('patches', f, m, (g) => countPatches(this.db, g)));
-    const ids = await pagePatchIds(this.db, f, sort, pg);
-    return { ...pg, contents: `patches ${ids.join(',')}`, items: () => this.patchItems(ctx, ids, m) };
+    return this.filteredList<PatchFilter>({
+      rq,
+      m,
+      kind: 'patches',
+      filter: async () => {
+        return {
+          projectIds: this.projectIds(q),
+          seriesIds: await this.existing('series', idsParam(q, 'series')),
+          submitterIds: await this.people(q, 'submitter'),
+          delegateIds: await this.users(q, 'delegate'),
+          states: statesParam(q),
+          archived: boolParam(q, 'archived'),
+          // hash and msgid arrived in 1.2; older versions ignore them (Patchwork's versioned filter fields).
+          hash: hasVersion(ctx.v, '1.2') ? single(q, 'hash') : undefined,
+          msgid: hasVersion(ctx.v, '1.2') ? bareMsgid(single(q, 'msgid')) : undefined,
+          since: dateParam(q, 'since'),
+          before: dateParam(q, 'before'),
+          terms: searchTerms(q),
+        };
+      },
+      sort: () => orderParam(q, PATCH_SORT_FIELDS, ID_ASC),
+      count: (g) => countPatches(this.db, g),
+      page: (g, sort, pg) => pagePatchIds(this.db, g, sort, pg),
+      items: (ids) => this.patchItems(ctx, ids, m),
+    });
   }
 
   private async patchItems(ctx: Ctx, ids: number[], m: string): Promise<Out[]> {
@@ -309,25 +310,26 @@ export class ApiService {
   async listCovers(ctx: Ctx, q: RawQuery): Promise<ListResult> {
     const rq = pageParam(q);
     const m = await this.marker();
-    let f: CoverFilter;
-    try {
-      f = {
-        projectIds: this.projectIds(q),
-        seriesIds: await this.existing('series', idsParam(q, 'series')),
-        submitterIds: await this.people(q, 'submitter'),
-        msgid: bareMsgid(single(q, 'msgid')),
-        since: dateParam(q, 'since'),
-        before: dateParam(q, 'before'),
-        terms: searchTerms(q),
-      };
-    } catch (e) {
-      if (e instanceof NoMatch) return empty(rq);
-      throw e;
-    }
-    const sort = orderParam(q, COVER_SORT_FIELDS, ID_ASC);
-    const pg = resolvePage(rq, await this.countSince('covers', f, m, (g) => countCovers(this.db, g)));
-    const ids = await pageCoverIds(this.db, f, sort, pg);
-    return { ...pg, contents: `covers ${ids.join(',')}`, items: () => this.coverItems(ctx, ids, m) };
+    return this.filteredList<CoverFilter>({
+      rq,
+      m,
+      kind: 'covers',
+      filter: async () => {
+        return {
+          projectIds: this.projectIds(q),
+          seriesIds: await this.existing('series', idsParam(q, 'series')),
+          submitterIds: await this.people(q, 'submitter'),
+          msgid: bareMsgid(single(q, 'msgid')),
+          since: dateParam(q, 'since'),
+          before: dateParam(q, 'before'),
+          terms: searchTerms(q),
+        };
+      },
+      sort: () => orderParam(q, COVER_SORT_FIELDS, ID_ASC),
+      count: (g) => countCovers(this.db, g),
+      page: (g, sort, pg) => pageCoverIds(this.db, g, sort, pg),
+      items: (ids) => this.coverItems(ctx, ids, m),
+    });
   }
 
   private async coverItems(ctx: Ctx, ids: number[], m: string): Promise<Out[]> {
@@ -354,17 +356,18 @@ export class ApiService {
   async listSeries(ctx: Ctx, q: RawQuery): Promise<ListResult> {
     const rq = pageParam(q);
     const m = await this.marker();
-    let f: SeriesFilter;
-    try {
-      f = { projectIds: this.projectIds(q), submitterIds: await this.people(q, 'submitter'), since: dateParam(q, 'since'), before: dateParam(q, 'before'), terms: searchTerms(q) };
-    } catch (e) {
-      if (e instanceof NoMatch) return empty(rq);
-      throw e;
-    }
-    const sort = orderParam(q, SERIES_SORT_FIELDS, ID_ASC);
-    const pg = resolvePage(rq, await this.countSince('series', f, m, (g) => countSeries(this.db, g)));
-    const ids = await pageSeriesIds(this.db, f, sort, pg);
-    return { ...pg, contents: `series ${ids.join(',')}`, items: async () => this.seriesItems(ctx, inOrder(ids, await seriesRows(this.db, ids)), m) };
+    return this.filteredList<SeriesFilter>({
+      rq,
+      m,
+      kind: 'series',
+      filter: async () => {
+        return { projectIds: this.projectIds(q), submitterIds: await this.people(q, 'submitter'), since: dateParam(q, 'since'), before: dateParam(q, 'before'), terms: searchTerms(q) };
+      },
+      sort: () => orderParam(q, SERIES_SORT_FIELDS, ID_ASC),
+      count: (g) => countSeries(this.db, g),
+      page: (g, sort, pg) => pageSeriesIds(this.db, g, sort, pg),
+      items: async (ids) => this.seriesItems(ctx, inOrder(ids, await seriesRows(this.db, ids)), m),
+    });
   }
 
   async getSeries(ctx: Ctx, id: number): Promise<Out> {
@@ -467,29 +470,30 @@ export class ApiService {
     const rq = pageParam(q);
     const m = await this.marker();
     const shown = hasVersion(ctx.v, '1.3') ? [...CATEGORIES_1_0, ...CATEGORIES_1_3] : CATEGORIES_1_0;
-    let f: EventFilter;
-    try {
-      const categories = values(q, 'category');
-      if (categories && !categories.every((c) => shown.includes(c))) throw new NoMatch('category');
-      f = {
-        projectIds: this.projectIds(q),
-        categories,
-        excludeCategories: categories ? [] : CATEGORIES_1_3.filter((c) => !shown.includes(c)),
-        seriesIds: await this.existing('series', idsParam(q, 'series')),
-        patchIds: await this.existing('patches', idsParam(q, 'patch')),
-        coverIds: await this.existing('covers', idsParam(q, 'cover')),
-        actorIds: hasVersion(ctx.v, '1.2') ? await this.users(q, 'actor') : undefined,
-        since: dateParam(q, 'since'),
-        before: dateParam(q, 'before'),
-      };
-    } catch (e) {
-      if (e instanceof NoMatch) return empty(rq);
-      throw e;
-    }
-    const sort = orderParam(q, ['date'], [{ field: 'date', desc: true }]);
-    const pg = resolvePage(rq, await this.countSince('events', f, m, (g) => countEvents(this.db, g)));
-    const ids = await pageEventIds(this.db, f, sort, pg);
-    return { ...pg, contents: `events ${ids.join(',')}`, items: async () => this.eventItems(ctx, inOrder(ids, await eventRows(this.db, ids)), m) };
+    return this.filteredList<EventFilter>({
+      rq,
+      m,
+      kind: 'events',
+      filter: async () => {
+        const categories = values(q, 'category');
+        if (categories && !categories.every((c) => shown.includes(c))) throw new NoMatch('category');
+        return {
+          projectIds: this.projectIds(q),
+          categories,
+          excludeCategories: categories ? [] : CATEGORIES_1_3.filter((c) => !shown.includes(c)),
+          seriesIds: await this.existing('series', idsParam(q, 'series')),
+          patchIds: await this.existing('patches', idsParam(q, 'patch')),
+          coverIds: await this.existing('covers', idsParam(q, 'cover')),
+          actorIds: hasVersion(ctx.v, '1.2') ? await this.users(q, 'actor') : undefined,
+          since: dateParam(q, 'since'),
+          before: dateParam(q, 'before'),
+        };
+      },
+      sort: () => orderParam(q, ['date'], [{ field: 'date', desc: true }]),
+      count: (g) => countEvents(this.db, g),
+      page: (g, sort, pg) => pageEventIds(this.db, g, sort, pg),
+      items: async (ids) => this.eventItems(ctx, inOrder(ids, await eventRows(this.db, ids)), m),
+    });
   }
 
   private async eventItems(ctx: Ctx, rows: EventRow[], m: string): Promise<Out[]> {
@@ -673,6 +677,35 @@ export class ApiService {
    * midnight on, kept: pollers ask `since=<their last run>`, a new value each time, and the days after it hold the
    * same count until something is written.
    */
+  /**
+   * The filtered lists (patches, covers, series, events): the filter (a filter value that names nothing empties
+   * the page, as in Patchwork), the count kept per change marker, one page of ids, and items built only when the
+   * answer is not already cached (`contents` names the page for the response cache).
+   */
+  private async filteredList<F extends { since?: string; before?: string }>(o: {
+    rq: PageRequest;
+    m: string;
+    kind: 'patches' | 'covers' | 'series' | 'events';
+    filter: () => Promise<F>;
+    /** Read after the filter, as before: an empty filter answers before a bad `order` is refused. */
+    sort: () => SortKey[];
+    count: (f: F) => Promise<number>;
+    page: (f: F, sort: SortKey[], pg: ReturnType<typeof resolvePage>) => Promise<number[]>;
+    items: (ids: number[]) => Promise<Out[]>;
+  }): Promise<ListResult> {
+    let f: F;
+    try {
+      f = await o.filter();
+    } catch (e) {
+      if (e instanceof NoMatch) return empty(o.rq);
+      throw e;
+    }
+    const sort = o.sort();
+    const pg = resolvePage(o.rq, await this.countSince(o.kind, f, o.m, o.count));
+    const ids = await o.page(f, sort, pg);
+    return { ...pg, contents: `${o.kind} ${ids.join(',')}`, items: () => o.items(ids) };
+  }
+
   private async countSince<F extends { since?: string; before?: string }>(kind: string, f: F, m: string, run: (f: F) => Promise<number>): Promise<number> {
     const day = f.since === undefined || f.before !== undefined ? NaN : Date.parse(`${f.since.slice(0, 10)}T00:00:00.000Z`);
     if (Number.isNaN(day) || f.since === new Date(day).toISOString()) return this.count(`${kind} ${JSON.stringify(f)}`, m, () => run(f));
