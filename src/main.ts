@@ -24,6 +24,7 @@ import { buildApp } from './web/app.js';
 import { createApi } from './api/create-api.js';
 import { createArchiveService } from './web/archive.service.js';
 import { createPipeline, type Pipeline } from './pipeline/create-pipeline.js';
+import { createWeb } from './web/create-web.js';
 
 export interface Running {
   config: Readonly<Config>;
@@ -161,6 +162,19 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     },
     api,
     runs: pipeline?.runs,
+    web: createWeb({
+      db,
+      projects,
+      urls,
+      dataDir: config.dataDir,
+      api,
+      runs: pipeline?.runs ?? null,
+      archive: archiveService,
+      subscriptions,
+      moderation: { db, projects, urls, hostname: config.hostname, file: core.file },
+      kickOutbound: () => outbound.kick(),
+      log: log.child({ subsystem: 'web' }),
+    }),
   });
 
   await app.listen({ host: config.httpHost, port: config.httpPort });

@@ -25,6 +25,10 @@ export const RESERVED_ROOTS: ReadonlySet<string> = new Set([
   'static',
   'help',
   'mbox',
+  'login',
+  'logout',
+  'actions',
+  'runs',
 ]);
 
 /** The archive root that serves a list's mail: its name, or `all` when the name is reserved. */

@@ -13,6 +13,7 @@ import { apiRoutes, type ApiDeps } from './routes/api.route.js';
 import { apiDocsRoutes, openapiOptions } from './routes/api-docs.route.js';
 import { runsRoutes } from './routes/runs.route.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
+import type { FastifyPluginAsync } from 'fastify';
 
 export interface AppDeps {
   log: Logger;
@@ -27,6 +28,8 @@ export interface AppDeps {
   api?: ApiDeps;
   /** The CI pipeline's runs and step logs. */
   runs?: RunViewService;
+  /** The reviewer web view's plugins (src/web/create-web.ts), session first. */
+  web?: FastifyPluginAsync[];
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -41,8 +44,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, openapiOptions);
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
-    reply.header('content-security-policy', "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'");
+    // Strict CSP for every answer (mail content is hostile): scripts and styles from /static/ only, never inline.
+    reply.header(
+      'content-security-policy',
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
   });
+  for (const plugin of deps.web ?? []) await app.register(plugin);
   await app.register(healthRoutes(deps.health));
   await app.register(listsRoutes(deps.lists));
   if (deps.archive) {

@@ -1,0 +1,23 @@
+// The reviewer web view (issue 7): what its pages need from the core, and their fastify plugins in order —
+// session first (it sets request.viewer), then static files, the project and series pages, and the admin.
+import type { FastifyPluginAsync } from 'fastify';
+import type { WebContext } from './web-context.js';
+import { createViews, type Views } from './views.js';
+import { sessionRoutes } from './routes/session.route.js';
+import { staticRoutes } from './routes/static.route.js';
+import { projectPagesRoutes } from './routes/project-pages.route.js';
+import { seriesPagesRoutes } from './routes/series-pages.route.js';
+import { adminRoutes } from './routes/admin.route.js';
+
+export type WebInput = Omit<WebContext, 'views'> & { views?: Views };
+
+/** fastify keeps a plugin's hooks inside it; the session's hook (request.viewer) must reach every route. */
+function unencapsulated(plugin: FastifyPluginAsync): FastifyPluginAsync {
+  Object.assign(plugin, { [Symbol.for('skip-override')]: true });
+  return plugin;
+}
+
+export function createWeb(input: WebInput): FastifyPluginAsync[] {
+  const ctx: WebContext = { ...input, views: input.views ?? createViews() };
+  return [unencapsulated(sessionRoutes(ctx)), staticRoutes(), projectPagesRoutes(ctx), seriesPagesRoutes(ctx), adminRoutes(ctx)];
+}

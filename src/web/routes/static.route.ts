@@ -1,0 +1,24 @@
+// /static/: the web view's stylesheet and scripts from templates/web/static (the CSP allows scripts from here only).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyPluginAsync } from 'fastify';
+import { notFound } from '../../errors.js';
+
+const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../templates/web/static');
+const TYPES: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.svg': 'image/svg+xml' };
+
+export function staticRoutes(): FastifyPluginAsync {
+  return async (app) => {
+    const files = new Map<string, Buffer>();
+    for (const name of fs.readdirSync(DIR)) {
+      if (TYPES[path.extname(name)]) files.set(name, fs.readFileSync(path.join(DIR, name)));
+    }
+    const params = { type: 'object', properties: { name: { type: 'string', pattern: '^[a-z0-9-]+\\.(css|js|svg)$' } }, required: ['name'] } as const;
+    app.get<{ Params: { name: string } }>('/static/:name', { schema: { params: params, hide: true } }, async (req, reply) => {
+      const body = files.get(req.params.name);
+      if (!body) throw notFound('static_unknown', `no such file: ${req.params.name}`);
+      return reply.type(TYPES[path.extname(req.params.name)]!).header('cache-control', 'public, max-age=300').send(body);
+    });
+  };
+}

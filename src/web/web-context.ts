@@ -1,0 +1,30 @@
+// What the reviewer web view's pages get from the core (built by src/web/create-web.ts).
+import type { PublicUrls } from '../config/config.js';
+import type { Project } from '../config/projects.js';
+import type { Db } from '../db/database.js';
+import type { Logger } from '../log.js';
+import type { createApi } from '../api/create-api.js';
+import type { RunViewService } from '../pipeline/run-view.service.js';
+import type { ModerationDeps } from '../smtp/moderation.service.js';
+import type { SubscriptionService } from '../smtp/subscription.service.js';
+import type { ArchiveService } from './archive.service.js';
+import type { Views } from './views.js';
+
+export interface WebContext {
+  db: Db;
+  projects: readonly (Project & { id: number })[];
+  urls: PublicUrls;
+  dataDir: string;
+  views: Views;
+  /** The REST API's services: reads, writes (states, delegates, revisions) and auth (users, tokens). */
+  api: ReturnType<typeof createApi>;
+  /** The pipeline's runs and logs; null when the pipeline is off. */
+  runs: RunViewService | null;
+  archive: ArchiveService;
+  subscriptions: SubscriptionService;
+  /** Held posts: list, approve (distributed and filed as any accepted post), reject (src/smtp/moderation.service.ts). */
+  moderation: ModerationDeps;
+  /** Wakes the outbound queue after a page queued mail (moderation decisions, subscriptions). */
+  kickOutbound(): void;
+  log: Logger;
+}
