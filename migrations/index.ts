@@ -6,6 +6,8 @@ import * as m0003 from './0003-series.js';
 import * as m0004 from './0004-users-api.js';
 import * as m0005 from './0005-archive.js';
 import * as m0006 from './0006-pipeline.js';
+import * as m0007 from './0007-web-indexes.js';
+import * as m0008 from './0008-web-sessions.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-init': m0001,
@@ -14,4 +16,6 @@ export const migrations: Record<string, Migration> = {
   '0004-users-api': m0004,
   '0005-archive': m0005,
   '0006-pipeline': m0006,
+  '0007-web-indexes': m0007,
+  '0008-web-sessions': m0008,
 };

@@ -32,7 +32,7 @@ export function userCommand(program: Command): void {
     .requiredOption('--name <name>', 'their full name')
     .requiredOption('--role <role>', ROLES.join(' | '))
     .option('--username <name>', 'login name (default: the local part of the email)')
-    .option('--password-stdin', 'read a password for HTTP basic auth from standard input')
+    .option('--password-stdin', 'read a password (web login, HTTP basic auth; stored as argon2id) from standard input')
     .action(async (opts: UserFlags) => {
       const password = opts.passwordStdin ? await readPassword() : undefined;
       const core = await openCore({ data: opts.data, projects: opts.projects });
@@ -44,7 +44,7 @@ export function userCommand(program: Command): void {
       }
     });
 
-  coreOptions(cmd.command('password').description("set a user's password for HTTP basic auth, read from standard input"))
+  coreOptions(cmd.command('password').description("set a user's password (web login, HTTP basic auth), read from standard input"))
     .requiredOption('--email <address>', 'the user')
     .action(async (opts: { email: string; data?: string; projects?: string }) => {
       const password = await readPassword();

@@ -4,6 +4,7 @@ import type { ApiDatabase } from './api-schema.js';
 import type { ArchiveDatabase } from './archive-schema.js';
 import type { PipelineDatabase } from './pipeline-schema.js';
 import type { SeriesDatabase } from './series-schema.js';
+import type { SessionDatabase } from './session-schema.js';
 
 export interface ProjectsTable {
   id: Generated<number>;
@@ -101,7 +102,7 @@ export interface StudentEmailsTable {
   email: string;
 }
 
-export interface Database extends SeriesDatabase, ArchiveDatabase, ApiDatabase, PipelineDatabase {
+export interface Database extends SeriesDatabase, ArchiveDatabase, ApiDatabase, PipelineDatabase, SessionDatabase {
   projects: ProjectsTable;
   mails: MailsTable;
   outbound: OutboundTable;

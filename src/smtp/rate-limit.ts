@@ -12,13 +12,17 @@ export class RateLimiter {
 
   /** Counts one event for the key; false when the key is over its limit (the event is then not counted). */
   hit(key: string, now = Date.now()): boolean {
-    if (this.perMinute <= 0) return true;
+    if (this.blocked(key, now)) return false;
+    if (this.perMinute > 0) this.current.set(key, (this.current.get(key) ?? 0) + 1);
+    return true;
+  }
+
+  /** Whether the key is at its limit, without counting an event (to count failures only: check, act, then hit). */
+  blocked(key: string, now = Date.now()): boolean {
+    if (this.perMinute <= 0) return false;
     this.roll(now);
     const elapsed = (now - this.windowStart) / this.windowMs;
-    const estimate = (this.previous.get(key) ?? 0) * (1 - elapsed) + (this.current.get(key) ?? 0);
-    if (estimate >= this.perMinute) return false;
-    this.current.set(key, (this.current.get(key) ?? 0) + 1);
-    return true;
+    return (this.previous.get(key) ?? 0) * (1 - elapsed) + (this.current.get(key) ?? 0) >= this.perMinute;
   }
 
   private roll(now: number): void {

@@ -12,7 +12,6 @@ import {
   patchesForMboxByIds,
   rawMail,
   rawMails,
-  recentArchive,
   searchArchive,
   seriesForMbox,
   seriesPatchesForMbox,
@@ -21,6 +20,7 @@ import {
   type ArchiveScope,
   type SubmissionRow,
 } from '../db/archive.repository.js';
+import { newestMsgids, refsOfPosts } from '../db/archive-threads.repository.js';
 import { bundlePatchIds, findBundle } from '../db/bundle.repository.js';
 import { findUserByUsername } from '../db/user.repository.js';
 import { notFound } from '../errors.js';
@@ -29,6 +29,7 @@ import { joinMbox, mboxFilename, mboxrdEntry, renderSubmissionMbox, subjectFilen
 import { parseMessage } from '../mail/parse.js';
 import { headerText, splitHeader } from '../mail/raw.js';
 import { parseSearchQuery } from '../mail/search-query.js';
+import { groupThreads, type ThreadEntry } from './archive-threads.js';
 
 const gzip = promisify(zlib.gzip);
 
@@ -52,9 +53,11 @@ export interface ArchiveLimits {
   searchMatches: number;
   /** Posts on an index page. */
   indexMails: number;
+  /** Posts of the threads an index page shows (the threads of its posts, walked both ways). */
+  indexThreadMails: number;
 }
 
-const DEFAULT_LIMITS: ArchiveLimits = { threadMails: 5_000, searchMatches: 1_000, indexMails: 100 };
+const DEFAULT_LIMITS: ArchiveLimits = { threadMails: 5_000, searchMatches: 1_000, indexMails: 100, indexThreadMails: 1_000 };
 
 export interface Download {
   body: Buffer;
@@ -68,15 +71,22 @@ export interface MessagePage {
   mail: ArchivedMail;
   /** The text the author wrote (text/plain parts), decoded. */
   text: string;
-  /** The other posts of its thread, oldest first. */
-  thread: (ArchivedMail & { list: string })[];
+  /** The posts of its thread in reading order (each reply under its parent), the message itself included. */
+  thread: ThreadEntry<ArchivedMail & { list: string }>[];
 }
 
 export interface IndexPage {
   list: string;
   title: string;
   query: string | null;
+  /** A search's matches, newest first (empty without a query). */
   mails: (ArchivedMail & { list: string })[];
+  /** Without a query: the threads of the page's posts, newest activity first, replies under their parents. */
+  threads: { latest: string; entries: ThreadEntry<ArchivedMail & { list: string }>[] }[];
+  /** The page's first post (0 for the newest), and the offsets of the pages around it (null: none). */
+  offset: number;
+  newer: number | null;
+  older: number | null;
 }
 
 export type ArchiveService = ReturnType<typeof createArchiveService>;
@@ -111,6 +121,15 @@ export function createArchiveService(deps: ArchiveDeps) {
       mails.map((m) => m.mailId),
     );
     return { body: Buffer.concat(mails.map((m) => mboxrdEntry(raws.get(m.mailId)!))), first: mails[0] };
+  }
+
+  /** The posts as threads, each post with the archive root it is served under. */
+  async function threadsOf(mailIds: number[]) {
+    const [mails, refs] = await Promise.all([archivedByIds(db, mailIds), refsOfPosts(db, mailIds)]);
+    return groupThreads(
+      mails.map((m) => ({ ...m, list: slugById.get(m.projectId) ?? ALL_LISTS })),
+      refs,
+    );
   }
 
   async function headerOf(row: SubmissionRow): Promise<string> {
@@ -209,11 +228,8 @@ export function createArchiveService(deps: ArchiveDeps) {
       const { title } = scopeOf(list);
       const raw = (await rawMails(db, [mail.mailId])).get(mail.mailId)!;
       const parsed = await parseMessage(raw);
-      const seen = new Set<string>();
-      const thread = (await archivedByIds(db, await threadMailIds(db, scope, [msgid], limits.threadMails)))
-        .filter((m) => !seen.has(m.msgid) && seen.add(m.msgid))
-        .map((m) => ({ ...m, list: slugById.get(m.projectId) ?? ALL_LISTS }));
-      return { list, title, mail, text: parsed.text, thread };
+      const threads = await threadsOf(await threadMailIds(db, scope, [msgid], limits.threadMails));
+      return { list, title, mail, text: parsed.text, thread: threads.flatMap((t) => t.entries) };
     },
 
     /** The stored mail as public-inbox's /raw: one mboxrd entry. */
@@ -251,11 +267,28 @@ export function createArchiveService(deps: ArchiveDeps) {
       return { body: await gzip(body), filename: `results-${mboxFilename(q, 'search')}.mbox.gz` };
     },
 
-    /** The newest posts, or the newest matches of a search. */
-    async index(list: string, q: string | null, now?: Date): Promise<IndexPage> {
+    /**
+     * The threads of the newest posts (from `offset` on), newest activity first; or the newest matches of a search.
+     * A thread is shown whole, so one with posts on two pages appears on both.
+     */
+    async index(list: string, q: string | null, now?: Date, offset = 0): Promise<IndexPage> {
       const { scope, title } = scopeOf(list);
-      const mails = q ? await searchArchive(db, scope, parseSearchQuery(q, now), limits.indexMails) : await recentArchive(db, scope, limits.indexMails);
-      return { list, title, query: q, mails: mails.map((m) => ({ ...m, list: slugById.get(m.projectId) ?? ALL_LISTS })) };
+      const page = { list, title, query: q, offset: 0, newer: null, older: null };
+      if (q) {
+        const mails = await searchArchive(db, scope, parseSearchQuery(q, now), limits.indexMails);
+        return { ...page, mails: mails.map((m) => ({ ...m, list: slugById.get(m.projectId) ?? ALL_LISTS })), threads: [] };
+      }
+      const seeds = await newestMsgids(db, scope, limits.indexMails + 1, offset);
+      const more = seeds.length > limits.indexMails;
+      const threads = seeds.length ? await threadsOf(await threadMailIds(db, scope, seeds.slice(0, limits.indexMails), limits.indexThreadMails)) : [];
+      return {
+        ...page,
+        mails: [],
+        threads,
+        offset,
+        newer: offset > 0 ? Math.max(0, offset - limits.indexMails) : null,
+        older: more ? offset + limits.indexMails : null,
+      };
     },
   };
 }

@@ -19,6 +19,7 @@ export interface PageFrame {
   scripts?: string[];
 }
 
+const WHEN = new Map<string, string>();
 const TIME = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
 
 function helpers(hb: typeof Handlebars): void {
@@ -31,8 +32,15 @@ function helpers(hb: typeof Handlebars): void {
   /** An ISO time as "27 Nov 2026, 06:10" (UTC); the <time> element keeps the exact value. */
   hb.registerHelper('when', (iso: unknown) => {
     if (typeof iso !== 'string' || !iso) return '';
-    const d = new Date(iso);
-    return Number.isNaN(d.getTime()) ? iso : `${TIME.format(d)} UTC`;
+    let text = WHEN.get(iso);
+    if (text === undefined) {
+      const d = new Date(iso);
+      text = Number.isNaN(d.getTime()) ? iso : `${TIME.format(d)} UTC`;
+      // Intl formatting is a third of a list page's render: keep the last few thousand answers.
+      if (WHEN.size >= 4096) WHEN.clear();
+      WHEN.set(iso, text);
+    }
+    return text;
   });
   hb.registerHelper('plural', (n: unknown, one: unknown, many: unknown) => (n === 1 ? String(one) : String(many)));
   /** A query-string link that keeps the current filters and changes one: {{withQuery query "page" 2}}. */

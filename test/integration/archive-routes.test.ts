@@ -238,6 +238,64 @@ describe('list archive (public-inbox layout)', () => {
     assert.ok(s.body.includes('[proctree]'), 'the all index names the list');
   });
 
+  it('shows the index as threads, newest activity first, each reply indented under its parent', async () => {
+    const r = await get('/proctree/');
+    assert.equal(r.statusCode, 200);
+    // Each thread: the Message-IDs of its posts in reading order, with their depth (class dN).
+    const threads = [...r.body.matchAll(/<li class="thread" data-latest="([^"]+)"><ul>([\s\S]*?)<\/ul><\/li>/g)].map((m) => ({
+      latest: m[1]!,
+      posts: [...m[2]!.matchAll(/<li class="post d(\d+)" data-nav><a href="\.\/([^"]+)\/">/g)].map((p) => `${p[1]} ${p[2]}`),
+    }));
+    assert.ok(threads.length >= 4, r.body);
+    const latest = threads.map((t) => t.latest);
+    assert.deepEqual(latest, [...latest].sort().reverse(), 'newest activity first');
+    // cover-letter.mbox: the cover, then its three patches replying to it (3/3 came two days later).
+    const seg = (d: Delivered) => msgidSegment(d.msgid);
+    assert.ok(threads.some((t) => t.posts.join() === [`0 ${seg(cover[0]!)}`, ...cover.slice(1).map((m) => `1 ${seg(m)}`)].join()), JSON.stringify(threads));
+    // v2-in-reply-to-cover.mbox: v1's cover and patches, v2's cover replying to v1's, v2's patches under it.
+    const v2Thread = [`0 ${seg(v2[0]!)}`, `1 ${seg(v2[1]!)}`, `1 ${seg(v2[2]!)}`, `1 ${seg(v2[3]!)}`, `2 ${seg(v2[4]!)}`, `2 ${seg(v2[5]!)}`];
+    assert.ok(threads.some((t) => t.posts.join() === v2Thread.join()), JSON.stringify(threads));
+    // The review replies to the patch.
+    assert.ok(threads.some((t) => t.posts.join() === [`0 ${seg(review[0]!)}`, `1 ${seg(review[1]!)}`].join()), JSON.stringify(threads));
+    // In the web view's layout: its stylesheet, the project's navigation.
+    assert.match(r.body, /<link rel="stylesheet" href="\/static\/style\.css">/);
+    assert.match(r.body, /<a href="\/project\/proctree\/list\/">Proctree &lt;Syscall&gt; &amp; co<\/a>/);
+  });
+
+  it('indents the thread of a message page the same way and marks the message', async () => {
+    const r = await get(`/proctree/${v2[3]!.msgid}/`);
+    assert.equal(r.statusCode, 200);
+    const posts = [...r.body.matchAll(/<li class="post d(\d+)( current)?" data-nav>/g)].map((m) => `${m[1]}${m[2] ?? ''}`);
+    assert.deepEqual(posts, ['0', '1', '1', '1 current', '2', '2']);
+    assert.match(r.body, /<a id="message-raw" href="raw">raw<\/a>/);
+    assert.match(r.body, /<a id="thread-mbox" href="t\.mbox\.gz">/);
+  });
+
+  it('pages the index by its newest posts (?o=), each page showing whole threads', async () => {
+    const small = await buildApp({
+      log: createLogger('silent'),
+      health: { snapshot: async () => ({ mails: 0, pending: 0, outboundQueued: 0 }) },
+      lists: {} as never,
+      archive: { service: createArchiveService({ db: h.db, lists: [{ id: h.projectId, slug: 'proctree', name: 'Proctree' }], limits: { indexMails: 2 } }), publicBase: null },
+    });
+    try {
+      const first = await small.inject({ url: '/proctree/' });
+      assert.match(first.body, /<a href="\.\/\?o&#x3D;2" rel="next">Older/);
+      assert.doesNotMatch(first.body, /rel="prev"/);
+      const second = await small.inject({ url: '/proctree/?o=2' });
+      assert.equal(second.statusCode, 200);
+      assert.match(second.body, /<a href="\.\/\?o&#x3D;0" rel="prev">/);
+      const firstPosts = new Set([...first.body.matchAll(/<li class="post d\d+" data-nav><a href="\.\/([^"]+)\/">/g)].map((m) => m[1]));
+      const secondPosts = [...second.body.matchAll(/<li class="post d\d+" data-nav><a href="\.\/([^"]+)\/">/g)].map((m) => m[1]);
+      assert.ok(secondPosts.some((m) => !firstPosts.has(m)), 'the second page reaches older threads');
+      const total = (await h.db.selectFrom('archive').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;
+      const last = await small.inject({ url: `/proctree/?o=${Number(total) - 1}` });
+      assert.doesNotMatch(last.body, /rel="next"/);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('answers 404 for an unknown list or message, on every archive path', async () => {
     for (const url of ['/nolist/', `/nolist/${cover[0]!.msgid}/`, `/nolist/${cover[0]!.msgid}`, `/nolist/${cover[0]!.msgid}/raw`, '/proctree/nope@x/', '/proctree/nope@x/raw', '/proctree/nope@x/t.mbox.gz', '/all/nope@x/t.mbox.gz']) {
       const r = await get(url);

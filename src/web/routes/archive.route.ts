@@ -5,6 +5,7 @@ import { msgidSegment } from '../../mail/archive-layout.js';
 import type { ArchiveService, Download } from '../archive.service.js';
 import { renderIndexPage, renderMessagePage } from '../archive-pages.js';
 import { MOVED_PERMANENTLY } from '../error-handler.js';
+import { viewerOf } from '../viewer.js';
 
 export type ArchiveRouteDeps = Pick<ArchiveService, 'checkList' | 'message' | 'raw' | 'threadMbox' | 'searchMbox' | 'index'>;
 
@@ -40,6 +41,7 @@ interface SearchQuery {
   q?: string;
   x?: string;
   t?: string;
+  o?: string;
 }
 
 function download(reply: FastifyReply, d: Download, type: string): FastifyReply {
@@ -66,7 +68,7 @@ export function archiveRoutes(deps: ArchiveRouteDeps, opts: ArchiveRouteOptions)
     });
 
     app.get<{ Params: ListParams; Querystring: SearchQuery }>('/:list/', { schema: { params: listOnly, querystring: searchQuery } }, async (req, reply) =>
-      html(reply, renderIndexPage(await deps.index(req.params.list, req.query.q?.trim() || null))),
+      html(reply, renderIndexPage(await deps.index(req.params.list, req.query.q?.trim() || null, undefined, /^\d{1,9}$/.test(req.query.o ?? '') ? Number(req.query.o) : 0), viewerOf(req))),
     );
 
     // public-inbox answers ?x=m with an mbox only to POST (a GET gives the HTML results): crawlers do not POST.
@@ -93,7 +95,7 @@ export function archiveRoutes(deps: ArchiveRouteDeps, opts: ArchiveRouteOptions)
     });
 
     app.get<{ Params: MsgParams }>('/:list/:msgid/', { schema: { params: listAndMsgid } }, async (req, reply) =>
-      html(reply, renderMessagePage(await deps.message(req.params.list, req.params.msgid))),
+      html(reply, renderMessagePage(await deps.message(req.params.list, req.params.msgid), viewerOf(req))),
     );
 
     app.get<{ Params: MsgParams }>('/:list/:msgid/raw', { schema: { params: listAndMsgid } }, async (req, reply) =>
