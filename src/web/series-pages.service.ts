@@ -56,6 +56,8 @@ export interface SeriesPagesDeps {
 export interface Page {
   frame: PageFrame;
   data: object;
+  /** The page may change without a database write (a range-diff still being made): not for the page cache. */
+  volatile?: boolean;
 }
 
 /** The pipeline's stages in run order: the gates once per series (column "all"), then build and test per build. */
@@ -523,6 +525,7 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
       const title = s.name ?? cover?.name ?? current[0]?.name ?? `series ${id}`;
       return {
         frame: frame(title, viewer, project, ['live.js', 'keys.js']),
+        volatile: rangeDiff?.pending === true,
         data: {
           series: {
             id,

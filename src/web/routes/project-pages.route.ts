@@ -1,6 +1,7 @@
 // Project pages: the projects, a project's series list (filters, order, pages), its students (gradebook, and as CSV).
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { MOVED_PERMANENTLY } from '../error-handler.js';
+import { createPageCache } from '../page-cache.js';
 import { createProjectPagesService, ORDERS, STATE_FILTERS, type SeriesListQuery } from '../project-pages.service.js';
 import type { PageFrame } from '../views.js';
 import { viewerOf } from '../viewer.js';
@@ -25,11 +26,14 @@ const SCRIPTS = ['keys.js'];
 
 export function projectPagesRoutes(ctx: WebContext): FastifyPluginAsync {
   const pages = createProjectPagesService({ db: ctx.db, projects: ctx.projects, pipelineOn: ctx.runs !== null });
-  const html = (reply: FastifyReply, body: string) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(body);
   const frame = (req: FastifyRequest, title: string, project: PageFrame['project'] = null): PageFrame => ({ title, viewer: viewerOf(req), project, scripts: SCRIPTS });
 
+  const cache = createPageCache(ctx);
+  const cached = (req: FastifyRequest, reply: FastifyReply, render: () => Promise<string>) => cache.send(req, reply, async () => ({ html: await render(), keep: true }));
+
   return async (app) => {
-    const projectsPage = async (req: FastifyRequest, reply: FastifyReply) => html(reply, ctx.views.render('projects', frame(req, 'Projects'), { projects: await pages.projects() }));
+    const projectsPage = (req: FastifyRequest, reply: FastifyReply) =>
+      cached(req, reply, async () => ctx.views.render('projects', frame(req, 'Projects'), { projects: await pages.projects() }));
     app.get('/', { schema: { hide: true } }, projectsPage);
     app.get('/project/', { schema: { hide: true } }, projectsPage);
 
@@ -42,16 +46,19 @@ export function projectPagesRoutes(ctx: WebContext): FastifyPluginAsync {
     app.get<{ Params: { slug: string }; Querystring: SeriesListQuery }>(
       '/project/:slug/list/',
       { schema: { params: slugParams, querystring: listQuery, hide: true } },
-      async (req, reply) => {
-        const page = await pages.seriesList(req.params.slug, req.query);
-        return html(reply, ctx.views.render('series-list', frame(req, `${page.project.name}: series`, page.project), page));
-      },
+      (req, reply) =>
+        cached(req, reply, async () => {
+          const page = await pages.seriesList(req.params.slug, req.query);
+          return ctx.views.render('series-list', frame(req, `${page.project.name}: series`, page.project), page);
+        }),
     );
 
-    app.get<{ Params: { slug: string } }>('/project/:slug/students/', { schema: { params: slugParams, hide: true } }, async (req, reply) => {
-      const page = await pages.students(req.params.slug);
-      return html(reply, ctx.views.render('students', frame(req, `${page.project.name}: students`, page.project), page));
-    });
+    app.get<{ Params: { slug: string } }>('/project/:slug/students/', { schema: { params: slugParams, hide: true } }, (req, reply) =>
+      cached(req, reply, async () => {
+        const page = await pages.students(req.params.slug);
+        return ctx.views.render('students', frame(req, `${page.project.name}: students`, page.project), page);
+      }),
+    );
 
     app.get<{ Params: { slug: string } }>('/project/:slug/students.csv', { schema: { params: slugParams, hide: true } }, async (req, reply) => {
       const csv = await pages.studentsCsv(req.params.slug);

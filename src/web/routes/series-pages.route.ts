@@ -1,10 +1,11 @@
 // Series pages: a series with its revisions, range-diff, checks and runs (and its live pipeline fragment); patch and
 // cover pages at Patchwork's URLs, with /patch/ID/, /cover/ID/ and /comment/ID/ sent on to them; a step's log.
-import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, isAppError } from '../../errors.js';
 import { MOVED_PERMANENTLY } from '../error-handler.js';
 import { sendWebError } from '../html-error.js';
 import { createRangeDiffService } from '../range-diff.service.js';
+import { createPageCache } from '../page-cache.js';
 import { createSeriesPagesService, rangeDiffTmp, type Page } from '../series-pages.service.js';
 import { viewerOf } from '../viewer.js';
 import type { WebContext } from '../web-context.js';
@@ -35,6 +36,13 @@ export function seriesPagesRoutes(ctx: WebContext): FastifyPluginAsync {
   // Pages carry the viewer's CSRF token: never kept by a shared cache.
   const html = (reply: FastifyReply, body: string) => reply.type('text/html; charset=utf-8').header('cache-control', 'private, no-cache').send(body);
   const render = (reply: FastifyReply, name: string, page: Page) => html(reply, ctx.views.render(name, page.frame, page.data));
+  const cache = createPageCache(ctx);
+  /** A page as anonymous readers see it comes from the page cache while the database has not changed. */
+  const cached = (req: FastifyRequest, reply: FastifyReply, name: string, make: () => Promise<Page>) =>
+    cache.send(req, reply, async () => {
+      const page = await make();
+      return { html: ctx.views.render(name, page.frame, page.data), keep: !page.volatile };
+    });
   const moved = (reply: FastifyReply, location: string) => reply.status(MOVED_PERMANENTLY).header('location', location).send();
 
   return async (app) => {
@@ -48,7 +56,7 @@ export function seriesPagesRoutes(ctx: WebContext): FastifyPluginAsync {
     app.get<{ Params: { id: number }; Querystring: { from?: number; to?: number } }>(
       '/series/:id/',
       { schema: { params: idParams, querystring: seriesQuery, hide: true } },
-      async (req, reply) => render(reply, 'series', await pages.seriesPage(req.params.id, viewerOf(req), req.query)),
+      (req, reply) => cached(req, reply, 'series', () => pages.seriesPage(req.params.id, viewerOf(req), req.query)),
     );
 
     // The live region's content (the series page includes the same partial): an HTML fragment, no layout.
@@ -56,12 +64,12 @@ export function seriesPagesRoutes(ctx: WebContext): FastifyPluginAsync {
       html(reply, ctx.views.render('series-pipeline-fragment', { title: '', viewer: viewerOf(req) }, await pages.pipeline(req.params.id))),
     );
 
-    app.get<{ Params: { slug: string; msgid: string } }>('/project/:slug/patch/:msgid/', { schema: { params: msgidParams, hide: true } }, async (req, reply) =>
-      render(reply, 'patch', await pages.patchPage(req.params.slug, req.params.msgid, viewerOf(req))),
+    app.get<{ Params: { slug: string; msgid: string } }>('/project/:slug/patch/:msgid/', { schema: { params: msgidParams, hide: true } }, (req, reply) =>
+      cached(req, reply, 'patch', () => pages.patchPage(req.params.slug, req.params.msgid, viewerOf(req))),
     );
 
-    app.get<{ Params: { slug: string; msgid: string } }>('/project/:slug/cover/:msgid/', { schema: { params: msgidParams, hide: true } }, async (req, reply) =>
-      render(reply, 'cover', await pages.coverPage(req.params.slug, req.params.msgid, viewerOf(req))),
+    app.get<{ Params: { slug: string; msgid: string } }>('/project/:slug/cover/:msgid/', { schema: { params: msgidParams, hide: true } }, (req, reply) =>
+      cached(req, reply, 'cover', () => pages.coverPage(req.params.slug, req.params.msgid, viewerOf(req))),
     );
 
     // The API's web_url fields and old Patchwork links (/patch/ID/mbox/ and /raw/ are the mbox routes').
