@@ -647,7 +647,8 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
           diffTruncated: parsed.lines.length > MAX_DIFF_LINES ? parsed.lines.length : 0,
           hasDiff: parsed.lines.length > 0,
           comments: comments.map(commentView),
-          checks: checks.map((c) => ({
+          // As Patchwork's patch page: the newest check of each context (rows come in id order: the last one wins).
+          checks: [...new Map(checks.map((c) => [c.context, c])).values()].map((c) => ({
             context: c.context,
             state: c.state,
             badge: CHECK_BADGE[c.state] ?? 'skip',
