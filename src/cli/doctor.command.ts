@@ -1,11 +1,15 @@
 // `patchbay doctor [--json]`: what this machine can build and boot. Per arch of the toolchain table: the cross gcc
 // (installed? version), the QEMU binary; then the tools builds and tests need (bwrap, ccache, make, mke2fs, rsync
-// for headers_install, prlimit), whether APT can fetch busybox-static for each booting arch's guest (an APT
-// candidate for busybox-static:<debian arch>, i.e. the foreign architecture is added), and whether KVM really works.
-// Always exits 0: it reports, it does not judge.
+// for headers_install, prlimit), where each booting arch's guest busybox comes from (the order of
+// src/pipeline/guest/busybox.ts: the host's own, the cache under DATA, the host's APT multiarch, a private APT on the
+// arch's Debian suite — whose Release file is read to see that it lists the arch, unless --offline), and whether
+// KVM really works. Always exits 0: it reports, it does not judge.
 import { execFile } from 'node:child_process';
-import type { Command } from 'commander';
-import { detectToolchains, kvmStatus, TOOLCHAINS, which, type KvmStatus, type ToolchainStatus } from '../pipeline/toolchains.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Option, type Command } from 'commander';
+import { busyboxProblem, busyboxSuite, DEBIAN_KEYRING, DEBIAN_MIRROR, hostArch, suiteArchitectures } from '../pipeline/guest/busybox.js';
+import { detectToolchains, kvmStatus, TOOLCHAINS, which, type KvmStatus, type Toolchain, type ToolchainStatus } from '../pipeline/toolchains.js';
 
 interface ToolCheck {
   name: string;
@@ -17,8 +21,12 @@ interface ToolCheck {
 interface BusyboxCheck {
   arch: string;
   debianArch: string;
-  /** APT's candidate version of busybox-static:<debianArch>, or null (no such package for the configured archs). */
+  /** The host APT's candidate version of busybox-static:<debianArch>, or null (no such package for its archs). */
   candidate: string | null;
+  /** Where the test step gets it: the first source that works, or null when none does (the step's `error`). */
+  via: 'host' | 'cache' | 'host-apt' | 'private-apt' | null;
+  /** What was found, or why none works. */
+  detail: string;
 }
 
 export interface DoctorReport {
@@ -62,12 +70,41 @@ async function busyboxCandidates(debianArchs: string[]): Promise<Map<string, str
   return found;
 }
 
-export async function doctorReport(): Promise<DoctorReport> {
+export interface DoctorOptions {
+  /** The data directory: the test step caches guest busyboxes in DATA/cache/guest/busybox/<arch> (pipeline.service.ts). */
+  data?: string;
+  /** Do not read the Debian mirror's Release files. */
+  offline?: boolean;
+}
+
+/** Where one arch's guest busybox comes from, in the test step's order. */
+async function busyboxCheck(tc: Toolchain, candidate: string | null, o: DoctorOptions, suites: Map<string, Promise<string[] | null>>): Promise<BusyboxCheck> {
+  const base = { arch: tc.arch, debianArch: tc.busyboxArch, candidate };
+  if (tc.arch === hostArch() && fs.existsSync('/bin/busybox') && !busyboxProblem('/bin/busybox', tc)) return { ...base, via: 'host', detail: "/bin/busybox (the host's busybox-static)" };
+  const cached = o.data ? path.resolve(o.data, 'cache/guest/busybox', tc.arch) : null;
+  if (cached && fs.existsSync(path.join(cached, 'busybox')) && !busyboxProblem(path.join(cached, 'busybox'), tc)) {
+    const source = fs.existsSync(path.join(cached, 'source')) ? fs.readFileSync(path.join(cached, 'source'), 'utf8').trim() : 'busybox-static';
+    return { ...base, via: 'cache', detail: `cached: ${source}` };
+  }
+  if (candidate) return { ...base, via: 'host-apt', detail: `host APT: busybox-static:${tc.busyboxArch} ${candidate}` };
+  const suite = busyboxSuite(tc);
+  const where = `private APT on Debian ${suite} (${DEBIAN_MIRROR})`;
+  if (!fs.existsSync(DEBIAN_KEYRING)) return { ...base, via: null, detail: `none: ${where} needs ${DEBIAN_KEYRING} (apt-get install debian-archive-keyring)` };
+  if (o.offline) return { ...base, via: 'private-apt', detail: `${where}, not checked (--offline)` };
+  if (!suites.has(suite)) suites.set(suite, suiteArchitectures(DEBIAN_MIRROR, suite));
+  const archs = await suites.get(suite)!;
+  if (archs === null) return { ...base, via: null, detail: `none: ${where} cannot be reached` };
+  if (!archs.includes(tc.busyboxArch)) return { ...base, via: null, detail: `none: ${where} has no ${tc.busyboxArch}` };
+  return { ...base, via: 'private-apt', detail: `${where}, which lists ${tc.busyboxArch}` };
+}
+
+export async function doctorReport(o: DoctorOptions = {}): Promise<DoctorReport> {
   const toolchains = await detectToolchains();
   const tools = TOOLS.map(([name, purpose]) => ({ name, purpose, path: which(name, `${process.env.PATH ?? ''}:/usr/sbin:/sbin`) }));
   const booting = Object.values(TOOLCHAINS).filter((tc) => tc.qemu);
   const candidates = await busyboxCandidates(booting.map((tc) => tc.busyboxArch));
-  const busybox = booting.map((tc) => ({ arch: tc.arch, debianArch: tc.busyboxArch, candidate: candidates.get(tc.busyboxArch) ?? null }));
+  const suites = new Map<string, Promise<string[] | null>>();
+  const busybox = await Promise.all(booting.map((tc) => busyboxCheck(tc, candidates.get(tc.busyboxArch) ?? null, o, suites)));
   return { toolchains, tools, busybox, kvm: kvmStatus() };
 }
 
@@ -93,13 +130,8 @@ export function formatDoctor(r: DoctorReport): string {
   );
   out.push('', 'Tools');
   out.push(table([['tool', 'found', 'needed for'], ...r.tools.map((t) => [t.name, t.path ?? 'MISSING', t.purpose])]));
-  out.push('', 'Guest busybox (busybox-static:<arch> through APT multiarch)');
-  out.push(
-    table([
-      ['arch', 'package', 'apt candidate'],
-      ...r.busybox.map((b) => [b.arch, `busybox-static:${b.debianArch}`, b.candidate ?? `none (dpkg --add-architecture ${b.debianArch}; apt-get update)`]),
-    ]),
-  );
+  out.push('', 'Guest busybox (busybox-static for each booting arch)');
+  out.push(table([['arch', 'package', 'from'], ...r.busybox.map((b) => [b.arch, `busybox-static:${b.debianArch}`, b.via ? b.detail : `MISSING ${b.detail.replace(/^none: /, '')}`])]));
   out.push('', `KVM: ${r.kvm.usable ? 'usable' : 'not used'} (${r.kvm.reason})`);
   return `${out.join('\n')}\n`;
 }
@@ -109,8 +141,10 @@ export function doctorCommand(program: Command): void {
     .command('doctor')
     .description('report the toolchains, QEMU, sandbox and image tools, guest busybox and KVM of this machine')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const report = await doctorReport();
+    .addOption(new Option('--data <dir>', 'data directory, for the guest busyboxes already cached').env('PATCHBAY_DATA'))
+    .option('--offline', "do not read the Debian mirror's Release files")
+    .action(async (opts: { json?: boolean; data?: string; offline?: boolean }) => {
+      const report = await doctorReport({ ...(opts.data ? { data: opts.data } : {}), offline: opts.offline === true });
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctor(report));
     });
 }

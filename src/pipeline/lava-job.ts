@@ -7,14 +7,18 @@ import { parseDocument, stringify } from 'yaml';
 import { kernelCommandLine } from './guest/qemu.js';
 import type { Toolchain } from './toolchains.js';
 
-/** LAVA's qemu device-type `arch` context values for the table's archs (qemu.jinja2). */
+/**
+ * LAVA's qemu device-type `arch` context values for the table's archs: qemu.jinja2's `available_architectures`,
+ * from which it picks qemu-system-<…> (`ppc64` → qemu-system-ppc64 -machine pseries, whatever the endianness; an
+ * unknown value such as ppc64le would become qemu-system-ppc64le, which does not exist).
+ */
 export const LAVA_ARCH: Readonly<Record<string, string>> = {
   x86_64: 'amd64',
   i386: 'i386',
   arm64: 'arm64',
   arm: 'arm',
   riscv64: 'riscv64',
-  powerpc64: 'ppc64le',
+  powerpc64: 'ppc64',
 };
 
 /** The kernel command line word that puts our /init in LAVA mode (a shell on the console, no own test run). */

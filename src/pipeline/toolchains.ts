@@ -35,6 +35,16 @@ export interface Toolchain {
   qemu: QemuSpec | null;
   /** Debian architecture of busybox-static for the guest (busybox-static:<arch>). */
   busyboxArch: string;
+  /**
+   * The Debian suite to fetch that busybox from when the host's APT has none (guest/busybox.ts, a private APT
+   * configuration); null: the host's own Debian release.
+   */
+  busyboxSuite: string | null;
+  /**
+   * The arch's header in the tree's nolibc (tools/include/nolibc/arch-<name>.h), which test programs are built with:
+   * a tree whose nolibc lacks it cannot build them (Linux 6.1 has no powerpc; later trees do).
+   */
+  nolibcArch: string;
   /** Pointer size: CONFIG_64BIT=y goes into the common fragment only for 64-bit archs. */
   bits: 32 | 64;
   /** Config lines this arch needs on top of the common base fragment (serial console, virtio transport, …). */
@@ -42,9 +52,9 @@ export interface Toolchain {
 }
 
 // Verified on the 2-core box (Debian 12, gcc 12.2, QEMU 7.2, Linux 6.1.192), tinyconfig + COMMON + the arch lines:
-//   built: x86_64, arm64 (this issue's build step); powerpc64 and its boot (kernel-lab.md §1, ppc64le pseries);
-//   booted: x86_64, arm64 (kernel-lab.md §1); riscv64 is the virt machine with OpenSBI (`-bios default`, Debian's
-//   opensbi package) — see the report of issue 6 for what was booted by hand.
+// every arch below builds with the build step and boots under TCG with busybox and the LAVA helpers
+// (test/integration/pipeline-arches.test.ts; figures in docs/pipeline.md). QEMU from Debian's qemu-system-x86 (x86_64,
+// i386), -arm (arm64, arm), -misc (riscv64, with OpenSBI from the opensbi package) and -ppc (powerpc64, SLOF).
 export const TOOLCHAINS: Readonly<Record<string, Toolchain>> = {
   x86_64: {
     arch: 'x86_64',
@@ -62,6 +72,8 @@ export const TOOLCHAINS: Readonly<Record<string, Toolchain>> = {
       memoryMb: 256,
     },
     busyboxArch: 'amd64',
+    busyboxSuite: null,
+    nolibcArch: 'x86_64',
     bits: 64,
     baseFragment: ['CONFIG_SERIAL_8250=y', 'CONFIG_SERIAL_8250_CONSOLE=y'],
   },
@@ -71,8 +83,19 @@ export const TOOLCHAINS: Readonly<Record<string, Toolchain>> = {
     crossCompile: 'i686-linux-gnu-',
     kernelArch: 'i386',
     image: 'arch/x86/boot/bzImage',
-    qemu: null,
+    qemu: {
+      binary: 'qemu-system-i386',
+      machine: null,
+      // QEMU's default qemu32 runs Debian's i686 busybox.
+      cpu: null,
+      console: 'ttyS0',
+      blockDevice: 'virtio-blk-pci',
+      extraArgs: [],
+      memoryMb: 256,
+    },
     busyboxArch: 'i386',
+    busyboxSuite: null,
+    nolibcArch: 'i386',
     bits: 32,
     baseFragment: ['CONFIG_SERIAL_8250=y', 'CONFIG_SERIAL_8250_CONSOLE=y'],
   },
@@ -92,6 +115,8 @@ export const TOOLCHAINS: Readonly<Record<string, Toolchain>> = {
       memoryMb: 256,
     },
     busyboxArch: 'arm64',
+    busyboxSuite: null,
+    nolibcArch: 'aarch64',
     bits: 64,
     // PSCI (for reboot) is already on in tinyconfig.
     baseFragment: ['CONFIG_SERIAL_AMBA_PL011=y', 'CONFIG_SERIAL_AMBA_PL011_CONSOLE=y', 'CONFIG_PCI_HOST_GENERIC=y', 'CONFIG_VIRTIO_MMIO=y'],
@@ -102,11 +127,24 @@ export const TOOLCHAINS: Readonly<Record<string, Toolchain>> = {
     crossCompile: 'arm-linux-gnueabihf-',
     kernelArch: 'arm',
     image: 'arch/arm/boot/zImage',
-    qemu: null,
+    qemu: {
+      binary: 'qemu-system-arm',
+      machine: 'virt',
+      cpu: 'cortex-a15',
+      console: 'ttyAMA0',
+      blockDevice: 'virtio-blk-device',
+      extraArgs: [],
+      memoryMb: 256,
+    },
     busyboxArch: 'armhf',
+    busyboxSuite: null,
+    nolibcArch: 'arm',
     bits: 32,
-    // The QEMU virt machine, and what Debian's armhf userland needs: the EABI and VFP.
+    // tinyconfig on arm is a no-MMU ARMv7-M kernel: the MMU brings back the multiplatform ARMv7 kernel and its QEMU
+    // virt machine; Debian's armhf userland needs the EABI and VFP.
     baseFragment: [
+      'CONFIG_MMU=y',
+      'CONFIG_ARCH_MULTIPLATFORM=y',
       'CONFIG_ARCH_MULTI_V7=y',
       'CONFIG_ARCH_VIRT=y',
       'CONFIG_AEABI=y',
@@ -135,6 +173,9 @@ export const TOOLCHAINS: Readonly<Record<string, Toolchain>> = {
       memoryMb: 256,
     },
     busyboxArch: 'riscv64',
+    // Debian 12 has no riscv64 (it became a release arch in Debian 13).
+    busyboxSuite: 'trixie',
+    nolibcArch: 'riscv',
     bits: 64,
     // SOC_VIRT brings the PLIC and the syscon reset; the UART is an 8250 found through the device tree. Debian's
     // riscv64 userland is lp64d: it needs the FPU.
@@ -166,6 +207,8 @@ export const TOOLCHAINS: Readonly<Record<string, Toolchain>> = {
       memoryMb: 512,
     },
     busyboxArch: 'ppc64el',
+    busyboxSuite: null,
+    nolibcArch: 'powerpc',
     bits: 64,
     // tinyconfig turns off the OF trampoline (SLOF: "( 700 ) Program Exception") and ALTIVEC/VSX (Debian's ppc64el
     // busybox then dies of SIGILL): kernel-lab.md §2.

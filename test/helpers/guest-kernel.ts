@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { commonFragment, toolchainFor } from '../../src/pipeline/toolchains.js';
-import { builtKernel, SHARED_CCACHE } from './kernel-build.js';
+import { builtKernel, SHARED_CCACHE, sourceOfObjDir, type BuiltKernel } from './kernel-build.js';
 import { runCommand } from './run-command.js';
 
 export interface GuestKernel {
@@ -43,12 +43,12 @@ async function make(cwd: string, args: string[], timeoutMs = 1_200_000): Promise
   return r.stdout;
 }
 
-/** The source tree an O= dir was configured from: its generated Makefile includes <source>/Makefile. */
-function sourceOf(objDir: string): string | null {
-  const mk = path.join(objDir, 'Makefile');
-  if (!fs.existsSync(mk)) return null;
-  const m = /^include (\S+)\/Makefile$/m.exec(fs.readFileSync(mk, 'utf8'));
-  return m ? m[1]! : null;
+const sourceOf = sourceOfObjDir;
+
+/** A kernel the build step built (kernel-build.ts builtKernel) as a kernel to boot. */
+export function asGuestKernel(k: BuiltKernel): GuestKernel {
+  const release = fs.readFileSync(path.join(k.objDir, 'include/config/kernel.release'), 'utf8').trim();
+  return { arch: k.arch, image: k.image, objDir: k.objDir, source: k.worktree, release };
 }
 
 export async function guestKernel(arch = 'x86_64'): Promise<GuestKernel> {
@@ -62,9 +62,7 @@ export async function guestKernel(arch = 'x86_64'): Promise<GuestKernel> {
   if (fromEnv) throw new Error(`$PATCHBAY_GUEST_KERNEL_${arch.toUpperCase()}=${fromEnv} holds no ${tc.image}`);
 
   if (!fs.existsSync(path.join(SOURCE, 'Makefile'))) {
-    const k = await builtKernel(arch);
-    const rel = fs.readFileSync(path.join(k.objDir, 'include/config/kernel.release'), 'utf8').trim();
-    return { arch, image: k.image, objDir: k.objDir, source: k.worktree, release: rel };
+    return asGuestKernel(await builtKernel(arch));
   }
   // tinyconfig + the table's fragments, merged as the build step does (fragment paths must be absolute).
   fs.mkdirSync(objDir, { recursive: true });

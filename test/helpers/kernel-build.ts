@@ -1,11 +1,12 @@
 // Real kernel builds for tests: a worktree of the kernel repo (scripts/kernel-tree.sh) at a fixed path, a BuildContext
-// around it, and builtKernel(arch): a kernel image + modules image built once by the build step and kept at a fixed
-// path under /tmp (a rerun finds the warm tree and only relinks), for tests that need something to boot.
+// around it, and builtKernel(arch): a kernel image + modules image built once by the build step from one worktree
+// shared by every arch, kept at a fixed path under /tmp (a rerun finds the warm tree: a no-op make), for tests that
+// need something to boot. Every build uses the shared ccache.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildStep } from '../../src/pipeline/steps/build.step.js';
-import type { BuildContext, BuildSpec, Job } from '../../src/pipeline/types.js';
+import type { BuildContext, BuildSpec, Job, StepResult } from '../../src/pipeline/types.js';
 import { runCommand } from './run-command.js';
 
 export const KERNEL_REPO = process.env.PATCHBAY_KERNEL_REPO ?? path.join(os.homedir(), '.cache/patchbay/linux.git');
@@ -105,29 +106,68 @@ export interface BuiltKernel {
   config: string;
   objDir: string;
   worktree: string;
+  /** The build step's result (its status, summary and outputs). */
+  result: StepResult;
 }
 
 /**
- * A tinyconfig kernel of the repo's master for `arch` (table fragments only), built by the build step under
- * /tmp/patchbay-kernel-<arch> and kept: the first call costs a cold build (about 2.5 min, less with a hot ccache),
- * later calls a relink. Throws when the kernel repo is missing (check kernelRepoAvailable()).
+ * The source every builtKernel() builds from: ONE linked worktree of the repo's master for all archs (each arch has
+ * its own O= dir), so six archs cost one 1.5 GB checkout, not six. Kept between runs; the build step only reads it.
+ */
+export const SHARED_KERNEL_WORKTREE = process.env.PATCHBAY_TEST_KERNEL_WORKTREE ?? path.join(os.tmpdir(), 'patchbay-kernel-src');
+
+/** The source tree an O= dir was configured from: its generated Makefile includes <source>/Makefile. */
+export function sourceOfObjDir(objDir: string): string | null {
+  const mk = path.join(objDir, 'Makefile');
+  if (!fs.existsSync(mk)) return null;
+  return /^include (\S+)\/Makefile$/m.exec(fs.readFileSync(mk, 'utf8'))?.[1] ?? null;
+}
+
+let shared: Promise<{ path: string; master: string }> | null = null;
+
+/** The shared worktree at master, made the first time (13–26 s). */
+function sharedWorktree(): Promise<{ path: string; master: string }> {
+  shared ??= (async () => {
+    const dir = SHARED_KERNEL_WORKTREE;
+    const master = await git(KERNEL_REPO, ['rev-parse', 'master']);
+    if (fs.existsSync(path.join(dir, '.git'))) {
+      // Nothing writes to it, but a master that moved (a new linux-source) must be checked out.
+      if ((await git(dir, ['rev-parse', 'HEAD'])) !== master) await git(dir, ['checkout', '--detach', '-f', '-q', master]);
+      return { path: dir, master };
+    }
+    return kernelWorktree(dir);
+  })();
+  shared.catch(() => {
+    shared = null;
+  });
+  return shared;
+}
+
+/**
+ * A tinyconfig kernel of the repo's master for `arch` (table fragments only), built by the build step from the
+ * shared worktree into /tmp/patchbay-kernel-<arch>/obj and kept: the first call costs a cold build (2–3.5 min on 2
+ * cores, about 1 min with a hot ccache), later calls a no-op make. Throws when the kernel repo is missing (check
+ * kernelRepoAvailable()) or the build does not pass.
  */
 export async function builtKernel(arch = 'x86_64'): Promise<BuiltKernel> {
   const root = path.join(os.tmpdir(), `patchbay-kernel-${arch}`);
-  const wtDir = path.join(root, 'src');
-  let master: string;
-  if (fs.existsSync(path.join(wtDir, '.git'))) {
-    master = await git(KERNEL_REPO, ['rev-parse', 'master']);
-    await git(wtDir, ['checkout', '--detach', '-f', '-q', master]);
-  } else {
-    master = (await kernelWorktree(wtDir)).master;
+  const wt = await sharedWorktree();
+  // An older layout had one worktree per arch in root/src: its O= dir points there (objtool's absolute paths), so
+  // it is built again from the shared worktree, and the old checkout goes.
+  const objDir = path.join(root, 'obj');
+  const from = sourceOfObjDir(objDir);
+  if (from && path.resolve(from) !== path.resolve(wt.path)) fs.rmSync(objDir, { recursive: true, force: true });
+  const old = path.join(root, 'src');
+  if (fs.existsSync(old)) {
+    await runCommand('git', ['worktree', 'remove', '--force', old], { cwd: KERNEL_REPO, env: gitEnv });
+    fs.rmSync(old, { recursive: true, force: true });
   }
   const ctx = buildContext({
-    worktree: wtDir,
-    objDir: path.join(root, 'obj'),
+    worktree: wt.path,
+    objDir,
     artifactsDir: path.join(root, 'artifacts'),
     logPath: path.join(root, 'build.log'),
-    baseCommit: master,
+    baseCommit: wt.master,
     build: { key: arch, arch, base: 'tinyconfig', fragments: [], lava: true },
   });
   const r = await buildStep(buildJob(), ctx);
@@ -138,6 +178,7 @@ export async function builtKernel(arch = 'x86_64'): Promise<BuiltKernel> {
     modulesImage: r.outputs!.modulesImage ? String(r.outputs!.modulesImage) : null,
     config: String(r.outputs!.config),
     objDir: ctx.objDir,
-    worktree: wtDir,
+    worktree: wt.path,
+    result: r,
   };
 }

@@ -90,6 +90,11 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
     for (const s of skipped) logLine(ctx.logPath, `not copied to the tests disk (too big): ${s}`);
     const sources = ctx.programsDir && fs.existsSync(ctx.programsDir) ? fs.readdirSync(ctx.programsDir).filter((f) => f.endsWith('.c')) : [];
     if (sources.length) {
+      // A tree whose nolibc lacks the arch cannot build any program for it: ours to fix, not the student's compile error.
+      const nolibcHeader = path.join('tools/include/nolibc', `arch-${tc.nolibcArch}.h`);
+      if (!fs.existsSync(path.join(ctx.worktree, nolibcHeader))) {
+        return fail(`the tree's nolibc has no ${tc.nolibcArch} (${nolibcHeader} is missing): the test programs cannot be built for ${arch}`);
+      }
       let headers: string | null = null;
       if (ctx.modulesImage) {
         const h = await headersFromImage(ctx.modulesImage, path.join(stage, '.headers'), { ...tool, timeoutMs: left() });
