@@ -1,5 +1,6 @@
 // bench/ingest: builds a list archive from a git history (bench/corpus.ts), imports it with `patchbay import` as a
-// process, and prints mails/s end to end into SQLite and the importer's peak RSS. BENCH_MAILS sets the size.
+// process, and prints mails/s end to end into SQLite, the importer's CPU time per mail and its peak RSS.
+// BENCH_MAILS sets the size. The CPU time is the figure to compare on a busy machine: wall-clock rates move with load.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,17 +22,27 @@ const corpus = buildCorpus({ mails, out: work, list: 'bench@lists.example.org' }
 const size = fs.statSync(corpus.file).size;
 console.log(`corpus: ${corpus.messages} mails, ${(size / 1e6).toFixed(1)} MB, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-/** Peak resident set of a running process (VmHWM), read until it exits. */
-function peakRss(pid: number): number {
+/** Peak resident set (VmHWM) and CPU time so far (user + system, all threads) of a running process. */
+function sample(pid: number): { rss: number; cpu: number } | null {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { rss: m ? Number(m[1]) * 1024 : 0, cpu: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS };
   } catch {
-    return 0;
+    return null;
   }
 }
 
-async function runImport(): Promise<{ seconds: number; rss: number; out: string }> {
+/** sysconf(_SC_CLK_TCK): 100 on every Linux Node runs on. */
+const CLOCK_TICKS = 100;
+
+function loadAverage(): string {
+  return os.loadavg().map((l) => l.toFixed(2)).join(' ');
+}
+
+async function runImport(): Promise<{ seconds: number; rss: number; cpu: number; out: string }> {
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/patchbay.js'), 'import', '--project', 'bench', '--data', path.join(work, 'data'), '--projects', projects, corpus.file], {
     env: { ...process.env, PATCHBAY_LOG_LEVEL: 'warn' },
@@ -39,14 +50,20 @@ async function runImport(): Promise<{ seconds: number; rss: number; out: string 
   });
   let out = '';
   let rss = 0;
+  let cpu = 0;
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const timer = setInterval(() => (rss = Math.max(rss, peakRss(child.pid!))), 100);
+  // Sampled until the process is gone: the last sample misses at most one interval of CPU time.
+  const timer = setInterval(() => {
+    const s = sample(child.pid!);
+    if (s) [rss, cpu] = [Math.max(rss, s.rss), Math.max(cpu, s.cpu)];
+  }, 50);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearInterval(timer);
   if (code !== 0) throw new Error(`import exited ${code}: ${out}`);
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, rss, out: out.trim() };
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, rss, cpu, out: out.trim() };
 }
 
+console.log(`load average before the import: ${loadAverage()}`);
 const r = await runImport();
 const { db } = openDatabase(path.join(work, 'data', 'patchbay.sqlite'));
 const counts = await benchCounts(db);
@@ -54,4 +71,5 @@ await db.destroy();
 console.log(`importer: ${r.out}`);
 console.log(`filed: ${counts.series} series, ${counts.patches} patches, ${counts.covers} covers, ${counts.comments} comments, ${counts.revisions} revision links, ${counts.superseded} superseded patches`);
 console.log(`ingest: ${corpus.messages} mails in ${r.seconds.toFixed(2)} s = ${(corpus.messages / r.seconds).toFixed(0)} mails/s end to end (process start included), peak RSS ${(r.rss / 2 ** 20).toFixed(0)} MB`);
+console.log(`importer CPU: ${r.cpu.toFixed(2)} s user+sys = ${((r.cpu / corpus.messages) * 1e6).toFixed(0)} µs per mail (start included); load average after: ${loadAverage()}`);
 fs.rmSync(work, { recursive: true, force: true });

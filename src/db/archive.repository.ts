@@ -3,6 +3,7 @@ import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kyse
 import type { ArchiveEntry } from '../mail/archive-entry.js';
 import { ftsMatch, type SearchNode } from '../mail/search-query.js';
 import type { DbOrTx } from './database.js';
+import { prepared } from './prepared.js';
 import type { Database } from './schema.js';
 
 /** Processing outcomes of list posts the archive shows: relayed to the list, approved by a moderator, or imported. */
@@ -23,22 +24,84 @@ function chunks<T>(items: T[]): T[][] {
 // ---------------------------------------------------------------------------------------------------------------
 // Writing the index
 
-/** Indexes one post; a post already indexed is left as it is. Returns whether a row was written. */
-export async function insertArchiveEntry(db: DbOrTx, projectId: number, mailId: number, e: ArchiveEntry): Promise<boolean> {
-  const row = await db
-    .insertInto('archive')
-    .values({ mail_id: mailId, project_id: projectId, msgid: e.msgid, date: e.date, subject: e.subject, sender: e.sender })
-    .onConflict((oc) => oc.column('mail_id').doNothing())
-    .returning('mail_id')
-    .executeTakeFirst();
-  if (!row) return false;
-  if (e.refs.length) await db.insertInto('archive_refs').values(e.refs.map((ref) => ({ mail_id: mailId, ref }))).onConflict((oc) => oc.doNothing()).execute();
-  await db
-    .insertInto('archive_fts')
-    .values({ rowid: mailId, subject: e.subject, sender: e.sender, recipients: e.recipients, body: e.body, quoted: e.quoted })
-    .execute();
-  return true;
+/** One post for the index: the list (project id), the stored mail and what the archive keeps of it. */
+export interface ArchiveRow {
+  projectId: number;
+  mailId: number;
+  entry: ArchiveEntry;
 }
+
+/**
+ * Indexes posts, a statement per table for all of them (a processing batch's posts at the end of its transaction);
+ * posts already indexed are left as they are. Returns how many were indexed.
+ *
+ * The FTS5 rows go in one statement, and last: FTS5 keeps the rows of a transaction in memory and writes them out as
+ * a new segment whenever a later statement opens a statement journal (an upsert, a multi-row insert), so one FTS
+ * insert per mail between the series engine's statements made one segment per mail, and merging them cost more
+ * than all the other writes of the mail together.
+ */
+export async function insertArchiveEntries(db: DbOrTx, rows: ArchiveRow[]): Promise<number> {
+  if (!rows.length) return 0;
+  const inserted = await insertArchiveRows(db, {
+    rows: JSON.stringify(rows.map(({ projectId, mailId, entry: e }) => [mailId, projectId, e.msgid, e.date, e.subject, e.sender])),
+  });
+  const fresh = new Set(inserted.map((r) => r.mail_id));
+  const written = rows.filter((r) => fresh.has(r.mailId));
+  const refs = written.flatMap((r) => r.entry.refs.map((ref) => [r.mailId, ref]));
+  if (refs.length) await insertArchiveRefs(db, { rows: JSON.stringify(refs) });
+  if (written.length) {
+    await insertArchiveText(db, { rows: JSON.stringify(written.map(({ mailId, entry: e }) => [mailId, e.subject, e.sender, e.recipients, e.body, e.quoted])) });
+  }
+  return written.length;
+}
+
+// Rows go in as one JSON array of arrays, read with json_each: one statement text whatever their number, so one
+// prepared statement serves every batch (a VALUES list per row count would prepare, and cache, one per count).
+
+/** The n-th element of the json_each row `j`, as SQL text. */
+const at = (n: number) => sql.raw(`j.value ->> ${n}`);
+
+const insertArchiveRows = prepared((db, p: { rows: string }) =>
+  db
+    .insertInto('archive')
+    .columns(['mail_id', 'project_id', 'msgid', 'date', 'subject', 'sender'])
+    .expression(
+      db
+        .selectFrom(sql<{ key: number; value: unknown }>`json_each(${p.rows})`.as('j'))
+        .select([sql<number>`${at(0)}`.as('mail_id'), sql<number>`${at(1)}`.as('project_id'), sql<string>`${at(2)}`.as('msgid'), sql<string>`${at(3)}`.as('date'), sql<string>`${at(4)}`.as('subject'), sql<string>`${at(5)}`.as('sender')])
+        // SQLite reads `SELECT … ON CONFLICT` as a join's ON unless the SELECT has a WHERE (lang_upsert.html, parsing ambiguity).
+        .where(sql<boolean>`true`)
+        .orderBy('j.key'),
+    )
+    .onConflict((oc) => oc.column('mail_id').doNothing())
+    .returning('mail_id'),
+);
+
+const insertArchiveRefs = prepared((db, p: { rows: string }) =>
+  db
+    .insertInto('archive_refs')
+    .columns(['mail_id', 'ref'])
+    .expression(
+      db
+        .selectFrom(sql<{ key: number; value: unknown }>`json_each(${p.rows})`.as('j'))
+        .select([sql<number>`${at(0)}`.as('mail_id'), sql<string>`${at(1)}`.as('ref')])
+        .where(sql<boolean>`true`)
+        .orderBy('j.key'),
+    )
+    .onConflict((oc) => oc.doNothing()),
+);
+
+const insertArchiveText = prepared((db, p: { rows: string }) =>
+  db
+    .insertInto('archive_fts')
+    .columns(['rowid', 'subject', 'sender', 'recipients', 'body', 'quoted'])
+    .expression(
+      db
+        .selectFrom(sql<{ key: number; value: unknown }>`json_each(${p.rows})`.as('j'))
+        .select([sql<number>`${at(0)}`.as('rowid'), sql<string>`${at(1)}`.as('subject'), sql<string>`${at(2)}`.as('sender'), sql<string>`${at(3)}`.as('recipients'), sql<string>`${at(4)}`.as('body'), sql<string>`${at(5)}`.as('quoted')])
+        .orderBy('j.key'),
+    ),
+);
 
 /** The highest mail id that may predate the index (migration 0005), or null once the backfill is done. */
 export async function backfillUpto(db: DbOrTx): Promise<number | null> {

@@ -1,32 +1,48 @@
 // SQL for the durable mail store: raw messages as received and the state of their processing.
+import { sql } from 'kysely';
 import type { DbOrTx } from './database.js';
+import { prepared } from './prepared.js';
 import type { MailRow, MailState, NewMail } from './schema.js';
 
 /** Inserts the rows; a (project, route, msgid) already stored is skipped. Returns the new ids and the duplicates' ids. */
 export async function insertMails(db: DbOrTx, rows: NewMail[]): Promise<{ id: number; duplicate: boolean }[]> {
   const out: { id: number; duplicate: boolean }[] = [];
   for (const row of rows) {
-    const inserted = await db
-      .insertInto('mails')
-      .values(row)
-      .onConflict((oc) => oc.columns(['project_id', 'route', 'msgid']).doNothing())
-      .returning('id')
-      .executeTakeFirst();
+    const inserted = (await insertMailQuery(db, row))[0];
     if (inserted) {
       out.push({ id: inserted.id, duplicate: false });
     } else {
-      const existing = await db
-        .selectFrom('mails')
-        .select('id')
-        .where('project_id', '=', row.project_id)
-        .where('route', '=', row.route)
-        .where('msgid', '=', row.msgid)
-        .executeTakeFirstOrThrow();
+      const existing = (await mailIdQuery(db, row))[0]!;
       out.push({ id: existing.id, duplicate: true });
     }
   }
   return out;
 }
+
+const insertMailQuery = prepared((db, row: NewMail) =>
+  db
+    .insertInto('mails')
+    .values({
+      project_id: row.project_id,
+      route: row.route,
+      recipient: row.recipient,
+      msgid: row.msgid,
+      msgid_generated: row.msgid_generated,
+      envelope_from: row.envelope_from,
+      envelope_to: row.envelope_to,
+      remote_addr: row.remote_addr,
+      source: row.source,
+      raw: row.raw,
+      size: row.size,
+      received_at: row.received_at,
+    })
+    .onConflict((oc) => oc.columns(['project_id', 'route', 'msgid']).doNothing())
+    .returning('id'),
+);
+
+const mailIdQuery = prepared((db, row: Pick<NewMail, 'project_id' | 'route' | 'msgid'>) =>
+  db.selectFrom('mails').select('id').where('project_id', '=', row.project_id).where('route', '=', row.route).where('msgid', '=', row.msgid),
+);
 
 export async function getMail(db: DbOrTx, id: number): Promise<MailRow | undefined> {
   return db.selectFrom('mails').selectAll().where('id', '=', id).executeTakeFirst();
@@ -40,9 +56,14 @@ export async function idsInState(db: DbOrTx, state: MailState, limit = 10_000): 
 /** The current state of each of these mails, read inside the caller's transaction. */
 export async function mailStates(db: DbOrTx, ids: number[]): Promise<Map<number, MailState>> {
   if (!ids.length) return new Map();
-  const rows = await db.selectFrom('mails').select(['id', 'state']).where('id', 'in', ids).execute();
+  const rows = await mailStatesQuery(db, { ids: JSON.stringify(ids) });
   return new Map(rows.map((r) => [r.id, r.state]));
 }
+
+// Lists of ids go in as one JSON parameter: one statement text (one prepared statement) for any number of them.
+const idsIn = (json: string) => sql<number>`(select value from json_each(${json}))`;
+
+const mailStatesQuery = prepared((db, p: { ids: string }) => db.selectFrom('mails').select(['id', 'state']).where('id', 'in', idsIn(p.ids)));
 
 /** Mail of one project that an interrupted `patchbay import` stored but did not process. */
 export async function storedImportIds(db: DbOrTx, projectId: number): Promise<number[]> {
@@ -68,20 +89,36 @@ export interface MailOutcome {
 }
 
 export async function recordOutcome(db: DbOrTx, id: number, o: MailOutcome): Promise<void> {
-  await db
-    .updateTable('mails')
-    .set({
-      state: o.state,
-      reason: o.reason,
-      defects: o.defects.length ? JSON.stringify(o.defects) : null,
-      from_addr: o.fromAddr,
-      subject: o.subject,
-      date: o.date,
-      processed_at: o.processedAt,
-    })
-    .where('id', '=', id)
-    .execute();
+  await recordOutcomes(db, [{ id, ...o }]);
 }
+
+/** The outcomes of several mails in one statement (a processing batch's, at its end: deferred-writes.ts). */
+export async function recordOutcomes(db: DbOrTx, outcomes: (MailOutcome & { id: number })[]): Promise<void> {
+  if (!outcomes.length) return;
+  await recordOutcomesQuery(db, {
+    rows: JSON.stringify(outcomes.map((o) => [o.id, o.state, o.reason, o.defects.length ? JSON.stringify(o.defects) : null, o.fromAddr, o.subject, o.date, o.processedAt])),
+  });
+}
+
+const recordOutcomesQuery = prepared((db, p: { rows: string }) => {
+  const at = <T>(n: number) => sql<T>`${sql.raw(`j.value ->> ${n}`)}`;
+  return (
+    db
+      .updateTable('mails')
+      // One row per outcome; SQLite finds each mail by its id (UPDATE … FROM, lang_update.html#update_from).
+      .from(sql<{ key: number; value: unknown }>`json_each(${p.rows})`.as('j'))
+      .set({
+        state: at<MailState>(1),
+        reason: at<string | null>(2),
+        defects: at<string | null>(3),
+        from_addr: at<string | null>(4),
+        subject: at<string | null>(5),
+        date: at<string | null>(6),
+        processed_at: at<string>(7),
+      })
+      .where('mails.id', '=', at<number>(0))
+  );
+});
 
 export async function setMailState(db: DbOrTx, id: number, state: MailState, reason: string | null): Promise<void> {
   await db.updateTable('mails').set({ state, reason }).where('id', '=', id).execute();
@@ -132,5 +169,7 @@ export async function countMails(db: DbOrTx): Promise<number> {
 /** The rows for these ids, in id order (missing ids are left out). */
 export async function getMails(db: DbOrTx, ids: number[]): Promise<MailRow[]> {
   if (!ids.length) return [];
-  return db.selectFrom('mails').selectAll().where('id', 'in', ids).orderBy('id').execute();
+  return getMailsQuery(db, { ids: JSON.stringify(ids) });
 }
+
+const getMailsQuery = prepared((db, p: { ids: string }) => db.selectFrom('mails').selectAll().where('id', 'in', idsIn(p.ids)).orderBy('id'));

@@ -1,5 +1,6 @@
 // Parses a stored raw message with mailparser after normalizing newlines, and lists what is wrong with it (defects).
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import { parsePlain } from './parse-plain.js';
 import { headerText, headerValues, normalizeNewlines, splitHeader } from './raw.js';
 
 /** Defects that stop a mail from being relayed or threaded: it is kept and marked `malformed`. */
@@ -37,16 +38,32 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
   const buf = normalizeNewlines(raw);
   if (buf.includes(0)) defects.push('nul-bytes');
   const header = headerText(buf);
-  const { headerEnd } = splitHeader(buf);
+  const { headerEnd, bodyStart } = splitHeader(buf);
   if (headerEnd > LIMITS.headerBytes || header.split('\n').length > LIMITS.headerLines) defects.push('header-too-large');
   if (/[\x80-\xff]/.test(header)) defects.push('eight-bit-header');
   if (mimeDepth(buf.toString('latin1')) > LIMITS.mimeDepth) defects.push('mime-too-deep');
   if (!headerValues(header, 'from').length) defects.push('missing-from');
   if (!headerValues(header, 'date').length) defects.push('missing-date');
 
-  let mail: ParsedMail | null = null;
   // A header block or MIME tree past the limits is never handed to the parser: it is marked and kept as bytes.
-  if (!defects.includes('header-too-large') && !defects.includes('mime-too-deep')) {
+  const parsable = !defects.includes('header-too-large') && !defects.includes('mime-too-deep');
+  // Plain one-part text mail (git's) is read without mailparser, to the same result (parse-plain.ts).
+  const plain = parsable && !defects.includes('missing-from') ? parsePlain(buf, header, bodyStart) : null;
+  if (plain) {
+    if (unknownCharset(header, buf)) defects.push('unknown-charset');
+    return {
+      defects,
+      fatal: defects.some((d) => FATAL_DEFECTS.has(d)),
+      from: plain.from,
+      subject: plain.subject,
+      date: plain.date,
+      header,
+      text: plain.text,
+      attachments: [],
+    };
+  }
+  let mail: ParsedMail | null = null;
+  if (parsable) {
     try {
       mail = await simpleParser(buf, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
     } catch {

@@ -1,13 +1,11 @@
 // Ingest: files one list mail into patches, covers, comments, series and revisions, with events, in the caller's transaction.
 import type { DbOrTx } from '../db/database.js';
+import { deferWrite } from '../db/deferred-writes.js';
 import type { MailRow } from '../db/schema.js';
 import type { SeriesRow } from '../db/series-schema.js';
 import {
   addPatchTags,
   claimRefs,
-  findKnown,
-  findSeriesRefs,
-  getPatch,
   getRevision,
   getSeries,
   insertComment,
@@ -16,17 +14,23 @@ import {
   type NewEvent,
   insertPatch,
   insertRevision,
-  insertSeries,
+  insertSeriesRow,
   markRevisionAnnounced,
   nextRevisionOf,
   nearbySeriesIds,
-  patchesOfSeries,
+  patchSlotsOfSeries,
+  patchState,
   predecessorCandidateIds,
   rosterOf,
   seriesSummaries,
+  seriesWithSummaries,
   setPatchState,
   setReplacedBy,
-  updateSeries,
+  setSeriesCompleted,
+  setSeriesCover,
+  setSeriesDate,
+  setSeriesName,
+  threadLookup,
   upsertPerson,
 } from '../db/series.repository.js';
 import type { Logger } from '../log.js';
@@ -58,7 +62,7 @@ export class SeriesIngestService {
     private readonly log: Logger,
   ) {}
 
-  /** Events of the mail being filed, written together when it is done (one statement instead of one per event). */
+  /** Events of the mail being filed, written when it is done: at the end of the caller's batch (deferred-writes.ts). */
   private emitted: NewEvent[] = [];
 
   async ingest(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<IngestResult> {
@@ -66,7 +70,7 @@ export class SeriesIngestService {
     this.emitted = [];
     try {
       const result = await this.file(tx, mail, parsed);
-      await insertEvents(tx, this.emitted);
+      for (const e of this.emitted) await deferWrite(tx, insertEvents, e);
       return result;
     } finally {
       this.emitted = [];
@@ -84,9 +88,10 @@ export class SeriesIngestService {
 
     const order = lookupOrder(message);
     // Comments matter only to place a comment (its parent may be reached through other comments).
-    const knownRows = await findKnown(tx, project.id, order, classified.kind === 'comment');
+    const thread = await threadLookup(tx, project.id, order, classified.kind === 'comment');
+    const knownRows = thread.known;
     if (knownRows.some((k) => k.msgid === input.msgid)) return { kind: 'duplicate' };
-    const ctx: Context = { known: new Map(knownRows.map((k) => [k.msgid, k])), seriesRefs: await findSeriesRefs(tx, project.id, order), series: new Map(), nearby: [] };
+    const ctx: Context = { known: new Map(knownRows.map((k) => [k.msgid, k])), seriesRefs: thread.seriesRefs, series: new Map(), nearby: [] };
     const ids = new Set<number>([...ctx.seriesRefs.values(), ...knownRows.flatMap((k) => (k.seriesId === null ? [] : [k.seriesId]))]);
     const unthreaded = !input.inReplyTo && !input.references.length;
     let nearby: number[] = [];
@@ -103,7 +108,12 @@ export class SeriesIngestService {
         to: new Date(t + UNTHREADED_WINDOW_MS).toISOString(),
       });
     }
-    for (const s of await seriesSummaries(tx, [...ids, ...nearby])) ctx.series.set(s.id, s);
+    // The series rows come along: filing reads them again only for a series made since (newSeries keeps its row).
+    const rows = new Map<number, SeriesRow>();
+    for (const { row, summary } of await seriesWithSummaries(tx, [...ids, ...nearby])) {
+      ctx.series.set(summary.id, summary);
+      rows.set(row.id, row);
+    }
     ctx.nearby = nearby.map((id) => ctx.series.get(id)!).filter(Boolean);
 
     const d = decide(message, ctx);
@@ -132,12 +142,12 @@ export class SeriesIngestService {
       case 'cover':
       case 'cover-new-series': {
         const seriesId =
-          d.kind === 'cover' ? d.seriesId : await this.newSeries(tx, project, submitterId, input.msgid, input.date, d.version, d.total, classified.changeId);
-        const series = await this.seriesWithDate(tx, seriesId, input.date);
+          d.kind === 'cover' ? d.seriesId : await this.newSeries(tx, rows, project, submitterId, input.msgid, input.date, d.version, d.total, classified.changeId);
+        const series = await this.seriesWithDate(tx, rows, seriesId, input.date);
         const title = classified.subject.title;
         const coverId = await insertCover(tx, { projectId: project.id, mailId: mail.id, msgid: input.msgid, seriesId, submitterId, name: classified.subject.name, content: classified.content, date: input.date });
         const coverFields = { cover_id: coverId, name: title, title_norm: normalizeTitle(title), ...(classified.changeId ? { change_id: classified.changeId } : {}) };
-        await updateSeries(tx, seriesId, coverFields);
+        await setSeriesCover(tx, seriesId, { coverId, name: coverFields.name, titleNorm: coverFields.title_norm, changeId: classified.changeId || null });
         Object.assign(series, coverFields);
         // A cover's references are not claimed: it starts its thread (Patchwork does the same).
         await claimRefs(tx, project.id, seriesId, [input.msgid]);
@@ -149,7 +159,7 @@ export class SeriesIngestService {
         if (classified.kind !== 'patch' && classified.kind !== 'pull') return { kind: 'plain', reason: 'not-a-patch' };
         const seriesId =
           d.kind === 'patch-new-series'
-            ? await this.newSeries(tx, project, submitterId, input.msgid, input.date, d.version, d.total, classified.changeId)
+            ? await this.newSeries(tx, rows, project, submitterId, input.msgid, input.date, d.version, d.total, classified.changeId)
             : d.seriesId;
         const author = authorOf(input);
         const patchId = await insertPatch(tx, {
@@ -178,10 +188,10 @@ export class SeriesIngestService {
           await setReplacedBy(tx, d.replaces, patchId);
           await this.changeState(tx, project.id, d.replaces, 'superseded', { replaced_by: patchId, reason: d.how });
         }
-        const series = await this.seriesWithDate(tx, seriesId, input.date);
+        const series = await this.seriesWithDate(tx, rows, seriesId, input.date);
         if ((d.index <= 1 || series.total === 1) && series.cover_id === null) {
           const named = { name: classified.subject.name, title_norm: normalizeTitle(classified.subject.title) };
-          await updateSeries(tx, seriesId, named);
+          await setSeriesName(tx, seriesId, named.name, named.title_norm);
           Object.assign(series, named);
         }
         await this.afterPatch(tx, project, series, d.index, d.kind === 'patch-replacement');
@@ -202,18 +212,32 @@ export class SeriesIngestService {
     this.emitted.push(e);
   }
 
-  private async newSeries(tx: DbOrTx, project: IngestProject, submitterId: number, msgid: string, date: string, version: number, total: number, changeId: string | null): Promise<number> {
-    const id = await insertSeries(tx, { projectId: project.id, submitterId, name: null, version, total, date, batch: batchOf(msgid), titleNorm: null, changeId });
-    this.emit({ projectId: project.id, category: 'series-created', seriesId: id });
-    return id;
+  private async newSeries(
+    tx: DbOrTx,
+    rows: Map<number, SeriesRow>,
+    project: IngestProject,
+    submitterId: number,
+    msgid: string,
+    date: string,
+    version: number,
+    total: number,
+    changeId: string | null,
+  ): Promise<number> {
+    const row = await insertSeriesRow(tx, { projectId: project.id, submitterId, name: null, version, total, date, batch: batchOf(msgid), titleNorm: null, changeId });
+    rows.set(row.id, row);
+    this.emit({ projectId: project.id, category: 'series-created', seriesId: row.id });
+    return row.id;
   }
 
-  /** A series is dated by its earliest mail, whatever order its mails arrive in (a late cover or 1/N moves it back). */
-  /** The series row, dated by its earliest mail whatever the order they arrive in. */
-  private async seriesWithDate(tx: DbOrTx, seriesId: number, date: string): Promise<SeriesRow> {
-    const series = (await getSeries(tx, seriesId))!;
+  /**
+   * The series row, dated by its earliest mail whatever the order they arrive in (a late cover or 1/N moves it
+   * back). `rows` holds the rows read or made while filing this mail; none of this mail's writes before this point
+   * touch the series row, so they are current.
+   */
+  private async seriesWithDate(tx: DbOrTx, rows: Map<number, SeriesRow>, seriesId: number, date: string): Promise<SeriesRow> {
+    const series = rows.get(seriesId) ?? (await getSeries(tx, seriesId))!;
     if (date < series.date) {
-      await updateSeries(tx, seriesId, { date });
+      await setSeriesDate(tx, seriesId, date);
       series.date = date;
     }
     return series;
@@ -231,10 +255,10 @@ export class SeriesIngestService {
   }
 
   private async changeState(tx: DbOrTx, projectId: number, patchId: number, state: string, extra: Record<string, unknown> = {}): Promise<void> {
-    const patch = await getPatch(tx, patchId);
-    if (!patch || patch.state === state) return;
+    const previous = await patchState(tx, patchId);
+    if (previous === undefined || previous === state) return;
     await setPatchState(tx, patchId, state);
-    this.emit({ projectId, category: 'patch-state-changed', patchId, payload: { previous_state: patch.state, current_state: state, ...extra } });
+    this.emit({ projectId, category: 'patch-state-changed', patchId, payload: { previous_state: previous, current_state: state, ...extra } });
   }
 
   /**
@@ -243,7 +267,7 @@ export class SeriesIngestService {
    */
   private async afterPatch(tx: DbOrTx, project: IngestProject, series: SeriesRow, index: number, replacement: boolean): Promise<void> {
     const seriesId = series.id;
-    const patches = (await patchesOfSeries(tx, seriesId)).filter((p) => p.replaced_by === null);
+    const patches = (await patchSlotsOfSeries(tx, seriesId)).filter((p) => p.replaced_by === null);
     const byNumber = new Map(patches.map((p) => [p.number, p]));
     let complete = true;
     for (let i = 1; i < index; i++) if (!byNumber.has(i)) complete = false;
@@ -252,7 +276,7 @@ export class SeriesIngestService {
     }
     const all = Array.from({ length: series.total }, (_, i) => i + 1).every((i) => byNumber.has(i));
     if (all && (series.completed === 0 || replacement)) {
-      await updateSeries(tx, seriesId, { completed: 1 });
+      await setSeriesCompleted(tx, seriesId);
       series.completed = 1;
       this.emit({ projectId: project.id, category: 'series-completed', seriesId, payload: replacement ? { replacement: true } : undefined });
       await this.announceRevision(tx, project, seriesId);
@@ -309,7 +333,7 @@ export class SeriesIngestService {
     const rev = await getRevision(tx, seriesId);
     if (!rev || rev.announced) return;
     if (project.supersede) {
-      for (const p of await patchesOfSeries(tx, rev.previous_id)) {
+      for (const p of await patchSlotsOfSeries(tx, rev.previous_id)) {
         if (p.replaced_by === null && OPEN_STATES.has(p.state)) await this.changeState(tx, project.id, p.id, 'superseded', { superseded_by_series: seriesId });
       }
     }

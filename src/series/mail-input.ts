@@ -9,8 +9,16 @@ export function msgidsIn(value: string | undefined): string[] {
   return value ? [...value.matchAll(/<([^<>\s]+)>/g)].map((m) => m[1]!) : [];
 }
 
+/** CRLF and lone CR become LF (the raw mail was normalized before parsing: a CR here came from an encoded body). */
+function lf(text: string): string {
+  return text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text;
+}
+
+const HEADER_FIELDS = new Map<string, RegExp>();
+
 function headerOf(header: string, name: string): string | undefined {
-  const re = new RegExp(`^${name}:[ \\t]*(.*(?:\\n[ \\t].*)*)`, 'im');
+  let re = HEADER_FIELDS.get(name);
+  if (!re) HEADER_FIELDS.set(name, (re = new RegExp(`^${name}:[ \\t]*(.*(?:\\n[ \\t].*)*)`, 'im')));
   return re.exec(header)?.[1]?.replace(/\n[ \t]+/g, ' ');
 }
 
@@ -20,10 +28,10 @@ export interface ParsedParts {
 }
 
 export function toMailInput(a: { msgid: string; header: string; parts: ParsedParts; from: Identity | null; subject: string | null; date: string | null; fallbackDate: string }): MailInput {
-  const text = a.parts.text.replace(/\r\n?/g, '\n');
+  const text = lf(a.parts.text);
   const patchAttachments = a.parts.attachments
     .filter((att) => att.text !== null && (PATCH_TYPES.has(att.contentType) || /\.(patch|diff)$/i.test(att.filename ?? '')))
-    .map((att) => att.text!.replace(/\r\n?/g, '\n'));
+    .map((att) => lf(att.text!));
   return {
     msgid: a.msgid,
     inReplyTo: msgidsIn(headerOf(a.header, 'in-reply-to'))[0] ?? null,

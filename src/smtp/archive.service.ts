@@ -1,14 +1,20 @@
 // Files accepted list posts into the archive's index (threads, search) in the processing transaction; indexes older posts once.
 import type { Db, DbOrTx } from '../db/database.js';
-import { backfillUpto, clearBackfill, insertArchiveEntry, unindexedPosts } from '../db/archive.repository.js';
+import { type ArchiveRow, backfillUpto, clearBackfill, insertArchiveEntries, unindexedPosts } from '../db/archive.repository.js';
+import { deferWrite } from '../db/deferred-writes.js';
 import type { MailRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { archiveEntry } from '../mail/archive-entry.js';
 import { parseMessage, type ParsedMessage } from '../mail/parse.js';
 import type { FileMail } from './list.service.js';
 
+const writeIndex = async (tx: DbOrTx, rows: ArchiveRow[]): Promise<void> => {
+  await insertArchiveEntries(tx, rows);
+};
+
+/** Indexes the post in the caller's transaction: at its end when it files a batch of mails (deferred-writes.ts), else now. */
 export async function indexPost(tx: DbOrTx, mail: Pick<MailRow, 'id' | 'project_id' | 'msgid' | 'received_at'>, parsed: ParsedMessage): Promise<void> {
-  await insertArchiveEntry(tx, mail.project_id, mail.id, archiveEntry({ msgid: mail.msgid, receivedAt: mail.received_at }, parsed));
+  await deferWrite(tx, writeIndex, { projectId: mail.project_id, mailId: mail.id, entry: archiveEntry({ msgid: mail.msgid, receivedAt: mail.received_at }, parsed) });
 }
 
 /**
@@ -17,8 +23,9 @@ export async function indexPost(tx: DbOrTx, mail: Pick<MailRow, 'id' | 'project_
  */
 export function fileWithArchive(file: FileMail): FileMail {
   return async (tx, mail, parsed) => {
+    const filed = await file(tx, mail, parsed);
     await indexPost(tx, mail, parsed);
-    return file(tx, mail, parsed);
+    return filed;
   };
 }
 
@@ -37,9 +44,12 @@ export async function backfillArchive(db: Db, log: Logger): Promise<number> {
     const rows = await unindexedPosts(db, after, upto, BACKFILL_BATCH);
     if (!rows.length) break;
     const parsed = await Promise.all(rows.map((r) => parseMessage(r.raw)));
-    await db.transaction().execute(async (tx) => {
-      for (const [i, r] of rows.entries()) await indexPost(tx, { id: r.id, project_id: r.project_id, msgid: r.msgid, received_at: r.received_at }, parsed[i]!);
-    });
+    await db.transaction().execute((tx) =>
+      insertArchiveEntries(
+        tx,
+        rows.map((r, i) => ({ projectId: r.project_id, mailId: r.id, entry: archiveEntry({ msgid: r.msgid, receivedAt: r.received_at }, parsed[i]!) })),
+      ),
+    );
     indexed += rows.length;
     after = rows[rows.length - 1]!.id;
   }

@@ -1,5 +1,6 @@
 // Backfill: feeds each message of an mbox through the same intake and processing as SMTP, a bounded number at a time.
-import type { Db } from '../db/database.js';
+import v8 from 'node:v8';
+import { setBulkLoad, type Db } from '../db/database.js';
 import { storedImportIds } from '../db/mail.repository.js';
 import type { MailState } from '../db/schema.js';
 import { AppError } from '../errors.js';
@@ -45,6 +46,14 @@ export interface ImportDeps {
   log: Logger;
 }
 
+/**
+ * Mails stored, and then filed, per transaction. An import has no SMTP client waiting for its 250, so it takes more
+ * than the server's BATCH_SIZE: each commit writes every page the transaction changed to the WAL, and the
+ * random-keyed indexes (Message-IDs, hashes) make that a page per mail per index in small transactions. Bigger
+ * batches gained little more (1,024: within noise) and hold the write lock longer against a server beside us.
+ */
+export const IMPORT_BATCH = 256;
+
 export interface ImportOptions {
   /** Messages accepted but not yet processed at any time: bounds memory on a file of any size. */
   maxInFlight?: number;
@@ -66,7 +75,36 @@ export async function importMessages(
   options: ImportOptions = {},
 ): Promise<ImportSummary> {
   const started = Date.now();
-  const maxInFlight = options.maxInFlight ?? 500;
+  await setBulkLoad(deps.db, true);
+  v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  let failed = false;
+  try {
+    return await importAll(deps, project, messages, options, started);
+  } catch (e) {
+    failed = true;
+    throw e;
+  } finally {
+    v8.setFlagsFromString('--heap-growing-percent=0'); // V8's own choice again
+    // Syncs what was imported; after a failure, the failure is what the caller needs to hear about.
+    await setBulkLoad(deps.db, false).catch((e: unknown) => {
+      if (!failed) throw e;
+      deps.log.error({ err: e }, 'restoring the database settings after a failed import failed');
+    });
+  }
+}
+
+/**
+ * How far past its live size V8 lets the heap grow before a full collection, while importing. An import allocates
+ * some 150 kB per mail and keeps almost none of it; left to itself V8 grows the heap to 4× what is live (a 40 MB live
+ * heap peaked at 180 MB, the process at 340 MB for 20,000 mails), which is most of the importer's RSS. At 1.5× the
+ * peak RSS is ~100 MB lower for a few more full collections (each ~30 ms, about one per 700 mails).
+ */
+const HEAP_GROWING_PERCENT = 50;
+
+/** importMessages without the bulk-load settings around it. */
+async function importAll(deps: ImportDeps, project: ImportProject, messages: AsyncIterable<MboxMessage>, options: ImportOptions, started: number): Promise<ImportSummary> {
+  const maxInFlight = options.maxInFlight ?? IMPORT_BATCH * 4;
+  const groupSize = Math.max(1, Math.min(IMPORT_BATCH, maxInFlight));
   const log = deps.log.child({ project: project.slug });
   const counts: ImportCounts = { done: 0, imported: 0, duplicates: 0, malformed: 0, failed: 0 };
 
@@ -102,6 +140,7 @@ export async function importMessages(
     {
       backfill: deps.backfill,
       parse: deps.parse,
+      batchSize: IMPORT_BATCH,
       onProcessed: (id, state, error) => {
         if (resuming.delete(id)) return;
         if (waiting.has(id)) finish(id, state, error);
@@ -119,9 +158,7 @@ export async function importMessages(
   if (leftover.length) log.info({ count: leftover.length }, 'processed mail left by an interrupted import');
 
   const recipient = { mailbox: { projectId: project.id, slug: project.slug, route: 'list' as const }, address: project.addresses.list };
-  for await (const message of messages) {
-    while (inFlight >= maxInFlight && !storeError) await new Promise<void>((resolve) => (wake = resolve));
-    if (storeError) break;
+  const accept = (message: MboxMessage) => {
     inFlight++;
     intake
       .accept({
@@ -151,7 +188,21 @@ export async function importMessages(
           release();
         },
       );
+  };
+  // Messages are handed to intake a group at a time, all before it next commits: one transaction (one fsync) stores
+  // the group, instead of whatever the file's reader delivered between two turns of the event loop.
+  let group: MboxMessage[] = [];
+  const acceptGroup = async () => {
+    while (inFlight + group.length > maxInFlight && inFlight > 0 && !storeError) await new Promise<void>((resolve) => (wake = resolve));
+    if (!storeError) group.forEach(accept);
+    group = [];
+  };
+  for await (const message of messages) {
+    group.push(message);
+    if (group.length >= groupSize) await acceptGroup();
+    if (storeError) break;
   }
+  if (!storeError) await acceptGroup();
   while (inFlight > 0) await new Promise<void>((resolve) => (wake = resolve));
   await intake.drain();
   await processing.drain();

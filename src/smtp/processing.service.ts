@@ -1,7 +1,8 @@
 // Processing: reads stored mail back from the database, parses it, and hands it to the handler for its route, in order.
 import type { Db, DbOrTx } from '../db/database.js';
 import { nowIso } from '../db/database.js';
-import { getMails, idsInState, mailStates, recordOutcome } from '../db/mail.repository.js';
+import { deferWrite, withDeferredWrites } from '../db/deferred-writes.js';
+import { getMails, idsInState, mailStates, recordOutcomes } from '../db/mail.repository.js';
 import type { MailRoute, MailRow, MailState } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { parseMessage, type ParsedMessage } from '../mail/parse.js';
@@ -36,6 +37,8 @@ export interface ProcessingOptions {
   backfill: RouteHandler;
   /** How mail is parsed: in worker threads (parser-pool.ts) or on this thread (the default). */
   parse?: Parse;
+  /** Mails per transaction; BATCH_SIZE unless told (an import, with no SMTP client waiting, files more at once). */
+  batchSize?: number;
   /** Told about every id taken from the queue: its new state, or null if it was not processed now (error: it failed). */
   onProcessed?: (id: number, state: MailState | null, error?: unknown) => void;
 }
@@ -96,10 +99,11 @@ export class ProcessingService {
     // Pipelined: the next batch is read and handed to the parser before this one is filed, so that parsing (in
     // worker threads) overlaps the database work of the main thread.
     // Mail enqueued while a batch is filed is picked up by the loop's own check of the queue.
+    const size = this.options.batchSize ?? BATCH_SIZE;
     let next: Loaded | null = null;
     while (next || this.queue.length) {
-      const current: Loaded = next ?? (await this.load(this.queue.splice(0, BATCH_SIZE)));
-      next = this.queue.length ? await this.load(this.queue.splice(0, BATCH_SIZE)) : null;
+      const current: Loaded = next ?? (await this.load(this.queue.splice(0, size)));
+      next = this.queue.length ? await this.load(this.queue.splice(0, size)) : null;
       for (const [id, result] of await this.fileBatch(current)) {
         if (result.error !== undefined) this.log.error({ err: result.error, mailId: id }, 'processing failed');
         this.options.onProcessed?.(id, result.state, result.error);
@@ -140,19 +144,22 @@ export class ProcessingService {
     }
     const items = batch.mails.map((mail, i) => ({ mail, parsed: parsed[i]! }));
     try {
-      const states = await this.db.transaction().execute(async (tx) => {
-        // Another process (an import beside the server) may have processed some meanwhile; transactions are serialized.
-        const current = await mailStates(tx, items.map((i) => i.mail.id));
-        const out: (MailState | null)[] = [];
-        for (const item of items) out.push(current.get(item.mail.id) === 'stored' ? await this.apply(tx, item.mail, item.parsed) : null);
-        return out;
-      });
+      const states = await this.db.transaction().execute((tx) =>
+        // Rows every mail adds to the same tables (the archive's index, events, outcomes) go in at the batch's end.
+        withDeferredWrites(tx, async () => {
+          // Another process (an import beside the server) may have processed some meanwhile; transactions are serialized.
+          const current = await mailStates(tx, items.map((i) => i.mail.id));
+          const out: (MailState | null)[] = [];
+          for (const item of items) out.push(current.get(item.mail.id) === 'stored' ? await this.apply(tx, item.mail, item.parsed) : null);
+          return out;
+        }),
+      );
       items.forEach((item, i) => results.set(item.mail.id, { state: states[i]! }));
     } catch {
       for (const item of items) {
         try {
-          const state = await this.db.transaction().execute(async (tx) =>
-            (await mailStates(tx, [item.mail.id])).get(item.mail.id) === 'stored' ? this.apply(tx, item.mail, item.parsed) : null,
+          const state = await this.db.transaction().execute((tx) =>
+            withDeferredWrites(tx, async () => ((await mailStates(tx, [item.mail.id])).get(item.mail.id) === 'stored' ? this.apply(tx, item.mail, item.parsed) : null)),
           );
           results.set(item.mail.id, { state });
         } catch (error) {
@@ -169,7 +176,9 @@ export class ProcessingService {
     const outcome: Outcome = parsed.fatal
       ? { state: 'malformed', reason: parsed.defects.filter((d) => d !== 'missing-date').join(',') }
       : await handler.handle(tx, mail, parsed);
-    await recordOutcome(tx, mail.id, {
+    // Written with the rest of the batch's outcomes, in one statement at its end.
+    await deferWrite(tx, recordOutcomes, {
+      id: mail.id,
       ...outcome,
       defects: parsed.defects,
       fromAddr: parsed.from?.address ?? null,
