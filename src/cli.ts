@@ -38,6 +38,7 @@ export function buildCli(): Command {
     .option('--smtp-idle-timeout <s>', 'seconds before an idle SMTP client is dropped (PATCHBAY_SMTP_IDLE_TIMEOUT)')
     .option('--pipeline-runs <n>', 'series revisions the CI pipeline runs at once, 0 = off (PATCHBAY_PIPELINE_RUNS)')
     .option('--pipeline-threads <n>', 'worker threads for pipeline steps (PATCHBAY_PIPELINE_THREADS)')
+    .option('--pipeline-cpus <n>', 'CPUs for pipeline builds, which sets builds at once and their make -j; default all (PATCHBAY_PIPELINE_CPUS)')
     .option('--tree-fetch-every <s>', 'seconds between fetches of each project tree (PATCHBAY_TREE_FETCH_EVERY)')
     .option('--ccache-dir <dir>', 'compiler cache for kernel builds, default DATA/ccache (PATCHBAY_CCACHE_DIR)')
     .option('--api-cache <MiB>', 'memory for REST API answers kept until the next write, 0 = off (PATCHBAY_API_CACHE)')

@@ -54,6 +54,11 @@ export interface PipelineSettings {
   runs: number;
   /** Worker threads executing steps. */
   threads: number;
+  /**
+   * CPUs the pipeline's tools may keep busy (builds, checkpatch), shared equally by the runs at once; a run derives
+   * from its share how many builds go at once and their make -j (src/pipeline/steps.ts buildBudget).
+   */
+  cpus: number;
   /** Refresh every project's tree mirror this often. */
   fetchEveryMs: number;
   /** Compiler cache shared by every build (default DATA/ccache): several servers or data folders may share one. */
@@ -88,6 +93,7 @@ export const SETTINGS = {
   parseThreads: 'PATCHBAY_PARSE_THREADS',
   pipelineRuns: 'PATCHBAY_PIPELINE_RUNS',
   pipelineThreads: 'PATCHBAY_PIPELINE_THREADS',
+  pipelineCpus: 'PATCHBAY_PIPELINE_CPUS',
   treeFetchEvery: 'PATCHBAY_TREE_FETCH_EVERY',
   ccacheDir: 'PATCHBAY_CCACHE_DIR',
   artifactsKeepDays: 'PATCHBAY_ARTIFACTS_KEEP_DAYS',
@@ -134,6 +140,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
   if (Boolean(tlsCert) !== Boolean(tlsKey)) {
     throw invalid('config_invalid', 'STARTTLS needs both --tls-cert and --tls-key (PATCHBAY_TLS_CERT, PATCHBAY_TLS_KEY)');
   }
+  const pipelineCpus = int(flags, env, 'pipelineCpus', os.availableParallelism(), 1, 4096);
   const config: Config = {
     dataDir: path.resolve(cwd, pick(flags, env, 'data') ?? 'data'),
     projectsDir: path.resolve(cwd, pick(flags, env, 'projects') ?? 'projects'),
@@ -164,7 +171,10 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     parseThreads: int(flags, env, 'parseThreads', os.availableParallelism() >= 4 ? Math.min(4, os.availableParallelism() - 2) : 0, 0, 64),
     pipeline: {
       runs: int(flags, env, 'pipelineRuns', 1, 0, 64),
-      threads: int(flags, env, 'pipelineThreads', 2, 1, 64),
+      // A step holds its thread while its tools run: a thread per build at once (one per 4 CPUs, as buildBudget
+      // derives it) and one per boot beside it; at least 2 (a build and a boot).
+      threads: int(flags, env, 'pipelineThreads', Math.min(64, Math.max(2, 2 * Math.floor(pipelineCpus / 4))), 1, 64),
+      cpus: pipelineCpus,
       // Seconds; a run also fetches first when the mirror is older than its project's tree.max_age.
       fetchEveryMs: int(flags, env, 'treeFetchEvery', 900, 10) * 1000,
       ccacheDir: path.resolve(cwd, pick(flags, env, 'ccacheDir') ?? path.join(pick(flags, env, 'data') ?? 'data', 'ccache')),

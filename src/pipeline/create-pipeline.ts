@@ -54,6 +54,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
     urls: o.urls,
     hostname: config.hostname,
     runs: config.pipeline.runs,
+    cpus: config.pipeline.cpus,
     source: o.source,
     delivered: o.delivered,
     log: o.log.child({ subsystem: 'pipeline' }),

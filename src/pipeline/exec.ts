@@ -25,6 +25,12 @@ export interface ToolOptions {
   input?: string | Buffer;
   /** Keep at most this many bytes of each stream in memory (the log gets everything). */
   maxBuffer?: number;
+  /**
+   * Run at this lower priority (`nice -n N`, 1–19): for work beside the critical path, such as a QEMU boot that
+   * overlaps the next build on the same cores. Through nice(1) rather than a setpriority() after the spawn, so
+   * every thread the tool starts inherits it.
+   */
+  nice?: number;
 }
 
 /** Children by run, announced on this channel: {runId, pid, alive}. */
@@ -52,6 +58,10 @@ export function killGroup(pid: number): void {
 
 /** Runs `cmd args` (no shell), resolving when it exits; never rejects for a non-zero exit, only if it cannot start. */
 export function runTool(cmd: string, args: string[], opts: ToolOptions): Promise<ToolRun> {
+  if (opts.nice !== undefined) {
+    if (!Number.isInteger(opts.nice) || opts.nice < 1 || opts.nice > 19) return Promise.reject(new RangeError(`nice: expected 1–19, got ${opts.nice}`));
+    [cmd, args] = ['nice', ['-n', String(opts.nice), cmd, ...args]];
+  }
   const started = performance.now();
   const max = opts.maxBuffer ?? 4 * 1024 * 1024;
   const log = fs.openSync(opts.logPath, 'a');

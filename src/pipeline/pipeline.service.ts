@@ -1,8 +1,8 @@
-// The CI engine: turns series-completed events into runs, runs their steps in the worker pool one after another,
-// stores each step's outcome and Patchwork check, cancels an older revision's run when a newer one completes,
-// resumes unfinished runs after a restart, and queues exactly one reply per run in the transaction that ends it.
+// The CI engine: turns series-completed events into runs, runs their steps in the worker pool (the gates one after
+// another, then the builds within the run's CPU budget, each boot beside the builds), stores each step's outcome and
+// Patchwork check, cancels an older revision's run when a newer one completes, resumes unfinished runs after a
+// restart, and queues exactly one reply per run in the transaction that ends it.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { PublicUrls } from '../config/config.js';
 import type { Db } from '../db/database.js';
@@ -33,7 +33,8 @@ import { buildJob, type JobSource, type PipelineProject } from './job.js';
 import type { Lease, TreeService } from './tree.service.js';
 import { queueReport } from './reply.service.js';
 import type { StepPool } from './step-pool.js';
-import { buildSpecs, planSteps, stepSpec } from './steps.js';
+import { buildBudget, buildSpecs, planSteps, stepSpec } from './steps.js';
+import { holdsBase, keepSourceTimes } from './steps/build.step.js';
 import { configHash } from './kconfig.js';
 import { STEP_NAMES, type BuildContext, type BuildSpec, type GateName, type Job, type StepContext, type StepName, type StepResult, type TestContext } from './types.js';
 
@@ -51,6 +52,8 @@ export interface PipelineDeps {
   hostname: string;
   /** Runs at once. */
   runs: number;
+  /** CPUs the pipeline's tools may keep busy (--pipeline-cpus); each run at once gets an equal share. */
+  cpus: number;
   source: JobSource;
   /** After a reply is queued (outbound) or posted to the list (processing): wake those workers. */
   delivered(mailIds: number[]): void;
@@ -73,6 +76,11 @@ export class PipelineService {
 
   constructor(private readonly deps: PipelineDeps) {
     this.projects = new Map(deps.projects.map((p) => [p.id, p]));
+  }
+
+  /** One run's share of the CPU budget. */
+  private get runCpus(): number {
+    return Math.max(1, Math.floor(this.deps.cpus / Math.max(1, this.deps.runs)));
   }
 
   /** Resumes unfinished runs, then follows new series-completed events. */
@@ -238,13 +246,28 @@ export class PipelineService {
     const done = new Map<string, StepResult>(rows.filter(isFinished).map((s) => [rowKey(s.step, s.job), stepResultOf(s)]));
     const gate = (name: GateName) => done.get(rowKey(name, ''));
     // Written by runRow (also from the tests that run beside the builds), read after the loop.
-    const st: { lease: Promise<Lease> | null; leased: Lease | null; firstStop: { step: StepName; job: string; result: StepResult } | null } = { lease: null, leased: null, firstStop: null };
+    const st: {
+      lease: Promise<Lease> | null;
+      leased: Lease | null;
+      /** The leased tree is still as the lease made it (no tree-changing step has started). */
+      pristine: boolean;
+      firstStop: { step: StepName; job: string; result: StepResult } | null;
+    } = { lease: null, leased: null, pristine: false, firstStop: null };
+    // A run resumed after a crash: a step that failed before it counts as it did then.
+    for (const r of rows) {
+      const prior = isFinished(r) ? done.get(rowKey(r.step, r.job)) : undefined;
+      if (prior && (prior.status === 'fail' || prior.status === 'error')) {
+        st.firstStop = { step: r.step as StepName, job: r.job, result: prior };
+        break;
+      }
+    }
     const tests: Promise<unknown>[] = [];
+    const cpus = this.runCpus;
 
-    const runRow = async (row: { step: string; job: string }): Promise<StepResult> => {
+    const runRow = async (row: { step: string; job: string }, extra: BuildExtra = {}): Promise<StepResult> => {
       const spec = stepSpec(row.step);
       const logPath = this.logPath(runId, spec.name, row.job);
-      fs.writeFileSync(logPath, '');
+      if (!extra.logStarted) fs.writeFileSync(logPath, '');
       await db.transaction().execute(async (tx) => {
         await markStepRunning(tx, runId, spec.name, row.job, logPath);
         await writeCheck(tx, this.deps.urls, project.id, job, runId, spec.name, row.job, { state: 'pending', summary: 'running' });
@@ -253,11 +276,15 @@ export class PipelineService {
       let leaseMs = 0;
       try {
         if (spec.needsTree && !st.leased) {
-          st.lease ??= this.leaseTree(project, job, runId, logPath, signal);
+          st.lease ??= this.leaseTree(project, job, runId, logPath, signal).then((l) => {
+            st.pristine = true;
+            return l;
+          });
           st.leased = await st.lease;
           leaseMs = st.leased.childMs;
         }
-        const ctx = this.contextFor(project, job, spec.name, row.job, builds, done, st.leased, logPath);
+        const ctx = this.contextFor(project, job, spec.name, row.job, builds, done, st.leased, logPath, { cpus, pristine: st.pristine, ...extra });
+        if (spec.mutatesTree) st.pristine = false;
         result = await this.runInPool(spec.name, job, ctx, project.timeouts[spec.name], signal);
       } catch (e) {
         if (signal.aborted) throw e;
@@ -275,39 +302,75 @@ export class PipelineService {
       return result;
     };
 
+    /** A build's test, once: booted beside whatever builds next (a TCG boot takes about one core for a few seconds). */
+    const started = new Set<string>();
+    const startTest = async (key: string): Promise<void> => {
+      const row = rows.find((r) => r.step === 'test' && r.job === key && r.status === 'pending');
+      if (!row || started.has(key)) return;
+      started.add(key);
+      const built = done.get(rowKey('build', key));
+      if (!built || (built.status !== 'pass' && built.status !== 'warn')) {
+        await finishStep(db, runId, 'test', key, { status: 'skip', summary: 'not run: the build did not pass', findings: [], outputs: null, childMs: 0 });
+        return;
+      }
+      const test = runRow(row);
+      // Awaited with the others at the end; until then a rejection (the run cancelled) must not count as unhandled.
+      test.catch(() => {});
+      tests.push(test);
+    };
+    const build = async (row: RunStepRow, extra: BuildExtra): Promise<void> => {
+      await runRow(row, extra);
+      await startTest(row.job);
+    };
+
     try {
       for (const row of rows) {
-        if (row.status !== 'pending') continue;
-        const spec = stepSpec(row.step);
-        if (!spec.perBuild) {
-          const result = await runRow(row);
-          // A gate that fails stops the run: the report goes out now.
-          if (result.status === 'fail' || result.status === 'error') break;
-          continue;
+        if (row.status !== 'pending' || stepSpec(row.step).perBuild) continue;
+        const result = await runRow(row);
+        // A gate that fails stops the run: the report goes out now.
+        if (result.status === 'fail' || result.status === 'error') break;
+      }
+      if (!st.firstStop || stepSpec(st.firstStop.step).perBuild) {
+        // Tests whose build finished before a restart.
+        for (const r of rows) if (r.step === 'test' && r.status === 'pending' && done.has(rowKey('build', r.job))) await startTest(r.job);
+        const pending = rows.filter((r) => r.step === 'build' && r.status === 'pending');
+        const { concurrent } = buildBudget(cpus, pending.length);
+        const base = String(gate('apply')?.outputs?.base ?? st.leased?.commit ?? '');
+        const warm = concurrent > 1 && st.leased && base ? pending.filter((r) => builds.has(r.job) && holdsBase(this.objDirOf(project, builds, st.leased!, r.job), base, builds.get(r.job)!)) : [];
+        if (warm.length < 2) {
+          // One build at a time, in order, each with the run's CPUs (a cold tree checks the base out and back).
+          for (const row of pending) await build(row, { jobs: cpus });
+        } else {
+          // Several at once in the one worktree (one applied series, an O= folder each): the warm ones first, the
+          // series' files given their recorded mtimes once for all of them; then each cold one alone with all the
+          // CPUs, as it checks the base out in the worktree while it builds it.
+          const width = Math.min(concurrent, warm.length);
+          const jobs = buildBudget(cpus, warm.length).jobs;
+          const logs = warm.map((r) => this.logPath(runId, 'build', r.job));
+          for (const l of logs) fs.writeFileSync(l, '');
+          const kept = await keepSourceTimes({ worktree: st.leased!.path, objDirs: warm.map((r) => this.objDirOf(project, builds, st.leased!, r.job)), logPath: logs[0]!, runId, timeoutMs: project.timeouts.build });
+          for (const l of logs.slice(1)) fs.appendFileSync(l, `--- ${warm.length} builds at once in this worktree; unchanged since each of their last builds, mtime kept: ${kept.join(', ') || 'none'}\n`);
+          let next = 0;
+          const lanes = await Promise.allSettled(
+            Array.from({ length: width }, async () => {
+              for (let i = next++; i < warm.length; i = next++) await build(warm[i]!, { jobs, sourcesPrepared: true, logStarted: true });
+            }),
+          );
+          for (const l of lanes) if (l.status === 'rejected') throw l.reason;
+          for (const row of pending.filter((r) => !warm.includes(r))) await build(row, { jobs: cpus });
         }
-        if (st.firstStop && !stepSpec(st.firstStop.step).perBuild) break;
-        if (row.step === 'test') {
-          const built = done.get(rowKey('build', row.job));
-          if (!built || (built.status !== 'pass' && built.status !== 'warn')) {
-            await finishStep(db, runId, 'test', row.job, { status: 'skip', summary: 'not run: the build did not pass', findings: [], outputs: null, childMs: 0 });
-            continue;
-          }
-          // The boot overlaps the next build (a TCG boot takes about one core for a few seconds).
-          tests.push(runRow(row));
-          continue;
-        }
-        await runRow(row);
       }
       for (const r of await Promise.allSettled(tests)) if (r.status === 'rejected') throw r.reason;
     } catch (e) {
       await Promise.allSettled(tests);
       const held = st.leased ?? (st.lease ? await st.lease.catch(() => null) : null);
+      // Killed tools may still be exiting: the slot is reset, and reset again by the next lease.
       if (signal.aborted) {
-        await held?.release().catch(() => {});
+        await held?.release({ childrenMayLinger: true }).catch(() => {});
         if (!this.stopped) await cancelRun(db, runId, (await getRun(db, runId))?.reason ?? 'cancelled');
         return;
       }
-      await held?.release().catch((err: unknown) => log.warn({ err, run: runId }, 'could not reset the worktree'));
+      await held?.release({ childrenMayLinger: true }).catch((err: unknown) => log.warn({ err, run: runId }, 'could not reset the worktree'));
       throw e;
     }
     // The slot is reset and given back only after the reply is queued: on the kernel the reset takes ~0.4 s
@@ -362,9 +425,18 @@ export class PipelineService {
     done: Map<string, StepResult>,
     lease: Lease | null,
     logPath: string,
+    extra: BuildExtra & { cpus: number; pristine: boolean },
   ): StepContext | BuildContext | TestContext {
     const previous = Object.fromEntries(STEP_NAMES.flatMap((n) => (done.has(rowKey(n, '')) ? [[n, done.get(rowKey(n, ''))!]] : [])));
-    const common: StepContext = { logPath, mirror: this.mirrorOf(project.slug), worktree: lease?.path ?? '', previous, timeoutMs: project.timeouts[step] };
+    const common: StepContext = {
+      logPath,
+      mirror: this.mirrorOf(project.slug),
+      worktree: lease?.path ?? '',
+      previous,
+      timeoutMs: project.timeouts[step],
+      cpus: extra.cpus,
+      ...(lease && extra.pristine ? { pristineAt: lease.commit } : {}),
+    };
     if (step !== 'build' && step !== 'test') return common;
     const build = builds.get(key);
     if (!build || !lease) throw new Error(`no build ${key} in ${path.basename(project.file)}`);
@@ -373,16 +445,15 @@ export class PipelineService {
     fs.mkdirSync(artifactsDir, { recursive: true });
     if (step === 'build') {
       const base = done.get(rowKey('apply', ''))?.outputs?.base;
-      const hash = configHash({ arch: build.arch, base: build.base, fragments: build.fragments }).slice(0, 12);
       const ctx: BuildContext = {
         ...common,
         build,
-        // One warm object tree per worktree slot, arch and config, at a fixed path (objtool records absolute paths).
-        objDir: path.join(dataDir, 'build', project.slug, `slot-${lease.slot}`, `${key}-${hash}`),
+        objDir: this.objDirOf(project, builds, lease, key),
         ccacheDir: this.deps.ccacheDir,
         artifactsDir,
-        jobs: os.availableParallelism(),
+        jobs: extra.jobs ?? extra.cpus,
         baseCommit: typeof base === 'string' ? base : lease.commit,
+        ...(extra.sourcesPrepared ? { sourcesPrepared: true } : {}),
       };
       fs.mkdirSync(ctx.objDir, { recursive: true });
       fs.mkdirSync(ctx.ccacheDir, { recursive: true });
@@ -407,6 +478,14 @@ export class PipelineService {
     return ctx;
   }
 
+  /** One warm object tree per worktree slot, build and config, at a fixed path (objtool records absolute paths). */
+  private objDirOf(project: PipelineProject, builds: Map<string, BuildSpec>, lease: Lease, key: string): string {
+    const build = builds.get(key);
+    if (!build) throw new Error(`no build ${key} in ${path.basename(project.file)}`);
+    const hash = configHash({ arch: build.arch, base: build.base, fragments: build.fragments }).slice(0, 12);
+    return path.join(this.deps.dataDir, 'build', project.slug, `slot-${lease.slot}`, `${key}-${hash}`);
+  }
+
   /** The student's test definition as applied, copied out of the worktree (a later build resets the tree). */
   private studentFile(runId: number, worktree: string, file: string): string {
     const dest = path.join(this.deps.dataDir, 'artifacts', `run-${runId}`, 'student-tests', file.replace(/[^\w.-]+/g, '_'));
@@ -425,7 +504,10 @@ export class PipelineService {
     const base = (job.series.baseCommit && (await trees.resolve(project.slug, job.series.baseCommit))) || (await trees.resolve(project.slug, project.tree.branch));
     if (!base) throw new Error(`branch ${project.tree.branch} not found in ${project.tree.url}`);
     fs.appendFileSync(logPath, `worktree for run ${runId} at ${base}\n`);
-    return trees.lease(project.slug, base, runId, { signal });
+    const lease = await trees.lease(project.slug, base, runId, { signal });
+    const how = { kept: 'clean since the last run, used as it is', checkout: 'clean, checked out at the base', reset: 'reset', created: 'created' }[lease.prepared];
+    fs.appendFileSync(logPath, `worktree slot ${lease.slot} (${lease.path}): ${how}\n`);
+    return lease;
   }
 
   private async runInPool(step: StepName, job: Job, ctx: StepContext, timeoutMs: number, signal: AbortSignal): Promise<StepResult> {
@@ -452,6 +534,14 @@ export class PipelineService {
       return '';
     }
   }
+}
+
+/** What the build scheduler decides for one build: its make -j, and whether the engine kept the sources' mtimes. */
+interface BuildExtra {
+  jobs?: number;
+  sourcesPrepared?: boolean;
+  /** The engine already started the step's log (with the mtimes it kept): append to it. */
+  logStarted?: boolean;
 }
 
 function rowKey(step: string, job: string): string {

@@ -52,6 +52,17 @@ export function buildSpecs(builds: readonly { arch: string; base: string; config
   });
 }
 
+/**
+ * How a run's builds share its CPUs (--pipeline-cpus divided among the runs at once): a kernel build at -j4 keeps
+ * about four CPUs busy through its compile phases, so one build at once per four CPUs (at least one, at most the
+ * number of builds), each with its share of the CPUs as make -j. On 2 CPUs: one build at a time at -j2, the boots
+ * beside it (kernel-lab §4: two builds at once on 2 cores gain nothing).
+ */
+export function buildBudget(cpus: number, builds: number): { concurrent: number; jobs: number } {
+  const concurrent = Math.max(1, Math.min(Math.floor(cpus / 4), builds));
+  return { concurrent, jobs: Math.max(1, Math.ceil(cpus / concurrent)) };
+}
+
 /** The rows of a run, in order: the gates, then each build followed by its test (so a boot overlaps the next build). */
 export function planSteps(builds: readonly BuildSpec[]): { step: StepName; job: string }[] {
   const plan: { step: StepName; job: string }[] = STEPS.filter((s) => !s.perBuild).map((s) => ({ step: s.name, job: '' }));

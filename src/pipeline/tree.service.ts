@@ -3,7 +3,10 @@
 // fixed paths <dataDir>/work/<slug>/<n> that runs lease and give back. A kernel checkout costs 13–26 s and 1.5 GB
 // (kernel-lab §1), and warm object trees (issue 6) need the source at the same absolute path every time (objtool
 // records absolute paths), so slots are created once and then only reset: a reset rewrites only the files that
-// differ, which also keeps the mtimes of untouched sources for incremental builds.
+// differ, which also keeps the mtimes of untouched sources for incremental builds. A slot is reset once per run: on
+// release (after the reply went out), and the slot is then marked clean in memory; the next lease in this process
+// takes a clean slot at its commit as it is (on the kernel a reset costs ~0.4 s), or only checks the other commit
+// out. After a restart no slot is marked clean, so a slot a killed process left dirty is always reset.
 import fs from 'node:fs';
 import path from 'node:path';
 import { AppError, notFound, unavailable } from '../errors.js';
@@ -57,8 +60,14 @@ export interface Lease {
   created: boolean;
   /** Milliseconds spent in git preparing the tree. */
   childMs: number;
-  /** Resets the tree to `commit` (so the next lease is cheap) and frees the slot; safe to call twice. */
-  release(): Promise<void>;
+  /** How the slot was made ready: taken as the last release left it, only checked out, reset, or created. */
+  prepared: 'kept' | 'checkout' | 'reset' | 'created';
+  /**
+   * Resets the tree to `commit` (so the next lease is cheap) and frees the slot; safe to call twice. With
+   * `childrenMayLinger` (a cancelled run whose killed tools may still be exiting) the slot is not marked clean: the
+   * next lease resets it again.
+   */
+  release(opts?: { childrenMayLinger?: boolean }): Promise<void>;
 }
 
 interface Waiter {
@@ -69,6 +78,11 @@ interface Slot {
   busy: boolean;
   /** What the slot was last reset to in this process (a lease for the same commit prefers it). */
   commit: string | null;
+  /**
+   * The release's reset succeeded and nobody has used the slot since: it is a clean tree at `commit`. Only in
+   * memory, so after a restart every slot is reset before use.
+   */
+  clean: boolean;
 }
 
 interface ProjectTrees {
@@ -141,7 +155,7 @@ export class TreeService {
         fetching: null,
         fetchedAt: undefined,
         urlChecked: false,
-        slots: Array.from({ length: opts.slots }, () => ({ busy: false, commit: null })),
+        slots: Array.from({ length: opts.slots }, () => ({ busy: false, commit: null, clean: false })),
         waiters: [],
         maintenance: Promise.resolve(),
       });
@@ -225,11 +239,11 @@ export class TreeService {
     const sha = await this.resolve(slug, commit);
     if (!sha) throw notFound('tree_commit_unknown', `${commit} is not a commit in the mirror of ${slug}`);
     const n = await this.acquire(p, sha, opts.signal);
-    let prepared: { created: boolean; childMs: number };
+    let prepared: { how: Lease['prepared']; childMs: number };
     try {
       prepared = await this.prepare(p, n, sha, runId);
     } catch (e) {
-      this.free(p, n, null);
+      this.free(p, n, null, false);
       throw e;
     }
     const dir = this.slotPath(slug, n);
@@ -240,9 +254,10 @@ export class TreeService {
       path: dir,
       commit: sha,
       mirror: p.mirror,
-      created: prepared.created,
+      created: prepared.how === 'created',
       childMs: prepared.childMs,
-      release: async () => {
+      prepared: prepared.how,
+      release: async (ropts = {}) => {
         if (released) return;
         released = true;
         let clean: string | null = null;
@@ -255,7 +270,7 @@ export class TreeService {
         } catch (e) {
           this.log.warn({ slug, slot: n, err: e }, 'worktree slot could not be reset on release; the next lease repairs it');
         } finally {
-          this.free(p, n, clean);
+          this.free(p, n, clean, clean !== null && !ropts.childrenMayLinger);
         }
       },
     };
@@ -397,10 +412,11 @@ export class TreeService {
     });
   }
 
-  /** Gives the slot to the next waiter, or marks it free. */
-  private free(p: ProjectTrees, n: number, commit: string | null): void {
+  /** Gives the slot to the next waiter, or marks it free; `clean`: the caller just reset it and nothing runs in it. */
+  private free(p: ProjectTrees, n: number, commit: string | null, clean: boolean): void {
     const slot = p.slots[n]!;
     slot.commit = commit;
+    slot.clean = clean && commit !== null;
     const next = p.waiters.shift();
     if (next) next.resolve(n);
     else slot.busy = false;
@@ -426,19 +442,44 @@ export class TreeService {
     }
   }
 
-  private async prepare(p: ProjectTrees, n: number, commit: string, runId: number): Promise<{ created: boolean; childMs: number }> {
+  private async prepare(p: ProjectTrees, n: number, commit: string, runId: number): Promise<{ how: Lease['prepared']; childMs: number }> {
     const dir = path.join(p.workDir, String(n));
+    const slot = p.slots[n]!;
+    // Whatever happens below, the holder may change the tree: it is clean again only after the next release.
+    const wasClean = slot.clean;
+    slot.clean = false;
     const gitdir = this.worktreeGitDir(p, dir);
     if (gitdir) {
+      if (wasClean && slot.commit && this.untouched(gitdir, slot.commit)) {
+        // The last release reset it and nothing ran in it since.
+        if (slot.commit === commit) return { how: 'kept', childMs: 0 };
+        // A clean tree (no change, no untracked or ignored file) needs only the other commit checked out.
+        try {
+          const r = await gitOk(['checkout', '--detach', '-f', '-q', commit], this.maintenanceOpts(p, dir, runId));
+          return { how: 'checkout', childMs: r.ms };
+        } catch (e) {
+          this.log.warn({ slug: p.slug, slot: n, err: e }, 'checkout on a clean worktree slot failed; resetting it');
+        }
+      }
       try {
-        return { created: false, childMs: await this.scrub(p, dir, gitdir, commit, runId) };
+        return { how: 'reset', childMs: await this.scrub(p, dir, gitdir, commit, runId) };
       } catch (e) {
         this.log.warn({ slug: p.slug, slot: n, err: e }, 'worktree slot could not be reset; recreating it');
       }
     } else if (fs.existsSync(dir)) {
       this.log.warn({ slug: p.slug, slot: n, dir }, 'worktree slot is not a valid worktree; recreating it');
     }
-    return { created: true, childMs: await this.recreate(p, dir, commit, runId) };
+    return { how: 'created', childMs: await this.recreate(p, dir, commit, runId) };
+  }
+
+  /** No git operation half-done in the slot (a lock, a stopped am or rebase) and HEAD detached at `commit`. */
+  private untouched(gitdir: string, commit: string): boolean {
+    for (const f of ['index.lock', 'rebase-apply', 'rebase-merge', 'MERGE_HEAD', 'CHERRY_PICK_HEAD']) if (fs.existsSync(path.join(gitdir, f))) return false;
+    try {
+      return fs.readFileSync(path.join(gitdir, 'HEAD'), 'utf8').trim() === commit;
+    } catch {
+      return false;
+    }
   }
 
   /** Makes a sound slot a fresh tree at `commit`: no am in progress, no local change, no untracked or ignored file. */

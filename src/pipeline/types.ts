@@ -84,6 +84,13 @@ export interface StepContext {
   previous: Partial<Record<StepName, StepResult>>;
   /** Per-step timeout in ms; child processes are killed when it passes. */
   timeoutMs: number;
+  /**
+   * The commit the worktree is a clean checkout of, when the engine knows it (a fresh lease and no step has changed
+   * the tree since): the apply step then skips its own reset. Absent: the step makes no assumption.
+   */
+  pristineAt?: string;
+  /** The run's share of the CPU budget (--pipeline-cpus): tools a step may run at once. Default: the machine's CPUs. */
+  cpus?: number;
 }
 
 /** One finding a report quotes (a checkpatch line, a rejected hunk, a missing sign-off, …). */
@@ -142,6 +149,11 @@ export interface BuildContext extends StepContext {
   jobs: number;
   /** The commit the worktree was reset to before the series was applied (the base build's commit). */
   baseCommit: string;
+  /**
+   * Builds of the run share the worktree and run at once: the engine gave the series' files their recorded mtimes
+   * once for all of them (build.step.ts keepSourceTimes), so this build only records them. Absent: the step does it.
+   */
+  sourcesPrepared?: boolean;
 }
 
 /** What the test step boots and runs, for one build with `lava: true`. */

@@ -177,6 +177,32 @@ describe('apply step', () => {
     assert.equal(git(worktree, 'status', '--porcelain', '--ignored').trim(), '');
   });
 
+  it('skips its own reset when the engine leased the tree clean at the base, and resets when that was another commit', async () => {
+    const patches = series(newStudent, 'pristine', 'master', () => {
+      editFile(newStudent, DMA, (t) => `${t}/* pristine */\n`);
+      commitAll(newStudent, 'dma: a pristine note', 'A note.');
+    });
+    // The tree as a lease leaves it: a clean checkout of the base.
+    git(worktree, 'checkout', '-q', '--detach', '-f', m1);
+    git(worktree, 'clean', '-q', '-ffdx');
+    const kept = { ...ctx(), pristineAt: m1 };
+    const r = await applyStep(makeJob(patches), kept);
+    assert.equal(r.status, 'pass', r.summary);
+    assert.deepEqual(log(worktree, `${m1}..HEAD`), ['dma: a pristine note']);
+    const keptLog = fs.readFileSync(kept.logPath, 'utf8');
+    assert.match(keptLog, /the worktree is a clean checkout of/);
+    assert.doesNotMatch(keptLog, /^\$ git .*\b(reset|clean|checkout)\b/m);
+
+    // The series' head is still checked out: a context that names the base as pristine for another commit resets.
+    fs.writeFileSync(path.join(worktree, 'stray.o'), 'junk');
+    const other = { ...ctx(), pristineAt: m0 };
+    const again = await applyStep(makeJob(patches), other);
+    assert.equal(again.status, 'pass', again.summary);
+    assert.deepEqual(log(worktree, `${m1}..HEAD`), ['dma: a pristine note']);
+    assert.match(fs.readFileSync(other.logPath, 'utf8'), /^\$ git .*\breset\b/m);
+    assert.equal(git(worktree, 'status', '--porcelain', '--ignored').trim(), '');
+  });
+
   it('warns about a patch the tree already has', async () => {
     // The old student makes the teacher's change again, then one of their own.
     const patches = series(oldStudent, 'again-m1', m0, () => {

@@ -10,8 +10,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { buildPrograms } from '../../src/pipeline/guest/programs.js';
 import { sandboxed, sandboxEnv } from '../../src/pipeline/sandbox.js';
 import { BASE_MARKER, buildStep } from '../../src/pipeline/steps/build.step.js';
+import { toolchainFor } from '../../src/pipeline/toolchains.js';
 import type { BuildSpec, StepResult } from '../../src/pipeline/types.js';
 import { tempDir } from '../helpers/dirs.js';
 import { buildContext, buildJob, commitAll, git, KERNEL_REPO, kernelRepoAvailable, kernelWorktree, type KernelWorktree } from '../helpers/kernel-build.js';
@@ -247,5 +249,46 @@ describe('build step on the real kernel (x86_64 tinyconfig)', { skip: !kernelRep
       }),
     );
     assert.equal(unknown.status, 'error');
+  });
+});
+
+describe('test programs for the guest', { skip: !kernelRepoAvailable() && 'no kernel repo (scripts/kernel-tree.sh)' }, () => {
+  it('are cross-built once, then copied from the cache while the compiler, sources, nolibc and headers stay the same', async () => {
+    const dir = tempDir('patchbay-programs-');
+    // The kernel's nolibc, as the run's worktree has it.
+    const tree = path.join(dir, 'tree');
+    fs.mkdirSync(tree);
+    const tar = spawnSync('git', ['-C', KERNEL_REPO, 'archive', '--format=tar', 'master', 'tools/include/nolibc'], { maxBuffer: 64 << 20 });
+    assert.equal(tar.status, 0, String(tar.stderr));
+    assert.equal(spawnSync('tar', ['-x', '-C', tree], { input: tar.stdout }).status, 0);
+    const src = path.join(dir, 'programs');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'hello.c'), '#include <linux/lab.h>\nint main(void) { return LAB_ANSWER - 42; }\n');
+    const headers = path.join(dir, 'headers');
+    fs.mkdirSync(path.join(headers, 'linux'), { recursive: true });
+    fs.writeFileSync(path.join(headers, 'linux', 'lab.h'), '#define LAB_ANSWER 42\n');
+    const cacheDir = path.join(dir, 'cache');
+    const opts = { tc: toolchainFor('x86_64')!, tree, headers, logPath: path.join(dir, 'programs.log'), runId: 0, timeoutMs: 120_000, cacheDir };
+    const out = (n: number) => path.join(dir, `out-${n}`);
+
+    const first = await buildPrograms(src, out(1), opts);
+    assert.deepEqual([first.built, first.failed, first.cached], [['hello'], [], false]);
+    const second = await buildPrograms(src, out(2), opts);
+    assert.deepEqual([second.built, second.cached, second.childMs], [['hello'], true, 0]);
+    assert.deepEqual(fs.readFileSync(path.join(out(2), 'hello')), fs.readFileSync(path.join(out(1), 'hello')));
+    assert.ok(fs.statSync(path.join(out(2), 'hello')).mode & 0o100, 'executable');
+
+    // The series changed an exported header: compiled again.
+    fs.writeFileSync(path.join(headers, 'linux', 'lab.h'), '#define LAB_ANSWER (40 + 2)\n');
+    const third = await buildPrograms(src, out(3), opts);
+    assert.deepEqual([third.built, third.cached], [['hello'], false]);
+
+    // A program that does not compile: reported, and nothing cached, so the next run compiles (and reports) again.
+    fs.writeFileSync(path.join(src, 'broken.c'), 'int main(void) { return undefined_thing; }\n');
+    const broken = await buildPrograms(src, out(4), opts);
+    assert.deepEqual([broken.built, broken.failed.map((f) => f.name), broken.cached], [['hello'], ['broken'], false]);
+    const again = await buildPrograms(src, out(5), opts);
+    assert.deepEqual([again.failed.map((f) => f.name), again.cached], [['broken'], false]);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

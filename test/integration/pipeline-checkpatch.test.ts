@@ -106,6 +106,23 @@ describe('checkpatch step', () => {
     assert.match(r.findings[0]!.quote ?? '', /^\+static int dummy_second_counter/);
   });
 
+  it('checks the patches at once within the CPUs it is given, and logs them in patch order', async () => {
+    for (const cpus of [1, 3]) {
+      const c = { ...ctx(), cpus };
+      const r = await checkpatchStep(makeJob(three), c);
+      assert.equal(r.summary, '1 warning in patch 2/3', `cpus ${cpus}`);
+      assert.deepEqual(r.findings.map((f) => [f.patch, f.type]), [[2, 'LONG_LINE']]);
+      const log = fs.readFileSync(c.logPath, 'utf8');
+      const heads = [...log.matchAll(/^--- patch (\d)\/3: /gm)].map((m) => Number(m[1]));
+      assert.deepEqual(heads, [1, 2, 3], `cpus ${cpus}`);
+      // Each patch's checkpatch output sits under its own heading.
+      const second = log.slice(log.indexOf('--- patch 2/3'), log.indexOf('--- patch 3/3'));
+      assert.match(second, /LONG_LINE/);
+      assert.equal((log.match(/^\$ perl /gm) ?? []).length, 3);
+      assert.deepEqual(fs.readdirSync(path.dirname(c.logPath)), ['checkpatch.log'], 'the per-patch logs are joined and removed');
+    }
+  });
+
   it('fails warnings when the project says warnings fail', async () => {
     const r = await run(three, { warnings: 'fail' });
     assert.equal(r.status, 'fail');

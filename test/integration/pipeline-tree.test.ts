@@ -311,6 +311,52 @@ describe('worktree slots', () => {
     await trees.close();
   });
 
+  it('takes a slot its release left clean as it is, only checks another commit out, and resets it after a cancelled run', async () => {
+    const up = makeUpstream();
+    const data = scratch('patchbay-data-');
+    const trees = service(data, up.dir, { slots: 1 });
+    await trees.ensureFresh('demo');
+    // git commands on the slot (a lease also resolves the commit in the mirror: rev-parse, not counted).
+    const gitCalls = () =>
+      fs
+        .readFileSync(path.join(data, 'logs', 'trees', 'demo.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('$ git ') && !l.startsWith('$ git rev-parse')).length;
+    const first = await trees.lease('demo', 'master', 1);
+    assert.equal(first.prepared, 'created');
+    fs.writeFileSync(path.join(first.path, 'junk.o'), 'obj\n');
+    await first.release();
+
+    // Released clean at the same commit: no git at all.
+    const calls = gitCalls();
+    const kept = await trees.lease('demo', 'master', 2);
+    assert.equal(kept.prepared, 'kept');
+    assert.equal(kept.childMs, 0);
+    assert.equal(gitCalls(), calls);
+    assert.equal(git(kept.path, 'rev-parse', 'HEAD'), up.second);
+    assert.equal(dirt(kept.path), '');
+
+    // A cancelled run: its killed tools may write after the release's reset, so the next lease resets again.
+    await kept.release({ childrenMayLinger: true });
+    fs.writeFileSync(path.join(kept.path, 'late.o'), 'written by a make that had not exited yet\n');
+    const reset = await trees.lease('demo', up.first, 3);
+    assert.equal(reset.prepared, 'reset');
+    assert.equal(git(reset.path, 'rev-parse', 'HEAD'), up.first);
+    assert.equal(dirt(reset.path), '');
+
+    // Clean at another commit: one checkout.
+    await reset.release();
+    const before = gitCalls();
+    const moved = await trees.lease('demo', 'master', 4);
+    assert.equal(moved.prepared, 'checkout');
+    assert.equal(gitCalls(), before + 1);
+    assert.equal(git(moved.path, 'rev-parse', 'HEAD'), up.second);
+    assert.equal(dirt(moved.path), '');
+    assert.equal(fs.readFileSync(path.join(moved.path, 'a.txt'), 'utf8'), 'two\n');
+    await moved.release();
+    await trees.close();
+  });
+
   it('repairs a slot folder that is not a valid worktree', async () => {
     const up = makeUpstream();
     const data = scratch('patchbay-data-');

@@ -132,15 +132,21 @@ export async function applyStep(job: Job, ctx: StepContext): Promise<StepResult>
     const where = baseSource === 'base-commit' ? `based on ${short(base)} (base-commit of the series)` : `on ${branch} at ${short(base)}`;
     logLine(ctx.logPath, `--- applying ${patches.length} patch(es) ${where}`);
 
-    // A clean worktree at the base, whatever a previous run left (a stopped git am, build files, .rej files).
-    const amDir = (await gitOk(['rev-parse', '--git-path', 'rebase-apply'])).stdout.trim();
-    if (fs.existsSync(path.resolve(ctx.worktree, amDir))) {
-      const abort = await git(['am', '--abort']);
-      if (abort.code !== 0) fs.rmSync(path.resolve(ctx.worktree, amDir), { recursive: true, force: true });
+    if (ctx.pristineAt === base) {
+      // The engine leased the tree clean at this very commit and nothing has changed it since: a reset would only
+      // stat the tree's files again (~0.35 s on the kernel).
+      logLine(ctx.logPath, `--- the worktree is a clean checkout of ${short(base)}`);
+    } else {
+      // A clean worktree at the base, whatever a previous run left (a stopped git am, build files, .rej files).
+      const amDir = (await gitOk(['rev-parse', '--git-path', 'rebase-apply'])).stdout.trim();
+      if (fs.existsSync(path.resolve(ctx.worktree, amDir))) {
+        const abort = await git(['am', '--abort']);
+        if (abort.code !== 0) fs.rmSync(path.resolve(ctx.worktree, amDir), { recursive: true, force: true });
+      }
+      await gitOk(['checkout', '-q', '--detach', '-f', base]);
+      await gitOk(['reset', '-q', '--hard', base]);
+      await gitOk(['clean', '-q', '-ffdx']);
     }
-    await gitOk(['checkout', '-q', '--detach', '-f', base]);
-    await gitOk(['reset', '-q', '--hard', base]);
-    await gitOk(['clean', '-q', '-ffdx']);
 
     const mbox = patches.map(mboxMessage).join('');
     const am = await git(['am', '-3'], { input: mbox });

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { logLine, runTool, type ToolRun } from '../exec.js';
-import { checkConfig, configEnabled, configHash, configure, type ConfigureResult } from '../kconfig.js';
+import { checkConfig, configEnabled, configHash, configure, type ConfigSpec, type ConfigureResult } from '../kconfig.js';
 import { newWarnings, parseBuildLog, warningKey, type BuildLog, type Diagnostic } from '../rules/gcc-output.js';
 import { missingValueMessage, type MissingValue } from '../rules/kconfig-output.js';
 import { DEFAULT_LIMITS, sandboxed, sandboxEnv, type SandboxLimits } from '../sandbox.js';
@@ -38,6 +38,47 @@ function readSources(objDir: string): Sources {
 
 function writeSources(objDir: string, sources: Sources): void {
   fs.writeFileSync(path.join(objDir, SOURCES), JSON.stringify(sources));
+}
+
+function readBaseWarnings(objDir: string): BaseWarnings | null {
+  try {
+    return JSON.parse(readText(path.join(objDir, BASE_WARNINGS)) ?? 'null') as BaseWarnings | null;
+  } catch {
+    return null;
+  }
+}
+
+/** The O= folder holds a build of `base` (full sha) for this config: the step builds only the series in it. */
+export function holdsBase(objDir: string, base: string, spec: ConfigSpec): boolean {
+  const marker = readText(path.join(objDir, BASE_MARKER))?.trim() ?? '';
+  return marker === `${base} ${configHash(spec)}` && readBaseWarnings(objDir) !== null && fs.existsSync(path.join(objDir, '.config'));
+}
+
+/**
+ * For builds that share one worktree and run at once (each in its warm O= folder): gives each file recorded in their
+ * SOURCES its recorded mtime back when its content is what EVERY one of those trees was built from, the latest of
+ * their mtimes. A file one of them built from other content keeps its fresh mtime, so that tree recompiles it (the
+ * others then recompile it too: slower, never wrong). One build at a time does the same for its own tree alone
+ * (buildStep); at once, a build setting an old mtime could hide a change from a sibling's make. Returns the files
+ * given an old mtime.
+ */
+export async function keepSourceTimes(opts: { worktree: string; objDirs: string[]; logPath: string; runId: number; timeoutMs: number }): Promise<string[]> {
+  const records = opts.objDirs.map(readSources);
+  const files = [...new Set(records.flatMap((r) => Object.keys(r)))].filter((f) => fs.existsSync(path.join(opts.worktree, f))).sort();
+  if (!files.length) return [];
+  const r = await runTool('git', ['hash-object', '--', ...files], { cwd: opts.worktree, logPath: opts.logPath, timeoutMs: opts.timeoutMs, runId: opts.runId, env: { ...process.env, LC_ALL: 'C' } });
+  if (r.code !== 0) return [];
+  const shas = r.stdout.trim().split('\n');
+  const kept: string[] = [];
+  files.forEach((f, i) => {
+    const recs = records.map((rec) => rec[f]);
+    if (!recs.every((x) => x && x.sha === shas[i])) return;
+    const t = new Date(Math.max(...recs.map((x) => x!.mtimeMs)));
+    fs.utimesSync(path.join(opts.worktree, f), t, t);
+    kept.push(f);
+  });
+  logLine(opts.logPath, `--- ${opts.objDirs.length} builds at once in this worktree; unchanged since each of their last builds, mtime kept: ${kept.join(', ') || 'none'}`);
+  return kept;
 }
 const STAGING = '.patchbay-staging';
 
@@ -238,14 +279,9 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     outputs.head = head;
     const marker = readText(path.join(objDir, BASE_MARKER))?.trim() ?? '';
     const wanted = `${base} ${hash}`;
-    let baseWarnings: BaseWarnings | null = null;
-    try {
-      baseWarnings = JSON.parse(readText(path.join(objDir, BASE_WARNINGS)) ?? 'null') as BaseWarnings | null;
-    } catch {
-      baseWarnings = null;
-    }
+    let baseWarnings = readBaseWarnings(objDir);
 
-    const warm = marker === wanted && baseWarnings !== null && fs.existsSync(path.join(objDir, '.config'));
+    const warm = holdsBase(objDir, base, ctx.build);
     outputs.incremental = warm;
     if (warm) {
       logLine(ctx.logPath, `--- warm tree: ${objDir} holds the base ${base.slice(0, 12)} (config ${hash.slice(0, 12)}); building the series incrementally`);
@@ -290,8 +326,10 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     }
     // Resetting the worktree between runs gives every file a series touches a new mtime, even when its content is
     // what the object tree was last built from (every proctree series adds the same syscall-table line, which would
-    // regenerate unistd.h and recompile ~540 objects): such files get their old mtime back.
+    // regenerate unistd.h and recompile ~540 objects): such files get their old mtime back. When builds run at once
+    // in this worktree, the engine did it for all of them (keepSourceTimes); this build only records the mtimes.
     const sources = warm ? readSources(objDir) : {};
+    const setTimes = !(warm && ctx.sourcesPrepared);
     if (!warm) fs.rmSync(path.join(objDir, SOURCES), { force: true });
     const candidates = [...new Set([...changed, ...Object.keys(sources)])].filter((f) => fs.existsSync(path.join(worktree, f)));
     const shas = candidates.length ? (await git(['hash-object', '--', ...candidates])).split('\n') : [];
@@ -299,11 +337,11 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     candidates.forEach((f, i) => {
       const was = sources[f];
       const full = path.join(worktree, f);
-      if (was && was.sha === shas[i]) fs.utimesSync(full, new Date(), new Date(was.mtimeMs));
+      if (setTimes && was && was.sha === shas[i]) fs.utimesSync(full, new Date(), new Date(was.mtimeMs));
       current[f] = { sha: shas[i]!, mtimeMs: fs.statSync(full).mtimeMs };
     });
     const kept = candidates.filter((f, i) => sources[f]?.sha === shas[i]);
-    if (kept.length) logLine(ctx.logPath, `--- unchanged since the last build of this tree, mtime kept: ${kept.join(', ')}`);
+    if (kept.length && setTimes) logLine(ctx.logPath, `--- unchanged since the last build of this tree, mtime kept: ${kept.join(', ')}`);
 
     const s = await make(`build of the series at ${head.slice(0, 12)}`);
     // What the objects now reflect: after a failure only the files whose old mtime was kept are known to match.

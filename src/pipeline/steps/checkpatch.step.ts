@@ -1,12 +1,14 @@
-// The checkpatch gate: the tree's own scripts/checkpatch.pl on each patch of the series (LF copy), its output read
-// by the rules in ../rules/checkpatch-output.ts (never by the exit code: 1 even for warnings only), the project's
-// policy applied: errors fail, warnings and checks warn, fail or are ignored.
+// The checkpatch gate: the tree's own scripts/checkpatch.pl on each patch of the series (LF copy; several patches at
+// once within the run's CPU budget), its output read by the rules in ../rules/checkpatch-output.ts (never by the exit
+// code: 1 even for warnings only), the project's policy applied: errors fail, warnings and checks warn, fail or are
+// ignored.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { logLine, runTool } from '../exec.js';
 import { CHECKPATCH_BASE_OPTIONS, isFormatOption, parseCheckpatchOutput, type CheckpatchFinding } from '../rules/checkpatch-output.js';
 import { normalizeNewlines } from '../rules/line-endings.js';
-import type { Finding, Job, StepContext, StepResult } from '../types.js';
+import type { Finding, Job, JobPatch, StepContext, StepResult } from '../types.js';
 
 const SCRIPT = 'scripts/checkpatch.pl';
 
@@ -69,13 +71,15 @@ export async function checkpatchStep(job: Job, ctx: StepContext): Promise<StepRe
   const perPatch: { number: number; counts: Counts }[] = [];
   let childMs = 0;
 
-  for (const p of list) {
+  /** One patch: its counts and findings, or why checkpatch could not judge it. Writes to its own log (`log`). */
+  const checkOne = async (p: JobPatch, log: string): Promise<{ counts: Counts; findings: Finding[]; childMs: number } | { error: string; childMs: number }> => {
     const { text, crlfLines } = normalizeNewlines(p.mbox);
     const counts: Counts = { errors: 0, warnings: 0, checks: 0 };
+    const found: Finding[] = [];
     if (crlfLines > 0) {
       counts.warnings++;
       if (policy.warnings !== 'ignore') {
-        findings.push({
+        found.push({
           patch: p.number,
           level: 'WARNING',
           type: 'CRLF_LINE_ENDINGS',
@@ -83,38 +87,67 @@ export async function checkpatchStep(job: Job, ctx: StepContext): Promise<StepRe
         });
       }
     }
-    logLine(ctx.logPath, `--- patch ${p.number}/${total}: ${p.name}${crlfLines > 0 ? ` (${crlfLines} CRLF lines converted to LF)` : ''}`);
+    logLine(log, `--- patch ${p.number}/${total}: ${p.name}${crlfLines > 0 ? ` (${crlfLines} CRLF lines converted to LF)` : ''}`);
     const remaining = deadline - Date.now();
-    if (remaining <= 0) return { ...base, childMs, status: 'error', summary: `checkpatch timed out before patch ${p.number}/${total}`, findings };
+    if (remaining <= 0) return { error: `checkpatch timed out before patch ${p.number}/${total}`, childMs: 0 };
     let run;
     try {
-      run = await runTool('perl', args, { cwd: ctx.worktree, logPath: ctx.logPath, timeoutMs: remaining, runId: job.runId, env, input: text });
+      run = await runTool('perl', args, { cwd: ctx.worktree, logPath: log, timeoutMs: remaining, runId: job.runId, env, input: text });
     } catch (e) {
-      logLine(ctx.logPath, `cannot start perl: ${(e as Error).message}`);
-      return { ...base, childMs, status: 'error', summary: `checkpatch could not start: ${(e as Error).message}`, findings };
+      logLine(log, `cannot start perl: ${(e as Error).message}`);
+      return { error: `checkpatch could not start: ${(e as Error).message}`, childMs: 0 };
     }
-    childMs += run.ms;
-    if (run.timedOut) return { ...base, childMs, status: 'error', summary: `checkpatch timed out on patch ${p.number}/${total}`, findings };
+    if (run.timedOut) return { error: `checkpatch timed out on patch ${p.number}/${total}`, childMs: run.ms };
     const parsed = parseCheckpatchOutput(run.stdout);
     // Exit 0 (clean) or 1 (something found) with the counts printed: anything else is checkpatch or perl failing.
     if ((run.code !== 0 && run.code !== 1) || parsed.total === null) {
       const why = run.stderr.trim().split('\n').at(-1) || `exit ${run.code ?? run.signal} without its counts`;
-      return { ...base, childMs, status: 'error', summary: `checkpatch failed on patch ${p.number}/${total}: ${why}`, findings };
+      return { error: `checkpatch failed on patch ${p.number}/${total}: ${why}`, childMs: run.ms };
     }
-    for (const u of parsed.unknown) logLine(ctx.logPath, `note: unparsed checkpatch line: ${u}`);
-    const found: Counts = { errors: 0, warnings: 0, checks: 0 };
+    for (const u of parsed.unknown) logLine(log, `note: unparsed checkpatch line: ${u}`);
+    const seen: Counts = { errors: 0, warnings: 0, checks: 0 };
     for (const f of parsed.findings) {
       const key = f.level === 'ERROR' ? 'errors' : f.level === 'WARNING' ? 'warnings' : 'checks';
-      found[key]++;
+      seen[key]++;
       counts[key]++;
-      if (f.level === 'ERROR' || policy.warnings !== 'ignore') findings.push(toFinding(p.number, f));
+      if (f.level === 'ERROR' || policy.warnings !== 'ignore') found.push(toFinding(p.number, f));
     }
     // checkpatch's own counts against the parser's: a mismatch means a finding shape the rules do not know.
     const t = parsed.total;
-    if (found.errors !== t.errors || found.warnings !== t.warnings || found.checks !== t.checks) {
-      logLine(ctx.logPath, `note: checkpatch counted ${t.errors}/${t.warnings}/${t.checks} errors/warnings/checks, the parser found ${found.errors}/${found.warnings}/${found.checks}`);
+    if (seen.errors !== t.errors || seen.warnings !== t.warnings || seen.checks !== t.checks) {
+      logLine(log, `note: checkpatch counted ${t.errors}/${t.warnings}/${t.checks} errors/warnings/checks, the parser found ${seen.errors}/${seen.warnings}/${seen.checks}`);
     }
-    perPatch.push({ number: p.number, counts });
+    return { counts, findings: found, childMs: run.ms };
+  };
+
+  // checkpatch.pl is one single-threaded perl per patch (~0.1 s each on a kernel patch, mostly start-up): several at
+  // once within the run's CPU budget, each into its own log, the logs joined in patch order afterwards.
+  const width = Math.max(1, Math.min(ctx.cpus ?? os.availableParallelism(), list.length));
+  const logs = list.map((p) => `${ctx.logPath}.patch-${p.number}`);
+  const outcomes: Awaited<ReturnType<typeof checkOne>>[] = new Array(list.length);
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: width }, async () => {
+        for (let i = next++; i < list.length; i = next++) {
+          fs.writeFileSync(logs[i]!, '');
+          outcomes[i] = await checkOne(list[i]!, logs[i]!);
+        }
+      }),
+    );
+  } finally {
+    for (const log of logs) {
+      if (!fs.existsSync(log)) continue;
+      fs.appendFileSync(ctx.logPath, fs.readFileSync(log));
+      fs.rmSync(log, { force: true });
+    }
+  }
+  for (const [i, o] of outcomes.entries()) {
+    childMs += o.childMs;
+    // The first patch checkpatch could not judge ends the step, with what the patches before it gave.
+    if ('error' in o) return { ...base, childMs, status: 'error', summary: o.error, findings };
+    findings.push(...o.findings);
+    perPatch.push({ number: list[i]!.number, counts: o.counts });
   }
 
   const sum: Counts = { errors: 0, warnings: 0, checks: 0 };
