@@ -102,7 +102,7 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
         headers = h.dir;
       }
       logLine(ctx.logPath, `test programs: ${sources.join(' ')}; headers: ${headers ?? "the compiler's own"}`);
-      const built = await buildPrograms(ctx.programsDir!, path.join(stage, 'bin'), { tc, tree: ctx.worktree, headers, ...tool, timeoutMs: left() });
+      const built = await buildPrograms(ctx.programsDir!, path.join(stage, 'bin'), { tc, tree: ctx.worktree, headers, cacheDir: ctx.cacheDir, ...tool, timeoutMs: left() });
       childMs += built.childMs;
       programFailures = built.failed.length;
       for (const f of built.failed) {
@@ -159,7 +159,8 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
   try {
     const prlimit = which('prlimit');
     const [cmd, args] = prlimit ? [prlimit, [`--fsize=${CONSOLE_BYTES}`, q.cmd, ...q.args]] : [q.cmd, q.args];
-    run = await runTool(cmd, args, { cwd: ctx.artifactsDir, ...tool, timeoutMs: bootTimeout });
+    // Below the build it overlaps (the next build of the run on the same cores): the build is the critical path.
+    run = await runTool(cmd, args, { cwd: ctx.artifactsDir, ...tool, timeoutMs: bootTimeout, nice: 10 });
   } catch (e) {
     return fail(`cannot start ${q.cmd}: ${(e as Error).message}`);
   }
