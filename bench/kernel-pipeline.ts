@@ -24,7 +24,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { extractMsgid, headerText, headerValue } from '../src/mail/raw.js';
 import { parseBuildLog } from '../src/pipeline/rules/gcc-output.js';
 import { sandboxEnv } from '../src/pipeline/sandbox.js';
 import { buildBudget } from '../src/pipeline/steps.js';
@@ -33,6 +32,7 @@ import { detectToolchains, toolchainFor } from '../src/pipeline/toolchains.js';
 import { tempDir } from '../test/helpers/dirs.js';
 import { ROOT, startServer, type ServerProcess } from '../test/helpers/server-process.js';
 import { dataPayload, SmtpSession } from '../test/helpers/smtp-client.js';
+import { getJson, now, replyTime, treesQuiet } from './lib/outbox.js';
 
 const { values } = parseArgs({
   options: {
@@ -66,7 +66,6 @@ const WARM_TIMEOUT_MS = 10 * 60_000;
 const COLD_TIMEOUT_MS = 60 * 60_000;
 const BOOT_TIMEOUT_MS = 180_000;
 
-const now = () => performance.timeOrigin + performance.now();
 const ms = (iso: string | null | undefined) => (iso ? Date.parse(iso) : NaN);
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 const s1 = (x: number) => (Number.isFinite(x) ? (x / 1000).toFixed(1) : '?');
@@ -187,59 +186,6 @@ async function sendSeries(server: ServerProcess, mails: Buffer[]): Promise<numbe
   return t250;
 }
 
-/** Resolves with the time the reply to `msgid` is in the outbox (woken by fs.watch, else every 20 ms). */
-async function replyTime(outbox: string, msgid: string, timeoutMs: number): Promise<{ at: number; file: string }> {
-  fs.mkdirSync(outbox, { recursive: true });
-  const seen = new Set<string>();
-  let wake: (() => void) | null = null;
-  const watcher = fs.watch(outbox, () => wake?.());
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      for (const f of fs.readdirSync(outbox)) {
-        if (!f.endsWith('.eml') || seen.has(f)) continue;
-        const at = now();
-        seen.add(f);
-        const head = headerText(fs.readFileSync(path.join(outbox, f)));
-        if (extractMsgid(headerValue(head, 'in-reply-to')) === msgid) return { at, file: f };
-      }
-      if (Date.now() > deadline) throw new Error(`no reply to <${msgid}> in ${timeoutMs / 1000} s`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 20);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = null;
-    }
-  } finally {
-    watcher.close();
-  }
-}
-
-/** Waits until every git command of tree maintenance (the slot's reset after a run) has exited. */
-async function treesQuiet(data: string): Promise<void> {
-  const dir = path.join(data, 'logs', 'trees');
-  let last = '';
-  for (let i = 0; i < 6000; i++) {
-    let text = '';
-    try {
-      text = fs
-        .readdirSync(dir)
-        .map((f) => fs.readFileSync(path.join(dir, f), 'latin1'))
-        .join('');
-    } catch {
-      // no tree log yet
-    }
-    const started = (text.match(/^\$ /gm) ?? []).length;
-    const exited = (text.match(/^\[exit /gm) ?? []).length;
-    if (started === exited && text === last) return;
-    last = text;
-    await sleep(100);
-  }
-  throw new Error('tree maintenance did not go quiet in 10 min');
-}
 
 // --- runs as the API shows them --------------------------------------------------------------------------------------
 
@@ -263,11 +209,6 @@ interface RunView {
   steps: StepView[];
 }
 
-async function getJson<T>(server: ServerProcess, p: string): Promise<T> {
-  const res = await fetch(`${server.baseUrl}${p}`);
-  if (res.status !== 200) throw new Error(`GET ${p}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
 
 async function runOfCover(server: ServerProcess, cover: string): Promise<RunView> {
   for (let i = 0; i < 600; i++) {
@@ -403,7 +344,7 @@ async function measureSeries(server: ServerProcess, data: string, label: string,
   const { cover, mails } = seriesMails(patchFiles(dir));
   const from = now();
   const t250 = await sendSeries(server, mails);
-  const reply = await replyTime(path.join(data, 'outbox'), cover, timeoutMs);
+  const reply = await replyTime(path.join(data, 'outbox'), cover, { timeoutMs, pollMs: 20 });
   const run = await runOfCover(server, cover);
   // The slot is reset after the reply: the next series must not pay for it.
   await treesQuiet(data);

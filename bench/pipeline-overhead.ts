@@ -14,6 +14,7 @@ import { extractMsgid, headerText, headerValue } from '../src/mail/raw.js';
 import { projectsDir, tempDir } from '../test/helpers/dirs.js';
 import { startServer, type ServerProcess } from '../test/helpers/server-process.js';
 import { dataPayload, SmtpSession } from '../test/helpers/smtp-client.js';
+import { getJson, now, replyTime, treesQuiet } from './lib/outbox.js';
 
 const DEFAULT_TREE = path.join(os.homedir(), '.cache/patchbay/linux.git');
 const { values } = parseArgs({
@@ -42,7 +43,6 @@ const PROJECT = {
 const REPLY_TIMEOUT_MS = 10 * 60_000;
 const POLL_MS = 5;
 
-const now = () => performance.timeOrigin + performance.now();
 const ms = (iso: string | null) => (iso ? Date.parse(iso) : NaN);
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
@@ -112,54 +112,6 @@ function makeSeries(count: number): { mails: Mail[]; cleanup(): void } {
   return { mails, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Resolves with the time the reply to `msgid` is in the outbox (woken by fs.watch, else every 5 ms). */
-async function replyTime(outbox: string, msgid: string, seen: Set<string>): Promise<{ at: number; file: string }> {
-  let wake: (() => void) | null = null;
-  const watcher = fs.watch(outbox, () => wake?.());
-  const deadline = Date.now() + REPLY_TIMEOUT_MS;
-  try {
-    for (;;) {
-      for (const f of fs.readdirSync(outbox)) {
-        if (!f.endsWith('.eml') || seen.has(f)) continue;
-        const at = now();
-        seen.add(f);
-        const head = headerText(fs.readFileSync(path.join(outbox, f)));
-        if (extractMsgid(headerValue(head, 'in-reply-to')) === msgid) return { at, file: f };
-      }
-      if (Date.now() > deadline) throw new Error(`no reply to <${msgid}> in ${REPLY_TIMEOUT_MS / 1000} s`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, POLL_MS);
-        wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      wake = null;
-    }
-  } finally {
-    watcher.close();
-  }
-}
-
-/** Waits until every git command of tree maintenance (the slot's reset on release) has exited: the next series starts on a quiet server. */
-async function treesQuiet(data: string): Promise<void> {
-  const dir = path.join(data, 'logs', 'trees');
-  let last = '';
-  for (let i = 0; i < 6000; i++) {
-    let text = '';
-    try {
-      text = fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), 'latin1')).join('');
-    } catch {
-      // no tree log yet
-    }
-    const started = (text.match(/^\$ /gm) ?? []).length;
-    const exited = (text.match(/^\[exit /gm) ?? []).length;
-    if (started === exited && text === last) return;
-    last = text;
-    await sleep(100);
-  }
-  throw new Error('tree maintenance did not go quiet in 10 min');
-}
 
 /** The time of the tools a step ran itself, from its log's `[exit 0 after N ms]` lines (the worktree's preparation is logged elsewhere). */
 function loggedMs(log: string): number {
@@ -241,11 +193,6 @@ function measure(db: Database.Database, data: string, n: number, mail: Mail, t25
   };
 }
 
-async function getJson<T>(server: ServerProcess, p: string): Promise<T> {
-  const res = await fetch(`${server.baseUrl}${p}`);
-  if (res.status !== 200) throw new Error(`GET ${p}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
 
 async function seriesOf(server: ServerProcess, msgid: string): Promise<number> {
   const [patch] = await getJson<{ series: { id: number }[] }[]>(server, `/api/patches/?msgid=${encodeURIComponent(msgid)}`);
@@ -296,7 +243,7 @@ async function main(): Promise<void> {
       if (res.code !== 250) throw new Error(`the server answered ${res.code} ${res.text}`);
       await session.quit();
       if (!fs.existsSync(outbox)) fs.mkdirSync(outbox, { recursive: true });
-      const reply = await replyTime(outbox, mail.msgid, seen);
+      const reply = await replyTime(outbox, mail.msgid, { timeoutMs: REPLY_TIMEOUT_MS, pollMs: POLL_MS, seen });
       const series = await seriesOf(server, mail.msgid);
       const runs = await getJson<{ outcome: string; steps: StepRow[] }[]>(server, `/series/${series}/runs/`);
       const run = runs.at(-1)!;

@@ -8,6 +8,7 @@ import { openDatabase } from '../src/db/database.js';
 import { DEMO, projectsDir, tempDir } from '../test/helpers/dirs.js';
 import { startServer } from '../test/helpers/server-process.js';
 import { dataPayload, SmtpSession } from '../test/helpers/smtp-client.js';
+import { prng } from './lib/patch-db.js';
 
 const { values } = parseArgs({
   options: {
@@ -20,18 +21,6 @@ const MESSAGES = Number(values.messages);
 const CONNECTIONS = Number(values.connections);
 const DEADLINE = Date.now() + Number(values['time-limit']) * 1000;
 const LIST = DEMO.list;
-
-/** Deterministic pseudo-random numbers (mulberry32), so every run sends the same mails. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SUBSYSTEMS = ['sched', 'mm', 'fs/proc', 'kernel/fork', 'drivers/misc', 'net/core', 'lib', 'init'];
 const WORDS = 'the task walks its children and counts them under the tasklist lock so that no child can exit during the walk'.split(' ');

@@ -317,14 +317,6 @@ export async function searchArchive(db: DbOrTx, scope: ArchiveScope, node: Searc
   return (await broad.orderBy('archive_fts.rowid', 'desc').limit(limit).execute()).map(toArchived);
 }
 
-/** The newest posts of the scope. */
-export async function recentArchive(db: DbOrTx, scope: ArchiveScope, limit: number): Promise<ArchivedMail[]> {
-  let q = db.selectFrom('archive').select(ARCHIVE_COLUMNS);
-  if (scope !== null) q = q.where('archive.project_id', '=', scope);
-  const rows = await q.orderBy('archive.date', 'desc').orderBy('archive.mail_id', 'desc').limit(limit).execute();
-  return rows.map(toArchived);
-}
-
 /** Index rows of these posts, oldest first. */
 export async function archivedByIds(db: DbOrTx, mailIds: number[]): Promise<ArchivedMail[]> {
   const out: ArchivedMail[] = [];
