@@ -2,7 +2,7 @@
 // that reads the database only shows the same HTML until the next write anywhere, so a repeat costs a map lookup
 // instead of its queries and its render. Signed-in pages carry a CSRF token and their viewer's forms: never kept.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ResponseCache, type CachedAnswer } from '../api/response-cache.js';
+import { etagOf, noneMatchHits, ResponseCache, type CachedAnswer } from '../api/response-cache.js';
 import { NOT_MODIFIED } from './error-handler.js';
 import { viewerOf } from './viewer.js';
 import type { WebContext } from './web-context.js';
@@ -15,14 +15,6 @@ export interface Rendered {
 
 /** 16 MiB: a few hundred series lists (~60 KB each) and thousands of series and patch pages. */
 const LIMITS = { maxEntries: 4000, maxBytes: 16 * 2 ** 20 };
-
-const etagOf = (body: Buffer) => `"${body.length.toString(36)}-${hash(body)}"`;
-function hash(b: Buffer): string {
-  // FNV-1a over the bytes: an entity tag need only change when the bytes do.
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-  return (h >>> 0).toString(36);
-}
 
 export interface PageCache {
   send(req: FastifyRequest, reply: FastifyReply, render: () => Promise<Rendered>): Promise<FastifyReply>;
@@ -44,7 +36,7 @@ export function createPageCache(ctx: Pick<WebContext, 'api'>): PageCache {
         if (r.keep) cache.set(req.url, marker, a);
       }
       reply.header('etag', a.etag);
-      if (req.headers['if-none-match'] === a.etag) return reply.code(NOT_MODIFIED).send();
+      if (noneMatchHits(req.headers['if-none-match'], a.etag)) return reply.code(NOT_MODIFIED).send();
       return html(reply).send(a.body);
     },
   };
