@@ -26,7 +26,11 @@ export function buildCli(): Command {
     .option('--smtp-port <n>', 'SMTP port, 0 = any free port (PATCHBAY_SMTP_PORT)')
     .option('--http-host <host>', 'HTTP listen address (PATCHBAY_HTTP_HOST)')
     .option('--http-port <n>', 'HTTP port, 0 = any free port (PATCHBAY_HTTP_PORT)')
-    .option('--base-url <url>', 'public URL of the web view, used in mail headers (PATCHBAY_BASE_URL)')
+    .option('--base-url <url>', 'public URL of the web view, used in mail headers, links and redirects (PATCHBAY_BASE_URL)')
+    .option(
+      '--trust-proxy <list>',
+      'reverse proxies whose X-Forwarded-For/-Host/-Proto are believed: addresses, CIDRs, loopback; default none (PATCHBAY_TRUST_PROXY)',
+    )
     .option('--hostname <name>', 'name in the SMTP greeting and generated Message-IDs (PATCHBAY_HOSTNAME)')
     .option('--outbound <mode>', 'outbox | smtp://HOST:PORT (PATCHBAY_OUTBOUND)')
     .option('--tls-cert <file>', 'PEM certificate for STARTTLS (PATCHBAY_TLS_CERT)')

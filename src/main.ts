@@ -147,6 +147,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
   const api = createApi(db, projects, config.baseUrl, { cacheBytes: config.apiCacheMiB * 2 ** 20 });
   const app = await buildApp({
     log: log.child({ subsystem: 'http' }),
+    trustProxy: config.trustProxy,
     health: {
       snapshot: async () => ({
         mails: await countMails(db),
@@ -158,7 +159,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     archive: {
       service: archiveService,
       publicBase: config.baseUrl ?? null,
-      authenticate: (authorization) => api.auth.authenticate(authorization),
+      authenticate: (authorization, address) => api.auth.authenticate(authorization, address),
     },
     api,
     runs: pipeline?.runs,

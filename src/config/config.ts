@@ -1,4 +1,5 @@
 // Server configuration: command-line flags over PATCHBAY_* environment variables over embedded defaults, validated once and frozen.
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { invalid } from '../errors.js';
@@ -46,6 +47,9 @@ export interface Config {
   /** MiB of REST API answers kept in memory while nothing is written (docs/api.md, "Caching"); 0 turns it off. */
   apiCacheMiB: number;
   logLevel: string;
+  // --- HTTP edge (issue 11, auth) ---
+  /** Reverse proxies whose X-Forwarded-For/-Host/-Proto are believed (addresses, CIDRs, loopback …); empty: none. */
+  trustProxy: readonly string[];
 }
 
 /** The CI pipeline's capacity (SPEC §4): runs at once, worker threads for steps, worktrees per project. */
@@ -99,6 +103,8 @@ export const SETTINGS = {
   artifactsKeepDays: 'PATCHBAY_ARTIFACTS_KEEP_DAYS',
   apiCache: 'PATCHBAY_API_CACHE',
   logLevel: 'PATCHBAY_LOG_LEVEL',
+  // --- HTTP edge (issue 11, auth) ---
+  trustProxy: 'PATCHBAY_TRUST_PROXY',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -182,6 +188,42 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     },
     apiCacheMiB: int(flags, env, 'apiCache', 32, 0, 4096),
     logLevel: pick(flags, env, 'logLevel') ?? 'info',
+    // --- HTTP edge (issue 11, auth) ---
+    trustProxy: parseTrustProxy(pick(flags, env, 'trustProxy') ?? ''),
   };
   return Object.freeze(config);
+}
+
+// --- HTTP edge (issue 11, auth) ---
+
+/** Names of address ranges that fastify's proxy-addr knows (RFC 3927, RFC 1122 / RFC 4291, RFC 1918 / RFC 4193). */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * `--trust-proxy` / PATCHBAY_TRUST_PROXY: the peers whose X-Forwarded-* headers are believed, comma- or
+ * space-separated: an IPv4 or IPv6 address, a CIDR (`10.0.0.0/8`, `fd00::/8`), or loopback, linklocal, uniquelocal.
+ * Empty (the default): no peer is a proxy, every request's address is its TCP peer and its host its Host header.
+ */
+export function parseTrustProxy(raw: string): string[] {
+  const out: string[] = [];
+  for (const entry of raw.split(/[\s,]+/)) {
+    if (!entry) continue;
+    if (entry.length > 64 || !validProxyEntry(entry)) {
+      throw invalid('config_invalid', `--trust-proxy / PATCHBAY_TRUST_PROXY: "${entry.slice(0, 64)}" is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal`);
+    }
+    out.push(entry.toLowerCase());
+  }
+  return out;
+}
+
+function validProxyEntry(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry.toLowerCase())) return true;
+  const slash = entry.indexOf('/');
+  const ip = slash === -1 ? entry : entry.slice(0, slash);
+  const family = net.isIP(ip);
+  // A zone (fe80::1%eth0) is not something proxy-addr matches on.
+  if (family === 0 || ip.includes('%')) return false;
+  if (slash === -1) return true;
+  const bits = entry.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }

@@ -52,7 +52,7 @@ describe('mbox downloads (Patchwork)', () => {
       archive: {
         service: createArchiveService({ db: h.db, lists: [{ id: h.projectId, slug: 'proctree', name: 'Proctree' }] }),
         publicBase: null,
-        authenticate: (authorization) => new AuthService(h.db).authenticate(authorization),
+        authenticate: (authorization, address) => new AuthService(h.db).authenticate(authorization, address),
       },
     });
   });
