@@ -54,7 +54,9 @@ export function accountKey(userId: number | undefined, login: string): string {
  * commonly holds a whole /64 (RFC 4291 §2.5.1 interface ids, SLAAC privacy addresses), so counting single IPv6
  * addresses would give it 2^64 budgets.
  */
-export function addressKey(ip: string): string {
+export function addressKey(ip: string | undefined): string {
+  // fastify's request.ip is undefined once the socket is gone: such requests share one key.
+  if (!ip) return 'unknown';
   const mapped = ip.toLowerCase().startsWith('::ffff:') ? ip.slice(7) : ip;
   if (net.isIPv4(mapped)) return mapped;
   if (!net.isIPv6(ip)) return ip.slice(0, 64);
