@@ -5,9 +5,15 @@ import { nameAndAddress, type Identity } from './trailers.js';
 
 const PATCH_TYPES = new Set(['text/x-patch', 'text/x-diff', 'text/x-patch-file', 'application/x-patch']);
 
-/** All <msgid> in a header value, in order, without brackets. */
+/**
+ * References kept, the newest (nearest ancestors, the ones threading looks at first): a header block may hold 20,000
+ * of them, and each is a lookup. MUAs trim References long before that (RFC 5322 §3.6.4 allows dropping the middle).
+ */
+export const MAX_REFERENCES = 256;
+
+/** All <msgid> in a header value, in order, without brackets; one longer than a mail line (998) is none. */
 export function msgidsIn(value: string | undefined): string[] {
-  return value ? [...value.matchAll(/<([^<>\s]+)>/g)].map((m) => m[1]!) : [];
+  return value ? [...value.matchAll(/<([^<>\s]+)>/g)].map((m) => m[1]!).filter((id) => id.length <= MAX_LINE) : [];
 }
 
 /** CRLF and lone CR become LF (the raw mail was normalized before parsing: a CR here came from an encoded body). */
@@ -46,7 +52,7 @@ export function toMailInput(a: { msgid: string; header: string; parts: ParsedPar
   return {
     msgid: a.msgid,
     inReplyTo: msgidsIn(headerOf(a.header, 'in-reply-to'))[0] ?? null,
-    references: msgidsIn(headerOf(a.header, 'references')),
+    references: msgidsIn(headerOf(a.header, 'references')).slice(-MAX_REFERENCES),
     date: a.date ?? a.fallbackDate,
     from: a.from ?? { name: '', email: '' },
     subject: a.subject ?? '',
