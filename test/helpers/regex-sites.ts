@@ -34,11 +34,27 @@ function splitLiteral(text: string): { source: string; flags: string } {
 /**
  * The string value of an expression when the compiler can tell it without running code: literals, templates
  * (String.raw too), `+`, parentheses, a const's initializer (also imported), a regex literal's `.source`.
- * Anything else is null.
+ * Anything else is null. `path` holds the nodes being evaluated, so that a cycle of consts ends.
  */
-function constantString(node: ts.Expression, checker: ts.TypeChecker, seen = new Set<ts.Node>()): string | null {
-  if (seen.has(node)) return null;
-  seen.add(node);
+function constantString(node: ts.Expression, checker: ts.TypeChecker, path = new Set<ts.Node>()): string | null {
+  if (path.has(node)) return null;
+  path.add(node);
+  try {
+    return evaluate(node, checker, path);
+  } finally {
+    path.delete(node);
+  }
+}
+
+/** The const declaration's initializer an identifier stands for (through imports), if any. */
+function constInitializer(node: ts.Identifier, checker: ts.TypeChecker): ts.Expression | null {
+  let sym = checker.getSymbolAtLocation(node);
+  if (sym && sym.flags & ts.SymbolFlags.Alias) sym = checker.getAliasedSymbol(sym);
+  const decl = sym?.valueDeclaration;
+  return decl && ts.isVariableDeclaration(decl) && decl.initializer && ts.getCombinedNodeFlags(decl) & ts.NodeFlags.Const ? decl.initializer : null;
+}
+
+function evaluate(node: ts.Expression, checker: ts.TypeChecker, seen: Set<ts.Node>): string | null {
   if (ts.isParenthesizedExpression(node) || ts.isAsExpression(node) || ts.isSatisfiesExpression(node)) return constantString(node.expression, checker, seen);
   if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) return node.text;
   if (ts.isTemplateExpression(node)) {
@@ -66,16 +82,13 @@ function constantString(node: ts.Expression, checker: ts.TypeChecker, seen = new
     const b = a === null ? null : constantString(node.right, checker, seen);
     return a === null || b === null ? null : a + b;
   }
-  if (ts.isPropertyAccessExpression(node) && node.name.text === 'source' && ts.isRegularExpressionLiteral(node.expression)) {
-    return splitLiteral(node.expression.text).source;
+  if (ts.isPropertyAccessExpression(node) && node.name.text === 'source') {
+    const re = ts.isIdentifier(node.expression) ? constInitializer(node.expression, checker) : node.expression;
+    if (re && ts.isRegularExpressionLiteral(re)) return splitLiteral(re.text).source;
   }
   if (ts.isIdentifier(node)) {
-    let sym = checker.getSymbolAtLocation(node);
-    if (sym && sym.flags & ts.SymbolFlags.Alias) sym = checker.getAliasedSymbol(sym);
-    const decl = sym?.valueDeclaration;
-    if (decl && ts.isVariableDeclaration(decl) && decl.initializer && ts.getCombinedNodeFlags(decl) & ts.NodeFlags.Const) {
-      return constantString(decl.initializer, checker, seen);
-    }
+    const init = constInitializer(node, checker);
+    if (init) return constantString(init, checker, seen);
   }
   return null;
 }
@@ -92,8 +105,9 @@ function isRe2Compile(node: ts.Node): node is ts.CallExpression {
 function isStringToRegexCall(node: ts.Node, checker: ts.TypeChecker): node is ts.CallExpression {
   if (!ts.isCallExpression(node) || !ts.isPropertyAccessExpression(node.expression)) return false;
   if (!['match', 'matchAll', 'search'].includes(node.expression.name.text) || node.arguments.length !== 1) return false;
-  const receiver = checker.getTypeAtLocation(node.expression.expression);
-  if (!(receiver.flags & ts.TypeFlags.StringLike)) return false;
+  const receiver = checker.getNonNullableType(checker.getTypeAtLocation(node.expression.expression));
+  const parts = receiver.isUnion() ? receiver.types : [receiver];
+  if (!parts.every((p) => p.flags & ts.TypeFlags.StringLike)) return false;
   const arg = node.arguments[0]!;
   if (ts.isRegularExpressionLiteral(arg)) return false;
   const t = checker.getTypeAtLocation(arg);
@@ -103,7 +117,15 @@ function isStringToRegexCall(node: ts.Node, checker: ts.TypeChecker): node is ts
 /** Every regular expression in `dir` (under `root`), in file and line order. */
 export function regexSites(root: string, dir = 'src'): RegexSite[] {
   const files = tsFiles(path.join(root, dir));
-  const program = ts.createProgram(files, { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true, skipLibCheck: true, types: [] });
+  const program = ts.createProgram(files, {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+  });
   const checker = program.getTypeChecker();
   const sites: RegexSite[] = [];
   for (const file of files) {

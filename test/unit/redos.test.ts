@@ -62,8 +62,10 @@ describe('ReDoS check', () => {
         'export const literal = /x+y/gi;',
         'export const built = new RegExp(`^${TS} (\\\\S+)`, "m");',
         'export const fromName = (name: string) => RegExp(`^${name}:`);',
-        'export const stringPattern = (s: string) => s.match("a+b");',
+        'export const stringPattern = (s: string | undefined) => s?.match("a+b");',
         'export const linear = RE2JS.compile("(a+)+");',
+        'const WORD = /\\w+/;',
+        'export const global = new RegExp(WORD.source + TS + TS, "g");',
       ].join('\n'),
     );
     const sites = regexSites(root).map(({ where, source, flags, engine }) => ({ where, source, flags, engine }));
@@ -73,6 +75,8 @@ describe('ReDoS check', () => {
       { where: 'src/sample.ts:5', source: null, flags: '', engine: 'RegExp' },
       { where: 'src/sample.ts:6', source: 'a+b', flags: '', engine: 'RegExp' },
       { where: 'src/sample.ts:7', source: '(a+)+', flags: null, engine: 're2' },
+      { where: 'src/sample.ts:8', source: '\\w+', flags: '', engine: 'RegExp' },
+      { where: 'src/sample.ts:9', source: '\\w+\\[\\d+\\]\\[\\d+\\]', flags: 'g', engine: 'RegExp' },
     ]);
     fs.rmSync(root, { recursive: true });
   });
