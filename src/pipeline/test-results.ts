@@ -156,7 +156,7 @@ export function collectResults(
     const stops = reading.signals.filter((s) => s.line > st.from && (s.kind === 'startRun' || s.kind === 'runnerExit')).map((s) => s.line);
     const exit = reading.runExits.get(r.index);
     if (exit && exit.line > st.from) stops.push(exit.line);
-    return stops.length ? Math.min(...stops) : lastLine + 1;
+    return stops.length ? stops.reduce((a, b) => Math.min(a, b)) : lastLine + 1;
   };
 
   // parse: patterns turn plain output lines of their run into test cases (LAVA matches them on the run's output).

@@ -338,7 +338,8 @@ export function crashLines(reading: ConsoleReading, max = 40): { from: number; t
   const fatal = reading.kernel.find((e) => e.kind === 'panic') ?? reading.kernel.find((e) => e.kind === 'oops' || e.kind === 'bug');
   if (!fatal) return null;
   const before = reading.kernel.filter((e) => (e.kind === 'oops' || e.kind === 'bug' || e.kind === 'warning') && e.line <= fatal.line);
-  let from = before.length ? Math.min(...before.filter((e) => e.kind !== 'warning').map((e) => e.line), fatal.line) : fatal.line;
+  // reduce, not Math.min(...): a console of 200,000 BUG lines would overflow the stack with the spread.
+  let from = before.filter((e) => e.kind !== 'warning').reduce((a, e) => Math.min(a, e.line), fatal.line);
   // A BUG line is printed just before its oops; begin at the BUG when it is right above.
   from = Math.max(1, from);
   let to = fatal.line;

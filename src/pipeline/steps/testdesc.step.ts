@@ -271,11 +271,12 @@ export function applyHunks(before: string[], hunks: Hunk[]): string[] | null {
       else if (fits(stated + delta)) at = stated + delta;
     }
     if (at === -1) return null;
-    out.push(...before.slice(pos, at));
+    for (let k = pos; k < at; k++) out.push(before[k]!);
     for (const l of h.lines) if (l[0] !== '-') out.push(l.slice(1));
     pos = at + old.length;
   }
-  out.push(...before.slice(pos));
+  // Line by line, not push(...slice): a file of 200,000 lines would overflow the stack with the spread.
+  for (let k = pos; k < before.length; k++) out.push(before[k]!);
   return out;
 }
 
