@@ -38,7 +38,7 @@ export class AuthService {
    */
   async authenticate(authorization: string | undefined, address: string): Promise<Principal | null> {
     if (!authorization) return null;
-    const m = /^(\S+)\s+(.*)$/.exec(authorization.trim());
+    const m = /^(\S+)\s+(\S.*)$/.exec(authorization.trim());
     if (!m) return null;
     const scheme = m[1]!.toLowerCase();
     const value = m[2]!.trim();

@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { invalid } from '../errors.js';
+import { trimEndChars } from '../text.js';
 
 export type OutboundMode = { kind: 'outbox' } | { kind: 'smtp'; host: string; port: number; url: string };
 
@@ -154,7 +155,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     smtpPort: int(flags, env, 'smtpPort', 2525, 0, 65535),
     httpHost: pick(flags, env, 'httpHost') ?? '127.0.0.1',
     httpPort: int(flags, env, 'httpPort', 8080, 0, 65535),
-    baseUrl: pick(flags, env, 'baseUrl')?.replace(/\/+$/, '') ?? null,
+    baseUrl: trimEndChars(pick(flags, env, 'baseUrl') ?? '', '/') || null,
     hostname: pick(flags, env, 'hostname') ?? os.hostname(),
     outbound: parseOutbound(pick(flags, env, 'outbound') ?? 'outbox'),
     // Seconds. Defaults: first retry after 1 minute, then 2, 4 … at most 4 hours apart, given up after 2 days.

@@ -343,6 +343,6 @@ export class SeriesIngestService {
 }
 
 function headerOf(header: string, name: string): string | undefined {
-  const re = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im');
-  return re.exec(header)?.[1]?.trim();
+  const key = `${name}:`; // the first line starting with it (any case), no RegExp built from the name
+  return header.split('\n').find((l) => l.slice(0, key.length).toLowerCase() === key)?.slice(key.length).trim();
 }

@@ -1,4 +1,5 @@
 // Subject parsing: reply/forward markers, bracket prefixes, version, series marker, and the name Patchwork would show.
+import { isSpace, trimEndWhere } from '../text.js';
 
 export interface ParsedSubject {
   /** Re:/Aw:/SV: (a reply); Patchwork treats only a reply as a comment, never a forward. */
@@ -21,8 +22,15 @@ export interface ParsedSubject {
   title: string;
 }
 
+/**
+ * Characters of a subject that are parsed; the rest is cut first. Each Re: or [tag] peeled off copies the rest, so
+ * the work grows with the square of the length: 1,000 keeps it small and is four times Patchwork's stored name
+ * (255).
+ */
+export const MAX_SUBJECT = 1000;
+
 // "Re: ", "RE:", "Aw:" (German Outlook), "SV:" (Nordic), "Fwd:", "Fw:", "TR:" (French forward), repeated.
-const REPLY = /^\s*(re|aw|sv|antw|vs)\s*(\[\d+\])?\s*:\s*/i;
+const REPLY = /^\s*(?:re|aw|sv|antw|vs)\s*(?:\[\d+\]\s*)?:\s*/i;
 const FORWARD = /^\s*(fwd?|tr|wg)\s*:\s*/i;
 const BRACKET = /^\s*\[([^\]]*)\]\s*/;
 const MARKER = /^(?:.*?\D)?(\d+)(?:\/| of )(\d+)$/i;
@@ -30,7 +38,7 @@ const VERSION = /^(?:patch|rfc|resend)?v(\d+)(?:\.(\d+))?$/i;
 const PATCH_WORDS = new Set(['patch', 'pull', 'git pull', 'git', 'patchv']);
 
 export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
-  let rest = raw.replace(/\s+/g, ' ').trim();
+  let rest = raw.slice(0, MAX_SUBJECT).replace(/\s+/g, ' ').trim();
   let isReply = false;
   let isForward = false;
   for (;;) {
@@ -54,7 +62,7 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
   for (let m = BRACKET.exec(rest); m; m = BRACKET.exec(rest)) {
     hadBracket = true;
     // "PATCH 1 of 3" (Mercurial) keeps "1 of 3" as one token.
-    const group = m[1]!.replace(/(\d+) of (\d+)/gi, '$1/$2');
+    const group = m[1]!.replace(/(?<!\d)(\d+) of (\d+)/gi, '$1/$2');
     tokens.push(...group.split(/[,\s]+/).filter(Boolean));
     rest = rest.slice(m[0].length);
     const again = REPLY.exec(rest);
@@ -133,10 +141,7 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
 
 /** The title as compared across revisions: case, spacing and trailing punctuation ignored. */
 export function normalizeTitle(title: string): string {
-  return title
-    .normalize('NFKC')
-    .toLowerCase()
-    .replace(/\s+/g, ' ')
-    .replace(/[.\s]+$/, '')
-    .trim();
+  const spaced = title.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ');
+  // Not /[.\s]+$/: from every dot or space of a long run, that scans to the run's end (quadratic).
+  return trimEndWhere(spaced, (c) => c === '.' || isSpace(c)).trim();
 }

@@ -63,8 +63,10 @@ export interface ImportOptions {
 /** The address in a From header, as the envelope sender an MTA would have used; MAILER-DAEMON when there is none. */
 export function envelopeSender(raw: Buffer): string {
   const from = headerValue(headerText(raw), 'from') ?? '';
-  const m = /<([^<>\s]+@[^<>\s]+)>/.exec(from) ?? /([^<>\s"(),:;]+@[^<>\s"(),:;]+)/.exec(from);
-  return m ? m[1]! : 'MAILER-DAEMON';
+  // <user@host>, else the first word with an @ inside; each read in one pass (the old unanchored
+  // `[^…]+@[^…]+` rescanned a long word from each of its characters).
+  const bracketed = /<([^<>\s][^<>\s@]*@[^<>\s]+)>/.exec(from)?.[1];
+  return bracketed ?? from.split(/[<>\s"(),:;]+/).find((w) => w.slice(1, -1).includes('@')) ?? 'MAILER-DAEMON';
 }
 
 /** Imports messages into one project's list archive: the list mailbox is the recipient, exactly as if sent by SMTP. */
