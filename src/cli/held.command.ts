@@ -25,7 +25,7 @@ async function withModeration<T>(opts: HeldFlags, run: (deps: ModerationDeps, co
   const flags: Flags = { data: opts.data, projects: opts.projects, baseUrl: opts.baseUrl };
   const core = await openCore(flags);
   try {
-    const deps = { db: core.db, projects: core.projects, urls: { base: core.config.baseUrl ?? '' }, hostname: core.config.hostname, file: core.file };
+    const deps = { db: core.db, projects: core.projects, urls: { base: core.config.baseUrl ?? '' }, hostname: core.config.hostname, file: core.file, read: core.reader().read };
     return await run(deps, core);
   } finally {
     await core.close();

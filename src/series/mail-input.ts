@@ -1,6 +1,7 @@
 // Turns a parsed mail (mailparser's result plus our header text) into the series core's MailInput.
 import type { MailInput } from './classify.js';
 import type { Identity } from './trailers.js';
+import { boundedReferences } from './limits.js';
 
 const PATCH_TYPES = new Set(['text/x-patch', 'text/x-diff', 'text/x-patch-file', 'application/x-patch']);
 
@@ -35,7 +36,7 @@ export function toMailInput(a: { msgid: string; header: string; parts: ParsedPar
   return {
     msgid: a.msgid,
     inReplyTo: msgidsIn(headerOf(a.header, 'in-reply-to'))[0] ?? null,
-    references: msgidsIn(headerOf(a.header, 'references')),
+    references: boundedReferences(msgidsIn(headerOf(a.header, 'references'))),
     date: a.date ?? a.fallbackDate,
     from: a.from ?? { name: '', email: '' },
     subject: a.subject ?? '',
