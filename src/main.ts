@@ -70,7 +70,12 @@ export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<C
     log.child({ subsystem: 'series' }),
   );
   let pool: MailReader | null = null;
-  const reader = () => (pool ??= createMailReader({ threads: config.parseThreads, budgetMs: config.mail.budgetMs }));
+  const reader = () =>
+    (pool ??= createMailReader({
+      threads: config.parseThreads,
+      budgetMs: config.mail.budgetMs,
+      onWorkerError: (err) => log.error({ err, subsystem: 'mail-reader' }, 'a mail reader thread failed outside any mail'),
+    }));
   const close = async () => {
     await pool?.destroy();
     await db.destroy();

@@ -30,7 +30,7 @@ interface Watched {
  * expression that would backtrack for minutes. The mail it was on fails; the others of its batch are read again in
  * a new task.
  */
-export function createMailReader(o: { threads: number; budgetMs: number; heapMiB?: number }): MailReader {
+export function createMailReader(o: { threads: number; budgetMs: number; heapMiB?: number; onWorkerError?: (e: unknown) => void }): MailReader {
   const pool = new Piscina<ReaderTask, ReadOutcome[]>({
     filename: new URL('./mail-reader.worker.ts', import.meta.url).href,
     minThreads: o.threads,
@@ -39,6 +39,9 @@ export function createMailReader(o: { threads: number; budgetMs: number; heapMiB
     // The sources are TypeScript: each worker loads them through tsx as the main thread does.
     execArgv: [...process.execArgv.filter((a) => !a.startsWith('--test')), '--import', 'tsx'],
   });
+  // A worker that dies between tasks is replaced by piscina, which reports it as an 'error' event: unheard, that
+  // event would end the process. A mail that was being read when its worker died is told through its task.
+  pool.on('error', (e: unknown) => o.onWorkerError?.(e));
   const watched = new Set<Watched>();
   let timer: NodeJS.Timeout | null = null;
   const tick = Math.max(10, Math.min(250, Math.floor(o.budgetMs / 4)));

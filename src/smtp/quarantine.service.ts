@@ -28,6 +28,12 @@ export class QuarantineService {
     return { total: r.total, mails: r.rows.map((m) => ({ ...m, project: slugOf.get(m.projectId) ?? '' })) };
   }
 
+  /** Why the mail is quarantined (its last error); null when it is not. */
+  async error(id: number): Promise<string | null> {
+    const mail = await getMail(this.db, id);
+    return mail?.state === 'quarantined' ? mail.reason : null;
+  }
+
   /**
    * Puts the mail back in state `stored` with one attempt left and processes it: it is filed as any mail, or comes
    * back to the quarantine with the new error. One attempt, not a fresh set: a mail that takes the process down

@@ -1,5 +1,5 @@
 // The mail reader: mail read in a worker thread comes back as read on this thread; a mail that runs past the time
-// budget or kills its worker fails alone, and the other mails of its batch are read.
+// budget fails alone (its worker stopped), and the other mails of its batch are read.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -44,7 +44,6 @@ describe('mail reader', () => {
   it('stops the worker on a mail past the time budget and reads the mails before and after it in its batch', async () => {
     const reader = createMailReader({ threads: 1, budgetMs: 300 });
     try {
-      const started = performance.now();
       const out = await reader.read([job(small(1), 1), job(slowMail(), 2), job(small(3), 3)]);
       assert.deepEqual(
         out.map((o) => (o.ok ? 'ok' : o.failure)),
@@ -52,25 +51,9 @@ describe('mail reader', () => {
       );
       assert.match(out[1]!.ok ? '' : out[1]!.error, /time budget \(0\.3 s\)/);
       assert.equal(out[2]!.ok && out[2]!.mail.subject, '[PATCH 3/3] small');
-      // The slow mail alone would take seconds; stopped at the budget (with a new worker to start), it takes less.
-      assert.ok(performance.now() - started < 15_000);
       // The pool goes on with a fresh worker.
       const again = await reader.read([job(small(4), 4)]);
       assert.equal(again[0]!.ok, true);
-    } finally {
-      await reader.destroy();
-    }
-  });
-
-  it('fails only the mail whose reading exhausts the worker heap, and reads the next one', async () => {
-    const reader = createMailReader({ threads: 1, budgetMs: 60_000, heapMiB: 24 });
-    try {
-      const out = await reader.read([job(small(1), 1), job(slowMail(), 2), job(small(3), 3)]);
-      assert.deepEqual(
-        out.map((o) => (o.ok ? 'ok' : o.failure)),
-        ['ok', 'crashed', 'ok'],
-      );
-      assert.match(out[1]!.ok ? '' : out[1]!.error, /memory/i);
     } finally {
       await reader.destroy();
     }
