@@ -15,6 +15,12 @@ export interface MailReader {
  */
 export const READER_HEAP_MIB = 512;
 
+/**
+ * The reader's young generation: what it allocates per mail dies young, and V8 would size this space from the heap
+ * limit above (about 24 MB); 8 MB keeps the importer's peak RSS some 20 MB lower for a few more scavenges.
+ */
+export const READER_YOUNG_MIB = 8;
+
 interface Watched {
   progress: Int32Array;
   seen: number;
@@ -35,7 +41,7 @@ export function createMailReader(o: { threads: number; budgetMs: number; heapMiB
     filename: new URL('./mail-reader.worker.ts', import.meta.url).href,
     minThreads: o.threads,
     maxThreads: o.threads,
-    resourceLimits: { maxOldGenerationSizeMb: o.heapMiB ?? READER_HEAP_MIB },
+    resourceLimits: { maxOldGenerationSizeMb: o.heapMiB ?? READER_HEAP_MIB, maxYoungGenerationSizeMb: READER_YOUNG_MIB },
     // The sources are TypeScript: each worker loads them through tsx as the main thread does.
     execArgv: [...process.execArgv.filter((a) => !a.startsWith('--test')), '--import', 'tsx'],
   });

@@ -28,7 +28,10 @@ export interface PostReading {
 export const MAX_INDEXED_TEXT = 256 * 1024;
 
 export interface ReadMail extends ParsedMessage {
-  /** For a list post that is not malformed; null otherwise. */
+  /**
+   * For a list post that is not malformed; null otherwise. A post's `text` and `attachments` are left empty: what the
+   * series engine and the archive need of them is in here, and they would otherwise cross from the worker twice.
+   */
   post: PostReading | null;
   /** For the bounces route: its delivery status report, null when it is none; undefined on other routes. */
   dsn?: Dsn | null;
@@ -56,7 +59,7 @@ export async function readMail(job: MailJob): Promise<ReadMail> {
   // tokenized by SQLite's FTS5 on the main thread at commit: bounded too (searching the first 256 KB of what a
   // person wrote finds the mail as well as searching all of it would).
   const archive = { ...entry, refs: boundedReferences(entry.refs), body: entry.body.slice(0, MAX_INDEXED_TEXT), quoted: entry.quoted.slice(0, MAX_INDEXED_TEXT) };
-  return { ...parsed, defects: [...parsed.defects, ...filing.defects], post: { filing, archive } };
+  return { ...parsed, text: '', attachments: [], defects: [...parsed.defects, ...filing.defects], post: { filing, archive } };
 }
 
 /** How reading one mail ended. `unavailable`: no worker could run it (not the mail's doing). */
