@@ -275,7 +275,10 @@ export class ProcessingService {
     }
     this.read(batch);
     const reads = await batch.reads!;
-    const items = batch.mails.map((mail, i) => ({ mail, outcome: reads[i] ?? null }));
+    const items = batch.mails.map((mail, i): { mail: MailForProcessing; outcome: ReadOutcome | 'used-up' } => ({
+      mail,
+      outcome: batch.usedUp.has(mail.id) ? 'used-up' : (reads[i] ?? { ok: false, failure: 'unavailable', error: 'the mail reader gave no outcome for this mail' }),
+    }));
     let filedAny = false;
     try {
       const states = await this.db.transaction().execute((tx) =>
@@ -302,7 +305,7 @@ export class ProcessingService {
           );
           results.set(mail.id, result);
         } catch (error) {
-          results.set(mail.id, await this.failed(mail, outcome?.ok ? outcome.mail : null, errorText(error)));
+          results.set(mail.id, await this.failed(mail, outcome !== 'used-up' && outcome.ok ? outcome.mail : null, errorText(error)));
         }
       }
     }
@@ -333,8 +336,8 @@ export class ProcessingService {
   }
 
   /** Inside the batch's transaction: files a mail read well, or records why it could not be. */
-  private async settle(tx: DbOrTx, mail: MailForProcessing, outcome: ReadOutcome | null): Promise<Result> {
-    if (outcome === null) {
+  private async settle(tx: DbOrTx, mail: MailForProcessing, outcome: ReadOutcome | 'used-up'): Promise<Result> {
+    if (outcome === 'used-up') {
       const reason = `processing was interrupted on each of its ${mail.attempts} attempts (the process died or was stopped while reading or filing it)`;
       return this.record(tx, mail, null, reason);
     }
