@@ -69,7 +69,7 @@ export function createListHandler(deps: { projects: ListProject[]; urls: PublicU
   return {
     async handle(tx: DbOrTx, mail: MailRow, parsed: ReadMail): Promise<Outcome> {
       const project = byId.get(mail.project_id);
-      // Left 'stored' (retried at the next start) rather than dropped, should a project file disappear.
+      // Kept rather than dropped, should a project file disappear: retried, then quarantined until an admin retries it.
       if (!project) throw new AppError('internal', 'unknown_project', `mail ${mail.id}: project ${mail.project_id} is not configured`);
       const log = deps.log.child({ mailId: mail.id, messageId: mail.msgid, project: project.slug });
 
