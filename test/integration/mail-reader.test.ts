@@ -41,6 +41,22 @@ describe('mail reader', () => {
     }
   });
 
+  it('gives each mail its own outcome: one whose reading throws fails alone, the others of its batch are read', async () => {
+    const reader = createMailReader({ threads: 1, budgetMs: 10_000 });
+    try {
+      // Not bytes at all: readMail throws on it, in the worker as it would on any mail it cannot handle.
+      const broken = { ...job(small(2), 2), raw: 42 as unknown as Uint8Array };
+      const out = await reader.read([job(small(1), 1), broken, job(small(3), 3)]);
+      assert.deepEqual(
+        out.map((o) => (o.ok ? 'ok' : o.failure)),
+        ['ok', 'threw', 'ok'],
+      );
+      assert.match(out[1]!.ok ? '' : out[1]!.error, /TypeError/);
+    } finally {
+      await reader.destroy();
+    }
+  });
+
   it('stops the worker on a mail past the time budget and reads the mails before and after it in its batch', async () => {
     const reader = createMailReader({ threads: 1, budgetMs: 300 });
     try {
