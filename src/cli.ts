@@ -6,6 +6,7 @@ import { serve } from './main.js';
 import { doctorCommand } from './cli/doctor.command.js';
 import { heldCommand } from './cli/held.command.js';
 import { importCommand } from './cli/import.command.js';
+import { quarantineCommand } from './cli/quarantine.command.js';
 import { subscribersCommand } from './cli/subscribers.command.js';
 import { studentsCommand } from './cli/students.command.js';
 import { tokenCommand } from './cli/token.command.js';
@@ -40,6 +41,8 @@ export function buildCli(): Command {
     .option('--smtp-conn-per-min <n>', 'connections per client address per minute, 0 = no limit (PATCHBAY_SMTP_CONN_PER_MIN)')
     .option('--smtp-msg-per-min <n>', 'messages per client address per minute, 0 = no limit (PATCHBAY_SMTP_MSG_PER_MIN)')
     .option('--smtp-idle-timeout <s>', 'seconds before an idle SMTP client is dropped (PATCHBAY_SMTP_IDLE_TIMEOUT)')
+    .option('--mail-time-budget <s>', 'seconds one mail may take to read (parse, classify) before its attempt fails (PATCHBAY_MAIL_TIME_BUDGET)')
+    .option('--mail-attempts <n>', 'attempts at processing a mail before it is quarantined (PATCHBAY_MAIL_ATTEMPTS)')
     .option('--pipeline-runs <n>', 'series revisions the CI pipeline runs at once, 0 = off (PATCHBAY_PIPELINE_RUNS)')
     .option('--pipeline-threads <n>', 'worker threads for pipeline steps (PATCHBAY_PIPELINE_THREADS)')
     .option('--pipeline-cpus <n>', 'CPUs for pipeline builds, which sets builds at once and their make -j; default all (PATCHBAY_PIPELINE_CPUS)')
@@ -62,6 +65,7 @@ export function buildCli(): Command {
   subscribersCommand(program);
   studentsCommand(program);
   heldCommand(program);
+  quarantineCommand(program);
   importCommand(program);
   userCommand(program);
   tokenCommand(program);

@@ -42,8 +42,10 @@ export interface Config {
   tls: { cert: string; key: string } | null;
   smtp: SmtpLimits;
   bounceThreshold: number;
-  /** Worker threads that parse mail; 0 parses on the main thread. */
+  /** Worker threads that read stored mail (MIME parse, classification): at least one, see `mail`. */
   parseThreads: number;
+  /** How processing contains a mail it cannot handle (docs/architecture.md, "Poison mail"). */
+  mail: MailProcessing;
   pipeline: PipelineSettings;
   /** MiB of REST API answers kept in memory while nothing is written (docs/api.md, "Caching"); 0 turns it off. */
   apiCacheMiB: number;
@@ -51,6 +53,13 @@ export interface Config {
   // --- HTTP edge (issue 11, auth) ---
   /** Reverse proxies whose X-Forwarded-For/-Host/-Proto are believed (addresses, CIDRs, loopback …); empty: none. */
   trustProxy: readonly string[];
+}
+
+export interface MailProcessing {
+  /** Time one mail's reading may take in a worker before the worker is stopped and the attempt fails. */
+  budgetMs: number;
+  /** Attempts (each counted before it starts) before a mail is quarantined. */
+  attempts: number;
 }
 
 /** The CI pipeline's capacity (SPEC §4): runs at once, worker threads for steps, worktrees per project. */
@@ -96,6 +105,8 @@ export const SETTINGS = {
   smtpIdleTimeout: 'PATCHBAY_SMTP_IDLE_TIMEOUT',
   bounceThreshold: 'PATCHBAY_BOUNCE_THRESHOLD',
   parseThreads: 'PATCHBAY_PARSE_THREADS',
+  mailTimeBudget: 'PATCHBAY_MAIL_TIME_BUDGET',
+  mailAttempts: 'PATCHBAY_MAIL_ATTEMPTS',
   pipelineRuns: 'PATCHBAY_PIPELINE_RUNS',
   pipelineThreads: 'PATCHBAY_PIPELINE_THREADS',
   pipelineCpus: 'PATCHBAY_PIPELINE_CPUS',
@@ -174,8 +185,14 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
       idleTimeoutMs: int(flags, env, 'smtpIdleTimeout', 60, 1) * 1000,
     },
     bounceThreshold: int(flags, env, 'bounceThreshold', 5, 1),
-    // Measured on 2 cores (docs/benchmarks.md): a parser thread gains ~4% and costs ~80 MB, so it starts from 4 cores.
-    parseThreads: int(flags, env, 'parseThreads', os.availableParallelism() >= 4 ? Math.min(4, os.availableParallelism() - 2) : 0, 0, 64),
+    // Always at least one: reading mail in a worker is what lets a time budget stop a mail that runs long (a thread
+    // costs ~55 MB). More from 4 cores, where the main thread's database work is not the only thing to run.
+    parseThreads: int(flags, env, 'parseThreads', os.availableParallelism() >= 4 ? Math.min(4, os.availableParallelism() - 2) : 1, 1, 64),
+    mail: {
+      // Seconds. Reading a 25 MB mail takes about a second on a busy core; ten leaves room for a loaded machine.
+      budgetMs: int(flags, env, 'mailTimeBudget', 10, 1, 3600) * 1000,
+      attempts: int(flags, env, 'mailAttempts', 3, 1, 20),
+    },
     pipeline: {
       runs: int(flags, env, 'pipelineRuns', 1, 0, 64),
       // A step holds its thread while its tools run: a thread per build at once (one per 4 CPUs, as buildBudget

@@ -2,14 +2,9 @@
 import { MAX_LINE, trimStartWhere } from '../text.js';
 import type { MailInput } from './classify.js';
 import { nameAndAddress, type Identity } from './trailers.js';
+import { boundedReferences } from './limits.js';
 
 const PATCH_TYPES = new Set(['text/x-patch', 'text/x-diff', 'text/x-patch-file', 'application/x-patch']);
-
-/**
- * References kept, the newest (nearest ancestors, the ones threading looks at first): a header block may hold 20,000
- * of them, and each is a lookup. MUAs trim References long before that (RFC 5322 §3.6.4 allows dropping the middle).
- */
-export const MAX_REFERENCES = 256;
 
 /** All <msgid> in a header value, in order, without brackets; one longer than a mail line (998) is none. */
 export function msgidsIn(value: string | undefined): string[] {
@@ -25,7 +20,7 @@ function lf(text: string): string {
  * The first `name:` field of a header block (name in lower case), its continuation lines joined with one space.
  * Read line by line rather than by a RegExp built from the name, which no checker could see.
  */
-function headerOf(header: string, name: string): string | undefined {
+export function headerOf(header: string, name: string): string | undefined {
   const key = `${name}:`;
   const lines = header.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -52,7 +47,7 @@ export function toMailInput(a: { msgid: string; header: string; parts: ParsedPar
   return {
     msgid: a.msgid,
     inReplyTo: msgidsIn(headerOf(a.header, 'in-reply-to'))[0] ?? null,
-    references: msgidsIn(headerOf(a.header, 'references')).slice(-MAX_REFERENCES),
+    references: boundedReferences(msgidsIn(headerOf(a.header, 'references'))),
     date: a.date ?? a.fallbackDate,
     from: a.from ?? { name: '', email: '' },
     subject: a.subject ?? '',

@@ -1,5 +1,6 @@
 // Subject parsing: reply/forward markers, bracket prefixes, version, series marker, and the name Patchwork would show.
 import { isSpace, trimEndWhere } from '../text.js';
+import { boundedInt, MAX_SERIES_TOTAL, MAX_VERSION } from './limits.js';
 
 export interface ParsedSubject {
   /** Re:/Aw:/SV: (a reply); Patchwork treats only a reply as a comment, never a forward. */
@@ -16,6 +17,8 @@ export interface ParsedSubject {
   total: number | null;
   rfc: boolean;
   resend: boolean;
+  /** A marker or version outside limits.ts's bounds ("[PATCH 1/1000000000]"): ignored, the mail gets a defect. */
+  outOfRange: boolean;
   /** Patchwork's stored name: remaining prefixes kept as "[RFC,net-next] title" (marker dropped). */
   name: string;
   /** The title without any prefix. */
@@ -81,14 +84,18 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
   let resend = false;
   let versionSeen = false;
   let markerSeen = false;
+  let outOfRange = false;
   const prefixes: string[] = [];
   for (const token of tokens) {
     const lower = token.toLowerCase();
     const v = VERSION.exec(token);
-    if (v && !versionSeen) {
+    const vn = v ? boundedInt(v[1]!, 0, MAX_VERSION) : null;
+    const sub = v?.[2] === undefined ? null : boundedInt(v[2], 0, MAX_VERSION);
+    if (v && (vn === null || (v[2] !== undefined && sub === null))) outOfRange = true;
+    else if (v && !versionSeen) {
       versionSeen = true;
-      version = Number(v[1]);
-      subversion = v[2] === undefined ? null : Number(v[2]);
+      version = vn!;
+      subversion = sub;
       if (/^patch/i.test(token)) hasPatchTag = true;
       if (/^rfc/i.test(token)) rfc = true;
       continue;
@@ -96,14 +103,19 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
     const mk = MARKER.exec(token);
     if (mk && !markerSeen) {
       markerSeen = true;
-      index = Number(mk[1]);
-      total = Number(mk[2]);
+      // Out of range ("[PATCH 99999999999999999999/0]"): the marker is dropped, the mail is filed as unnumbered.
+      const i = boundedInt(mk[1]!, 0, MAX_SERIES_TOTAL);
+      const t = boundedInt(mk[2]!, 1, MAX_SERIES_TOTAL);
+      if (i === null || t === null) outOfRange = true;
+      else [index, total] = [i, t];
       // "PATCH1/8" or "v2PATCH1/4": the word before the marker still counts.
       if (/patch/i.test(token)) hasPatchTag = true;
       const vp = /^v(\d+)/i.exec(token);
-      if (vp && !versionSeen) {
+      const vpn = vp ? boundedInt(vp[1]!, 0, MAX_VERSION) : null;
+      if (vp && vpn === null) outOfRange = true;
+      else if (vp && !versionSeen) {
         versionSeen = true;
-        version = Number(vp[1]);
+        version = vpn!;
       }
       continue;
     }
@@ -119,7 +131,9 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
   if (!versionSeen) {
     // Patchwork also reads "subject (v2)".
     const paren = /\([vV](\d+)\)/.exec(rest);
-    if (paren) version = Number(paren[1]);
+    const pn = paren ? boundedInt(paren[1]!, 0, MAX_VERSION) : null;
+    if (paren && pn === null) outOfRange = true;
+    else if (pn !== null) version = pn;
   }
   const title = rest.trim();
   const kept = prefixes;
@@ -134,6 +148,7 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
     total,
     rfc,
     resend,
+    outOfRange,
     name: kept.length ? `[${kept.join(',')}] ${title}` : title,
     title,
   };

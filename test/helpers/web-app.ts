@@ -16,6 +16,9 @@ import { createSubscriptionService } from '../../src/smtp/subscription.service.j
 import { buildApp } from '../../src/web/app.js';
 import { createArchiveService } from '../../src/web/archive.service.js';
 import { createWeb } from '../../src/web/create-web.js';
+import { readInThread } from '../../src/smtp/mail-reading.js';
+import { MAX_ATTEMPTS } from '../../src/smtp/processing.service.js';
+import { QuarantineService } from '../../src/smtp/quarantine.service.js';
 import { FIXTURES, PEOPLE, type Who } from './api-app.js';
 import { tempDir } from './dirs.js';
 import { LIST, startIngestHarness, type Harness, type HarnessOptions } from './ingest-harness.js';
@@ -146,7 +149,8 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
       runs,
       archive,
       subscriptions,
-      moderation: { db: h.db, projects, urls, hostname: 'lists.example.org', file },
+      moderation: { db: h.db, projects, urls, hostname: 'lists.example.org', file, read: readInThread },
+      quarantine: new QuarantineService(h.db, projects, MAX_ATTEMPTS, () => {}),
       kickOutbound: kick,
       log,
     }),

@@ -2,7 +2,8 @@
 // git send-email puts first in the body.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { authorOf, MAX_REFERENCES, toMailInput } from '../../src/series/mail-input.js';
+import { authorOf, toMailInput } from '../../src/series/mail-input.js';
+import { MAX_REFERENCES } from '../../src/series/limits.js';
 import type { MailInput } from '../../src/series/classify.js';
 
 const sender = { name: 'Sender', email: 'sender@x.org' };
@@ -35,12 +36,12 @@ describe('toMailInput', () => {
     assert.equal(m.text, 'body\n');
   });
 
-  it('keeps the newest 256 references, and no Message-ID longer than a mail line', () => {
+  it('keeps the thread root and the nearest references, and no Message-ID longer than a mail line', () => {
     const refs = Array.from({ length: 1000 }, (_, i) => `<r${i}@x>`).join('\n ');
     const header = `References: ${refs} <${'a'.repeat(999)}@x>\nIn-Reply-To: <${'b'.repeat(999)}@x>\n`;
     const m = toMailInput({ msgid: 'm@x', header, parts: { text: '', attachments: [] }, from: null, subject: 's', date: null, fallbackDate: 'd' });
     assert.equal(m.references.length, MAX_REFERENCES);
-    assert.deepEqual([m.references[0], m.references.at(-1)], ['r744@x', 'r999@x']);
+    assert.deepEqual([m.references[0], m.references[1], m.references.at(-1)], ['r0@x', `r${1000 - MAX_REFERENCES + 1}@x`, 'r999@x']);
     assert.equal(m.inReplyTo, null);
   });
 });

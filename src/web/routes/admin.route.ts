@@ -129,6 +129,15 @@ function adminPages(ctx: WebContext): FastifyPluginAsync {
       },
     );
 
+    // Quarantined mail: a retry puts it back in processing with one attempt (src/smtp/quarantine.service.ts).
+    app.get<{ Querystring: PageQuery }>('/admin/quarantine/', { schema }, async (req, reply) =>
+      page(req, reply, 'admin-quarantine', 'Quarantined mail', await admin.quarantine(req.query.page)),
+    );
+    app.post<{ Params: { id: number } }>('/admin/quarantine/:id/retry', { schema: { hide: true, params: idParam, body: form({}) } }, async (req, reply) => {
+      await admin.retryQuarantined(req.params.id);
+      return done(reply, '/admin/quarantine/', 'quarantine-retried');
+    });
+
     app.get<{ Querystring: PageQuery }>('/admin/subscribers/', { schema }, async (req, reply) =>
       page(req, reply, 'admin-subscribers', 'Subscribers', await admin.subscribers(req.query.project)),
     );
