@@ -206,10 +206,12 @@ describe('patchbay import', () => {
   });
 
   it('finishes the work of an import killed part-way when it is run again: every mail stored once and processed', async (t) => {
-    // 1,000 mails as above; the first import is SIGKILLed once it has stored some.
+    // 3,000 mails (enough that no machine imports them all between two looks); the first import is SIGKILLed once it has stored some.
     const base = gitMailsplit(archive.file);
+    const COPIES = 150;
+    const total = COPIES * base.length;
     const big: Buffer[] = [];
-    for (let copy = 0; copy < 50; copy++) {
+    for (let copy = 0; copy < COPIES; copy++) {
       for (const m of base) big.push(Buffer.from(m.toString('latin1').replace(/^Message-Id: <([^>]+)>/im, `Message-Id: <killed${copy}.$1>`), 'latin1'));
     }
     const file = path.join(tempDir(), 'big.mbox');
@@ -233,16 +235,16 @@ describe('patchbay import', () => {
     await exited;
     const before = await withDb(data, mailRows);
     t.diagnostic(`killed with ${before.length} mails stored, ${before.filter((r) => r.state === 'stored').length} of them not processed (${atKill.length} seen)`);
-    assert.ok(before.length < 1000, 'killed part-way');
+    assert.ok(before.length < total, 'killed part-way');
 
     const run = await runImport(data, projects, file);
     assert.equal(run.code, 0, run.stderr);
     const c = counts(run);
     assert.equal(c.duplicates, before.length);
-    assert.equal(c.imported + c.duplicates, 1000);
+    assert.equal(c.imported + c.duplicates, total);
     const rows = await withDb(data, mailRows);
-    assert.equal(rows.length, 1000);
-    assert.equal(new Set(rows.map((r) => r.msgid)).size, 1000);
+    assert.equal(rows.length, total);
+    assert.equal(new Set(rows.map((r) => r.msgid)).size, total);
     assert.deepEqual(rows.filter((r) => r.state !== 'processed' || r.reason !== 'imported'), []);
   });
 
