@@ -16,6 +16,7 @@ import { backfillArchive, fileWithArchive } from './smtp/archive.service.js';
 import { createListHandler, type FileMail } from './smtp/list.service.js';
 import { createBackfillHandler, ProcessingService, type RouteHandler } from './smtp/processing.service.js';
 import { createBounceHandler } from './smtp/bounce.service.js';
+import { createPostmasterHandler } from './smtp/postmaster.service.js';
 import { createRequestHandler } from './smtp/request.service.js';
 import { createSubscriptionService } from './smtp/subscription.service.js';
 import { buildRecipientTable } from './smtp/recipients.js';
@@ -110,6 +111,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       request: createRequestHandler({ subscriptions, projects, log: log.child({ subsystem: 'request' }) }),
       bounces: createBounceHandler({ bounceThreshold: config.bounceThreshold, log: log.child({ subsystem: 'bounces' }) }),
       bot: archiveOnly,
+      postmaster: createPostmasterHandler({ projects, log: log.child({ subsystem: 'postmaster' }) }),
     },
     log.child({ subsystem: 'processing' }),
     () => {

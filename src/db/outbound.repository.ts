@@ -46,6 +46,40 @@ export async function enqueueOutbound(db: DbOrTx, items: OutboundInput[]): Promi
   return ids;
 }
 
+/**
+ * Queues one copy of a stored mail for every user with the admin role (postmaster mail, RFC 5321 §4.5.1), in one
+ * statement inside the caller's transaction; returns how many were queued (0: there is no admin).
+ */
+export async function enqueueForAdmins(
+  db: DbOrTx,
+  item: { projectId: number; kind: string; envelopeFrom: string; mailId: number; prefix: string },
+): Promise<number> {
+  const now = nowIso();
+  const rows = await db
+    .insertInto('outbound')
+    .columns(['project_id', 'kind', 'mail_id', 'prefix', 'envelope_from', 'rcpt', 'next_attempt_at', 'created_at', 'updated_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('users')
+        .select([
+          eb.val(item.projectId).as('project_id'),
+          eb.val(item.kind).as('kind'),
+          eb.val(item.mailId).as('mail_id'),
+          eb.val(item.prefix).as('prefix'),
+          eb.val(item.envelopeFrom).as('envelope_from'),
+          'users.email',
+          eb.val(now).as('next_attempt_at'),
+          eb.val(now).as('created_at'),
+          eb.val(now).as('updated_at'),
+        ])
+        .where('users.role', '=', 'admin')
+        .orderBy('users.id'),
+    )
+    .returning('id')
+    .execute();
+  return rows.length;
+}
+
 /** Queued items whose next attempt is due, oldest first. */
 export async function dueOutbound(db: DbOrTx, now: string, limit: number): Promise<OutboundRow[]> {
   return db

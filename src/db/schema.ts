@@ -15,7 +15,7 @@ export interface ProjectsTable {
   created_at: string;
 }
 
-export type MailRoute = 'list' | 'request' | 'bounces' | 'bot';
+export type MailRoute = 'list' | 'request' | 'bounces' | 'bot' | 'postmaster';
 export type MailState = 'stored' | 'processed' | 'held' | 'rejected' | 'malformed';
 
 export interface MailsTable {
