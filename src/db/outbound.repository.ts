@@ -1,6 +1,6 @@
 // SQL for the durable outbound queue: every mail patchbay sends, relayed or its own, until it is sent, kept or bounced.
 import { removeHeaders } from '../mail/raw.js';
-import type { DbOrTx } from './database.js';
+import type { Db, DbOrTx } from './database.js';
 import { nowIso } from './database.js';
 import type { OutboundRow, OutboundState } from './schema.js';
 
@@ -111,6 +111,28 @@ export async function finishOutbound(db: DbOrTx, id: number, state: OutboundStat
     .set((eb) => ({ state, last_error: error, attempts: eb('attempts', '+', 1), updated_at: nowIso() }))
     .where('id', '=', id)
     .execute();
+}
+
+/**
+ * Marks copies that left before a crash (read from the outbound journal) as sent or kept, in one transaction; a row
+ * no longer queued is left as it is. Returns how many rows changed.
+ */
+export async function settleOutbound(db: Db, departures: Map<number, OutboundState>): Promise<number> {
+  if (!departures.size) return 0;
+  const now = nowIso();
+  return db.transaction().execute(async (tx) => {
+    let changed = 0;
+    for (const [id, state] of departures) {
+      const r = await tx
+        .updateTable('outbound')
+        .set((eb) => ({ state, attempts: eb('attempts', '+', 1), updated_at: now }))
+        .where('id', '=', id)
+        .where('state', '=', 'queued')
+        .executeTakeFirst();
+      changed += Number(r.numUpdatedRows);
+    }
+    return changed;
+  });
 }
 
 export async function retryOutbound(db: DbOrTx, id: number, nextAttemptAt: string, error: string): Promise<void> {

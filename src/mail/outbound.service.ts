@@ -5,11 +5,12 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import type { OutboundMode, RetrySchedule } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import { nowIso } from '../db/database.js';
-import { dueOutbound, finishOutbound, outboundMessage, retryOutbound } from '../db/outbound.repository.js';
+import { dueOutbound, finishOutbound, outboundMessage, retryOutbound, settleOutbound } from '../db/outbound.repository.js';
 import type { OutboundRow } from '../db/schema.js';
 import { findSubscriber, recordBounce, setSubscriberState } from '../db/subscriber.repository.js';
 import type { Logger } from '../log.js';
 import { deliveryFailure } from '../smtp/reply-codes.js';
+import { OutboundJournal, type Departure } from './outbound-journal.js';
 
 export interface OutboundOptions {
   db: Db;
@@ -43,6 +44,7 @@ export class OutboundService {
   private readonly pollMs: number;
   private readonly inFlight = new Map<number, Promise<void>>();
   private transport: Transporter | null = null;
+  private journal: OutboundJournal | null = null;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private again = false;
@@ -58,8 +60,19 @@ export class OutboundService {
     return this.inFlight.size;
   }
 
+  /**
+   * Copies the last run sent but did not record (a crash between the smarthost's 250 and the commit) are marked sent
+   * from the journal before anything is sent (outbound-journal.ts).
+   */
   async start(): Promise<void> {
     const { mode } = this.opts;
+    await fs.mkdir(this.opts.dataDir, { recursive: true });
+    const file = path.join(this.opts.dataDir, 'outbound.journal');
+    const left = OutboundJournal.read(file);
+    const settled = await settleOutbound(this.opts.db, left);
+    if (left.size) this.opts.log.info({ journaled: left.size, settled }, 'copies sent before a crash marked sent, not sent again');
+    this.journal = new OutboundJournal(file);
+    this.journal.open();
     if (mode.kind === 'outbox') {
       await fs.mkdir(this.outboxDir(), { recursive: true });
     } else {
@@ -111,6 +124,8 @@ export class OutboundService {
     await Promise.all(this.inFlight.values());
     this.transport?.close();
     this.transport = null;
+    this.journal?.close();
+    this.journal = null;
   }
 
   private outboxDir(): string {
@@ -124,7 +139,9 @@ export class OutboundService {
     if (this.stopped) return;
     for (const row of due.filter((r) => !this.inFlight.has(r.id)).slice(0, free)) {
       const log = this.opts.log.child({ outboundId: row.id, kind: row.kind, mailId: row.mail_id });
-      const done = this.deliver(row, log)
+      // A copy that left but whose row could not be updated (the database was busy) is finished, never sent again.
+      const departed = this.journal?.departed(row.id);
+      const done = (departed ? this.finish(row.id, departed) : this.deliver(row, log))
         .catch((err: unknown) => log.error({ err }, 'recording a delivery failed'))
         .finally(() => {
           this.inFlight.delete(row.id);
@@ -151,7 +168,10 @@ export class OutboundService {
       failure = (e ?? {}) as SendError;
     }
     if (!failure) {
-      await finishOutbound(db, row.id, mode.kind === 'outbox' ? 'kept' : 'sent', null);
+      const state: Departure = mode.kind === 'outbox' ? 'kept' : 'sent';
+      // On record at once, before waiting for the database: see outbound-journal.ts.
+      this.journal!.record(row.id, state);
+      await this.finish(row.id, state);
       log.debug({ rcpt: row.rcpt }, mode.kind === 'outbox' ? 'kept in the outbox' : 'sent');
       return;
     }
@@ -170,6 +190,11 @@ export class OutboundService {
     const next = new Date(Date.now() + retryDelay(row.attempts, this.opts.retry)).toISOString();
     await retryOutbound(db, row.id, next, detail);
     log.info({ rcpt: row.rcpt, next, detail }, 'delivery deferred');
+  }
+
+  private async finish(id: number, state: Departure): Promise<void> {
+    await finishOutbound(this.opts.db, id, state, null);
+    this.journal?.committed(id);
   }
 
   /** A 5xx from the smarthost: the copy is bounced; a subscriber's score rises and past the threshold they are disabled. */
