@@ -3,24 +3,22 @@ import fs from 'node:fs';
 
 export type Departure = 'sent' | 'kept';
 
-/** Past this size the journal is rewritten with only the lines the database does not have yet. */
-const COMPACT_BYTES = 1024 * 1024;
-
 /**
  * Why: the database records a sent copy only when its connection is free, and during a burst processing holds it for
  * tens or hundreds of milliseconds; a crash in that window left the copy 'queued' and the next start sent it again.
  * A line appended with write(2) is in the kernel the moment the call returns, so it survives the process being
- * killed (not a power cut: no fsync, which would stall the event loop once per copy). At start the lines are folded
- * into the database before anything is sent. What remains possible is RFC 1047's window: the smarthost has the copy
- * but its 250 has not reached us; such a copy is sent again, as any MTA would.
+ * killed (not a power cut: no fsync, which would stall the sender once per copy). The smarthost sender's thread
+ * writes the lines of sent copies (outbound-sender.ts), this thread those of copies kept in the outbox. At start the
+ * lines are folded into the database before anything is sent. What remains possible is RFC 1047's window: the
+ * smarthost has the copy but its 250 has not reached us; such a copy is sent again, as by any MTA.
  */
 export class OutboundJournal {
   private fd: number | null = null;
-  private size = 0;
-  /** Written here, not yet committed in the database. */
+  private written = false;
+  /** On record here, not yet committed in the database. */
   private readonly pending = new Map<number, Departure>();
 
-  constructor(private readonly file: string) {}
+  constructor(readonly file: string) {}
 
   /** What a previous run wrote; a line cut short by the crash is ignored (its copy is sent again). */
   static read(file: string): Map<number, Departure> {
@@ -44,7 +42,6 @@ export class OutboundJournal {
     // O_APPEND: every line goes to the end, also after ftruncate (a plain fd would write at its old offset).
     const { O_WRONLY, O_CREAT, O_TRUNC, O_APPEND } = fs.constants;
     this.fd = fs.openSync(this.file, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
-    this.size = 0;
   }
 
   close(): void {
@@ -55,22 +52,19 @@ export class OutboundJournal {
   /** The copy left: on record before anything else happens. */
   record(id: number, state: Departure): void {
     if (this.fd === null) throw new Error('outbound journal is not open');
-    const line = `${id} ${state}\n`;
-    fs.writeSync(this.fd, line);
-    this.size += line.length;
+    fs.writeSync(this.fd, `${id} ${state}\n`);
+    this.noted(id, state);
+  }
+
+  /** Another thread wrote the copy's line (the smarthost sender). */
+  noted(id: number, state: Departure): void {
+    this.written = true;
     this.pending.set(id, state);
   }
 
   /** The database has it now. */
   committed(id: number): void {
     this.pending.delete(id);
-    if (this.fd === null || this.size === 0) return;
-    if (this.pending.size === 0) {
-      fs.ftruncateSync(this.fd, 0);
-      this.size = 0;
-    } else if (this.size > COMPACT_BYTES) {
-      this.compact();
-    }
   }
 
   /** Left already, but not yet committed: its row must be finished, never sent again. */
@@ -78,13 +72,13 @@ export class OutboundJournal {
     return this.pending.get(id);
   }
 
-  /** Rewrites the journal with the pending lines only; the rename replaces it whole, so a crash leaves one or the other. */
-  private compact(): void {
-    const text = [...this.pending].map(([id, state]) => `${id} ${state}\n`).join('');
-    fs.writeFileSync(`${this.file}.tmp`, text);
-    fs.renameSync(`${this.file}.tmp`, this.file);
-    fs.closeSync(this.fd!);
-    this.fd = fs.openSync(this.file, 'a');
-    this.size = text.length;
+  /**
+   * Empties the file once the database has every line. The caller says nothing is being sent (no other thread is
+   * about to write a line), so nothing on record can be lost.
+   */
+  settle(): void {
+    if (this.fd === null || this.pending.size || !this.written) return;
+    fs.ftruncateSync(this.fd, 0);
+    this.written = false;
   }
 }

@@ -1,7 +1,6 @@
 // The outbound worker: sends the durable queue through the smarthost (or keeps it in the outbox), with retries and bounces.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer, { type Transporter } from 'nodemailer';
 import type { OutboundMode, RetrySchedule } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import { nowIso } from '../db/database.js';
@@ -11,6 +10,7 @@ import { findSubscriber, recordBounce, setSubscriberState } from '../db/subscrib
 import type { Logger } from '../log.js';
 import { deliveryFailure } from '../smtp/reply-codes.js';
 import { OutboundJournal, type Departure } from './outbound-journal.js';
+import { SmarthostSender, type SendError } from './outbound-sender.js';
 
 export interface OutboundOptions {
   db: Db;
@@ -32,18 +32,11 @@ export function retryDelay(attempts: number, schedule: RetrySchedule): number {
   return Math.min(schedule.baseMs * 2 ** Math.min(attempts, 40), schedule.maxMs);
 }
 
-interface SendError {
-  responseCode?: number;
-  response?: string;
-  code?: string;
-  message?: string;
-}
-
 export class OutboundService {
   private readonly concurrency: number;
   private readonly pollMs: number;
   private readonly inFlight = new Map<number, Promise<void>>();
-  private transport: Transporter | null = null;
+  private sender: SmarthostSender | null = null;
   private journal: OutboundJournal | null = null;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
@@ -76,19 +69,8 @@ export class OutboundService {
     if (mode.kind === 'outbox') {
       await fs.mkdir(this.outboxDir(), { recursive: true });
     } else {
-      // Opportunistic STARTTLS (used when offered, never required); a smarthost's self-signed certificate is accepted.
-      this.transport = nodemailer.createTransport({
-        host: mode.host,
-        port: mode.port,
-        secure: false,
-        name: this.opts.hostname,
-        tls: { rejectUnauthorized: false },
-        pool: true,
-        maxConnections: this.concurrency,
-        connectionTimeout: 30_000,
-        greetingTimeout: 30_000,
-        socketTimeout: 120_000,
-      });
+      this.sender = new SmarthostSender({ host: mode.host, port: mode.port, hostname: this.opts.hostname, concurrency: this.concurrency, journal: file });
+      this.sender.start();
     }
     this.stopped = false;
     // Polling finds what other processes queued (the CLI approving a held post) and retries that came due.
@@ -122,8 +104,8 @@ export class OutboundService {
     this.timer = null;
     await this.ticking;
     await Promise.all(this.inFlight.values());
-    this.transport?.close();
-    this.transport = null;
+    await this.sender?.stop();
+    this.sender = null;
     this.journal?.close();
     this.journal = null;
   }
@@ -145,6 +127,8 @@ export class OutboundService {
         .catch((err: unknown) => log.error({ err }, 'recording a delivery failed'))
         .finally(() => {
           this.inFlight.delete(row.id);
+          // Nothing under way: no thread is about to write a journal line, and the ones written are committed.
+          if (!this.inFlight.size) this.journal?.settle();
           this.kick();
         });
       this.inFlight.set(row.id, done);
@@ -161,16 +145,19 @@ export class OutboundService {
         const file = path.join(this.outboxDir(), `${row.id}.eml`);
         await fs.writeFile(`${file}.tmp`, raw);
         await fs.rename(`${file}.tmp`, file);
+        // On record at once, before waiting for the database: see outbound-journal.ts.
+        this.journal!.record(row.id, 'kept');
       } else {
-        await this.transport!.sendMail({ envelope: { from: row.envelope_from, to: [row.rcpt] }, raw });
+        // The sender's thread journals the copy on the smarthost's 250, before this thread hears of it.
+        const reply = await this.sender!.send(row.id, { from: row.envelope_from, to: [row.rcpt] }, raw);
+        if (reply.ok) this.journal!.noted(row.id, 'sent');
+        else failure = reply.error;
       }
     } catch (e) {
       failure = (e ?? {}) as SendError;
     }
     if (!failure) {
       const state: Departure = mode.kind === 'outbox' ? 'kept' : 'sent';
-      // On record at once, before waiting for the database: see outbound-journal.ts.
-      this.journal!.record(row.id, state);
       await this.finish(row.id, state);
       log.debug({ rcpt: row.rcpt }, mode.kind === 'outbox' ? 'kept in the outbox' : 'sent');
       return;
