@@ -1,6 +1,7 @@
 // SMTP under abuse, against the server as a process: one address's 200 connections (NOOP-holding, 1 byte/s) or a few
 // addresses filling the pool leave another address its slot; trickling sessions are closed with 421 4.4.2.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { DEMO, projectsDir, tempDir } from '../helpers/dirs.js';
 import { withDb } from '../helpers/seed.js';
@@ -86,6 +87,54 @@ describe('SMTP under abuse', () => {
     );
     assert.deepEqual(new Set(stored.map((r) => r.remote_addr)), new Set([HONEST]));
     assert.equal(await withDb(data, (db) => db.selectFrom('mails').select('id').where('envelope_from', '=', 'slow@example.net').execute()).then((r) => r.length), 0);
+  });
+
+  it('cuts a DATA phase at --smtp-data-time, and takes a slow message that keeps above --smtp-min-rate', async () => {
+    const { server, data } = await start(['--smtp-idle-timeout', '2', '--smtp-min-rate', '100', '--smtp-data-time', '4']);
+    /** Sends a message of `lines` 60-byte lines, one every `everyMs`, after a 354; resolves with the last reply. */
+    const dribble = (id: string, lines: number, everyMs: number) =>
+      new Promise<{ last: string; ms: number }>((resolve) => {
+        const socket = net.connect({ port: server.smtpPort, host: '127.0.0.1', localAddress: HONEST });
+        let text = '';
+        let started = 0;
+        let timer: NodeJS.Timeout | null = null;
+        socket.on('error', () => {});
+        socket.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+          if (/^220 /m.test(text) && !text.includes('EHLO-SENT')) {
+            text += 'EHLO-SENT';
+            socket.write(`EHLO slow.example\r\nMAIL FROM:<slow@example.org>\r\nRCPT TO:<${DEMO.list}>\r\n`);
+          }
+          if (/^250 Accepted\r\n250 Accepted/m.test(text) && !started) {
+            started = Date.now();
+            socket.write('DATA\r\n');
+          }
+          if (/^354 /m.test(text) && !timer) {
+            socket.write(`From: Slow <slow@example.org>\r\nSubject: ${id}\r\nMessage-ID: <${id}@example.org>\r\n\r\n`);
+            let sent = 0;
+            timer = setInterval(() => {
+              if (sent++ < lines) socket.write(`${'x'.repeat(58)}\r\n`);
+              else {
+                clearInterval(timer!);
+                socket.write('.\r\nQUIT\r\n');
+              }
+            }, everyMs);
+          }
+        });
+        socket.on('close', () => {
+          if (timer) clearInterval(timer);
+          const replies = text.split('\r\n').filter((l) => /^\d{3} /.test(l));
+          resolve({ last: replies.filter((l) => !l.startsWith('221')).at(-1) ?? '(none)', ms: Date.now() - started });
+        });
+      });
+    // 60 bytes every 300 ms is 200 bytes/s: above the minimum, so only the 4 s limit ends it (it would take 6 s).
+    // 60 bytes every 300 ms for 2.4 s (8 lines) is done within the limits and stored.
+    const [long, short] = await Promise.all([dribble('slow-long', 20, 300), dribble('slow-short', 8, 300)]);
+    assert.match(long.last, /^421 4\.4\.2 Timeout: message data took longer than 4 s/);
+    assert.ok(long.ms < 10_000, `cut near the limit (${long.ms} ms)`);
+    assert.match(short.last, /^250 /);
+    const stored = await withDb(data, (db) => db.selectFrom('mails').select('msgid').where('msgid', 'like', 'slow-%').execute());
+    assert.deepEqual(stored, [{ msgid: 'slow-short@example.org' }]);
   });
 
   it('keeps the reserved slots one per address, so an address holding nothing gets in while a few addresses fill the pool', async () => {
