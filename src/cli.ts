@@ -41,7 +41,7 @@ export function buildCli(): Command {
     .option('--smtp-reserved-slots <n>', 'last SMTP slots, given only to addresses holding no connection; default a quarter of --smtp-max-clients (PATCHBAY_SMTP_RESERVED_SLOTS)')
     .option('--smtp-command-time <s>', 'seconds an SMTP session may go without delivering a message (PATCHBAY_SMTP_COMMAND_TIME)')
     .option('--smtp-data-time <s>', 'seconds one DATA phase may take (PATCHBAY_SMTP_DATA_TIME)')
-    .option('--smtp-min-rate <bytes>', 'bytes/s a DATA phase must average after its first idle timeout, 0 = no minimum (PATCHBAY_SMTP_MIN_RATE)')
+    .option('--smtp-min-rate <bytes>', 'bytes/s DATA must keep up with: its deadline is the idle timeout + 1 s per N bytes, 0 = no minimum (PATCHBAY_SMTP_MIN_RATE)')
     .option('--pipeline-runs <n>', 'series revisions the CI pipeline runs at once, 0 = off (PATCHBAY_PIPELINE_RUNS)')
     .option('--pipeline-threads <n>', 'worker threads for pipeline steps (PATCHBAY_PIPELINE_THREADS)')
     .option('--pipeline-cpus <n>', 'CPUs for pipeline builds, which sets builds at once and their make -j; default all (PATCHBAY_PIPELINE_CPUS)')

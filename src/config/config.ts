@@ -26,7 +26,7 @@ export interface SmtpLimits {
   commandTimeMs: number;
   /** Longest one DATA phase may take, from the 354 to the final dot. */
   dataTimeMs: number;
-  /** Bytes per second a DATA phase must average once it is older than the idle timeout; 0 = no minimum. */
+  /** DATA's minimum rate: its deadline is the idle timeout plus 1 s per this many bytes received; 0 = no minimum. */
   minDataRate: number;
 }
 
