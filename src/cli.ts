@@ -6,6 +6,7 @@ import { serve } from './main.js';
 import { doctorCommand } from './cli/doctor.command.js';
 import { heldCommand } from './cli/held.command.js';
 import { importCommand } from './cli/import.command.js';
+import { quarantineCommand } from './cli/quarantine.command.js';
 import { subscribersCommand } from './cli/subscribers.command.js';
 import { studentsCommand } from './cli/students.command.js';
 import { tokenCommand } from './cli/token.command.js';
@@ -26,7 +27,11 @@ export function buildCli(): Command {
     .option('--smtp-port <n>', 'SMTP port, 0 = any free port (PATCHBAY_SMTP_PORT)')
     .option('--http-host <host>', 'HTTP listen address (PATCHBAY_HTTP_HOST)')
     .option('--http-port <n>', 'HTTP port, 0 = any free port (PATCHBAY_HTTP_PORT)')
-    .option('--base-url <url>', 'public URL of the web view, used in mail headers (PATCHBAY_BASE_URL)')
+    .option('--base-url <url>', 'public URL of the web view, used in mail headers, links and redirects (PATCHBAY_BASE_URL)')
+    .option(
+      '--trust-proxy <list>',
+      'reverse proxies whose X-Forwarded-For/-Host/-Proto are believed: addresses, CIDRs, loopback; default none (PATCHBAY_TRUST_PROXY)',
+    )
     .option('--hostname <name>', 'name in the SMTP greeting and generated Message-IDs (PATCHBAY_HOSTNAME)')
     .option('--outbound <mode>', 'outbox | smtp://HOST:PORT (PATCHBAY_OUTBOUND)')
     .option('--tls-cert <file>', 'PEM certificate for STARTTLS (PATCHBAY_TLS_CERT)')
@@ -42,6 +47,8 @@ export function buildCli(): Command {
     .option('--smtp-command-time <s>', 'seconds an SMTP session may go without delivering a message (PATCHBAY_SMTP_COMMAND_TIME)')
     .option('--smtp-data-time <s>', 'seconds one DATA phase may take (PATCHBAY_SMTP_DATA_TIME)')
     .option('--smtp-min-rate <bytes>', 'bytes/s DATA must keep up with: its deadline is the idle timeout + 1 s per N bytes, 0 = no minimum (PATCHBAY_SMTP_MIN_RATE)')
+    .option('--mail-time-budget <s>', 'seconds one mail may take to read (parse, classify) before its attempt fails (PATCHBAY_MAIL_TIME_BUDGET)')
+    .option('--mail-attempts <n>', 'attempts at processing a mail before it is quarantined (PATCHBAY_MAIL_ATTEMPTS)')
     .option('--pipeline-runs <n>', 'series revisions the CI pipeline runs at once, 0 = off (PATCHBAY_PIPELINE_RUNS)')
     .option('--pipeline-threads <n>', 'worker threads for pipeline steps (PATCHBAY_PIPELINE_THREADS)')
     .option('--pipeline-cpus <n>', 'CPUs for pipeline builds, which sets builds at once and their make -j; default all (PATCHBAY_PIPELINE_CPUS)')
@@ -64,6 +71,7 @@ export function buildCli(): Command {
   subscribersCommand(program);
   studentsCommand(program);
   heldCommand(program);
+  quarantineCommand(program);
   importCommand(program);
   userCommand(program);
   tokenCommand(program);

@@ -24,6 +24,9 @@ export const forbidden = (code: string, message: string) => new AppError('forbid
 export const notAllowed = (code: string, message: string) => new AppError('not_allowed', code, message);
 export const conflict = (code: string, message: string) => new AppError('conflict', code, message);
 export const unavailable = (code: string, message: string) => new AppError('unavailable', code, message);
+/** Too many attempts; the edges tell the client when to come back (HTTP Retry-After, RFC 9110 §10.2.3). */
+export const rateLimited = (code: string, message: string, retryAfterS: number) =>
+  new AppError('rate_limited', code, message, { retryAfterS: Math.max(1, Math.ceil(retryAfterS)) });
 
 export function isAppError(e: unknown): e is AppError {
   return e instanceof AppError;

@@ -10,15 +10,17 @@ import { upsertProjects } from './db/project.repository.js';
 import { createLogger, type Logger } from './log.js';
 import { OutboundService } from './mail/outbound.service.js';
 import { IntakeService } from './smtp/intake.service.js';
-import { createParserPool, type ParserPool } from './mail/parser-pool.js';
+import { createMailReader, type MailReader } from './smtp/mail-reader.js';
+import { QuarantineService } from './smtp/quarantine.service.js';
+import type { MailRoute } from './db/schema.js';
 import { SeriesIngestService } from './series/ingest.service.js';
 import { backfillArchive, fileWithArchive } from './smtp/archive.service.js';
 import { createListHandler, type FileMail } from './smtp/list.service.js';
-import { createBackfillHandler, ProcessingService, type RouteHandler } from './smtp/processing.service.js';
+import { createBackfillHandler, ProcessingService, type ProcessingOptions, type RouteHandler } from './smtp/processing.service.js';
 import { createBounceHandler } from './smtp/bounce.service.js';
 import { createPostmasterHandler } from './smtp/postmaster.service.js';
 import { createRequestHandler } from './smtp/request.service.js';
-import { createSubscriptionService } from './smtp/subscription.service.js';
+import { createSubscriptionService, type SubscriptionService } from './smtp/subscription.service.js';
 import { buildRecipientTable } from './smtp/recipients.js';
 import { SmtpEdge } from './smtp/server.js';
 import { buildApp } from './web/app.js';
@@ -40,8 +42,10 @@ export interface Core {
   log: Logger;
   db: Db;
   projects: (Project & { id: number })[];
-  /** Mail parsing in worker threads, started on first use and stopped by close(). */
-  parser(): ParserPool;
+  /** Each project's slug by id, for the mail reader (a patch's name drops prefixes naming its project). */
+  slugs: ReadonlyMap<number, string>;
+  /** Mail reading (MIME parse, classification) in worker threads with a time budget; started on first use, stopped by close(). */
+  reader(): MailReader;
   /** The series engine: files accepted list posts (from processing and from moderation). */
   ingest: SeriesIngestService;
   /** Files an accepted list post: the archive's index, then the series engine, in the caller's transaction. */
@@ -66,13 +70,46 @@ export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<C
     new Map(projects.map((p) => [p.id, { id: p.id, slug: p.slug, supersede: p.supersede }])),
     log.child({ subsystem: 'series' }),
   );
-  let pool: ParserPool | null = null;
-  const parser = () => (pool ??= createParserPool(config.parseThreads));
+  let pool: MailReader | null = null;
+  const reader = () =>
+    (pool ??= createMailReader({
+      threads: config.parseThreads,
+      budgetMs: config.mail.budgetMs,
+      onWorkerError: (err) => log.error({ err, subsystem: 'mail-reader' }, 'a mail reader thread failed outside any mail'),
+    }));
   const close = async () => {
     await pool?.destroy();
     await db.destroy();
   };
-  return { config, log, db, projects, ingest, file: fileWithArchive(ingest.ingest.bind(ingest)), parser, close };
+  const slugs = new Map(projects.map((p) => [p.id, p.slug]));
+  return { config, log, db, projects, slugs, ingest, file: fileWithArchive(ingest.ingest.bind(ingest)), reader, close };
+}
+
+/** The handler of each route as the server wires them; `patchbay quarantine retry` processes a mail through them too. */
+export function routeHandlers(core: Core, urls: PublicUrls, kickOutbound: () => void): { handlers: Record<MailRoute, RouteHandler>; subscriptions: SubscriptionService } {
+  const { config, log, db, projects } = core;
+  const subscriptions = createSubscriptionService({
+    db,
+    projects,
+    urls,
+    hostname: config.hostname,
+    // Mail queued from the web (confirmations, welcomes) wakes the outbound worker after its own commit.
+    kick: kickOutbound,
+    log: log.child({ subsystem: 'subscriptions' }),
+  });
+  const handlers: Record<MailRoute, RouteHandler> = {
+    list: createListHandler({ projects, urls, file: core.file, log: log.child({ subsystem: 'list' }) }),
+    request: createRequestHandler({ subscriptions, projects, log: log.child({ subsystem: 'request' }) }),
+    bounces: createBounceHandler({ bounceThreshold: config.bounceThreshold, log: log.child({ subsystem: 'bounces' }) }),
+    bot: archiveOnly,
+    postmaster: createPostmasterHandler({ projects, log: log.child({ subsystem: 'postmaster' }) }),
+  };
+  return { handlers, subscriptions };
+}
+
+/** Processing as every command runs it: the mail reader's workers, the configured attempts. */
+export function processingOptions(core: Core): ProcessingOptions {
+  return { backfill: createBackfillHandler(core.file), slugs: core.slugs, read: core.reader().read, maxAttempts: core.config.mail.attempts };
 }
 
 const archiveOnly: RouteHandler = { handle: async () => ({ state: 'processed', reason: 'archived' }) };
@@ -94,32 +131,19 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     hostname: config.hostname,
     log: log.child({ subsystem: 'outbound' }),
   });
-  const subscriptions = createSubscriptionService({
-    db,
-    projects,
-    urls,
-    hostname: config.hostname,
-    // Mail queued from the web (confirmations, welcomes) wakes the outbound worker after its own commit.
-    kick: () => outbound.kick(),
-    log: log.child({ subsystem: 'subscriptions' }),
-  });
-
+  const { handlers, subscriptions } = routeHandlers(core, urls, () => outbound.kick());
   const processing = new ProcessingService(
     db,
-    {
-      list: createListHandler({ projects, urls, file: core.file, log: log.child({ subsystem: 'list' }) }),
-      request: createRequestHandler({ subscriptions, projects, log: log.child({ subsystem: 'request' }) }),
-      bounces: createBounceHandler({ bounceThreshold: config.bounceThreshold, log: log.child({ subsystem: 'bounces' }) }),
-      bot: archiveOnly,
-      postmaster: createPostmasterHandler({ projects, log: log.child({ subsystem: 'postmaster' }) }),
-    },
+    handlers,
     log.child({ subsystem: 'processing' }),
     () => {
       outbound.kick();
       pipeline?.engine.kick();
     },
-    { backfill: createBackfillHandler(core.file), parse: core.parser().parse },
+    processingOptions(core),
   );
+  // An admin's retry (web) puts the mail back in processing's queue; the page shows where it went.
+  const quarantine = new QuarantineService(db, projects, config.mail.attempts, (id) => processing.enqueue([id]));
   const archiveService = createArchiveService({ db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name })) });
   const pipeline: Pipeline | null = createPipeline({
     db,
@@ -149,6 +173,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
   const api = createApi(db, projects, config.baseUrl, { cacheBytes: config.apiCacheMiB * 2 ** 20 });
   const app = await buildApp({
     log: log.child({ subsystem: 'http' }),
+    trustProxy: config.trustProxy,
     health: {
       snapshot: async () => ({
         mails: await countMails(db),
@@ -160,7 +185,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     archive: {
       service: archiveService,
       publicBase: config.baseUrl ?? null,
-      authenticate: (authorization) => api.auth.authenticate(authorization),
+      authenticate: (authorization, address) => api.auth.authenticate(authorization, address),
     },
     api,
     runs: pipeline?.runs,
@@ -173,7 +198,8 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       runs: pipeline?.runs ?? null,
       archive: archiveService,
       subscriptions,
-      moderation: { db, projects, urls, hostname: config.hostname, file: core.file },
+      moderation: { db, projects, urls, hostname: config.hostname, file: core.file, read: core.reader().read },
+      quarantine,
       kickOutbound: () => outbound.kick(),
       log: log.child({ subsystem: 'web' }),
     }),

@@ -12,6 +12,7 @@ import { createRun, finishRun, finishStep, getRun } from '../../src/db/pipeline.
 import { upsertProjects } from '../../src/db/project.repository.js';
 import { insertUser } from '../../src/db/user.repository.js';
 import { projectsDir } from '../../test/helpers/dirs.js';
+import { prng } from '../../test/helpers/prng.js';
 
 export interface Shape {
   patches: number;
@@ -20,16 +21,7 @@ export interface Shape {
 }
 
 /** Deterministic pseudo-random numbers (mulberry32): every fill is the same. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../test/helpers/prng.js';
 
 const STUDENTS_PER_PROJECT = 100;
 /** Two years of a course's lists, one series every few minutes across the projects. */

@@ -6,6 +6,7 @@ import { SeriesAdminService } from '../series/series-admin.service.js';
 import { ApiService } from './api.service.js';
 import { ApiWriteService } from './api-write.service.js';
 import { AuthService } from './auth.service.js';
+import { LoginGuard, type LoginLimits } from './login-guard.js';
 import type { ProjectInfo } from './represent.js';
 import { DEFAULT_CACHE_LIMITS, ResponseCache } from './response-cache.js';
 
@@ -18,15 +19,20 @@ export interface ApiOptions {
   cacheBytes?: number;
   /** Answers it keeps at most. */
   cacheEntries?: number;
+  /** Failed-login limits (Basic, Token and the web login form share them); default DEFAULT_LOGIN_LIMITS. */
+  loginLimits?: Partial<LoginLimits>;
 }
 
 export function createApi(db: Db, projects: (Project & { id: number })[], baseUrl: string | null, options: ApiOptions = {}) {
   const api = new ApiService(db, projects.map(projectInfo));
+  const guard = new LoginGuard(options.loginLimits);
   const limits = { maxBytes: options.cacheBytes ?? DEFAULT_CACHE_LIMITS.maxBytes, maxEntries: options.cacheEntries ?? DEFAULT_CACHE_LIMITS.maxEntries };
   return {
     api,
     writes: new ApiWriteService(db, new SeriesAdminService(db), api),
-    auth: new AuthService(db),
+    auth: new AuthService(db, guard),
+    /** The failed-login limits: the web view's login form counts into the same ones. */
+    guard,
     baseUrl,
     responses: limits.maxBytes > 0 && limits.maxEntries > 0 ? new ResponseCache(limits) : null,
   };

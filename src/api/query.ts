@@ -1,5 +1,5 @@
 // Pure parsing of Patchwork's query parameters: repeated filter keys, booleans, ISO dates, `q`, `order`, `page`/`per_page`.
-import { notFound } from '../errors.js';
+import { invalid, notFound } from '../errors.js';
 import { STATES } from '../series/states.js';
 
 export type RawQuery = Record<string, string | string[] | undefined>;
@@ -80,11 +80,23 @@ export function statesParam(q: RawQuery, key = 'state'): string[] | undefined {
   });
 }
 
-/** DRF SearchFilter: `q` split on whitespace and commas; every term must match. */
+/**
+ * Terms `q` may hold: each becomes a condition over several columns, and 5,000 of them went past SQLite's expression
+ * depth (1,000) as a 500.
+ */
+export const MAX_SEARCH_TERMS = 32;
+
+/** DRF SearchFilter: `q` split on whitespace and commas; every term must match (a term given twice counts once). */
 export function searchTerms(q: RawQuery): string[] {
   const v = q.q;
   const text = Array.isArray(v) ? v.join(' ') : (v ?? '');
-  return text.split(/[\s,]+/).filter(Boolean);
+  const terms = [...new Set(text.split(/[\s,]+/).filter(Boolean))];
+  if (terms.length > MAX_SEARCH_TERMS) {
+    throw invalid('search_too_long', `q: at most ${MAX_SEARCH_TERMS} search terms, got ${terms.length}`, {
+      fields: { q: [`Ensure this field has no more than ${MAX_SEARCH_TERMS} terms.`] },
+    });
+  }
+  return terms;
 }
 
 export interface SortKey {
@@ -92,16 +104,34 @@ export interface SortKey {
   desc: boolean;
 }
 
-/** DRF OrderingFilter: `order=a,-b`; fields outside the allowed ones are dropped; none left means the default. */
+/**
+ * Terms `order` may hold. Every list orders by at most a handful of fields (Patchwork's ordering_fields); more terms
+ * than this are a mistake or an attack (5,000 of them made SQLite fail with "too many terms in ORDER BY").
+ */
+export const MAX_ORDER_TERMS = 16;
+
+/**
+ * DRF OrderingFilter: `order=a,-b`; fields outside the allowed ones are dropped; none left means the default. A
+ * field named twice counts once (the first wins: a later key on the same field cannot change the order). More than
+ * MAX_ORDER_TERMS terms is a 400.
+ */
 export function orderParam(q: RawQuery, allowed: readonly string[], dflt: SortKey[]): SortKey[] {
   const raw = values(q, 'order');
   if (!raw) return dflt;
-  const keys = raw
-    .flatMap((v) => v.split(','))
-    .map((v) => v.trim())
-    .filter(Boolean)
-    .map((v) => ({ field: v.replace(/^-/, ''), desc: v.startsWith('-') }))
-    .filter((k) => allowed.includes(k.field));
+  const terms = raw.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  if (terms.length > MAX_ORDER_TERMS) {
+    throw invalid('order_too_long', `order: at most ${MAX_ORDER_TERMS} terms, got ${terms.length}`, {
+      fields: { order: [`Ensure this field has no more than ${MAX_ORDER_TERMS} terms.`] },
+    });
+  }
+  const seen = new Set<string>();
+  const keys: SortKey[] = [];
+  for (const t of terms) {
+    const field = t.startsWith('-') ? t.slice(1) : t;
+    if (!allowed.includes(field) || seen.has(field)) continue;
+    seen.add(field);
+    keys.push({ field, desc: t.startsWith('-') });
+  }
   return keys.length ? keys : dflt;
 }
 
@@ -133,17 +163,46 @@ export function resolvePage(req: PageRequest, total: number): { page: number; la
   return { page, lastPage, offset: (page - 1) * req.perPage, limit: req.perPage };
 }
 
-/** RFC 8288 (was RFC 5988) Link header as Patchwork's LinkHeaderPagination writes it: next, prev, then first and last. */
-export function linkHeader(url: string, page: number, lastPage: number): string {
-  // One URL rewritten page by page: set() replaces `page` where it stands, or appends it the first time.
+/**
+ * The longest Link header sent: nginx's default proxy buffer (4 KB) holds the whole header block, undici refuses
+ * more than 16 KB; a query string of 15 KB once made a 60 KB Link.
+ */
+export const MAX_LINK_HEADER = 2048;
+
+/**
+ * RFC 8288 (was RFC 5988) Link header as Patchwork's LinkHeaderPagination writes it: next, prev, then first and last,
+ * each the request's URL with its page. When that passes MAX_LINK_HEADER: the URLs keep only the parameters the list
+ * reads (`known`, each value once), then only next and prev are given (what a client walking the pages follows),
+ * then none (undefined).
+ */
+export function linkHeader(url: string, page: number, lastPage: number, known?: readonly string[]): string | undefined {
   const u = new URL(url);
+  const full = links(u, page, lastPage, true);
+  if (full.length <= MAX_LINK_HEADER) return full;
+  if (known) {
+    const kept = new URLSearchParams();
+    for (const [k, v] of u.searchParams) {
+      if (known.includes(k) && v !== '' && !kept.getAll(k).includes(v)) kept.append(k, v);
+    }
+    u.search = kept.toString();
+  }
+  for (const all of [true, false]) {
+    const h = links(u, page, lastPage, all);
+    if (h.length <= MAX_LINK_HEADER) return h || undefined;
+  }
+  return undefined;
+}
+
+function links(u: URL, page: number, lastPage: number, all: boolean): string {
+  // One URL rewritten page by page: set() replaces `page` where it stands, or appends it the first time. URL's
+  // serialisation percent-encodes `<`, `>`, spaces and controls, so each target is a valid URI-Reference in <…>.
   const at = (n: number) => {
     u.searchParams.set('page', String(n));
     return u.toString();
   };
-  const links: string[] = [];
-  if (page < lastPage) links.push(`<${at(page + 1)}>; rel="next"`);
-  if (page > 1) links.push(`<${at(page - 1)}>; rel="prev"`);
-  links.push(`<${at(1)}>; rel="first"`, `<${at(lastPage)}>; rel="last"`);
-  return links.join(', ');
+  const out: string[] = [];
+  if (page < lastPage) out.push(`<${at(page + 1)}>; rel="next"`);
+  if (page > 1) out.push(`<${at(page - 1)}>; rel="prev"`);
+  if (all) out.push(`<${at(1)}>; rel="first"`, `<${at(lastPage)}>; rel="last"`);
+  return out.join(', ');
 }

@@ -25,7 +25,8 @@ async function withModeration<T>(opts: HeldFlags, run: (deps: ModerationDeps, co
   const flags: Flags = { data: opts.data, projects: opts.projects, baseUrl: opts.baseUrl };
   const core = await openCore(flags);
   try {
-    const deps = { db: core.db, projects: core.projects, urls: { base: core.config.baseUrl ?? '' }, hostname: core.config.hostname, file: core.file };
+    // The mail reader's worker starts only when a post is approved (listing and rejecting read no mail).
+    const deps: ModerationDeps = { db: core.db, projects: core.projects, urls: { base: core.config.baseUrl ?? '' }, hostname: core.config.hostname, file: core.file, read: (jobs) => core.reader().read(jobs) };
     return await run(deps, core);
   } finally {
     await core.close();

@@ -19,7 +19,8 @@ interface Opts {
 /** The line scripts read: every count, the time and the rate. */
 export function summaryLine(s: ImportSummary): string {
   const rate = s.seconds > 0 ? s.done / s.seconds : s.done;
-  return `imported ${s.imported}, duplicates ${s.duplicates}, malformed ${s.malformed} in ${s.seconds.toFixed(1)} s (${rate.toFixed(0)} mails/s)`;
+  const quarantined = s.quarantined ? `, quarantined ${s.quarantined}` : '';
+  return `imported ${s.imported}, duplicates ${s.duplicates}, malformed ${s.malformed}${quarantined} in ${s.seconds.toFixed(1)} s (${rate.toFixed(0)} mails/s)`;
 }
 
 export function importCommand(program: Command): void {
@@ -54,7 +55,15 @@ export function importCommand(program: Command): void {
         let summary: ImportSummary;
         try {
           summary = await importMessages(
-            { db: core.db, hostname: core.config.hostname, backfill: createBackfillHandler(core.file), parse: core.parser().parse, log: core.log.child({ subsystem: 'import' }) },
+            {
+              db: core.db,
+              hostname: core.config.hostname,
+              backfill: createBackfillHandler(core.file),
+              read: core.reader().read,
+              slugs: core.slugs,
+              maxAttempts: core.config.mail.attempts,
+              log: core.log.child({ subsystem: 'import' }),
+            },
             project,
             splitMbox(openMbox(file).stream, opts.format),
             {
@@ -67,6 +76,9 @@ export function importCommand(program: Command): void {
           bar?.stop();
         }
         process.stdout.write(summaryLine(summary) + '\n');
+        if (summary.quarantined) {
+          process.stderr.write(`${summary.quarantined} mails could not be processed and are quarantined: see \`patchbay quarantine list\`\n`);
+        }
         if (summary.failed) {
           throw new AppError('internal', 'import_incomplete', `${summary.failed} mails were stored but could not be processed; the next start of the server processes them`);
         }

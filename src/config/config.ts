@@ -1,7 +1,9 @@
 // Server configuration: command-line flags over PATCHBAY_* environment variables over embedded defaults, validated once and frozen.
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { invalid } from '../errors.js';
+import { trimEndChars } from '../text.js';
 
 export type OutboundMode = { kind: 'outbox' } | { kind: 'smtp'; host: string; port: number; url: string };
 
@@ -51,12 +53,24 @@ export interface Config {
   tls: { cert: string; key: string } | null;
   smtp: SmtpLimits;
   bounceThreshold: number;
-  /** Worker threads that parse mail; 0 parses on the main thread. */
+  /** Worker threads that read stored mail (MIME parse, classification): at least one, see `mail`. */
   parseThreads: number;
+  /** How processing contains a mail it cannot handle (docs/architecture.md, "Poison mail"). */
+  mail: MailProcessing;
   pipeline: PipelineSettings;
   /** MiB of REST API answers kept in memory while nothing is written (docs/api.md, "Caching"); 0 turns it off. */
   apiCacheMiB: number;
   logLevel: string;
+  // --- HTTP edge (issue 11, auth) ---
+  /** Reverse proxies whose X-Forwarded-For/-Host/-Proto are believed (addresses, CIDRs, loopback …); empty: none. */
+  trustProxy: readonly string[];
+}
+
+export interface MailProcessing {
+  /** Time one mail's reading may take in a worker before the worker is stopped and the attempt fails. */
+  budgetMs: number;
+  /** Attempts (each counted before it starts) before a mail is quarantined. */
+  attempts: number;
 }
 
 /** The CI pipeline's capacity (SPEC §4): runs at once, worker threads for steps, worktrees per project. */
@@ -107,6 +121,8 @@ export const SETTINGS = {
   smtpMinRate: 'PATCHBAY_SMTP_MIN_RATE',
   bounceThreshold: 'PATCHBAY_BOUNCE_THRESHOLD',
   parseThreads: 'PATCHBAY_PARSE_THREADS',
+  mailTimeBudget: 'PATCHBAY_MAIL_TIME_BUDGET',
+  mailAttempts: 'PATCHBAY_MAIL_ATTEMPTS',
   pipelineRuns: 'PATCHBAY_PIPELINE_RUNS',
   pipelineThreads: 'PATCHBAY_PIPELINE_THREADS',
   pipelineCpus: 'PATCHBAY_PIPELINE_CPUS',
@@ -115,6 +131,8 @@ export const SETTINGS = {
   artifactsKeepDays: 'PATCHBAY_ARTIFACTS_KEEP_DAYS',
   apiCache: 'PATCHBAY_API_CACHE',
   logLevel: 'PATCHBAY_LOG_LEVEL',
+  // --- HTTP edge (issue 11, auth) ---
+  trustProxy: 'PATCHBAY_TRUST_PROXY',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -186,7 +204,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     smtpPort: int(flags, env, 'smtpPort', 2525, 0, 65535),
     httpHost: pick(flags, env, 'httpHost') ?? '127.0.0.1',
     httpPort: int(flags, env, 'httpPort', 8080, 0, 65535),
-    baseUrl: pick(flags, env, 'baseUrl')?.replace(/\/+$/, '') ?? null,
+    baseUrl: trimEndChars(pick(flags, env, 'baseUrl') ?? '', '/') || null,
     hostname: pick(flags, env, 'hostname') ?? os.hostname(),
     outbound: parseOutbound(pick(flags, env, 'outbound') ?? 'outbox'),
     // Seconds. Defaults: first retry after 1 minute, then 2, 4 … at most 4 hours apart, given up after 2 days.
@@ -198,8 +216,14 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     tls: tlsCert && tlsKey ? { cert: path.resolve(cwd, tlsCert), key: path.resolve(cwd, tlsKey) } : null,
     smtp,
     bounceThreshold: int(flags, env, 'bounceThreshold', 5, 1),
-    // Measured on 2 cores (docs/benchmarks.md): a parser thread gains ~4% and costs ~80 MB, so it starts from 4 cores.
-    parseThreads: int(flags, env, 'parseThreads', os.availableParallelism() >= 4 ? Math.min(4, os.availableParallelism() - 2) : 0, 0, 64),
+    // Always at least one: reading mail in a worker is what lets a time budget stop a mail that runs long (a thread
+    // costs ~55 MB). More from 4 cores, where the main thread's database work is not the only thing to run.
+    parseThreads: int(flags, env, 'parseThreads', os.availableParallelism() >= 4 ? Math.min(4, os.availableParallelism() - 2) : 1, 1, 64),
+    mail: {
+      // Seconds. Reading a 25 MB mail takes about a second on a busy core; ten leaves room for a loaded machine.
+      budgetMs: int(flags, env, 'mailTimeBudget', 10, 1, 3600) * 1000,
+      attempts: int(flags, env, 'mailAttempts', 3, 1, 20),
+    },
     pipeline: {
       runs: int(flags, env, 'pipelineRuns', 1, 0, 64),
       // A step holds its thread while its tools run: a thread per build at once (one per 4 CPUs, as buildBudget
@@ -213,6 +237,42 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     },
     apiCacheMiB: int(flags, env, 'apiCache', 32, 0, 4096),
     logLevel: pick(flags, env, 'logLevel') ?? 'info',
+    // --- HTTP edge (issue 11, auth) ---
+    trustProxy: parseTrustProxy(pick(flags, env, 'trustProxy') ?? ''),
   };
   return Object.freeze(config);
+}
+
+// --- HTTP edge (issue 11, auth) ---
+
+/** Names of address ranges that fastify's proxy-addr knows (RFC 3927, RFC 1122 / RFC 4291, RFC 1918 / RFC 4193). */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * `--trust-proxy` / PATCHBAY_TRUST_PROXY: the peers whose X-Forwarded-* headers are believed, comma- or
+ * space-separated: an IPv4 or IPv6 address, a CIDR (`10.0.0.0/8`, `fd00::/8`), or loopback, linklocal, uniquelocal.
+ * Empty (the default): no peer is a proxy, every request's address is its TCP peer and its host its Host header.
+ */
+export function parseTrustProxy(raw: string): string[] {
+  const out: string[] = [];
+  for (const entry of raw.split(/[\s,]+/)) {
+    if (!entry) continue;
+    if (entry.length > 64 || !validProxyEntry(entry)) {
+      throw invalid('config_invalid', `--trust-proxy / PATCHBAY_TRUST_PROXY: "${entry.slice(0, 64)}" is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal`);
+    }
+    out.push(entry.toLowerCase());
+  }
+  return out;
+}
+
+function validProxyEntry(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry.toLowerCase())) return true;
+  const slash = entry.indexOf('/');
+  const ip = slash === -1 ? entry : entry.slice(0, slash);
+  const family = net.isIP(ip);
+  // A zone (fe80::1%eth0) is not something proxy-addr matches on.
+  if (family === 0 || ip.includes('%')) return false;
+  if (slash === -1) return true;
+  const bits = entry.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }

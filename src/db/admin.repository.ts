@@ -84,6 +84,7 @@ export async function outboxCounts(db: DbOrTx): Promise<Map<OutboundState, numbe
 export interface HealthFigures {
   lastMailAt: string | null;
   mailsStored: number;
+  mailsQuarantined: number;
   outboundQueued: number;
   outboundFailed: number;
   runsQueued: number;
@@ -94,9 +95,10 @@ export interface HealthFigures {
 
 /** Ids grow with arrival: the last mail is the highest id (a rowid seek, where max(received_at) would scan). */
 export async function healthFigures(db: DbOrTx): Promise<HealthFigures> {
-  const counts = await sql<{ last_mail: string | null; stored: number; queued: number; failed: number; runs_queued: number; runs_running: number }>`
+  const counts = await sql<{ last_mail: string | null; stored: number; quarantined: number; queued: number; failed: number; runs_queued: number; runs_running: number }>`
     select (select received_at from mails order by id desc limit 1) as last_mail,
            (select count(*) from mails where state = 'stored') as stored,
+           (select count(*) from mails where state = 'quarantined') as quarantined,
            (select count(*) from outbound where state = 'queued') as queued,
            (select count(*) from outbound where state = 'failed') as failed,
            (select count(*) from runs where state = 'queued') as runs_queued,
@@ -109,6 +111,7 @@ export async function healthFigures(db: DbOrTx): Promise<HealthFigures> {
   return {
     lastMailAt: c.last_mail,
     mailsStored: Number(c.stored),
+    mailsQuarantined: Number(c.quarantined),
     outboundQueued: Number(c.queued),
     outboundFailed: Number(c.failed),
     runsQueued: Number(c.runs_queued),

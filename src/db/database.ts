@@ -77,6 +77,25 @@ export async function setBulkLoad(db: Db, on: boolean): Promise<void> {
 }
 
 /**
+ * Runs `fn` in a transaction whose commit is written to the WAL but not fsynced (synchronous=NORMAL for this one
+ * commit): it survives the process dying, not a power cut. For bookkeeping that a power cut may lose at no cost
+ * (processing's count of attempts, which guards against a mail that kills the process, not the machine). The
+ * connection is held from the first pragma to the last, so no other transaction (intake's, whose 250 needs the
+ * fsync) commits under the lighter setting.
+ */
+export async function transactionWithoutSync<T>(db: Db, fn: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    const mode = (await sql<{ synchronous: number }>`pragma synchronous`.execute(conn)).rows[0]!.synchronous;
+    await sql.raw('pragma synchronous = NORMAL').execute(conn);
+    try {
+      return await conn.transaction().execute(fn);
+    } finally {
+      await sql.raw(`pragma synchronous = ${Number(mode)}`).execute(conn);
+    }
+  });
+}
+
+/**
  * Kysely prepares every query anew; preparing costs as much as running a small query. Queries are built from a fixed
  * set of shapes (values are parameters), so a bounded cache of prepared statements serves nearly every call.
  */

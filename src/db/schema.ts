@@ -16,7 +16,11 @@ export interface ProjectsTable {
 }
 
 export type MailRoute = 'list' | 'request' | 'bounces' | 'bot' | 'postmaster';
-export type MailState = 'stored' | 'processed' | 'held' | 'rejected' | 'malformed';
+/**
+ * `quarantined`: its processing failed (threw, ran past the time budget, or the process died while filing it) on
+ * every attempt; kept with the error as its reason until an admin retries it (`patchbay quarantine`).
+ */
+export type MailState = 'stored' | 'processed' | 'held' | 'rejected' | 'malformed' | 'quarantined';
 
 export interface MailsTable {
   id: Generated<number>;
@@ -39,6 +43,14 @@ export interface MailsTable {
   subject: string | null;
   date: string | null;
   processed_at: string | null;
+}
+
+/** Processing attempts of a mail, counted before each one starts (migration 0009). */
+export interface MailAttemptsTable {
+  mail_id: number;
+  attempts: number;
+  last_error: string | null;
+  last_attempt_at: string;
 }
 
 export type OutboundState = 'queued' | 'sent' | 'kept' | 'bounced' | 'failed';
@@ -105,6 +117,7 @@ export interface StudentEmailsTable {
 export interface Database extends SeriesDatabase, ArchiveDatabase, ApiDatabase, PipelineDatabase, SessionDatabase {
   projects: ProjectsTable;
   mails: MailsTable;
+  mail_attempts: MailAttemptsTable;
   outbound: OutboundTable;
   subscribers: SubscribersTable;
   bounces: BouncesTable;

@@ -1,5 +1,6 @@
 // Pure mbox rendering: patches and covers as Patchwork serves them (for git am), and stored mail as public-inbox's mboxrd.
 import { normalizeNewlines, removeHeaders, splitHeader } from './raw.js';
+import { trimChars } from '../text.js';
 
 /** One patch or cover letter with what Patchwork's `_submission_to_mbox` (patchwork/views/utils.py) reads. */
 export interface MboxSubmission {
@@ -93,9 +94,9 @@ export function foldField(line: string): string {
   return lines.join('\n');
 }
 
-/** Python's str.strip() and rstrip() on whitespace. */
-const strip = (s: string) => s.replace(/^\s+|\s+$/g, '');
-const rstrip = (s: string) => s.replace(/\s+$/, '');
+/** Python's str.strip() and rstrip() on whitespace (`\s`, as before; never /\s+$/, quadratic on a long run of spaces). */
+const strip = (s: string) => s.trim();
+const rstrip = (s: string) => s.trimEnd();
 
 /** The message body Patchwork builds: description, the comments' tags, the postscript, then the diff. */
 export function submissionBody(s: Pick<MboxSubmission, 'kind' | 'content' | 'diff' | 'comments'>): string {
@@ -190,7 +191,7 @@ export function joinMbox(parts: Buffer[]): Buffer {
 
 /** Patchwork's FilenameMixin.filename: runs of characters other than `-_A-Za-z0-9.` become `-`, outer dashes go. */
 export function mboxFilename(name: string, fallback: string): string {
-  const f = name.replace(/[^-_A-Za-z0-9.]+/g, '-').replace(/^-+|-+$/g, '');
+  const f = trimChars(name.replace(/[^-_A-Za-z0-9.]+/g, '-'), '-');
   return f || fallback;
 }
 

@@ -51,12 +51,13 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
   const plain = parsable && !defects.includes('missing-from') ? parsePlain(buf, header, bodyStart) : null;
   if (plain) {
     if (unknownCharset(header, buf)) defects.push('unknown-charset');
+    const date = boundedDate(plain.date === null ? null : new Date(plain.date), defects);
     return {
       defects,
       fatal: defects.some((d) => FATAL_DEFECTS.has(d)),
       from: plain.from,
       subject: plain.subject,
-      date: plain.date,
+      date,
       header,
       text: plain.text,
       attachments: [],
@@ -75,21 +76,42 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
   const from = first?.address ? { address: first.address.toLowerCase(), name: first.name ?? '' } : null;
   if (mail && !from && !defects.includes('missing-from')) defects.push('missing-from');
   if (mail && unknownCharset(header, buf)) defects.push('unknown-charset');
+  const attachments = (mail?.attachments ?? []).map((a) => {
+    // mailparser gives `false` for a part whose Content-Type is empty ("Content-Type: " seen in the wild, issue 11):
+    // such a part is bytes of no known type, as RFC 2045 §5.2 would have it read.
+    const known = typeof a.contentType === 'string' && a.contentType !== '';
+    const filename = typeof a.filename === 'string' ? a.filename : null;
+    const contentType = known ? a.contentType.toLowerCase() : 'application/octet-stream';
+    return {
+      contentType,
+      filename,
+      text: contentType.startsWith('text/') || /\.(patch|diff)$/i.test(filename ?? '') ? a.content.toString('utf8') : null,
+    };
+  });
+  if (mail?.attachments.some((a) => typeof a.contentType !== 'string' || a.contentType === '')) defects.push('bad-content-type');
   return {
     defects,
     fatal: defects.some((d) => FATAL_DEFECTS.has(d)),
     from,
     subject: mail?.subject ?? null,
-    date: mail?.date && !Number.isNaN(mail.date.getTime()) ? mail.date.toISOString() : null,
+    date: boundedDate(mail?.date ?? null, defects),
     header,
     text: mail?.text ?? '',
-    // Plain data only: a ParsedMessage crosses to the main thread from the parser's worker by structured clone.
-    attachments: (mail?.attachments ?? []).map((a) => ({
-      contentType: a.contentType,
-      filename: a.filename ?? null,
-      text: a.contentType.startsWith('text/') || /\.(patch|diff)$/i.test(a.filename ?? '') ? a.content.toString('utf8') : null,
-    })),
+    // Plain data only: a ParsedMessage crosses to the main thread from the reader's worker by structured clone.
+    attachments,
   };
+}
+
+/**
+ * The Date header as an ISO string, when it is a date this side of year 10000: a date like "Sat, 13 Sep 275760"
+ * is valid for JavaScript but breaks date arithmetic (the series engine's ±20 minute window) and ISO ordering.
+ */
+function boundedDate(d: Date | null, defects: string[]): string | null {
+  if (!d || Number.isNaN(d.getTime())) return null;
+  const year = d.getUTCFullYear();
+  if (year >= 1 && year <= 9999) return d.toISOString();
+  defects.push('date-out-of-range');
+  return null;
 }
 
 function unknownCharset(header: string, buf: Buffer): boolean {

@@ -1,6 +1,7 @@
 // Validates a student's test description as a LAVA test definition (text in, {ok, errors with lines, test cases} out).
 // Pure: no I/O. What LAVA itself accepts (lava_common/schemas/test/testdef.py, 2023.01) plus the course's rules:
 // metadata.description is required here, and run.steps must not be empty.
+import { RE2JS } from 're2js';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Node, type Scalar, type YAMLMap } from 'yaml';
 
 export const LAVA_TESTDEF_FORMAT = 'Lava-Test Test Definition 1.0';
@@ -201,29 +202,34 @@ export function testCasesIn(script: string): string[] {
   return names;
 }
 
-export type CompiledPattern = { regex: RegExp; groups: string[] } | { error: string };
+export type CompiledPattern = { regex: RE2JS; groups: string[] } | { error: string };
 
 /**
- * LAVA compiles parse.pattern with Python's `re`: `(?P<name>…)` and `(?P=name)` become JavaScript's `(?<name>…)`
- * and `\k<name>`, and leading global flags like `(?i)` become RegExp flags. What still differs between the two
- * dialects is reported as the RegExp error.
+ * LAVA compiles parse.pattern with Python's `re`; we compile it with RE2 (re2js), which reads Python's `(?P<name>…)`
+ * itself and matches in time linear in the line, whatever the student wrote: the pattern and the lines it is matched
+ * on both come from the student, and a backtracking engine would let `(a+)+$` hold the worker for hours. The price:
+ * back-references (`(?P=name)`) and look-arounds are refused with a clear error. Leading global flags like `(?i)`
+ * become RE2 flags (i, m, s; Python's a, L, u, x are ignored, as before).
  */
 export function compilePythonRegex(pattern: string): CompiledPattern {
   let source = pattern;
-  let flags = '';
+  let flags = 0;
   const lead = /^\(\?([aiLmsux]+)\)/.exec(source);
   if (lead) {
     source = source.slice(lead[0].length);
-    for (const f of lead[1]!) if ((f === 'i' || f === 'm' || f === 's') && !flags.includes(f)) flags += f;
+    for (const f of lead[1]!) flags |= f === 'i' ? RE2JS.CASE_INSENSITIVE : f === 'm' ? RE2JS.MULTILINE : f === 's' ? RE2JS.DOTALL : 0;
   }
-  source = source.replace(/\(\?P</g, '(?<').replace(/\(\?P=(\w+)\)/g, '\\k<$1>');
   try {
-    const regex = new RegExp(source, flags);
-    const groups = [...source.matchAll(/\(\?<([A-Za-z_]\w*)>/g)].map((m) => m[1]!);
+    const regex = RE2JS.compile(source, flags);
+    const named = regex.namedGroups();
+    const groups = Object.keys(named).sort((a, b) => named[a]! - named[b]!);
     return { regex, groups };
   } catch (e) {
-    // V8 says "Invalid regular expression: /<translated source>/<flags>: <reason>"; the student wrote another source.
-    return { error: (e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '').replace(/^./, (c) => c.toLowerCase()) };
+    const why = (e as Error).message.replace(/^error parsing regexp: /, '');
+    if (/^invalid or unsupported Perl syntax: `\(\?(P|=|!|<=|<!)/.test(why)) {
+      return { error: `back-references and look-arounds are not supported (patchbay matches in linear time): ${why}` };
+    }
+    return { error: why };
   }
 }
 

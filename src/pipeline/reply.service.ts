@@ -162,7 +162,8 @@ function reportBase(apply: StepResult | undefined, tip: string | null, job: Job)
 /** A build's result as the report shows it: the first errors, the warnings (new ones marked), how to redo it. */
 function buildReport(build: BuildSpec, r: StepResult): BuildReport {
   const diag = (f: Finding): BuildDiagnostic => {
-    const m = /^(.+?):(\d+)(?::(\d+))?: (?:fatal )?(error|warning): (.*)$/.exec(f.message);
+    // The message runs to the end of its line (with `$`, a line break after it made every `:` a new, failing start).
+    const m = /^(.+?):(\d+)(?::(\d+))?: (?:fatal )?(error|warning): (.*)/.exec(f.message);
     return {
       file: f.file ?? m?.[1] ?? '',
       line: f.line ?? Number(m?.[2] ?? 0),
@@ -184,6 +185,17 @@ function buildReport(build: BuildSpec, r: StepResult): BuildReport {
   };
 }
 
+/**
+ * "suite/name failed" or "suite/name failed: note" → "suite/name": what `/ failed(:.*)?$/` removed, found with
+ * indexOf (that regex rescanned the rest of the message from each " failed").
+ */
+function failedCase(message: string): string {
+  const lastLine = Math.max(...['\n', '\r', '\u2028', '\u2029'].map((c) => message.lastIndexOf(c))) + 1;
+  const noted = message.indexOf(' failed:', lastLine);
+  if (noted !== -1) return message.slice(0, noted);
+  return message.endsWith(' failed') ? message.slice(0, -' failed'.length) : message;
+}
+
 /** A test run as the report shows it: every case (from the step's case list), failing ones with their output. */
 function testReport(build: BuildSpec, r: StepResult): TestSuiteReport {
   const o = r.outputs ?? {};
@@ -193,7 +205,7 @@ function testReport(build: BuildSpec, r: StepResult): TestSuiteReport {
   } catch {
     cases = [];
   }
-  const tails = new Map(r.findings.filter((f) => f.type === 'TEST_FAILED').map((f) => [f.message.replace(/ failed(:.*)?$/, ''), f.quote]));
+  const tails = new Map(r.findings.filter((f) => f.type === 'TEST_FAILED').map((f) => [failedCase(f.message), f.quote]));
   const crash = r.findings.find((f) => f.type === 'KERNEL_CRASH' || f.type === 'GUEST_HUNG' || f.type === 'NO_BOOT');
   // After a crash every unfinished case would quote the same panic: it is shown once, as the crash.
   if (crash) tails.clear();

@@ -3,6 +3,7 @@
 // Everything quoted comes from the student's mail or the tools' output: control characters are stripped from it.
 import { AppError } from '../errors.js';
 import { renderTemplate } from '../mail/compose.js';
+import { trimChars, trimEndChars } from '../text.js';
 import type { Finding, PersonRef, StepResult, StepStatus } from './types.js';
 
 export type ReportKind = 'signoff-missing' | 'test-description' | 'coding-style' | 'apply-failed' | 'build-failed' | 'test-results';
@@ -203,12 +204,17 @@ export function stripControls(s: string): string {
 
 /** A field on one line of the mail: controls removed, newlines and tabs folded to spaces. */
 function line(s: string): string {
-  return stripControls(s.replace(/[ \t]*[\r\n]+[ \t]*/g, ' ').replace(/\t/g, ' ')).trim();
+  // Each run of newlines with the blanks around it becomes one space (split first: `[ \t]*[\r\n]+` rescanned blanks).
+  const folded = s
+    .split(/[\r\n]+/)
+    .map((part) => trimChars(part, ' \t'))
+    .join(' ');
+  return stripControls(folded.replace(/\t/g, ' ')).trim();
 }
 
 function quoteLines(text: string | undefined | null, max = MAX_QUOTE_LINES): string[] {
   if (text === undefined || text === null || text === '') return [];
-  const lines = stripControls(text.replace(/\r\n?/g, '\n')).replace(/\n+$/, '').split('\n');
+  const lines = trimEndChars(stripControls(text.replace(/\r\n?/g, '\n')), '\n').split('\n');
   if (lines.length <= max) return lines;
   return [...lines.slice(0, max), `[… ${lines.length - max} more lines]`];
 }
@@ -216,7 +222,7 @@ function quoteLines(text: string | undefined | null, max = MAX_QUOTE_LINES): str
 /** The last lines of a log (where a failing test says why). */
 function tailLines(text: string | undefined, max = 20): string[] {
   if (!text) return [];
-  const lines = stripControls(text.replace(/\r\n?/g, '\n')).replace(/\n+$/, '').split('\n');
+  const lines = trimEndChars(stripControls(text.replace(/\r\n?/g, '\n')), '\n').split('\n');
   return lines.length <= max ? lines : [`[… ${lines.length - max} earlier lines]`, ...lines.slice(-max)];
 }
 

@@ -2,6 +2,7 @@
 // never reported (failed, as LAVA does for `expected:` cases), and the exports a LAVA server offers for a job:
 // CSV (lava_results_app's testcase_export_fields, csv.QUOTE_ALL) and JUnit XML (lava_rest_app's junit view).
 // Pure: data in, strings out.
+import type { RE2JS } from 're2js';
 import { testCaseFields, type ConsoleReading } from './rules/console-output.js';
 
 export type CaseResult = 'pass' | 'fail' | 'skip' | 'unknown';
@@ -16,8 +17,8 @@ export interface RunSpec {
   name: string;
   /** Test cases the definition lists (lava-testdef's testCases): each must report. */
   expected: string[];
-  /** parse: pattern, already translated from Python's re, and its fixupdict. */
-  parse?: { regex: RegExp; fixup: Record<string, string> } | null;
+  /** parse: pattern, compiled for RE2 (lava-testdef's compilePythonRegex), and its fixupdict. */
+  parse?: { regex: RE2JS; fixup: Record<string, string> } | null;
 }
 
 export interface TestCaseOutcome {
@@ -155,7 +156,7 @@ export function collectResults(
     const stops = reading.signals.filter((s) => s.line > st.from && (s.kind === 'startRun' || s.kind === 'runnerExit')).map((s) => s.line);
     const exit = reading.runExits.get(r.index);
     if (exit && exit.line > st.from) stops.push(exit.line);
-    return stops.length ? Math.min(...stops) : lastLine + 1;
+    return stops.length ? stops.reduce((a, b) => Math.min(a, b)) : lastLine + 1;
   };
 
   // parse: patterns turn plain output lines of their run into test cases (LAVA matches them on the run's output).
@@ -166,8 +167,8 @@ export function collectResults(
     for (let n = st.from + 1; n < end; n++) {
       const line = reading.lines[n - 1]!;
       if (SIGNAL_TEXT.test(line) || line.startsWith('+ ')) continue;
-      const m = r.parse.regex.exec(line);
-      const g = m?.groups;
+      // re2js's exec mirrors RegExp's (index, input, groups); its typings say any[].
+      const g = (r.parse.regex.exec(line) as RegExpExecArray | null)?.groups;
       if (!g?.test_case_id || g.result === undefined) continue;
       const fixed = r.parse.fixup[g.result] ?? g.result.toLowerCase();
       const result = (CASE_RESULTS as readonly string[]).includes(fixed) ? (fixed as CaseResult) : 'unknown';

@@ -47,8 +47,9 @@ export function classify(mail: MailInput, projectSlug?: string): Classified {
     const part = splitPatch(attachment);
     if (part.diff) {
       diff += part.diff;
-      // An attached git format-patch file carries its own commit message; the inline text may be empty.
-      if (part.comment && !content) content = cleanComment(part.comment.replace(/^(From|Date|Subject|From:)[^\n]*\n/gm, ''));
+      // An attached git format-patch file carries its own commit message; the inline text may be empty. Its From,
+      // Date and Subject lines go, each read to its own end only (`[^\n]*` rescanned past every CR: quadratic).
+      if (part.comment && !content) content = cleanComment(part.comment.replace(/^(From|Date|Subject)[^\n\r\u2028\u2029]*\n/gm, ''));
     }
   }
   const full = `${mail.text}\n${mail.patchAttachments.join('\n')}`;

@@ -22,12 +22,13 @@ export function splitPatch(body: string): SplitPatch {
   let oldLeft = 0;
   let newLeft = 0;
 
+  // Line by line, not push(...pending): spreading 300,000 header lines overflows the stack (a 3 MB mail did).
   const abandon = () => {
-    comment.push(...pending);
+    for (const l of pending) comment.push(l);
     pending = [];
   };
   const commit = () => {
-    diff.push(...pending);
+    for (const l of pending) diff.push(l);
     pending = [];
     binaryTail = false;
   };

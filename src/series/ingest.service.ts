@@ -34,9 +34,8 @@ import {
   upsertPerson,
 } from '../db/series.repository.js';
 import type { Logger } from '../log.js';
-import type { ParsedMessage } from '../mail/parse.js';
-import { classify, type Classified } from './classify.js';
-import { authorOf, toMailInput } from './mail-input.js';
+import type { Classified } from './classify.js';
+import type { Filing } from './filing.js';
 import { INITIAL_STATE, OPEN_STATES, stateFromHeader } from './states.js';
 import { normalizeTitle } from './subject.js';
 import { batchOf, decide, findPredecessor, findSuccessor, type PredecessorCandidates, lookupOrder, UNTHREADED_WINDOW_MS, type Context, type RevisionHint } from './thread.js';
@@ -65,11 +64,12 @@ export class SeriesIngestService {
   /** Events of the mail being filed, written when it is done: at the end of the caller's batch (deferred-writes.ts). */
   private emitted: NewEvent[] = [];
 
-  async ingest(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<IngestResult> {
+  /** `filing` is the mail as the series core reads it (filing.ts), made off the main thread by the mail reader. */
+  async ingest(tx: DbOrTx, mail: MailRow, filing: Filing): Promise<IngestResult> {
     // Ingest runs inside the caller's transaction, which the single connection serializes: one mail at a time.
     this.emitted = [];
     try {
-      const result = await this.file(tx, mail, parsed);
+      const result = await this.file(tx, mail, filing);
       for (const e of this.emitted) await deferWrite(tx, insertEvents, e);
       return result;
     } finally {
@@ -77,11 +77,10 @@ export class SeriesIngestService {
     }
   }
 
-  private async file(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<IngestResult> {
+  private async file(tx: DbOrTx, mail: MailRow, filing: Filing): Promise<IngestResult> {
     const project = this.projects.get(mail.project_id);
     if (!project) return { kind: 'plain', reason: 'no-project' };
-    const input = toMailInput({ msgid: mail.msgid, header: parsed.header, parts: parsed, from: parsed.from ? { name: parsed.from.name, email: parsed.from.address } : null, subject: parsed.subject, date: parsed.date, fallbackDate: mail.received_at });
-    const classified = classify(input, project.slug);
+    const { input, classified } = filing;
     if (!input.from.email) return { kind: 'plain', reason: 'no-sender' };
     const submitterId = await upsertPerson(tx, input.from.email, input.from.name);
     const message = { msgid: input.msgid, inReplyTo: input.inReplyTo, references: input.references, date: input.date, submitter: input.from.email, classified };
@@ -161,7 +160,7 @@ export class SeriesIngestService {
           d.kind === 'patch-new-series'
             ? await this.newSeries(tx, rows, project, submitterId, input.msgid, input.date, d.version, d.total, classified.changeId)
             : d.seriesId;
-        const author = authorOf(input);
+        const author = filing.author;
         const patchId = await insertPatch(tx, {
           projectId: project.id,
           mailId: mail.id,
@@ -175,7 +174,7 @@ export class SeriesIngestService {
           hash: classified.kind === 'patch' ? classified.hash : null,
           pullUrl: classified.pull ? [classified.pull.url, classified.pull.branch].filter(Boolean).join(' ') : null,
           date: input.date,
-          state: stateFromHeader(headerOf(parsed.header, 'x-patchwork-state')) ?? INITIAL_STATE,
+          state: stateFromHeader(filing.stateHeader) ?? INITIAL_STATE,
           tags: classified.tags,
           baseCommit: classified.baseCommit,
           changeId: classified.changeId,
@@ -269,12 +268,14 @@ export class SeriesIngestService {
     const seriesId = series.id;
     const patches = (await patchSlotsOfSeries(tx, seriesId)).filter((p) => p.replaced_by === null);
     const byNumber = new Map(patches.map((p) => [p.number, p]));
-    let complete = true;
-    for (let i = 1; i < index; i++) if (!byNumber.has(i)) complete = false;
+    // "1..n all here" as a count of the distinct numbers in range: work in the patches received, never in a number
+    // the mail chose (subject bounds keep those small; a row from before them may not be).
+    const present = (n: number) => [...byNumber.keys()].filter((k) => k >= 1 && k <= n).length === n;
+    const complete = index <= 1 || present(index - 1);
     for (let i = index; complete && byNumber.has(i) && (i === index || !replacement); i++) {
       this.emit({ projectId: project.id, category: 'patch-completed', patchId: byNumber.get(i)!.id, seriesId });
     }
-    const all = Array.from({ length: series.total }, (_, i) => i + 1).every((i) => byNumber.has(i));
+    const all = present(series.total);
     if (all && (series.completed === 0 || replacement)) {
       await setSeriesCompleted(tx, seriesId);
       series.completed = 1;
@@ -340,9 +341,4 @@ export class SeriesIngestService {
     this.emit({ projectId: project.id, category: 'series-new-revision', seriesId, payload: { previous_series: rev.previous_id, reason: rev.reason } });
     await markRevisionAnnounced(tx, seriesId);
   }
-}
-
-function headerOf(header: string, name: string): string | undefined {
-  const re = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im');
-  return re.exec(header)?.[1]?.trim();
 }

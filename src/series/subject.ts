@@ -1,4 +1,6 @@
 // Subject parsing: reply/forward markers, bracket prefixes, version, series marker, and the name Patchwork would show.
+import { isSpace, trimEndWhere } from '../text.js';
+import { boundedInt, MAX_SERIES_TOTAL, MAX_VERSION } from './limits.js';
 
 export interface ParsedSubject {
   /** Re:/Aw:/SV: (a reply); Patchwork treats only a reply as a comment, never a forward. */
@@ -15,14 +17,23 @@ export interface ParsedSubject {
   total: number | null;
   rfc: boolean;
   resend: boolean;
+  /** A marker or version outside limits.ts's bounds ("[PATCH 1/1000000000]"): ignored, the mail gets a defect. */
+  outOfRange: boolean;
   /** Patchwork's stored name: remaining prefixes kept as "[RFC,net-next] title" (marker dropped). */
   name: string;
   /** The title without any prefix. */
   title: string;
 }
 
+/**
+ * Characters of a subject that are parsed; the rest is cut first. Each Re: or [tag] peeled off copies the rest, so
+ * the work grows with the square of the length: 1,000 keeps it small and is four times Patchwork's stored name
+ * (255).
+ */
+export const MAX_SUBJECT = 1000;
+
 // "Re: ", "RE:", "Aw:" (German Outlook), "SV:" (Nordic), "Fwd:", "Fw:", "TR:" (French forward), repeated.
-const REPLY = /^\s*(re|aw|sv|antw|vs)\s*(\[\d+\])?\s*:\s*/i;
+const REPLY = /^\s*(?:re|aw|sv|antw|vs)\s*(?:\[\d+\]\s*)?:\s*/i;
 const FORWARD = /^\s*(fwd?|tr|wg)\s*:\s*/i;
 const BRACKET = /^\s*\[([^\]]*)\]\s*/;
 const MARKER = /^(?:.*?\D)?(\d+)(?:\/| of )(\d+)$/i;
@@ -30,7 +41,7 @@ const VERSION = /^(?:patch|rfc|resend)?v(\d+)(?:\.(\d+))?$/i;
 const PATCH_WORDS = new Set(['patch', 'pull', 'git pull', 'git', 'patchv']);
 
 export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
-  let rest = raw.replace(/\s+/g, ' ').trim();
+  let rest = raw.slice(0, MAX_SUBJECT).replace(/\s+/g, ' ').trim();
   let isReply = false;
   let isForward = false;
   for (;;) {
@@ -54,7 +65,7 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
   for (let m = BRACKET.exec(rest); m; m = BRACKET.exec(rest)) {
     hadBracket = true;
     // "PATCH 1 of 3" (Mercurial) keeps "1 of 3" as one token.
-    const group = m[1]!.replace(/(\d+) of (\d+)/gi, '$1/$2');
+    const group = m[1]!.replace(/(?<!\d)(\d+) of (\d+)/gi, '$1/$2');
     tokens.push(...group.split(/[,\s]+/).filter(Boolean));
     rest = rest.slice(m[0].length);
     const again = REPLY.exec(rest);
@@ -73,14 +84,18 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
   let resend = false;
   let versionSeen = false;
   let markerSeen = false;
+  let outOfRange = false;
   const prefixes: string[] = [];
   for (const token of tokens) {
     const lower = token.toLowerCase();
     const v = VERSION.exec(token);
-    if (v && !versionSeen) {
+    const vn = v ? boundedInt(v[1]!, 0, MAX_VERSION) : null;
+    const sub = v?.[2] === undefined ? null : boundedInt(v[2], 0, MAX_VERSION);
+    if (v && (vn === null || (v[2] !== undefined && sub === null))) outOfRange = true;
+    else if (v && !versionSeen) {
       versionSeen = true;
-      version = Number(v[1]);
-      subversion = v[2] === undefined ? null : Number(v[2]);
+      version = vn!;
+      subversion = sub;
       if (/^patch/i.test(token)) hasPatchTag = true;
       if (/^rfc/i.test(token)) rfc = true;
       continue;
@@ -88,14 +103,19 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
     const mk = MARKER.exec(token);
     if (mk && !markerSeen) {
       markerSeen = true;
-      index = Number(mk[1]);
-      total = Number(mk[2]);
+      // Out of range ("[PATCH 99999999999999999999/0]"): the marker is dropped, the mail is filed as unnumbered.
+      const i = boundedInt(mk[1]!, 0, MAX_SERIES_TOTAL);
+      const t = boundedInt(mk[2]!, 1, MAX_SERIES_TOTAL);
+      if (i === null || t === null) outOfRange = true;
+      else [index, total] = [i, t];
       // "PATCH1/8" or "v2PATCH1/4": the word before the marker still counts.
       if (/patch/i.test(token)) hasPatchTag = true;
       const vp = /^v(\d+)/i.exec(token);
-      if (vp && !versionSeen) {
+      const vpn = vp ? boundedInt(vp[1]!, 0, MAX_VERSION) : null;
+      if (vp && vpn === null) outOfRange = true;
+      else if (vp && !versionSeen) {
         versionSeen = true;
-        version = Number(vp[1]);
+        version = vpn!;
       }
       continue;
     }
@@ -111,7 +131,9 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
   if (!versionSeen) {
     // Patchwork also reads "subject (v2)".
     const paren = /\([vV](\d+)\)/.exec(rest);
-    if (paren) version = Number(paren[1]);
+    const pn = paren ? boundedInt(paren[1]!, 0, MAX_VERSION) : null;
+    if (paren && pn === null) outOfRange = true;
+    else if (pn !== null) version = pn;
   }
   const title = rest.trim();
   const kept = prefixes;
@@ -126,6 +148,7 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
     total,
     rfc,
     resend,
+    outOfRange,
     name: kept.length ? `[${kept.join(',')}] ${title}` : title,
     title,
   };
@@ -133,10 +156,7 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
 
 /** The title as compared across revisions: case, spacing and trailing punctuation ignored. */
 export function normalizeTitle(title: string): string {
-  return title
-    .normalize('NFKC')
-    .toLowerCase()
-    .replace(/\s+/g, ' ')
-    .replace(/[.\s]+$/, '')
-    .trim();
+  const spaced = title.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ');
+  // Not /[.\s]+$/: from every dot or space of a long run, that scans to the run's end (quadratic).
+  return trimEndWhere(spaced, (c) => c === '.' || isSpace(c)).trim();
 }

@@ -3,9 +3,11 @@ import type { Db, DbOrTx } from '../db/database.js';
 import { type ArchiveRow, backfillUpto, clearBackfill, insertArchiveEntries, unindexedPosts } from '../db/archive.repository.js';
 import { deferWrite } from '../db/deferred-writes.js';
 import type { MailRow } from '../db/schema.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { archiveEntry } from '../mail/archive-entry.js';
-import { parseMessage, type ParsedMessage } from '../mail/parse.js';
+import { archiveEntry, type ArchiveEntry } from '../mail/archive-entry.js';
+import { parseMessage } from '../mail/parse.js';
+import type { Filing } from '../series/filing.js';
 import type { FileMail } from './list.service.js';
 
 const writeIndex = async (tx: DbOrTx, rows: ArchiveRow[]): Promise<void> => {
@@ -13,18 +15,20 @@ const writeIndex = async (tx: DbOrTx, rows: ArchiveRow[]): Promise<void> => {
 };
 
 /** Indexes the post in the caller's transaction: at its end when it files a batch of mails (deferred-writes.ts), else now. */
-export async function indexPost(tx: DbOrTx, mail: Pick<MailRow, 'id' | 'project_id' | 'msgid' | 'received_at'>, parsed: ParsedMessage): Promise<void> {
-  await deferWrite(tx, writeIndex, { projectId: mail.project_id, mailId: mail.id, entry: archiveEntry({ msgid: mail.msgid, receivedAt: mail.received_at }, parsed) });
+export async function indexPost(tx: DbOrTx, mail: Pick<MailRow, 'id' | 'project_id'>, entry: ArchiveEntry): Promise<void> {
+  await deferWrite(tx, writeIndex, { projectId: mail.project_id, mailId: mail.id, entry });
 }
 
 /**
  * A post the list accepts (relayed, approved or imported) is archived in the same transaction that files it into
  * the series engine: what the archive shows and what the tracker knows cannot drift apart, even across a crash.
  */
-export function fileWithArchive(file: FileMail): FileMail {
-  return async (tx, mail, parsed) => {
-    const filed = await file(tx, mail, parsed);
-    await indexPost(tx, mail, parsed);
+export function fileWithArchive(file: (tx: DbOrTx, mail: MailRow, filing: Filing) => Promise<unknown>): FileMail {
+  return async (tx, mail, read) => {
+    // Read by the mail reader as a list post (mail-reading.ts): its filing and archive entry were made off this thread.
+    if (!read.post) throw new AppError('internal', 'not_read_as_post', `mail ${mail.id} was not read as a list post`);
+    const filed = await file(tx, mail, read.post.filing);
+    await indexPost(tx, mail, read.post.archive);
     return filed;
   };
 }

@@ -4,7 +4,7 @@ import type { MailRow, SubscriberRow } from '../db/schema.js';
 import { findSubscriber, recordBounce, setSubscriberState } from '../db/subscriber.repository.js';
 import type { Logger } from '../log.js';
 import { parseDsn, type DsnRecipient, type DsnSeverity } from '../mail/dsn.js';
-import type { ParsedMessage } from '../mail/parse.js';
+import type { ReadMail } from './mail-reading.js';
 import type { Outcome, RouteHandler } from './processing.service.js';
 
 /**
@@ -48,8 +48,9 @@ export function createBounceHandler(deps: { bounceThreshold: number; log?: Logge
   }
 
   return {
-    async handle(tx: DbOrTx, mail: MailRow, _parsed: ParsedMessage): Promise<Outcome> {
-      const dsn = await parseDsn(mail.raw);
+    async handle(tx: DbOrTx, mail: MailRow, read: ReadMail): Promise<Outcome> {
+      // Read off this thread by the mail reader (mail-reading.ts); parsed here only for a caller that did not.
+      const dsn = read.dsn !== undefined ? read.dsn : await parseDsn(mail.raw);
       if (!dsn) return { state: 'processed', reason: 'not-a-bounce' };
 
       const verp = verpSubscriber(mail.recipient);

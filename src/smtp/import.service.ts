@@ -7,7 +7,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { headerText, headerValue } from '../mail/raw.js';
 import { IntakeService } from './intake.service.js';
-import type { Parse } from '../mail/parser-pool.js';
+import type { ReadMails } from './mail-reading.js';
 import type { MboxMessage } from './mbox.js';
 import { ProcessingService, type RouteHandler } from './processing.service.js';
 
@@ -26,7 +26,9 @@ export interface ImportCounts {
   duplicates: number;
   /** New mail stored but kept as malformed (NUL bytes, no From, ...). */
   malformed: number;
-  /** Stored but its processing failed: left in state 'stored' for the next start of the server or the next import. */
+  /** Stored, but its processing failed on every attempt: kept as quarantined (`patchbay quarantine list`). */
+  quarantined: number;
+  /** Stored but not processed (the database or the mail reader failed): left in state 'stored' for the next start. */
   failed: number;
 }
 
@@ -41,8 +43,12 @@ export interface ImportDeps {
   hostname: string;
   /** The backfill handler the server uses too (createBackfillHandler): files list posts, relays nothing. */
   backfill: RouteHandler;
-  /** How mail is parsed (the server's worker threads, or this thread when left out). */
-  parse?: Parse;
+  /** How mail is read (the mail reader's worker threads with their time budget, or this thread when left out). */
+  read?: ReadMails;
+  /** Each project's slug by id (ProcessingOptions.slugs). */
+  slugs: ReadonlyMap<number, string>;
+  /** Attempts before a mail is quarantined (ProcessingOptions.maxAttempts). */
+  maxAttempts?: number;
   log: Logger;
 }
 
@@ -63,8 +69,10 @@ export interface ImportOptions {
 /** The address in a From header, as the envelope sender an MTA would have used; MAILER-DAEMON when there is none. */
 export function envelopeSender(raw: Buffer): string {
   const from = headerValue(headerText(raw), 'from') ?? '';
-  const m = /<([^<>\s]+@[^<>\s]+)>/.exec(from) ?? /([^<>\s"(),:;]+@[^<>\s"(),:;]+)/.exec(from);
-  return m ? m[1]! : 'MAILER-DAEMON';
+  // <user@host>, else the first word with an @ inside; each read in one pass (the old unanchored
+  // `[^…]+@[^…]+` rescanned a long word from each of its characters).
+  const bracketed = /<([^<>\s][^<>\s@]*@[^<>\s]+)>/.exec(from)?.[1];
+  return bracketed ?? from.split(/[<>\s"(),:;]+/).find((w) => w.slice(1, -1).includes('@')) ?? 'MAILER-DAEMON';
 }
 
 /** Imports messages into one project's list archive: the list mailbox is the recipient, exactly as if sent by SMTP. */
@@ -106,7 +114,7 @@ async function importAll(deps: ImportDeps, project: ImportProject, messages: Asy
   const maxInFlight = options.maxInFlight ?? IMPORT_BATCH * 4;
   const groupSize = Math.max(1, Math.min(IMPORT_BATCH, maxInFlight));
   const log = deps.log.child({ project: project.slug });
-  const counts: ImportCounts = { done: 0, imported: 0, duplicates: 0, malformed: 0, failed: 0 };
+  const counts: ImportCounts = { done: 0, imported: 0, duplicates: 0, malformed: 0, quarantined: 0, failed: 0 };
 
   // Fresh mail ids whose processing we wait for; and outcomes that arrived before their accept() resolved.
   const waiting = new Set<number>();
@@ -117,7 +125,8 @@ async function importAll(deps: ImportDeps, project: ImportProject, messages: Asy
 
   const finish = (id: number, state: MailState | null, error: unknown) => {
     waiting.delete(id);
-    if (error !== undefined) counts.failed++;
+    if (state === 'quarantined') counts.quarantined++;
+    else if (error !== undefined) counts.failed++;
     else if (state === 'malformed') counts.malformed++;
     else counts.imported++;
     release();
@@ -139,7 +148,9 @@ async function importAll(deps: ImportDeps, project: ImportProject, messages: Asy
     () => {},
     {
       backfill: deps.backfill,
-      parse: deps.parse,
+      read: deps.read,
+      slugs: deps.slugs,
+      maxAttempts: deps.maxAttempts,
       batchSize: IMPORT_BATCH,
       onProcessed: (id, state, error) => {
         if (resuming.delete(id)) return;

@@ -9,8 +9,8 @@ import { activeSubscribers, findSubscriber } from '../db/subscriber.repository.j
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { detectAutomatic, listHeaders, REPLACED_HEADERS, type ListIdentity } from '../mail/list-headers.js';
-import type { ParsedMessage } from '../mail/parse.js';
 import { newlineOf } from '../mail/raw.js';
+import type { ReadMail } from './mail-reading.js';
 import type { Outcome, RouteHandler } from './processing.service.js';
 import { encodeVerp } from './recipients.js';
 
@@ -19,7 +19,7 @@ export type ListProject = Project & { id: number };
 export type HoldReason = 'non-member' | 'not-on-roster';
 
 /** Files an accepted post into patches, covers and comments (the series engine), in the same transaction. */
-export type FileMail = (tx: DbOrTx, mail: MailRow, parsed: ParsedMessage) => Promise<unknown>;
+export type FileMail = (tx: DbOrTx, mail: MailRow, read: ReadMail) => Promise<unknown>;
 
 export function listIdentity(project: ListProject, baseUrl: string): ListIdentity {
   return { name: project.name, slug: project.slug, list: project.addresses.list, request: project.addresses.request, baseUrl };
@@ -67,9 +67,9 @@ export async function distribute(tx: DbOrTx, project: ListProject, mail: MailRow
 export function createListHandler(deps: { projects: ListProject[]; urls: PublicUrls; file: FileMail; log: Logger }): RouteHandler {
   const byId = new Map(deps.projects.map((p) => [p.id, p]));
   return {
-    async handle(tx: DbOrTx, mail: MailRow, parsed: ParsedMessage): Promise<Outcome> {
+    async handle(tx: DbOrTx, mail: MailRow, parsed: ReadMail): Promise<Outcome> {
       const project = byId.get(mail.project_id);
-      // Left 'stored' (retried at the next start) rather than dropped, should a project file disappear.
+      // Kept rather than dropped, should a project file disappear: retried, then quarantined until an admin retries it.
       if (!project) throw new AppError('internal', 'unknown_project', `mail ${mail.id}: project ${mail.project_id} is not configured`);
       const log = deps.log.child({ mailId: mail.id, messageId: mail.msgid, project: project.slug });
 

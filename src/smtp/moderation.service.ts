@@ -7,8 +7,8 @@ import type { MailRow } from '../db/schema.js';
 import { AppError, conflict, notFound } from '../errors.js';
 import { postRejectedMail } from '../mail/moderation-mail.js';
 import { extractMsgid, headerText, headerValues } from '../mail/raw.js';
-import { parseMessage } from '../mail/parse.js';
 import { distribute, type FileMail, type ListProject } from './list.service.js';
+import type { ReadMails } from './mail-reading.js';
 
 export interface ModerationDeps {
   db: Db;
@@ -18,6 +18,8 @@ export interface ModerationDeps {
   hostname: string;
   /** The series engine, which files an approved post as any accepted one. */
   file: FileMail;
+  /** The mail reader (the server's worker threads, with their time budget): an approved post is read as any post. */
+  read: ReadMails;
 }
 
 export interface HeldPost {
@@ -51,10 +53,13 @@ export async function listHeld(deps: ModerationDeps, slug: string): Promise<Held
 /** Relays the post exactly as an accepted one would have been; returns how many copies were queued. */
 export async function approveHeld(deps: ModerationDeps, slug: string, id: number): Promise<{ mailId: number; copies: number }> {
   const project = projectOf(deps, slug);
+  const held = await heldMail(deps.db, project, id);
+  const [read] = await deps.read([{ raw: held.raw, route: 'list', projectSlug: project.slug, msgid: held.msgid, receivedAt: held.received_at }]);
+  if (!read?.ok) throw new AppError('unavailable', 'mail_unreadable', `post ${id} could not be read: ${read?.error ?? 'no reader'}`);
   return deps.db.transaction().execute(async (tx) => {
-    const mail = await heldMail(tx, project, id);
+    const mail = await heldMail(tx, project, id); // a second moderator may have acted meanwhile
     const copies = await distribute(tx, project, mail, deps.urls.base);
-    await deps.file(tx, mail, await parseMessage(mail.raw));
+    await deps.file(tx, mail, read.mail);
     await setMailState(tx, id, 'processed', 'approved');
     return { mailId: id, copies };
   });

@@ -1,4 +1,6 @@
 // Finds the command in a mail to a list's -request address (subject first, then the first lines the sender wrote): pure.
+import { MAX_SUBJECT } from '../series/subject.js';
+import { trimEndChars } from '../text.js';
 
 export type RequestCommand =
   | { kind: 'subscribe' }
@@ -19,8 +21,9 @@ const MAX_BODY_LINES = 10;
  */
 const SUBJECT_PREFIX = /^\s*(?:(?:re|aw|sv|vs|antw|odp|fw|fwd|tr|wg)(?:\[\d+\])?\s*:|\[[^\]]*\])\s*/i;
 
+/** Each prefix peeled off copies the rest: the subject is cut at MAX_SUBJECT first, so that stays small. */
 export function stripSubjectPrefixes(subject: string): string {
-  let s = subject;
+  let s = subject.slice(0, MAX_SUBJECT);
   for (let prev = ''; prev !== s; ) {
     prev = s;
     s = s.replace(SUBJECT_PREFIX, '');
@@ -31,7 +34,7 @@ export function stripSubjectPrefixes(subject: string): string {
 /** One line as a command: its first word, and for `confirm`, a token-shaped second word. */
 export function parseCommandLine(line: string): RequestCommand {
   const words = line.trim().split(/\s+/);
-  const verb = (words[0] ?? '').toLowerCase().replace(/[.:!,;]+$/, '');
+  const verb = trimEndChars((words[0] ?? '').toLowerCase(), '.:!,;');
   switch (verb) {
     case 'subscribe':
     case 'join':
@@ -42,7 +45,7 @@ export function parseCommandLine(line: string): RequestCommand {
     case 'help':
       return { kind: 'help' };
     case 'confirm': {
-      const token = (words[1] ?? '').replace(/[.,;]+$/, '');
+      const token = trimEndChars(words[1] ?? '', '.,;');
       return TOKEN.test(token) ? { kind: 'confirm', token } : { kind: 'none' };
     }
     default:

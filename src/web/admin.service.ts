@@ -24,6 +24,7 @@ export const DONE_TEXT: Record<string, string> = {
   'subscriber-added': 'Subscriber added.',
   'subscriber-exists': 'Already subscribed.',
   'subscriber-removed': 'Subscriber removed.',
+  'quarantine-retried': 'Mail put back in processing: it is filed, or comes back here with the new error.',
 };
 
 export interface Pager {
@@ -167,6 +168,19 @@ export class AdminService {
     this.ctx.kickOutbound();
   }
 
+  async quarantine(page: number) {
+    const r = await this.ctx.quarantine.list({ limit: ADMIN_PAGE_SIZE, offset: (page - 1) * ADMIN_PAGE_SIZE });
+    return {
+      total: r.total,
+      mails: r.mails.map((m) => ({ ...m, from: m.fromAddr ?? m.envelopeFrom, subject: m.subject ?? '' })),
+      pager: pager(page, page * ADMIN_PAGE_SIZE < r.total),
+    };
+  }
+
+  async retryQuarantined(id: number): Promise<void> {
+    await this.ctx.quarantine.retry(id);
+  }
+
   async subscribers(slug: string | undefined) {
     const p = slug ? this.project(slug) : this.ctx.projects[0];
     if (!p) return { project: null, projects: [], subscribers: [] };
@@ -194,6 +208,7 @@ export class AdminService {
       lastMail: { at: f.lastMailAt, age: ageText(f.lastMailAt, now) },
       queues: [
         { name: 'mails stored, not processed', id: 'mails-stored', count: f.mailsStored },
+        { name: 'mails quarantined', id: 'mails-quarantined', count: f.mailsQuarantined },
         { name: 'outbound mail queued', id: 'outbound-queued', count: f.outboundQueued },
         { name: 'outbound mail failed', id: 'outbound-failed', count: f.outboundFailed },
         { name: 'runs queued', id: 'runs-queued', count: f.runsQueued },

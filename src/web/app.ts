@@ -30,13 +30,20 @@ export interface AppDeps {
   runs?: RunViewService;
   /** The reviewer web view's plugins (src/web/create-web.ts), session first. */
   web?: FastifyPluginAsync[];
+  /**
+   * `--trust-proxy`: peers (addresses, CIDRs, loopback …) whose X-Forwarded-For/-Host/-Proto are believed; empty or
+   * absent: none, so request.ip is the TCP peer, request.host the Host header, request.protocol the socket's.
+   */
+  trustProxy?: readonly string[];
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     // Request lines are logged at info; the web logger keeps warnings and errors only.
     loggerInstance: deps.log.child({}, { level: 'warn' }) as FastifyBaseLogger,
-    trustProxy: true,
+    // Never `true`: that believes any client's X-Forwarded-For (login limits per address) and X-Forwarded-Host
+    // (absolute URLs and redirects). fastify's proxy-addr walks X-Forwarded-For back only through these peers.
+    trustProxy: deps.trustProxy?.length ? [...deps.trustProxy] : false,
   });
   installErrorHandler(app);
   await app.register(formbody);

@@ -25,11 +25,13 @@ export interface CookieOptions {
   maxAge?: number;
   secure: boolean;
   sameSite?: 'Lax' | 'Strict';
+  /** Default `/`. */
+  path?: string;
 }
 
 /** One Set-Cookie value: HttpOnly, Path=/, SameSite=Lax unless told otherwise; Secure over https. */
 export function serializeCookie(name: string, value: string, o: CookieOptions): string {
-  const parts = [`${name}=${encodeURIComponent(value)}`, 'Path=/', 'HttpOnly', `SameSite=${o.sameSite ?? 'Lax'}`];
+  const parts = [`${name}=${encodeURIComponent(value)}`, `Path=${o.path ?? '/'}`, 'HttpOnly', `SameSite=${o.sameSite ?? 'Lax'}`];
   if (o.maxAge !== undefined) parts.push(`Max-Age=${Math.max(0, Math.floor(o.maxAge))}`);
   if (o.secure) parts.push('Secure');
   return parts.join('; ');

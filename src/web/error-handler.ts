@@ -28,7 +28,14 @@ export const SEE_OTHER = 303;
 /** RFC 9110 §15.4.5: the client's copy (If-None-Match) is current. */
 export const NOT_MODIFIED = 304;
 
+/** RFC 9110 §10.2.3: a rate-limited answer says in how many seconds to try again. */
+export function retryAfter(reply: FastifyReply, e: AppError): FastifyReply {
+  const s = e.details?.retryAfterS;
+  return typeof s === 'number' && Number.isFinite(s) ? reply.header('retry-after', String(Math.max(1, Math.ceil(s)))) : reply;
+}
+
 export function sendError(reply: FastifyReply, e: AppError): FastifyReply {
+  retryAfter(reply, e);
   // DRF-style validation errors also name the field: { "state": ["Invalid state …"] } beside detail and code.
   const fields = e.details?.fields;
   return reply.status(statusFor(e)).send({ ...(fields && typeof fields === 'object' ? fields : {}), detail: e.message, code: e.code });

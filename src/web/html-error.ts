@@ -2,7 +2,7 @@
 // anything else, with the status of the error handler's wire table.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, isAppError } from '../errors.js';
-import { sendError, statusFor } from './error-handler.js';
+import { retryAfter, sendError, statusFor } from './error-handler.js';
 import type { Views } from './views.js';
 import { viewerOf } from './viewer.js';
 
@@ -30,7 +30,7 @@ export function sendWebError(views: Views, req: FastifyRequest, reply: FastifyRe
   if (!wantsHtml(req)) return sendError(reply, e);
   const title = TITLES[e.kind] ?? 'Error';
   const html = views.render('admin-error', { title, viewer: viewerOf(req) }, { title, message: e.message, code: e.code, back });
-  return reply.status(statusFor(e)).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
+  return retryAfter(reply, e).status(statusFor(e)).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
 }
 
 /** A path of this site to send a browser to: "/…" but never "//host" or "/\\host" (browsers read both as another site). */

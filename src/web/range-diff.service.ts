@@ -461,7 +461,8 @@ export interface RangeDiffLine {
   text: string;
 }
 
-const PAIR = /^\s*(\d+|-+):\s+(?:[0-9a-f]+|-+) ([=!<>]) \s*(\d+|-+):\s+(?:[0-9a-f]+|-+) ?(.*)$/;
+// The subject runs to the end of the line, not to a `$` that a CR inside it could make fail after a rescan of it all.
+const PAIR = /^\s*(\d+|-+):\s+(?:[0-9a-f]+|-+) ([=!<>]) \s*(\d+|-+):\s+(?:[0-9a-f]+|-+) ?(.*)/;
 const PAIR_CLASS: Record<string, RangeDiffLineClass> = { '=': 'pair-same', '!': 'pair-changed', '<': 'pair-removed', '>': 'pair-added' };
 
 /**

@@ -39,6 +39,7 @@ import { artifactsDir } from '../pipeline/artifacts.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
 import type { Finding } from '../pipeline/types.js';
 import { STATES } from '../series/states.js';
+import { trimStartChars } from '../text.js';
 import { parseDiff, type RangeDiffPatch, type RangeDiffResult, type RangeDiffService } from './range-diff.service.js';
 import type { PageFrame } from './views.js';
 import { canMaintain, type Viewer } from './viewer.js';
@@ -125,7 +126,7 @@ function splitMessage(content: string): { message: string; notes: string } {
   const lines = content.split('\n');
   const cut = lines.findIndex((l) => /^---\s*$/.test(l));
   if (cut === -1) return { message: content.trimEnd(), notes: '' };
-  return { message: lines.slice(0, cut).join('\n').trimEnd(), notes: lines.slice(cut + 1).join('\n').replace(/^\n+|\s+$/g, '') };
+  return { message: lines.slice(0, cut).join('\n').trimEnd(), notes: trimStartChars(lines.slice(cut + 1).join('\n'), '\n').trimEnd() };
 }
 
 export interface CommentBlock {
@@ -137,7 +138,7 @@ export interface CommentBlock {
 /** A mail's text as runs of written and quoted (`>`) lines: the page folds each quoted run. */
 export function commentBlocks(content: string): CommentBlock[] {
   const blocks: CommentBlock[] = [];
-  for (const line of content.replace(/\s+$/, '').split('\n')) {
+  for (const line of content.trimEnd().split('\n')) {
     const quote = /^\s*>/.test(line);
     const last = blocks.at(-1);
     if (last && last.quote === quote) {

@@ -1,11 +1,12 @@
 // The web view's sessions: login (argon2id, older scrypt hashes upgraded), the session cookie's value ↔ the viewer,
-// CSRF tokens, and the login rate limits (failures per client address and per username).
+// CSRF tokens, and the login limits (src/api/login-guard.ts, shared with the API) with device cookies.
 import crypto from 'node:crypto';
 import { needsRehash, hashPassword, verifyNothing, verifyPassword } from '../api/credentials.js';
 import type { Db } from '../db/database.js';
 import { deleteExpiredSessions, deleteSession, insertSession, sessionWithUser, touchSession, userForLogin } from '../db/session.repository.js';
 import { updateUser } from '../db/user.repository.js';
-import { RateLimiter } from '../smtp/rate-limit.js';
+import { accountKey, LoginGuard } from '../api/login-guard.js';
+import { DeviceCookies, DEVICE_MAX_AGE_S } from './device-cookie.js';
 import { ANONYMOUS, type Viewer } from './viewer.js';
 
 export const SESSION_COOKIE = 'patchbay_session';
@@ -19,10 +20,6 @@ export interface SessionPolicy {
   absoluteMs: number;
   /** last_seen (and the idle expiry) is written at most this often, not on every request. */
   touchMs: number;
-  /** Failed logins within failureWindowMs before 429: per username, and per client address (a class behind one NAT). */
-  maxFailuresPerLogin: number;
-  maxFailuresPerAddress: number;
-  failureWindowMs: number;
 }
 
 const MINUTE = 60_000;
@@ -32,15 +29,20 @@ export const DEFAULT_SESSION_POLICY: SessionPolicy = {
   idleMs: 14 * DAY,
   absoluteMs: 30 * DAY,
   touchMs: 5 * MINUTE,
-  maxFailuresPerLogin: 5,
-  maxFailuresPerAddress: 20,
-  failureWindowMs: 15 * MINUTE,
 };
 
 export type LoginResult =
-  | { kind: 'ok'; /** the cookie's value */ token: string; /** cookie Max-Age, seconds */ maxAge: number }
+  | {
+      kind: 'ok';
+      /** the session cookie's value */
+      token: string;
+      /** session cookie Max-Age, seconds */
+      maxAge: number;
+      /** a fresh device cookie for this browser, and its Max-Age */
+      device: { value: string; maxAge: number };
+    }
   | { kind: 'invalid' }
-  | { kind: 'rate_limited' };
+  | { kind: 'rate_limited'; retryAfterS: number };
 
 /** 32 random bytes, base64url: session cookies and CSRF tokens. */
 export function randomToken(): string {
@@ -62,17 +64,19 @@ const sessionId = (token: string) => sha256(token).toString('hex');
 
 export class SessionService {
   readonly policy: SessionPolicy;
-  private readonly byLogin: RateLimiter;
-  private readonly byAddress: RateLimiter;
 
+  /**
+   * @param guard the failed-login limits, the same instance as the API's Basic auth (one budget for both doors)
+   * @param devices signs and checks the device cookies that exempt a known browser from the account's limit
+   */
   constructor(
     private readonly db: Db,
+    private readonly guard: LoginGuard,
+    private readonly devices: DeviceCookies,
     policy: Partial<SessionPolicy> = {},
     private readonly now: () => number = Date.now,
   ) {
     this.policy = { ...DEFAULT_SESSION_POLICY, ...policy };
-    this.byLogin = new RateLimiter(this.policy.maxFailuresPerLogin, this.policy.failureWindowMs);
-    this.byAddress = new RateLimiter(this.policy.maxFailuresPerAddress, this.policy.failureWindowMs);
   }
 
   /**
@@ -99,24 +103,30 @@ export class SessionService {
   }
 
   /**
-   * Checks a username (or email) and password. A missing user, or one without a password, costs one password check
-   * as a wrong password does. Only failures count towards the limits; a limited login is refused before checking.
+   * Checks a username (or email) and password from a client address, with the browser's device cookie if any. A
+   * missing user, or one without a password, costs one password check as a wrong password does. Only failures
+   * count towards the limits, and a limited attempt is refused before any password is checked.
    */
-  async login(login: string, password: string, address: string): Promise<LoginResult> {
-    const loginKey = login.trim().toLowerCase();
-    const now = this.now();
-    if (this.byAddress.blocked(address, now) || this.byLogin.blocked(loginKey, now)) return { kind: 'rate_limited' };
-    const user = loginKey && password ? await userForLogin(this.db, login.trim()) : undefined;
+  async login(login: string, password: string, address: string, deviceCookie?: string): Promise<LoginResult> {
+    const name = login.trim();
+    const user = name && password ? await userForLogin(this.db, name) : undefined;
+    const device = user?.password_hash ? (this.devices.verify(deviceCookie, user.id, user.password_hash)?.id ?? null) : null;
+    const attempt = { address, account: accountKey(user?.id, name), device };
+    const verdict = this.guard.check(attempt);
+    if (!verdict.ok) return { kind: 'rate_limited', retryAfterS: verdict.retryAfterS };
     const ok = user?.password_hash ? await verifyPassword(password, user.password_hash) : await verifyNothing(password);
-    if (!ok || !user) {
-      this.byAddress.hit(address, now);
-      this.byLogin.hit(loginKey, now);
+    if (!ok || !user?.password_hash) {
+      this.guard.failed(attempt);
       return { kind: 'invalid' };
     }
-    if (user.password_hash && needsRehash(user.password_hash)) {
-      await updateUser(this.db, user.id, { password_hash: await hashPassword(password) });
+    this.guard.succeeded(attempt);
+    let passwordHash = user.password_hash;
+    if (needsRehash(passwordHash)) {
+      passwordHash = await hashPassword(password);
+      await updateUser(this.db, user.id, { password_hash: passwordHash });
     }
     const token = randomToken();
+    const now = this.now();
     const iso = new Date(now).toISOString();
     await deleteExpiredSessions(this.db, iso);
     await insertSession(this.db, {
@@ -126,7 +136,12 @@ export class SessionService {
       now: iso,
       expiresAt: new Date(now + this.policy.idleMs).toISOString(),
     });
-    return { kind: 'ok', token, maxAge: Math.floor(this.policy.absoluteMs / 1000) };
+    return {
+      kind: 'ok',
+      token,
+      maxAge: Math.floor(this.policy.absoluteMs / 1000),
+      device: { value: this.devices.issue(user.id, passwordHash), maxAge: DEVICE_MAX_AGE_S },
+    };
   }
 
   async logout(token: string | undefined): Promise<void> {

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { createApi } from '../api/create-api.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
 import type { ModerationDeps } from '../smtp/moderation.service.js';
+import type { QuarantineService } from '../smtp/quarantine.service.js';
 import type { SubscriptionService } from '../smtp/subscription.service.js';
 import type { ArchiveService } from './archive.service.js';
 import type { Views } from './views.js';
@@ -24,6 +25,8 @@ export interface WebContext {
   subscriptions: SubscriptionService;
   /** Held posts: list, approve (distributed and filed as any accepted post), reject (src/smtp/moderation.service.ts). */
   moderation: ModerationDeps;
+  /** Mails whose processing failed on every attempt: listed, and retried by hand (src/smtp/quarantine.service.ts). */
+  quarantine: QuarantineService;
   /** Wakes the outbound queue after a page queued mail (moderation decisions, subscriptions). */
   kickOutbound(): void;
   log: Logger;

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createApi } from '../../src/api/create-api.js';
+import type { LoginLimits } from '../../src/api/login-guard.js';
 import { addUser, createToken } from '../../src/api/user.service.js';
 import { addressesFor, type Project } from '../../src/config/projects.js';
 import { createLogger } from '../../src/log.js';
@@ -34,7 +35,7 @@ export interface ApiApp {
   close(): Promise<void>;
 }
 
-export async function startApiApp(fixtures: string[], opts: { baseUrl?: string | null } = {}): Promise<ApiApp> {
+export async function startApiApp(fixtures: string[], opts: { baseUrl?: string | null; trustProxy?: string[]; loginLimits?: Partial<LoginLimits> } = {}): Promise<ApiApp> {
   const h = await startIngestHarness();
   for (const f of fixtures) await h.deliverMbox(path.join(FIXTURES, `${f}.mbox`));
   const project = {
@@ -46,9 +47,10 @@ export async function startApiApp(fixtures: string[], opts: { baseUrl?: string |
     maintainers: [PEOPLE.teacher.email],
     tree: { url: 'https://git.example.org/proctree.git', branch: 'master' },
   } as unknown as Project & { id: number };
-  const api = createApi(h.db, [project], opts.baseUrl ?? null);
+  const api = createApi(h.db, [project], opts.baseUrl ?? null, { loginLimits: opts.loginLimits });
   const app = await buildApp({
     log: createLogger('silent'),
+    trustProxy: opts.trustProxy,
     health: { snapshot: async () => ({ mails: 0, pending: 0, outboundQueued: 0 }) },
     lists: {} as never,
     api,

@@ -132,10 +132,10 @@ export async function startIngestHarness(opts: HarnessOptions = {}): Promise<Har
   const results = new Map<number, IngestResult>();
   const failures = new Map<number, unknown>();
   const listHandler: RouteHandler = {
-    async handle(tx, mail, parsed) {
+    async handle(tx, mail, read) {
       // As the server files an accepted post (main.ts fileWithArchive): the archive's index, then the series engine.
-      await indexPost(tx, mail, parsed);
-      const result = await ingest.ingest(tx, mail, parsed);
+      await indexPost(tx, mail, read.post!.archive);
+      const result = await ingest.ingest(tx, mail, read.post!.filing);
       results.set(mail.id, result);
       return { state: 'processed', reason: result.kind };
     },
@@ -145,6 +145,9 @@ export async function startIngestHarness(opts: HarnessOptions = {}): Promise<Har
   const dispatch: RouteHandler = { handle: (tx, mail, parsed) => handlers[mail.route].handle(tx, mail, parsed) };
   const processing = new ProcessingService(db, handlers, log, () => {}, {
     backfill: dispatch,
+    slugs: new Map([[projectId, 'proctree']]),
+    // A mail that fails is reported at once (deliver throws), not retried after a delay.
+    maxAttempts: 1,
     onProcessed: (id, _state, error) => {
       if (error !== undefined) failures.set(id, error);
     },

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createApi } from '../../src/api/create-api.js';
+import type { LoginLimits } from '../../src/api/login-guard.js';
 import { addUser, createToken } from '../../src/api/user.service.js';
 import { parseProjectFile, type Project } from '../../src/config/projects.js';
 import { createLogger } from '../../src/log.js';
@@ -15,6 +16,9 @@ import { createSubscriptionService } from '../../src/smtp/subscription.service.j
 import { buildApp } from '../../src/web/app.js';
 import { createArchiveService } from '../../src/web/archive.service.js';
 import { createWeb } from '../../src/web/create-web.js';
+import { readInThread } from '../../src/smtp/mail-reading.js';
+import { MAX_ATTEMPTS } from '../../src/smtp/processing.service.js';
+import { QuarantineService } from '../../src/smtp/quarantine.service.js';
 import { FIXTURES, PEOPLE, type Who } from './api-app.js';
 import { tempDir } from './dirs.js';
 import { LIST, startIngestHarness, type Harness, type HarnessOptions } from './ingest-harness.js';
@@ -31,6 +35,10 @@ export interface WebAppOptions extends HarnessOptions {
   project?: Record<string, unknown>;
   /** PATCHBAY_BASE_URL; default: none (URLs from the request's host). */
   baseUrl?: string | null;
+  /** PATCHBAY_TRUST_PROXY; default: none (X-Forwarded-* ignored). */
+  trustProxy?: string[];
+  /** Failed-login limits (web form and API share them); default: the server's. */
+  loginLimits?: Partial<LoginLimits>;
 }
 
 export type Page = LightMyRequestResponse & { json: () => any };
@@ -116,7 +124,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
   const projects = [project];
   const log = createLogger('silent');
   const urls = { base: opts.baseUrl ?? '' };
-  const api = createApi(h.db, projects, opts.baseUrl ?? null);
+  const api = createApi(h.db, projects, opts.baseUrl ?? null, { loginLimits: opts.loginLimits });
   const ingest = new SeriesIngestService(new Map([[project.id, { id: project.id, slug: project.slug, supersede: project.supersede }]]), log);
   const file = fileWithArchive(ingest.ingest.bind(ingest));
   let kicks = 0;
@@ -126,9 +134,10 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
   const runs = createRunViewService(h.db, () => urls.base || 'http://localhost', dataDir);
   const app = await buildApp({
     log,
+    trustProxy: opts.trustProxy,
     health: { snapshot: async () => ({ mails: 0, pending: 0, outboundQueued: 0 }) },
     lists: subscriptions,
-    archive: { service: archive, publicBase: opts.baseUrl ?? null, authenticate: (a) => api.auth.authenticate(a) },
+    archive: { service: archive, publicBase: opts.baseUrl ?? null, authenticate: (a, ip) => api.auth.authenticate(a, ip) },
     api,
     runs,
     web: createWeb({
@@ -140,7 +149,8 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
       runs,
       archive,
       subscriptions,
-      moderation: { db: h.db, projects, urls, hostname: 'lists.example.org', file },
+      moderation: { db: h.db, projects, urls, hostname: 'lists.example.org', file, read: readInThread },
+      quarantine: new QuarantineService(h.db, projects, MAX_ATTEMPTS, () => {}),
       kickOutbound: kick,
       log,
     }),

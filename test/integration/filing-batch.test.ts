@@ -40,6 +40,8 @@ async function setup(handler: (file: RouteHandler) => RouteHandler) {
   const outcomes = new Map<number, unknown>();
   const processing = new ProcessingService(db, { list: filing, request: filing, bounces: filing, bot: filing, postmaster: filing }, log, () => {}, {
     backfill: handler(filing),
+    slugs: new Map([[projectId, 'proctree']]),
+    retryDelayMs: 5,
     onProcessed: (id, _state, error) => outcomes.set(id, error),
   });
   const ids: number[] = [];
@@ -96,7 +98,7 @@ describe('filing a batch of mails', () => {
     await db.destroy();
   });
 
-  it('files the rest of a batch when one mail fails, and writes nothing deferred for the failed one', async () => {
+  it('files the rest of a batch when one mail fails, writes nothing deferred for the failed one, and quarantines it after its attempts', async () => {
     const { db, fileAll, outcomes } = await setup((file) => ({
       async handle(tx, mail: MailRow, parsed) {
         const result = await file.handle(tx, mail, parsed);
@@ -109,8 +111,9 @@ describe('filing a batch of mails', () => {
     const failed = [...outcomes].filter(([, error]) => error !== undefined).map(([id]) => id);
     assert.equal(failed.length, 1, 'one mail failed');
     const bad = (await getMail(db, failed[0]!))!;
-    assert.equal(bad.state, 'stored');
-    // Its archive row and events were deferred in the batch that failed, and the retry alone failed too: none stayed.
+    assert.equal(bad.state, 'quarantined');
+    assert.match(bad.reason ?? '', /this one fails/);
+    // Its archive row and events were deferred in the batch that failed, and the tries alone failed too: none stayed.
     const archived = await db.selectFrom('archive').select('mail_id').execute();
     assert.deepEqual(archived.map((r) => r.mail_id).sort(), (await db.selectFrom('mails').select('id').where('state', '=', 'processed').execute()).map((r) => r.id).sort());
     assert.ok(!archived.some((r) => r.mail_id === bad.id));

@@ -52,7 +52,7 @@ describe('mbox downloads (Patchwork)', () => {
       archive: {
         service: createArchiveService({ db: h.db, lists: [{ id: h.projectId, slug: 'proctree', name: 'Proctree' }] }),
         publicBase: null,
-        authenticate: (authorization) => new AuthService(h.db).authenticate(authorization),
+        authenticate: (authorization, address) => new AuthService(h.db).authenticate(authorization, address),
       },
     });
   });
@@ -152,6 +152,25 @@ describe('mbox downloads (Patchwork)', () => {
     const [m] = messages((await app.inject({ url: `/patch/${s.patches[0]!.id}/mbox/` })).body);
     assert.equal(headerValues(m!.header, 'x-filler-1199').length, 1);
     assert.equal(extractMsgid(headerValue(m!.header, 'message-id')), s.patches[0]!.msgid);
+  });
+
+  // Issue 11's poison shapes in one mail: "From:" and 2,500 spaces first in the body (4 s in authorOf), a
+  // Signed-off-by line of 6,000 spaces (94 s, cubic), and 100,000 spaces inside the text (11 s per mbox request).
+  it('files a mail of long space runs and serves its mbox, each in linear time', { timeout: 10_000 }, async () => {
+    const [single] = await readMboxFile(fixture('single'));
+    const raw = single!
+      .toString('utf8')
+      .replace(/^Message-Id: .*$/m, 'Message-Id: <poison-spaces@students.example.org>')
+      .replace(/^Subject: .*$/m, 'Subject: [PATCH] proctree: long runs of spaces')
+      .replace('\n\nA caller can tell', `\n\nFrom:${' '.repeat(2500)}\nSigned-off-by:${' '.repeat(6000)}x\na${' '.repeat(100_000)}x\nA caller can tell`);
+    const delivered = await h.deliver(Buffer.from(raw, 'utf8'));
+    assert.equal(delivered.state, 'processed');
+    const p = (await h.series()).find((s) => s.name === 'proctree: long runs of spaces')!.patches[0]!;
+    const r = await app.inject({ url: `/patch/${p.id}/mbox/` });
+    assert.equal(r.statusCode, 200);
+    const [m] = messages(r.body);
+    assert.ok(m!.body.includes(`\na${' '.repeat(100_000)}x\n`), 'the line of spaces is served as it was written');
+    assert.match(headerValue(m!.header, 'x-patchwork-submitter')!, /<zoe@students\.example\.org>$/, 'the sender stays the submitter');
   });
 
   it('gives a cover letter with its id, as <name>.mbox', async () => {

@@ -12,7 +12,7 @@ import { listOutbound } from '../../src/db/outbound.repository.js';
 import { upsertProjects } from '../../src/db/project.repository.js';
 import type { MailRoute } from '../../src/db/schema.js';
 import { findSubscriber, listBounces } from '../../src/db/subscriber.repository.js';
-import { parseMessage } from '../../src/mail/parse.js';
+import { readMail } from '../../src/smtp/mail-reading.js';
 import { createBounceHandler } from '../../src/smtp/bounce.service.js';
 import type { RouteHandler } from '../../src/smtp/processing.service.js';
 import { createRequestHandler, whyNotAnswer } from '../../src/smtp/request.service.js';
@@ -58,7 +58,7 @@ describe('request and bounce handlers', () => {
       },
     ]);
     const mail = { ...(await getMail(db, stored!.id))!, project_id: opts.project ?? projectId };
-    const parsed = await parseMessage(mail.raw);
+    const parsed = await readMail({ raw: mail.raw, route: mail.route, projectSlug: 'proctree', msgid: mail.msgid, receivedAt: mail.received_at });
     return db.transaction().execute((tx) => handler.handle(tx, mail, parsed));
   }
 
@@ -114,7 +114,7 @@ describe('request and bounce handlers', () => {
       { project_id: projectId, route: 'request', recipient: ADDR.request, msgid: 'nofrom@example.com', msgid_generated: 0, envelope_from: 'x@example.com', envelope_to: '[]', remote_addr: null, source: 'smtp', raw: Buffer.from('Subject: help\r\n\r\nx\r\n'), size: 20, received_at: nowIso() },
     ]);
     const row = (await getMail(db, stored!.id))!;
-    const parsed = { ...(await parseMessage(row.raw)), from: null, fatal: false };
+    const parsed = { ...(await readMail({ raw: row.raw, route: row.route, projectSlug: 'proctree', msgid: row.msgid, receivedAt: row.received_at })), from: null, fatal: false };
     assert.deepEqual(await db.transaction().execute((tx) => request.handle(tx, row, parsed)), { state: 'processed', reason: 'ignored:no-from' });
   });
 

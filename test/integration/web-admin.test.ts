@@ -7,6 +7,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { nowIso } from '../../src/db/database.js';
+import { bumpAttempts } from '../../src/db/mail-attempts.repository.js';
 import { insertMails, getMail } from '../../src/db/mail.repository.js';
 import { listOutbound } from '../../src/db/outbound.repository.js';
 import { createRun, finishStep, markStepRunning, startRun } from '../../src/db/pipeline.repository.js';
@@ -16,7 +18,7 @@ import { FIXTURES } from '../helpers/api-app.js';
 import { LIST, readMboxFile } from '../helpers/ingest-harness.js';
 import { csrfOf, PEOPLE, startWebApp, type WebApp } from '../helpers/web-app.js';
 
-const ADMIN_PAGES = ['/admin/', '/admin/users/', '/admin/tokens/', '/admin/outbox/', '/admin/held/', '/admin/subscribers/', '/admin/health/'];
+const ADMIN_PAGES = ['/admin/', '/admin/users/', '/admin/tokens/', '/admin/outbox/', '/admin/held/', '/admin/quarantine/', '/admin/subscribers/', '/admin/health/'];
 
 /** Stores a real list post as the posting policy would have held it (state held, reason non-member). */
 async function holdPost(w: WebApp, raw: Buffer): Promise<number> {
@@ -241,6 +243,38 @@ describe('admin pages and maintainer actions', () => {
 
     assert.equal((await admin.post('/admin/subscribers/proctree/remove', { email: 'reader@example.net' })).statusCode, 303);
     assert.match((await admin.get('/admin/subscribers/?project=proctree')).body, /<span class="badge unsubscribed">unsubscribed<\/span>/);
+  });
+
+  it('lists quarantined mail with its error (escaped) for admins, and puts one back in processing on Retry', async () => {
+    const [single] = await readMboxFile(path.join(FIXTURES, 'single.mbox'));
+    const raw = Buffer.from(single!.toString('latin1').replace(/Message-ID: <[^>]+>/i, 'Message-ID: <quarantined-1@example.com>'), 'latin1');
+    const [row] = await insertMails(w.h.db, [
+      { project_id: w.project.id, route: 'list', recipient: LIST, msgid: 'quarantined-1@example.com', msgid_generated: 0, envelope_from: 'zoe@students.example.org', envelope_to: LIST, remote_addr: '192.0.2.1', source: 'smtp', raw, size: raw.length, received_at: nowIso() },
+    ]);
+    // What processing leaves after three failed attempts.
+    for (let i = 0; i < 3; i++) await bumpAttempts(w.h.db, [row!.id], nowIso());
+    await w.h.db.updateTable('mails').set({ state: 'quarantined', reason: 'TypeError: <b>bad</b> mail', processed_at: nowIso() }).where('id', '=', row!.id).execute();
+
+    const admin = await w.login('admin');
+    const page = await admin.get('/admin/quarantine/');
+    assert.equal(page.statusCode, 200);
+    assert.match(page.body, new RegExp(`<tr data-quarantined="${row!.id}" data-nav>`));
+    assert.match(page.body, /TypeError: &lt;b&gt;bad&lt;\/b&gt; mail/);
+    assert.doesNotMatch(page.body, /<b>bad<\/b>/);
+    assert.match(page.body, /<td>3<\/td>/, 'its attempts');
+    assert.match((await admin.get('/admin/')).body, /id="quarantine-count">1 kept/);
+    assert.match((await admin.get('/admin/health/')).body, /<tr data-queue="mails-quarantined"><td>mails quarantined<\/td><td>1<\/td><\/tr>/);
+
+    assert.equal((await (await w.login('teacher')).post(`/admin/quarantine/${row!.id}/retry`, {})).statusCode, 403);
+    const r = await admin.post(`/admin/quarantine/${row!.id}/retry`, {});
+    assert.equal(r.statusCode, 303);
+    assert.equal(r.headers.location, '/admin/quarantine/?done=quarantine-retried');
+    // Back in processing with one attempt left (this app's processing is not running: it stays stored).
+    assert.equal((await getMail(w.h.db, row!.id))!.state, 'stored');
+    const attempts = await w.h.db.selectFrom('mail_attempts').select('attempts').where('mail_id', '=', row!.id).executeTakeFirstOrThrow();
+    assert.equal(attempts.attempts, 2);
+    assert.doesNotMatch((await admin.get('/admin/quarantine/')).body, new RegExp(`data-quarantined="${row!.id}"`));
+    assert.equal((await admin.post(`/admin/quarantine/${row!.id}/retry`, {})).statusCode, 409);
   });
 
   it('shows the health figures: last mail, queue depths, the last successful run of each stage', async () => {

@@ -204,6 +204,7 @@ describe('web: series, patch, cover and log pages', () => {
       archive,
       subscriptions: {} as never,
       moderation: {} as never,
+      quarantine: {} as never,
       kickOutbound: () => {},
       log,
     });

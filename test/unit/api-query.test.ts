@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAppError } from '../../src/errors.js';
-import { linkHeader, NoMatch, orderParam, pageParam, parseBool, parseIsoDate, resolvePage, searchTerms, statesParam, values } from '../../src/api/query.js';
+import { linkHeader, MAX_LINK_HEADER, MAX_ORDER_TERMS, MAX_SEARCH_TERMS, NoMatch, orderParam, pageParam, parseBool, parseIsoDate, resolvePage, searchTerms, statesParam, values } from '../../src/api/query.js';
 import { apiDate, combinedCheckState, headersDict, prefixesOf } from '../../src/api/represent.js';
 import { fieldsOf } from '../../src/api/versions.js';
 
@@ -45,6 +45,24 @@ describe('API query parameters', () => {
     assert.deepEqual(orderParam({ order: 'hash' }, ['date'], dflt), dflt);
   });
 
+  it('refuses more than 16 order terms or 32 search terms with a 400 naming the field, and counts a repeated field once', () => {
+    const dflt = [{ field: 'id', desc: false }];
+    const many = Array.from({ length: 5000 }, (_, i) => (i % 2 ? '-date' : 'name')).join(',');
+    for (const order of [many, Array(MAX_ORDER_TERMS + 1).fill('date').join(',')]) {
+      assert.throws(
+        () => orderParam({ order }, ['date', 'name'], dflt),
+        (e: unknown) => isAppError(e) && e.kind === 'invalid' && e.code === 'order_too_long' && Array.isArray((e.details?.fields as Record<string, unknown>).order),
+      );
+    }
+    // At the bound: accepted, and the same field twice is one key (the first).
+    const bound = ['-date', ...Array(MAX_ORDER_TERMS - 2).fill('date'), 'name'].join(',');
+    assert.deepEqual(orderParam({ order: bound }, ['date', 'name'], dflt), [{ field: 'date', desc: true }, { field: 'name', desc: false }]);
+    const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+    assert.equal(searchTerms({ q: words(MAX_SEARCH_TERMS) }).length, MAX_SEARCH_TERMS);
+    assert.equal(searchTerms({ q: `${words(MAX_SEARCH_TERMS)} w0 w1` }).length, MAX_SEARCH_TERMS, 'repeated terms count once');
+    assert.throws(() => searchTerms({ q: words(5000) }), (e: unknown) => isAppError(e) && e.kind === 'invalid' && e.code === 'search_too_long');
+  });
+
   it('pages: 30 by default, at most 250, a bad page is 404 Invalid page., page=last is the last', () => {
     assert.deepEqual(pageParam({}), { page: 1, perPage: 30 });
     assert.deepEqual(pageParam({ per_page: '1000', page: '2' }), { page: 2, perPage: 250 });
@@ -61,6 +79,25 @@ describe('API query parameters', () => {
       '<http://h/api/patches/?state=new&page=3>; rel="next", <http://h/api/patches/?state=new&page=1>; rel="prev", <http://h/api/patches/?state=new&page=1>; rel="first", <http://h/api/patches/?state=new&page=3>; rel="last"',
     );
     assert.equal(linkHeader('http://h/api/series/', 1, 1), '<http://h/api/series/?page=1>; rel="first", <http://h/api/series/?page=1>; rel="last"');
+  });
+
+  it('keeps the Link header under 2 KB: unknown parameters go, then first and last, then the whole header', () => {
+    const junk = 'x'.repeat(12_000);
+    // Unknown parameters dropped, known ones kept once each.
+    const cut = linkHeader(`http://h/api/patches/?state=new&state=new&junk=${junk}&page=2`, 2, 3, ['state', 'page'])!;
+    assert.ok(cut.length <= MAX_LINK_HEADER);
+    assert.equal(cut, linkHeader('http://h/api/patches/?state=new&page=2', 2, 3));
+    // A known parameter too long for four links: next and prev only.
+    const long = 'y'.repeat(600);
+    const two = linkHeader(`http://h/api/patches/?q=${long}&page=2`, 2, 3, ['q', 'page'])!;
+    assert.ok(two.length <= MAX_LINK_HEADER);
+    assert.deepEqual([...two.matchAll(/rel="(\w+)"/g)].map((m) => m[1]), ['next', 'prev']);
+    assert.match(two, new RegExp(`^<http://h/api/patches/\\?q=${long}&page=3>; rel="next", <http://h/api/patches/\\?q=${long}&page=1>; rel="prev"$`));
+    // Nothing fits: no header at all rather than a broken one.
+    assert.equal(linkHeader(`http://h/api/patches/?q=${junk}`, 2, 3, ['q']), undefined);
+    // Whatever the URL holds, every target is a valid <URI-Reference> (RFC 8288 §3): no raw <, >, quotes or spaces.
+    const odd = linkHeader('http://h/api/patches/?q=a>b<c "d"', 1, 2)!;
+    for (const m of odd.matchAll(/<([^>]*)>/g)) assert.doesNotMatch(m[1]!, /[<>" ]/);
   });
 });
 

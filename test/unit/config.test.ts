@@ -1,7 +1,7 @@
 // Configuration: flags over environment over defaults, and clear refusals.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfig, parseOutbound } from '../../src/config/config.js';
+import { loadConfig, parseOutbound, parseTrustProxy } from '../../src/config/config.js';
 import { isAppError } from '../../src/errors.js';
 
 describe('configuration', () => {
@@ -56,6 +56,15 @@ describe('configuration', () => {
     ];
     for (const [flags, message] of cases) {
       assert.throws(() => loadConfig(flags, {}), (e) => isAppError(e) && e.kind === 'invalid' && message.test(e.message));
+    }
+  });
+
+  it('trusts no proxy by default, and reads --trust-proxy / PATCHBAY_TRUST_PROXY as addresses, CIDRs and range names', () => {
+    assert.deepEqual(loadConfig({}, {}).trustProxy, []);
+    assert.deepEqual(loadConfig({}, { PATCHBAY_TRUST_PROXY: '10.0.0.1, 192.168.0.0/16 fd00::/8,Loopback' }).trustProxy, ['10.0.0.1', '192.168.0.0/16', 'fd00::/8', 'loopback']);
+    assert.deepEqual(loadConfig({ trustProxy: '::1' }, { PATCHBAY_TRUST_PROXY: '10.0.0.1' }).trustProxy, ['::1']);
+    for (const bad of ['*', 'true', 'proxy.example.org', '10.0.0.0/33', '::/129', '10.0.0.1/', '10.0.0.0/255.0.0.0', 'fe80::1%eth0', '10.0.0.256']) {
+      assert.throws(() => parseTrustProxy(bad), (e) => isAppError(e) && e.code === 'config_invalid' && /--trust-proxy \/ PATCHBAY_TRUST_PROXY/.test(e.message), bad);
     }
   });
 

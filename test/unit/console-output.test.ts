@@ -86,6 +86,17 @@ describe('readConsole', () => {
     assert.ok(lines.some((l) => l.startsWith('Kernel panic - not syncing: Fatal exception')), 'the tail keeps the panic line');
   });
 
+  it('quotes a crash after 200,000 BUG lines from the first one, in linear time', { timeout: 5000 }, () => {
+    const r = readConsole(`${'BUG: spam\n'.repeat(200_000)}Kernel panic - not syncing: Fatal exception\n`);
+    const crash = crashLines(r, 40)!;
+    assert.deepEqual([crash.from, crash.quote.split('\n')[0]], [1, 'BUG: spam']);
+  });
+
+  it('reads a line of 100,000 unclosed LAVA signals as none, in linear time', { timeout: 5000 }, () => {
+    const r = readConsole(`${'<LAVA_SIGNAL_TESTCASE x '.repeat(100_000)}\n<LAVA_SIGNAL_ENDTC a<LAVA_SIGNAL_ENDTC b>\n`);
+    assert.deepEqual(r.signals, [{ kind: 'endTc', line: 2, args: ['b'] }]);
+  });
+
   it('reads the arm64 oops, which starts with "Unable to handle kernel"', () => {
     const r = readConsole(consoleOf('arm64-oops.log'));
     assert.deepEqual(

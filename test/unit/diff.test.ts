@@ -60,6 +60,13 @@ describe('splitPatch on git format-patch output', () => {
     assert.equal(diff, 'diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n a\n\n-c\n\\ No newline at end of file\n+d\n\\ No newline at end of file\n');
     assert.equal(comment, 'm\n---\nthanks');
   });
+
+  it('takes a header of 300,000 extended lines (a 3 MB mail) without overflowing the stack', () => {
+    const header = `diff --git a/f b/f\n${'index 1..2\n'.repeat(300_000)}`;
+    const hunk = '--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n';
+    assert.equal(splitPatch(`m\n${header}${hunk}`).diff.length, header.length + hunk.length);
+    assert.equal(splitPatch(`m\n${header}end\n`).comment.length, `m\n${header}end`.length);
+  });
 });
 
 describe('patchHash (Patchwork hasher.py)', () => {

@@ -105,6 +105,12 @@ describe('submissionBody', () => {
     ['an empty content gives the diff alone', { kind: 'patch', content: '', diff: 'D\n', comments: [] }, '\nD\n'],
   ];
   for (const [name, s, want] of cases) it(name, () => assert.equal(submissionBody(s), want));
+
+  // Issue 11: `\s+$` took 11 s on this text, on every request for the patch's mbox.
+  it('keeps a run of 100,000 spaces inside the text, in linear time', { timeout: 5000 }, () => {
+    const content = `a${' '.repeat(100_000)}x\n\n  \t`;
+    assert.equal(submissionBody({ kind: 'patch', content, diff: null, comments: [] }), `a${' '.repeat(100_000)}x\n`);
+  });
 });
 
 describe('mbox helpers', () => {

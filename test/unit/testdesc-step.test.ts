@@ -239,6 +239,8 @@ describe('seriesFiles and parseDiff', () => {
     const hunk = { oldStart: 2, oldLines: 2, newStart: 2, newLines: 2, lines: [' b', '-c', '+C'] };
     assert.deepEqual(applyHunks(['x', 'y', 'a', 'b', 'c', 'd'], [hunk]), ['x', 'y', 'a', 'b', 'C', 'd']);
     assert.equal(applyHunks(['a', 'b', 'z'], [hunk]), null);
+    const big = Array.from({ length: 200_000 }, (_, i) => `l${i}`);
+    assert.equal(applyHunks([...big, 'a', 'b', 'c'], [{ ...hunk, oldStart: 200_002 }])!.length, 200_003);
   });
 
   const globs: [string, string, boolean][] = [
@@ -254,4 +256,8 @@ describe('seriesFiles and parseDiff', () => {
   for (const [glob, file, expected] of globs) {
     it(`${expected ? 'matches' : 'does not match'} ${file} with ${glob}`, () => assert.equal(globMatcher(glob)(file), expected));
   }
+
+  it('matches a glob of many stars against a long path in linear time', { timeout: 5000 }, () => {
+    assert.equal(globMatcher('*a*a*a*a*b')('a'.repeat(4000)), false);
+  });
 });

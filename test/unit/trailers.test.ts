@@ -25,6 +25,26 @@ describe('trailers', () => {
     assert.equal(baseCommit('no base'), null);
   });
 
+  // Issue 11: 13 s with 3,000 spaces, 94 s with 6,000 (the old regex was cubic).
+  it('reads a Signed-off-by line of 6,000 spaces and an x as no trailer, in linear time', { timeout: 5000 }, () => {
+    const poison = `msg\n\nSigned-off-by:${' '.repeat(6000)}x\nSigned-off-by: Ann <ann@x.org>\n`;
+    assert.deepEqual(signedOffBy(poison), [{ name: 'Ann', email: 'ann@x.org' }]);
+    assert.deepEqual(signedOffBy(`Signed-off-by:${' '.repeat(50_000)}x\n`.repeat(20)), []);
+  });
+
+  it('takes a trailer up to 998 characters (RFC 5322 line length) and no longer one', () => {
+    const line = (spaces: number) => `Signed-off-by:${' '.repeat(spaces)}Ann <ann@x.org>`;
+    assert.equal(line(969).length, 998);
+    assert.deepEqual(signedOffBy(line(969)), [{ name: 'Ann', email: 'ann@x.org' }]);
+    assert.deepEqual(signedOffBy(line(970)), []);
+    assert.equal(supersedes(`Supersedes: <${'a'.repeat(990)}@x.org>`), null);
+  });
+
+  it('reads a trailer on one line only', () => {
+    assert.deepEqual(signedOffBy('Signed-off-by: Ann\n<ann@x.org>\n'), []);
+    assert.equal(changeId('change-id:\n I0123\n'), null);
+  });
+
   it('compares names after NFKC, case folding and accents, with no first/last shape', () => {
     assert.ok(sameName('Zoé Étudiante', 'zoe etudiante'));
     assert.ok(sameName('ＺＯＥ', 'zoe'));

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { logLine, runTool, type ToolRun } from '../exec.js';
 import type { Toolchain } from '../toolchains.js';
+import { trimEndChars } from '../../text.js';
 
 /** Where the private APT configuration fetches from, and the keyring its releases are checked with. */
 export const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
@@ -113,7 +114,11 @@ export function hostDebianSuite(osRelease = '/etc/os-release'): string | null {
   } catch {
     return null;
   }
-  const field = (k: string) => new RegExp(`^${k}="?([^"\\n]*)"?$`, 'm').exec(text)?.[1]?.trim() ?? '';
+  // os-release(5): KEY=value lines, the value optionally in double quotes. Read as lines, not a RegExp built per key.
+  const field = (k: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${k}=`));
+    return line === undefined ? '' : line.slice(k.length + 1).replace(/^"/, '').replace(/"$/, '').trim();
+  };
   const codename = field('VERSION_CODENAME');
   return field('ID') === 'debian' && /^[a-z]+$/.test(codename) ? codename : null;
 }
@@ -129,7 +134,7 @@ export function busyboxSuite(tc: Toolchain, osRelease?: string): string {
  */
 export async function suiteArchitectures(mirror: string, suite: string, timeoutMs = 5000): Promise<string[] | null> {
   try {
-    const res = await fetch(`${mirror.replace(/\/+$/, '')}/dists/${encodeURIComponent(suite)}/Release`, {
+    const res = await fetch(`${trimEndChars(mirror, '/')}/dists/${encodeURIComponent(suite)}/Release`, {
       headers: { Range: 'bytes=0-8191' },
       signal: AbortSignal.timeout(timeoutMs),
     });

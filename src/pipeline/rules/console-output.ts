@@ -5,6 +5,7 @@
 // and test/integration/pipeline-qemu.test.ts. tinyconfig has CONFIG_BUG off (no WARN or BUG() output): those
 // samples are quoted from kernel bug reports, with their source.
 // Pure: the console text in, events with line numbers out.
+import { isSpace, trimEndWhere } from '../../text.js';
 
 export interface ConsoleRule {
   id: string;
@@ -16,31 +17,33 @@ export interface ConsoleRule {
 
 /**
  * LAVA's signals. The dispatcher's own regex is `<LAVA_SIGNAL_(\S+) ([^>]+)>` (lava_dispatcher/actions/test/shell.py),
- * matched anywhere in the stream, so a signal glued to other output on the same line still counts.
+ * matched anywhere in the stream, so a signal glued to other output on the same line still counts. Ours also keep
+ * `<` out of the fields: a field then ends at the next signal, so a line of many unclosed `<LAVA_SIGNAL_…` is read
+ * in linear time (with `[^>]+`, each of them rescanned the rest of the line).
  */
 export const SIGNAL_RULES = {
   startRun: {
     id: 'lava-startrun',
     samples: ['<LAVA_SIGNAL_STARTRUN 0_smoke 7_0>'],
-    pattern: /<LAVA_SIGNAL_STARTRUN (\S+) ([^>]+)>/,
+    pattern: /<LAVA_SIGNAL_STARTRUN ([^\s<>]+) ([^<>]+)>/,
     meaning: 'a test definition starts: its TESTRUN_ID (index_name) and UUID',
   },
   endRun: {
     id: 'lava-endrun',
     samples: ['<LAVA_SIGNAL_ENDRUN 0_smoke 7_0>'],
-    pattern: /<LAVA_SIGNAL_ENDRUN (\S+) ([^>]+)>/,
+    pattern: /<LAVA_SIGNAL_ENDRUN ([^\s<>]+) ([^<>]+)>/,
     meaning: 'the definition ran all its steps (missing when a step failed under run.sh\'s set -e)',
   },
   startTc: {
     id: 'lava-starttc',
     samples: ['<LAVA_SIGNAL_STARTTC proc-mounted>'],
-    pattern: /<LAVA_SIGNAL_STARTTC ([^>]+)>/,
+    pattern: /<LAVA_SIGNAL_STARTTC ([^<>]+)>/,
     meaning: 'lava-test-case NAME --shell: the command starts; its output follows',
   },
   endTc: {
     id: 'lava-endtc',
     samples: ['<LAVA_SIGNAL_ENDTC proc-mounted>'],
-    pattern: /<LAVA_SIGNAL_ENDTC ([^>]+)>/,
+    pattern: /<LAVA_SIGNAL_ENDTC ([^<>]+)>/,
     meaning: 'the --shell command ended; its TESTCASE follows',
   },
   testCase: {
@@ -49,13 +52,13 @@ export const SIGNAL_RULES = {
       '<LAVA_SIGNAL_TESTCASE TEST_CASE_ID=proc-mounted RESULT=pass>',
       '<LAVA_SIGNAL_TESTCASE TEST_CASE_ID=boot-seconds RESULT=pass UNITS=seconds MEASUREMENT=1>',
     ],
-    pattern: /<LAVA_SIGNAL_TESTCASE ([^>]+)>/,
+    pattern: /<LAVA_SIGNAL_TESTCASE ([^<>]+)>/,
     meaning: 'a result: KEY=value pairs (TEST_CASE_ID, RESULT, UNITS, MEASUREMENT) in the order lava-test-case prints them',
   },
   testSetStart: {
     id: 'lava-testset-start',
     samples: ['<LAVA_SIGNAL_TESTSET START sizes>'],
-    pattern: /<LAVA_SIGNAL_TESTSET START ([^>]+)>/,
+    pattern: /<LAVA_SIGNAL_TESTSET START ([^<>]+)>/,
     meaning: 'the test cases that follow belong to this set',
   },
   testSetStop: {
@@ -67,13 +70,13 @@ export const SIGNAL_RULES = {
   testRaise: {
     id: 'lava-testraise',
     samples: ['<LAVA_SIGNAL_TESTRAISE proctree module did not load>'],
-    pattern: /<LAVA_SIGNAL_TESTRAISE ([^>]+)>/,
+    pattern: /<LAVA_SIGNAL_TESTRAISE ([^<>]+)>/,
     meaning: 'lava-test-raise: the test stops the whole run (LAVA ends the job as incomplete)',
   },
   testReference: {
     id: 'lava-testreference',
     samples: ['<LAVA_SIGNAL_TESTREFERENCE lava-docs pass https://docs.lavasoftware.org/lava/writing-tests.html>'],
-    pattern: /<LAVA_SIGNAL_TESTREFERENCE (\S+) (\S+) ([^>]+)>/,
+    pattern: /<LAVA_SIGNAL_TESTREFERENCE ([^\s<>]+) ([^\s<>]+) ([^<>]+)>/,
     meaning: 'lava-test-reference: a test case with a result and a URL',
   },
   runnerExit: {
@@ -114,14 +117,16 @@ export const KERNEL_RULES = {
       'Kernel panic - not syncing: Oops: Fatal exception',
       'Kernel panic - not syncing: No working init found.  Try passing init= option to kernel. See Linux Documentation/admin-guide/init.rst for guidance.',
     ],
-    pattern: /Kernel panic - not syncing: (.*)$/,
+    // To the end of the line; no `$`, which a line break could make fail after the rest was scanned, at each match.
+    pattern: /Kernel panic - not syncing: (.*)/,
     meaning: 'the kernel panicked: the run ends here (panic=-1 makes QEMU exit)',
   },
   panicEnd: {
     id: 'panic-end',
     // With panic=-1 the kernel restarts before printing it; seen with panic=0 (x86_64, /init exiting).
     samples: ['---[ end Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000300 ]---'],
-    pattern: /---\[ end Kernel panic - not syncing: (.*) \]---/,
+    // No brackets in the message: each start scans at most to the next `[` (`.*` rescanned the line from every start).
+    pattern: /---\[ end Kernel panic - not syncing: ([^[\]]*) \]---/,
     meaning: 'the last line of a panic report',
   },
   killInit: {
@@ -162,13 +167,13 @@ export const KERNEL_RULES = {
       '[  129.338433][    C1] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [002-logging:310]',
       'BUG: unable to handle kernel paging request at ffffffffffffffd8',
     ],
-    pattern: /(?:^|\s|\])(?:kernel BUG at (\S+)!|BUG: (.+))$/,
+    pattern: /(?:^|\s|\])(?:kernel BUG at (\S+)!$|BUG: (.+))/,
     meaning: 'a kernel BUG report (an oops follows)',
   },
   unableToHandle: {
     id: 'unable-to-handle',
     samples: ['Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000'],
-    pattern: /Unable to handle kernel (.+)$/,
+    pattern: /Unable to handle kernel (.+)/,
     meaning: 'arm64: a bad kernel memory access (an "Internal error: Oops" follows)',
   },
   warning: {
@@ -275,14 +280,14 @@ export function readConsole(text: string): ConsoleReading {
     const n = i + 1;
     const line = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[@-Z\\-_a-z]/g, '');
     if (line.includes('<LAVA_')) {
-      // Several signals may share a line; take them in the order they appear.
-      const found: { at: number; kind: SignalKind; args: string[] }[] = [];
-      for (const [kind, re] of SIGNAL_ORDER) {
-        const g = new RegExp(re.source, 'g');
-        for (const m of line.matchAll(g)) found.push({ at: m.index ?? 0, kind, args: m.slice(1).map((a) => a ?? '') });
+      // Several signals may share a line; take them in the order they appear. A signal's fields hold no < or >, so
+      // each is one `<LAVA_…>` span of the line, which the rules are then matched on.
+      for (const span of line.matchAll(/<LAVA_[^<>]*>/g)) {
+        for (const [kind, re] of SIGNAL_ORDER) {
+          const m = re.exec(span[0]);
+          if (m) reading.signals.push({ kind, line: n, args: m.slice(1).map((a) => a ?? '') });
+        }
       }
-      found.sort((a, b) => a.at - b.at);
-      for (const f of found) reading.signals.push({ kind: f.kind, line: n, args: f.args });
     }
     let m: RegExpExecArray | null;
     if ((m = KERNEL_RULES.linuxVersion.pattern.exec(line))) {
@@ -309,11 +314,19 @@ export function readConsole(text: string): ConsoleReading {
   return reading;
 }
 
-/** `TEST_CASE_ID=x RESULT=pass UNITS=s MEASUREMENT=1` → its pairs (a value runs to the next ` KEY=`). */
+/**
+ * `TEST_CASE_ID=x RESULT=pass UNITS=s MEASUREMENT=1` → its pairs (a value runs to the whitespace before the next
+ * ` KEY=`). The keys are found first, then the values cut between them: a lazy value with a `\s+KEY=` lookahead
+ * rescanned every run of spaces from each of its characters.
+ */
 export function testCaseFields(raw: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const re = /(?:^|\s)([A-Z_]+)=(.*?)(?=\s+[A-Z_]+=|$)/g;
-  for (const m of raw.matchAll(re)) out[m[1]!] = m[2]!;
+  const keys = [...raw.matchAll(/(?<=^|\s)([A-Z_]+)=/g)];
+  keys.forEach((k, i) => {
+    const next = keys[i + 1];
+    const value = raw.slice(k.index + k[0].length, next ? next.index : raw.length);
+    out[k[1]!] = next ? trimEndWhere(value, isSpace) : value;
+  });
   return out;
 }
 
@@ -325,7 +338,8 @@ export function crashLines(reading: ConsoleReading, max = 40): { from: number; t
   const fatal = reading.kernel.find((e) => e.kind === 'panic') ?? reading.kernel.find((e) => e.kind === 'oops' || e.kind === 'bug');
   if (!fatal) return null;
   const before = reading.kernel.filter((e) => (e.kind === 'oops' || e.kind === 'bug' || e.kind === 'warning') && e.line <= fatal.line);
-  let from = before.length ? Math.min(...before.filter((e) => e.kind !== 'warning').map((e) => e.line), fatal.line) : fatal.line;
+  // reduce, not Math.min(...): a console of 200,000 BUG lines would overflow the stack with the spread.
+  let from = before.filter((e) => e.kind !== 'warning').reduce((a, e) => Math.min(a, e.line), fatal.line);
   // A BUG line is printed just before its oops; begin at the BUG when it is right above.
   from = Math.max(1, from);
   let to = fatal.line;

@@ -2,6 +2,9 @@
 // it quotes after them, the linker's undefined references, modpost's errors, make's own error lines and kbuild's
 // `CC` lines, each with the verbatim sample it was written for (gcc 12.2, binutils 2.40, GNU make 4.3, Linux 6.1.192,
 // LC_ALL=C so quotes are ASCII), and a pure parser of the whole log (stdout and stderr merged, in order).
+// The log quotes student code and file names, so every pattern has one way to match a line (linear time): the
+// fields between fixed words exclude the quote or bracket that ends them, and a message runs to the end of its line
+// (never `(.*)$`, which a CR or U+2028 made fail only after each of many candidate `file:` prefixes was scanned).
 
 export interface BuildOutputRule {
   id: string;
@@ -23,13 +26,13 @@ export const GCC_OUTPUT_RULES = {
       "../src/kernel/exit.c:1942:16: error: 'pb_nosuch' undeclared (first use in this function)",
       '../src/kernel/exit.c:1943:1: error: control reaches end of non-void function [-Werror=return-type]',
     ],
-    pattern: /^(.+?):(\d+):(\d+): (fatal error|error|warning|note): (.*)$/,
+    pattern: /^(.+?):(\d+):(\d+): (fatal error|error|warning|note): (.*)/,
     meaning: 'a gcc diagnostic: file, line, column, level, message (the -W flag, if any, in brackets at the end)',
   },
   diagnosticNoColumn: {
     id: 'diagnostic-no-column',
     samples: ["a.S:1: Error: no such instruction: `foo %eax'"],
-    pattern: /^(.+?):(\d+): (Error|Warning|error|warning): (.*)$/,
+    pattern: /^(.+?):(\d+): (Error|Warning|error|warning): (.*)/,
     meaning: 'an assembler (gas) or column-less diagnostic',
   },
   flag: {
@@ -41,7 +44,7 @@ export const GCC_OUTPUT_RULES = {
   inFunction: {
     id: 'in-function',
     samples: ["t.c: In function 'f':", "../src/kernel/exit.c: In function 'pb_broken':"],
-    pattern: /^(.+?): In function '(.+)':$/,
+    pattern: /^(.+?): In function '([^']+)':$/,
     meaning: 'the function the following diagnostics are in',
   },
   atTopLevel: {
@@ -78,20 +81,20 @@ export const GCC_OUTPUT_RULES = {
   linkerInFunction: {
     id: 'linker-in-function',
     samples: ["/usr/bin/ld: /tmp/ccZqbqXu.o: in function `main':"],
-    pattern: /^(?:\S*ld(?:\.bfd)?: )?(.+?): in function `(.+)':$/,
+    pattern: /^(?:\S*ld(?:\.bfd)?: )?(.+?): in function `([^`']+)':$/,
     meaning: 'the function the following undefined references are in',
   },
   undefinedReference: {
     id: 'undefined-reference',
     samples: ["u.c:(.text+0x5): undefined reference to `nothere'"],
-    pattern: /^(?:\S*ld(?:\.bfd)?: )?(.+?):\((.+?)\): undefined reference to `(.+)'$/,
+    pattern: /^(?:\S*ld(?:\.bfd)?: )?(.+?):\(([^()]+)\): undefined reference to `([^`']+)'$/,
     meaning: 'a symbol the link needs and nothing defines',
   },
   modpostUndefined: {
     id: 'modpost-undefined',
     // modpost's format (scripts/mod/modpost.c of 6.1), not yet met in a log here.
     samples: ['ERROR: modpost: "pb_missing" [drivers/misc/pb.ko] undefined!'],
-    pattern: /^ERROR: modpost: "(.+)" \[(.+)\] undefined!$/,
+    pattern: /^ERROR: modpost: "([^"]+)" \[([^\]]+)\] undefined!$/,
     meaning: 'a module uses a symbol neither the kernel nor another module exports',
   },
   modpostError: {
@@ -107,14 +110,14 @@ export const GCC_OUTPUT_RULES = {
       'make[3]: *** [/tmp/patchbay-kbuild-test/src/scripts/Makefile.build:255: kernel/exit.o] Error 1',
       'make: *** [Makefile:250: __sub-make] Error 2',
     ],
-    pattern: /^make(?:\[(\d+)\])?: \*\*\* \[(.+?):(\d+): (.+?)\] Error (\d+)$/,
+    pattern: /^make(?:\[(\d+)\])?: \*\*\* \[([^:\]]+):(\d+): ([^\]]+)\] Error (\d+)$/,
     meaning: 'a recipe failed: the makefile, its line, the target; make[N] is the recursion depth',
   },
   makeNoRule: {
     id: 'make-no-rule',
     // GNU make's format, not yet met in a log here.
     samples: ["make[3]: *** No rule to make target 'kernel/nosuch.o', needed by 'kernel/built-in.a'.  Stop."],
-    pattern: /^make(?:\[\d+\])?: \*\*\* No rule to make target '(.+?)'(?:, needed by '(.+?)')?\. {2}Stop\.$/,
+    pattern: /^make(?:\[\d+\])?: \*\*\* No rule to make target '([^']+)'(?:, needed by '([^']+)')?\. {2}Stop\.$/,
     meaning: 'a Makefile names an object whose source does not exist',
   },
   compiled: {

@@ -128,7 +128,9 @@ export const REJ_FILE_RULES = {
   header: {
     id: 'rej-header',
     samples: ['diff a/drivers/misc/dummy-irq.c b/drivers/misc/dummy-irq.c\t(rejected hunks)'],
-    pattern: /^diff a\/(.+) b\/(.+)\t\(rejected hunks\)$/,
+    // The second path holds no " b/": the split is its last one, found in linear time (two greedy `(.+)` rescanned
+    // the line from each " b/" when the tab was missing).
+    pattern: /^diff a\/(.+) b\/((?:(?! b\/).)+)\t\(rejected hunks\)$/,
     meaning: 'the .rej file header; the hunks follow',
   },
   hunk: {

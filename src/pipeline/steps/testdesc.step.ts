@@ -2,6 +2,7 @@
 // valid. Runs before `apply`, without a worktree: a file the series creates is read whole from its diff; a file it
 // modifies is rebuilt from the tree's copy (`git show` in the mirror, at base-commit or the branch) plus the
 // series' hunks. When that copy cannot be had, only the lines the series adds are checked, and the step says so.
+import { RE2JS } from 're2js';
 import type { Finding, Job, JobPatch, StepContext, StepResult } from '../types.js';
 import { logLine, runTool } from '../exec.js';
 import { testCasesIn, validateTestDefinition } from '../lava-testdef.js';
@@ -270,11 +271,12 @@ export function applyHunks(before: string[], hunks: Hunk[]): string[] | null {
       else if (fits(stated + delta)) at = stated + delta;
     }
     if (at === -1) return null;
-    out.push(...before.slice(pos, at));
+    for (let k = pos; k < at; k++) out.push(before[k]!);
     for (const l of h.lines) if (l[0] !== '-') out.push(l.slice(1));
     pos = at + old.length;
   }
-  out.push(...before.slice(pos));
+  // Line by line, not push(...slice): a file of 200,000 lines would overflow the stack with the spread.
+  for (let k = pos; k < before.length; k++) out.push(before[k]!);
   return out;
 }
 
@@ -368,7 +370,8 @@ export function globMatcher(glob: string): (path: string) => boolean {
       }
     } else re += escapeRe(c);
   }
-  const regex = new RegExp(`^${re}$`);
+  // RE2, not RegExp: with a glob of several stars (`*a*a*a*a*b`) a backtracking match took 3 minutes on a 300-character path.
+  const regex = RE2JS.compile(`^${re}$`);
   return (path) => regex.test(path.replace(/^\.\//, ''));
 }
 

@@ -4,6 +4,7 @@ import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } f
 import { AppError, forbidden, isAppError } from '../../errors.js';
 import { AdminService, DONE_TEXT } from '../admin.service.js';
 import { SEE_OTHER } from '../error-handler.js';
+import { loginLocation } from '../headers.js';
 import { localReferer, sendWebError } from '../html-error.js';
 import { viewerOf } from '../viewer.js';
 import type { WebContext } from '../web-context.js';
@@ -46,7 +47,7 @@ function adminPages(ctx: WebContext): FastifyPluginAsync {
     app.addHook('onRequest', async (req, reply) => {
       const viewer = viewerOf(req);
       if (!viewer.user) {
-        if (req.method === 'GET' || req.method === 'HEAD') return reply.redirect(`/login/?next=${encodeURIComponent(req.url)}`, SEE_OTHER);
+        if (req.method === 'GET' || req.method === 'HEAD') return reply.redirect(loginLocation(req.url), SEE_OTHER);
         return sendWebError(ctx.views, req, reply, forbidden('not_authenticated', 'Log in first.'));
       }
       if (viewer.user.role !== 'admin') return sendWebError(ctx.views, req, reply, forbidden('admin_only', 'Only admins may open the admin pages.'));
@@ -127,6 +128,15 @@ function adminPages(ctx: WebContext): FastifyPluginAsync {
         return done(reply, '/admin/held/', 'held-rejected');
       },
     );
+
+    // Quarantined mail: a retry puts it back in processing with one attempt (src/smtp/quarantine.service.ts).
+    app.get<{ Querystring: PageQuery }>('/admin/quarantine/', { schema }, async (req, reply) =>
+      page(req, reply, 'admin-quarantine', 'Quarantined mail', await admin.quarantine(req.query.page)),
+    );
+    app.post<{ Params: { id: number } }>('/admin/quarantine/:id/retry', { schema: { hide: true, params: idParam, body: form({}) } }, async (req, reply) => {
+      await admin.retryQuarantined(req.params.id);
+      return done(reply, '/admin/quarantine/', 'quarantine-retried');
+    });
 
     app.get<{ Querystring: PageQuery }>('/admin/subscribers/', { schema }, async (req, reply) =>
       page(req, reply, 'admin-subscribers', 'Subscribers', await admin.subscribers(req.query.project)),

@@ -16,7 +16,7 @@ export interface ApiDeps {
   api: ApiService;
   writes: ApiWriteService;
   auth: Pick<AuthService, 'authenticate'>;
-  /** Configured public base URL; null: built from each request's Host (and X-Forwarded-* behind a proxy). */
+  /** Configured public base URL; null: built from each request's Host (X-Forwarded-Host/-Proto only from a --trust-proxy peer). */
   baseUrl: string | null;
   /** Answers of the GETs that are the same for everyone, kept while nothing is written; null or absent: none kept. */
   responses?: ResponseCache | null;
@@ -39,6 +39,12 @@ interface Resource {
   post?: { summary: string; body: object; response: object; status?: number; handler: Handler };
   patch?: { summary: string; body: object; response: object; handler: Handler };
   delete?: { summary: string; handler: Handler };
+}
+
+/** The query parameters the route's schema names: what a long Link header keeps of the request's query. */
+function queryNames(req: FastifyRequest): string[] {
+  const props = (req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined)?.properties;
+  return props ? Object.keys(props) : [];
 }
 
 function baseOf(deps: ApiDeps, req: FastifyRequest): string {
@@ -145,7 +151,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       (req, reply) =>
         answer(deps, version, req, reply, shared, async () => {
           const r = await run(req);
-          return { body: r.items, contents: r.contents, link: linkHeader(`${baseOf(deps, req)}${req.url}`, r.page, r.lastPage) };
+          return { body: r.items, contents: r.contents, link: linkHeader(`${baseOf(deps, req)}${req.url}`, r.page, r.lastPage, queryNames(req)) };
         });
     const read =
       (run: (req: FastifyRequest) => Promise<Out>, shared = true): Handler =>
@@ -199,7 +205,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     });
 
     app.addHook('onRequest', async (req) => {
-      principals.set(req, await deps.auth.authenticate(req.headers.authorization));
+      principals.set(req, await deps.auth.authenticate(req.headers.authorization, req.ip));
     });
     // Patchwork ignores a write without a body (its docs warn of exactly that); an empty body is an empty change here too.
     app.addHook('preValidation', async (req) => {
@@ -352,7 +358,7 @@ function patchbayRoutes(deps: ApiDeps): FastifyPluginAsync {
   return async (app) => {
     const { writes } = deps;
     app.addHook('onRequest', async (req) => {
-      principals.set(req, await deps.auth.authenticate(req.headers.authorization));
+      principals.set(req, await deps.auth.authenticate(req.headers.authorization, req.ip));
     });
     resource(
       app,

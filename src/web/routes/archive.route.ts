@@ -5,6 +5,7 @@ import { msgidSegment } from '../../mail/archive-layout.js';
 import type { ArchiveService, Download } from '../archive.service.js';
 import { renderIndexPage, renderMessagePage } from '../archive-pages.js';
 import { MOVED_PERMANENTLY } from '../error-handler.js';
+import { boundedLocation, contentDisposition } from '../headers.js';
 import { viewerOf } from '../viewer.js';
 
 export type ArchiveRouteDeps = Pick<ArchiveService, 'checkList' | 'message' | 'raw' | 'threadMbox' | 'searchMbox' | 'index'>;
@@ -45,7 +46,7 @@ interface SearchQuery {
 }
 
 function download(reply: FastifyReply, d: Download, type: string): FastifyReply {
-  return reply.type(type).header('content-disposition', `inline; filename=${d.filename}`).send(d.body);
+  return reply.type(type).header('content-disposition', contentDisposition('inline', d.filename)).send(d.body);
 }
 
 function html(reply: FastifyReply, body: string): FastifyReply {
@@ -53,11 +54,15 @@ function html(reply: FastifyReply, body: string): FastifyReply {
 }
 
 export function archiveRoutes(deps: ArchiveRouteDeps, opts: ArchiveRouteOptions): FastifyPluginAsync {
-  /** public-inbox's r301: an absolute Location (b4 derives the archive's URL from it), the query string kept. */
+  /**
+   * public-inbox's r301: an absolute Location (b4 derives the archive's URL from it), the query string kept unless
+   * that makes it too long. The base is --base-url, else the request's scheme and Host (X-Forwarded-Proto/-Host
+   * count only from a --trust-proxy peer: fastify's request.protocol and request.host).
+   */
   function redirect(req: FastifyRequest, reply: FastifyReply, path: string): FastifyReply {
     const base = opts.publicBase ?? `${req.protocol}://${req.host}`;
     const q = req.url.indexOf('?');
-    const location = base + path + (q === -1 ? '' : req.url.slice(q));
+    const location = boundedLocation(base, path, q === -1 ? '' : req.url.slice(q));
     return reply.status(MOVED_PERMANENTLY).header('location', location).type('text/plain; charset=utf-8').send(`Redirecting to ${location}\n`);
   }
 

@@ -1,10 +1,11 @@
 // Sessions: request.viewer on every request from the session cookie; the login and logout forms; and the CSRF check
 // on every state-changing request of the web view (the forms' hidden `csrf` field against the session's token).
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, forbidden } from '../../errors.js';
+import { forbidden, rateLimited } from '../../errors.js';
 import { RESERVED_ROOTS } from '../../mail/archive-layout.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
-import { OK, SEE_OTHER, statusFor } from '../error-handler.js';
+import { DEVICE_COOKIE, DEVICE_COOKIE_PATH, DeviceCookies } from '../device-cookie.js';
+import { OK, retryAfter, SEE_OTHER, statusFor } from '../error-handler.js';
 import { localPath, sendWebError } from '../html-error.js';
 import { isTokenShaped, LOGIN_CSRF_COOKIE, randomToken, sameToken, SESSION_COOKIE, SessionService } from '../session.service.js';
 import { ANONYMOUS, viewerOf } from '../viewer.js';
@@ -62,7 +63,8 @@ interface LoginBody {
 }
 
 export function sessionRoutes(ctx: WebContext): FastifyPluginAsync {
-  const sessions = new SessionService(ctx.db);
+  // One failure budget with the API's Basic auth (ctx.api.guard); device cookies signed with the data folder's key.
+  const sessions = new SessionService(ctx.db, ctx.api.guard, new DeviceCookies(DeviceCookies.keyFrom(ctx.dataDir)));
   return async (app) => {
     app.decorateRequest('viewer', null as never);
     const secure = (req: FastifyRequest) => req.protocol === 'https';
@@ -119,18 +121,23 @@ export function sessionRoutes(ctx: WebContext): FastifyPluginAsync {
     app.post<{ Body: LoginBody }>('/login/', { schema: { hide: true, body: loginBody } }, async (req, reply) => {
       const username = req.body?.username ?? '';
       const next = safeNext(req.body?.next);
-      const r = await sessions.login(username, req.body?.password ?? '', req.ip);
-      const csrf = parseCookies(req.headers.cookie).get(LOGIN_CSRF_COOKIE) ?? '';
+      const cookies = parseCookies(req.headers.cookie);
+      const r = await sessions.login(username, req.body?.password ?? '', req.ip, cookies.get(DEVICE_COOKIE));
+      const csrf = cookies.get(LOGIN_CSRF_COOKIE) ?? '';
       if (r.kind === 'rate_limited') {
-        const status = statusFor(new AppError('rate_limited', 'login_rate_limited', ''));
-        return loginPage(req, reply, { csrf, next, username, status, error: 'Too many failed logins. Wait a quarter of an hour and try again.' });
+        const minutes = Math.ceil(r.retryAfterS / 60);
+        const e = rateLimited('login_rate_limited', `Too many failed logins. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, r.retryAfterS);
+        retryAfter(reply, e);
+        return loginPage(req, reply, { csrf, next, username, status: statusFor(e), error: e.message });
       }
       if (r.kind === 'invalid') return loginPage(req, reply, { csrf, next, username, error: 'Wrong username or password.' });
       // A new session id at every login (no fixation); the old session, if any, ends.
-      await sessions.logout(parseCookies(req.headers.cookie).get(SESSION_COOKIE));
+      await sessions.logout(cookies.get(SESSION_COOKIE));
       reply.header('set-cookie', [
         serializeCookie(SESSION_COOKIE, r.token, { maxAge: r.maxAge, secure: secure(req) }),
         serializeCookie(LOGIN_CSRF_COOKIE, '', { maxAge: 0, secure: secure(req) }),
+        // Proves this browser at the next login (only the login form receives it).
+        serializeCookie(DEVICE_COOKIE, r.device.value, { maxAge: r.device.maxAge, secure: secure(req), sameSite: 'Strict', path: DEVICE_COOKIE_PATH }),
       ]);
       return reply.redirect(next, SEE_OTHER);
     });
