@@ -18,7 +18,8 @@ export type Refusal = 'server_busy' | 'too_many_connections';
  * of one host count as one, as MTAs count them.
  */
 export function addressKey(address: string): string {
-  const bare = address.replace(/%.*$/, ''); // a zone index names the interface, not the peer
+  const zone = address.indexOf('%'); // a zone index names the interface, not the peer
+  const bare = zone < 0 ? address : address.slice(0, zone);
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(bare);
   if (mapped) return mapped[1]!;
   if (!net.isIPv6(bare)) return bare;
