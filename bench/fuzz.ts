@@ -44,7 +44,8 @@ interface Run {
 /** Sends the payloads to a fresh server while probing it, and waits until every stored mail is processed. */
 async function run(name: string, payloads: Buffer[]): Promise<Run> {
   const data = tempDir('patchbay-bench-fuzz-');
-  const server = await startServer(['--data', data, '--projects', projectsDir([DEMO]), '--smtp-conn-per-min', '0', '--smtp-msg-per-min', '0', ...MAIL_FLAGS]);
+  // The senders and the SMTP probes all come from 127.0.0.1: the per-address cap (20 by default) must hold them all.
+  const server = await startServer(['--data', data, '--projects', projectsDir([DEMO]), '--smtp-conn-per-min', '0', '--smtp-msg-per-min', '0', '--smtp-max-per-address', String(CONNECTIONS + 5), ...MAIL_FLAGS]);
   try {
     const probes = startProbes(server, { healthzEveryMs: 100, smtpEveryMs: 500 });
     const t0 = performance.now();

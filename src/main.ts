@@ -18,6 +18,7 @@ import { backfillArchive, fileWithArchive } from './smtp/archive.service.js';
 import { createListHandler, type FileMail } from './smtp/list.service.js';
 import { createBackfillHandler, ProcessingService, type ProcessingOptions, type RouteHandler } from './smtp/processing.service.js';
 import { createBounceHandler } from './smtp/bounce.service.js';
+import { createPostmasterHandler } from './smtp/postmaster.service.js';
 import { createRequestHandler } from './smtp/request.service.js';
 import { createSubscriptionService, type SubscriptionService } from './smtp/subscription.service.js';
 import { buildRecipientTable } from './smtp/recipients.js';
@@ -101,6 +102,7 @@ export function routeHandlers(core: Core, urls: PublicUrls, kickOutbound: () => 
     request: createRequestHandler({ subscriptions, projects, log: log.child({ subsystem: 'request' }) }),
     bounces: createBounceHandler({ bounceThreshold: config.bounceThreshold, log: log.child({ subsystem: 'bounces' }) }),
     bot: archiveOnly,
+    postmaster: createPostmasterHandler({ projects, log: log.child({ subsystem: 'postmaster' }) }),
   };
   return { handlers, subscriptions };
 }

@@ -19,6 +19,17 @@ export interface SmtpLimits {
   messagesPerMinute: number; // per client address; 0 = unlimited
   maxClients: number;
   idleTimeoutMs: number;
+  // Abuse limits (issue 11; docs/architecture.md "SMTP under abuse").
+  /** Connections one client address holds at once (an IPv6 client counts by its /64); 0 = no limit. */
+  maxPerAddress: number;
+  /** The last slots of maxClients, given only to addresses holding no connection yet. */
+  reservedSlots: number;
+  /** Longest a session may go without delivering a message: from connect, or the reply to its last DATA. */
+  commandTimeMs: number;
+  /** Longest one DATA phase may take, from the 354 to the final dot. */
+  dataTimeMs: number;
+  /** DATA's minimum rate: its deadline is the idle timeout plus 1 s per this many bytes received; 0 = no minimum. */
+  minDataRate: number;
 }
 
 /** Outbound retries after a 4xx or a connection failure: base × 2^attempt, capped, until the mail is this old. */
@@ -103,6 +114,11 @@ export const SETTINGS = {
   smtpMsgPerMin: 'PATCHBAY_SMTP_MSG_PER_MIN',
   smtpMaxClients: 'PATCHBAY_SMTP_MAX_CLIENTS',
   smtpIdleTimeout: 'PATCHBAY_SMTP_IDLE_TIMEOUT',
+  smtpMaxPerAddress: 'PATCHBAY_SMTP_MAX_PER_ADDRESS',
+  smtpReservedSlots: 'PATCHBAY_SMTP_RESERVED_SLOTS',
+  smtpCommandTime: 'PATCHBAY_SMTP_COMMAND_TIME',
+  smtpDataTime: 'PATCHBAY_SMTP_DATA_TIME',
+  smtpMinRate: 'PATCHBAY_SMTP_MIN_RATE',
   bounceThreshold: 'PATCHBAY_BOUNCE_THRESHOLD',
   parseThreads: 'PATCHBAY_PARSE_THREADS',
   mailTimeBudget: 'PATCHBAY_MAIL_TIME_BUDGET',
@@ -152,6 +168,27 @@ export function parseOutbound(raw: string): OutboundMode {
   return { kind: 'smtp', host: m[1]!.replace(/^\[|\]$/g, ''), port, url: raw };
 }
 
+function smtpLimits(flags: Flags, env: NodeJS.ProcessEnv): SmtpLimits {
+  const maxClients = int(flags, env, 'smtpMaxClients', 200, 1, 100_000);
+  return {
+    maxMessageBytes: int(flags, env, 'smtpMaxSize', 25 * 1024 * 1024, 1024),
+    maxRecipients: int(flags, env, 'smtpMaxRecipients', 50, 1),
+    connectionsPerMinute: int(flags, env, 'smtpConnPerMin', 300),
+    messagesPerMinute: int(flags, env, 'smtpMsgPerMin', 1200),
+    maxClients,
+    idleTimeoutMs: int(flags, env, 'smtpIdleTimeout', 60, 1) * 1000,
+    // Defaults: an address gets a tenth of the slots (a sending MTA opens a few: Postfix's default destination
+    // concurrency is 20), and the last quarter of the slots goes one per address.
+    maxPerAddress: int(flags, env, 'smtpMaxPerAddress', Math.max(1, Math.ceil(maxClients / 10)), 0, maxClients),
+    reservedSlots: int(flags, env, 'smtpReservedSlots', Math.floor(maxClients / 4), 0, maxClients - 1),
+    // Seconds. RFC 5321 §4.5.3.2.7 asks a server to wait 5 minutes for a command: a session gets that long per message.
+    commandTimeMs: int(flags, env, 'smtpCommandTime', 300, 1, 86_400) * 1000,
+    dataTimeMs: int(flags, env, 'smtpDataTime', 600, 1, 86_400) * 1000,
+    // Bytes per second; Postfix's smtpd_min_data_rate default.
+    minDataRate: int(flags, env, 'smtpMinRate', 500, 0, 1024 ** 3),
+  };
+}
+
 export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<Config> {
   const tlsCert = pick(flags, env, 'tlsCert');
   const tlsKey = pick(flags, env, 'tlsKey');
@@ -159,6 +196,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     throw invalid('config_invalid', 'STARTTLS needs both --tls-cert and --tls-key (PATCHBAY_TLS_CERT, PATCHBAY_TLS_KEY)');
   }
   const pipelineCpus = int(flags, env, 'pipelineCpus', os.availableParallelism(), 1, 4096);
+  const smtp = smtpLimits(flags, env);
   const config: Config = {
     dataDir: path.resolve(cwd, pick(flags, env, 'data') ?? 'data'),
     projectsDir: path.resolve(cwd, pick(flags, env, 'projects') ?? 'projects'),
@@ -176,14 +214,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
       giveUpMs: int(flags, env, 'outboundGiveUp', 2 * 86400, 1) * 1000,
     },
     tls: tlsCert && tlsKey ? { cert: path.resolve(cwd, tlsCert), key: path.resolve(cwd, tlsKey) } : null,
-    smtp: {
-      maxMessageBytes: int(flags, env, 'smtpMaxSize', 25 * 1024 * 1024, 1024),
-      maxRecipients: int(flags, env, 'smtpMaxRecipients', 50, 1),
-      connectionsPerMinute: int(flags, env, 'smtpConnPerMin', 300),
-      messagesPerMinute: int(flags, env, 'smtpMsgPerMin', 1200),
-      maxClients: int(flags, env, 'smtpMaxClients', 200, 1),
-      idleTimeoutMs: int(flags, env, 'smtpIdleTimeout', 60, 1) * 1000,
-    },
+    smtp,
     bounceThreshold: int(flags, env, 'bounceThreshold', 5, 1),
     // Always at least one: reading mail in a worker is what lets a time budget stop a mail that runs long (a thread
     // costs ~55 MB). More from 4 cores, where the main thread's database work is not the only thing to run.

@@ -1,6 +1,6 @@
 // SQL for the durable outbound queue: every mail patchbay sends, relayed or its own, until it is sent, kept or bounced.
 import { removeHeaders } from '../mail/raw.js';
-import type { DbOrTx } from './database.js';
+import type { Db, DbOrTx } from './database.js';
 import { nowIso } from './database.js';
 import type { OutboundRow, OutboundState } from './schema.js';
 
@@ -46,6 +46,40 @@ export async function enqueueOutbound(db: DbOrTx, items: OutboundInput[]): Promi
   return ids;
 }
 
+/**
+ * Queues one copy of a stored mail for every user with the admin role (postmaster mail, RFC 5321 §4.5.1), in one
+ * statement inside the caller's transaction; returns how many were queued (0: there is no admin).
+ */
+export async function enqueueForAdmins(
+  db: DbOrTx,
+  item: { projectId: number; kind: string; envelopeFrom: string; mailId: number; prefix: string },
+): Promise<number> {
+  const now = nowIso();
+  const rows = await db
+    .insertInto('outbound')
+    .columns(['project_id', 'kind', 'mail_id', 'prefix', 'envelope_from', 'rcpt', 'next_attempt_at', 'created_at', 'updated_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('users')
+        .select([
+          eb.val(item.projectId).as('project_id'),
+          eb.val(item.kind).as('kind'),
+          eb.val(item.mailId).as('mail_id'),
+          eb.val(item.prefix).as('prefix'),
+          eb.val(item.envelopeFrom).as('envelope_from'),
+          'users.email',
+          eb.val(now).as('next_attempt_at'),
+          eb.val(now).as('created_at'),
+          eb.val(now).as('updated_at'),
+        ])
+        .where('users.role', '=', 'admin')
+        .orderBy('users.id'),
+    )
+    .returning('id')
+    .execute();
+  return rows.length;
+}
+
 /** Queued items whose next attempt is due, oldest first. */
 export async function dueOutbound(db: DbOrTx, now: string, limit: number): Promise<OutboundRow[]> {
   return db
@@ -77,6 +111,28 @@ export async function finishOutbound(db: DbOrTx, id: number, state: OutboundStat
     .set((eb) => ({ state, last_error: error, attempts: eb('attempts', '+', 1), updated_at: nowIso() }))
     .where('id', '=', id)
     .execute();
+}
+
+/**
+ * Marks copies that left before a crash (read from the outbound journal) as sent or kept, in one transaction; a row
+ * no longer queued is left as it is. Returns how many rows changed.
+ */
+export async function settleOutbound(db: Db, departures: Map<number, OutboundState>): Promise<number> {
+  if (!departures.size) return 0;
+  const now = nowIso();
+  return db.transaction().execute(async (tx) => {
+    let changed = 0;
+    for (const [id, state] of departures) {
+      const r = await tx
+        .updateTable('outbound')
+        .set((eb) => ({ state, attempts: eb('attempts', '+', 1), updated_at: now }))
+        .where('id', '=', id)
+        .where('state', '=', 'queued')
+        .executeTakeFirst();
+      changed += Number(r.numUpdatedRows);
+    }
+    return changed;
+  });
 }
 
 export async function retryOutbound(db: DbOrTx, id: number, nextAttemptAt: string, error: string): Promise<void> {

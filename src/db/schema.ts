@@ -15,7 +15,7 @@ export interface ProjectsTable {
   created_at: string;
 }
 
-export type MailRoute = 'list' | 'request' | 'bounces' | 'bot';
+export type MailRoute = 'list' | 'request' | 'bounces' | 'bot' | 'postmaster';
 /**
  * `quarantined`: its processing failed (threw, ran past the time budget, or the process died while filing it) on
  * every attempt; kept with the error as its reason until an admin retries it (`patchbay quarantine`).

@@ -1,15 +1,16 @@
 // The outbound worker: sends the durable queue through the smarthost (or keeps it in the outbox), with retries and bounces.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer, { type Transporter } from 'nodemailer';
 import type { OutboundMode, RetrySchedule } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import { nowIso } from '../db/database.js';
-import { dueOutbound, finishOutbound, outboundMessage, retryOutbound } from '../db/outbound.repository.js';
+import { dueOutbound, finishOutbound, outboundMessage, retryOutbound, settleOutbound } from '../db/outbound.repository.js';
 import type { OutboundRow } from '../db/schema.js';
 import { findSubscriber, recordBounce, setSubscriberState } from '../db/subscriber.repository.js';
 import type { Logger } from '../log.js';
 import { deliveryFailure } from '../smtp/reply-codes.js';
+import { OutboundJournal, type Departure } from './outbound-journal.js';
+import { SmarthostSender, type SendError } from './outbound-sender.js';
 
 export interface OutboundOptions {
   db: Db;
@@ -31,18 +32,12 @@ export function retryDelay(attempts: number, schedule: RetrySchedule): number {
   return Math.min(schedule.baseMs * 2 ** Math.min(attempts, 40), schedule.maxMs);
 }
 
-interface SendError {
-  responseCode?: number;
-  response?: string;
-  code?: string;
-  message?: string;
-}
-
 export class OutboundService {
   private readonly concurrency: number;
   private readonly pollMs: number;
   private readonly inFlight = new Map<number, Promise<void>>();
-  private transport: Transporter | null = null;
+  private sender: SmarthostSender | null = null;
+  private journal: OutboundJournal | null = null;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private again = false;
@@ -58,24 +53,24 @@ export class OutboundService {
     return this.inFlight.size;
   }
 
+  /**
+   * Copies the last run sent but did not record (a crash between the smarthost's 250 and the commit) are marked sent
+   * from the journal before anything is sent (outbound-journal.ts).
+   */
   async start(): Promise<void> {
     const { mode } = this.opts;
+    await fs.mkdir(this.opts.dataDir, { recursive: true });
+    const file = path.join(this.opts.dataDir, 'outbound.journal');
+    const left = OutboundJournal.read(file);
+    const settled = await settleOutbound(this.opts.db, left);
+    if (left.size) this.opts.log.info({ journaled: left.size, settled }, 'copies sent before a crash marked sent, not sent again');
+    this.journal = new OutboundJournal(file);
+    this.journal.open();
     if (mode.kind === 'outbox') {
       await fs.mkdir(this.outboxDir(), { recursive: true });
     } else {
-      // Opportunistic STARTTLS (used when offered, never required); a smarthost's self-signed certificate is accepted.
-      this.transport = nodemailer.createTransport({
-        host: mode.host,
-        port: mode.port,
-        secure: false,
-        name: this.opts.hostname,
-        tls: { rejectUnauthorized: false },
-        pool: true,
-        maxConnections: this.concurrency,
-        connectionTimeout: 30_000,
-        greetingTimeout: 30_000,
-        socketTimeout: 120_000,
-      });
+      this.sender = new SmarthostSender({ host: mode.host, port: mode.port, hostname: this.opts.hostname, concurrency: this.concurrency, journal: file });
+      this.sender.start();
     }
     this.stopped = false;
     // Polling finds what other processes queued (the CLI approving a held post) and retries that came due.
@@ -109,8 +104,10 @@ export class OutboundService {
     this.timer = null;
     await this.ticking;
     await Promise.all(this.inFlight.values());
-    this.transport?.close();
-    this.transport = null;
+    await this.sender?.stop();
+    this.sender = null;
+    this.journal?.close();
+    this.journal = null;
   }
 
   private outboxDir(): string {
@@ -124,10 +121,14 @@ export class OutboundService {
     if (this.stopped) return;
     for (const row of due.filter((r) => !this.inFlight.has(r.id)).slice(0, free)) {
       const log = this.opts.log.child({ outboundId: row.id, kind: row.kind, mailId: row.mail_id });
-      const done = this.deliver(row, log)
+      // A copy that left but whose row could not be updated (the database was busy) is finished, never sent again.
+      const departed = this.journal?.departed(row.id);
+      const done = (departed ? this.finish(row.id, departed) : this.deliver(row, log))
         .catch((err: unknown) => log.error({ err }, 'recording a delivery failed'))
         .finally(() => {
           this.inFlight.delete(row.id);
+          // Nothing under way: no thread is about to write a journal line, and the ones written are committed.
+          if (!this.inFlight.size) this.journal?.settle();
           this.kick();
         });
       this.inFlight.set(row.id, done);
@@ -144,14 +145,20 @@ export class OutboundService {
         const file = path.join(this.outboxDir(), `${row.id}.eml`);
         await fs.writeFile(`${file}.tmp`, raw);
         await fs.rename(`${file}.tmp`, file);
+        // On record at once, before waiting for the database: see outbound-journal.ts.
+        this.journal!.record(row.id, 'kept');
       } else {
-        await this.transport!.sendMail({ envelope: { from: row.envelope_from, to: [row.rcpt] }, raw });
+        // The sender's thread journals the copy on the smarthost's 250, before this thread hears of it.
+        const reply = await this.sender!.send(row.id, { from: row.envelope_from, to: [row.rcpt] }, raw);
+        if (reply.ok) this.journal!.noted(row.id, 'sent');
+        else failure = reply.error;
       }
     } catch (e) {
       failure = (e ?? {}) as SendError;
     }
     if (!failure) {
-      await finishOutbound(db, row.id, mode.kind === 'outbox' ? 'kept' : 'sent', null);
+      const state: Departure = mode.kind === 'outbox' ? 'kept' : 'sent';
+      await this.finish(row.id, state);
       log.debug({ rcpt: row.rcpt }, mode.kind === 'outbox' ? 'kept in the outbox' : 'sent');
       return;
     }
@@ -170,6 +177,11 @@ export class OutboundService {
     const next = new Date(Date.now() + retryDelay(row.attempts, this.opts.retry)).toISOString();
     await retryOutbound(db, row.id, next, detail);
     log.info({ rcpt: row.rcpt, next, detail }, 'delivery deferred');
+  }
+
+  private async finish(id: number, state: Departure): Promise<void> {
+    await finishOutbound(this.opts.db, id, state, null);
+    this.journal?.committed(id);
   }
 
   /** A 5xx from the smarthost: the copy is bounced; a subscriber's score rises and past the threshold they are disabled. */

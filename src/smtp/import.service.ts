@@ -143,7 +143,7 @@ async function importAll(deps: ImportDeps, project: ImportProject, messages: Asy
   const resuming = new Set<number>();
   const processing = new ProcessingService(
     deps.db,
-    { list: deps.backfill, request: deps.backfill, bounces: deps.backfill, bot: deps.backfill },
+    { list: deps.backfill, request: deps.backfill, bounces: deps.backfill, bot: deps.backfill, postmaster: deps.backfill },
     log.child({ subsystem: 'processing' }),
     () => {},
     {

@@ -1,4 +1,5 @@
-// Which local mailbox an RCPT TO address is: a project's list, -request, -bounces (with VERP) or bot address.
+// Which local mailbox an RCPT TO address is: a project's list, -request, -bounces (with VERP) or bot address, or the
+// postmaster of one of our domains.
 import type { MailRoute } from '../db/schema.js';
 
 export interface Mailbox {
@@ -34,12 +35,26 @@ export function buildRecipientTable(
       domains.add(address.slice(address.lastIndexOf('@') + 1));
     }
   }
+  // RFC 5321 §4.5.1: every domain we receive mail for has a postmaster. Its mail is kept under the domain's first
+  // project (the store is per project) and forwarded to the admins (postmaster.service.ts).
+  for (const p of projects) {
+    for (const address of [p.addresses.list, p.addresses.request, p.addresses.bounces, p.addresses.bot]) {
+      const postmaster = `postmaster@${address.slice(address.lastIndexOf('@') + 1)}`;
+      if (!mailboxes.has(postmaster)) mailboxes.set(postmaster, { projectId: p.id, slug: p.slug, route: 'postmaster' });
+    }
+  }
   return { mailboxes, domains };
 }
 
 /** VERP: "list-bounces+alice=example.com@lists.example.org" is the bounce mailbox, tagged with alice@example.com. */
 export function resolveRecipient(address: string, table: RecipientTable): Resolution {
-  const addr = address.trim().toLowerCase();
+  let addr = address.trim().toLowerCase();
+  // RFC 5321 §4.1.1.3: "RCPT TO:<Postmaster>" without a domain is the postmaster of the server (our first domain).
+  if (addr === 'postmaster') {
+    const first = table.domains.values().next();
+    if (first.done) return { kind: 'unknown', reason: 'no-such-user' };
+    addr = `postmaster@${first.value}`;
+  }
   const at = addr.lastIndexOf('@');
   if (at <= 0) return { kind: 'unknown', reason: 'no-such-user' };
   const domain = addr.slice(at + 1);

@@ -11,6 +11,13 @@ const BY_CODE: Record<string, [number, string]> = {
   too_many_recipients: [452, '4.5.3'], // RFC 5321 §4.5.3.1.10
   message_too_big: [552, '5.3.4'], // RFC 1870 §6.1
   too_many_connections: [421, '4.7.0'],
+  server_busy: [421, '4.4.5'], // RFC 3463 §3.5: mail system congestion
+  // RFC 5321 §3.8 and §7.8: a server closes only with 421; RFC 3463 §3.5 X.4.2: bad connection (timeouts).
+  session_timeout: [421, '4.4.2'],
+  data_timeout: [421, '4.4.2'],
+  data_too_slow: [421, '4.4.2'],
+  // RFC 2920 §3.1 (DATA ends a group) and RFC 5321 §3.3 (no message data without a 354); RFC 3463 §3.6 X.5.0.
+  early_data: [421, '4.5.0'],
   too_many_messages: [450, '4.7.1'],
   store_failed: [451, '4.3.0'],
   shutting_down: [421, '4.3.2'],

@@ -141,7 +141,7 @@ export async function startIngestHarness(opts: HarnessOptions = {}): Promise<Har
     },
   };
   const other: RouteHandler = { handle: async () => ({ state: 'processed', reason: null }) };
-  const handlers: Record<MailRoute, RouteHandler> = { list: listHandler, request: other, bounces: other, bot: other };
+  const handlers: Record<MailRoute, RouteHandler> = { list: listHandler, request: other, bounces: other, bot: other, postmaster: other };
   const dispatch: RouteHandler = { handle: (tx, mail, parsed) => handlers[mail.route].handle(tx, mail, parsed) };
   const processing = new ProcessingService(db, handlers, log, () => {}, {
     backfill: dispatch,

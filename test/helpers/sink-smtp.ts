@@ -18,6 +18,17 @@ export interface Sink {
   rejectRcpt(address: string, code: number, message: string, times?: number): void;
   /** The most SMTP sessions that were open at the same time. */
   peakSessions(): number;
+  /**
+   * From now on a message is held, neither kept nor answered: its sender waits for the 250 (a smarthost that hangs),
+   * until release() or resume().
+   */
+  hang(): void;
+  /** Resolves once n messages are held. */
+  held(n: number, timeoutMs?: number): Promise<void>;
+  /** Keeps and acknowledges the first n held messages. */
+  release(n: number): void;
+  /** Drops the messages still held, never acknowledged (their senders are gone), and stops holding. */
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -27,6 +38,13 @@ export async function startSink(): Promise<Sink> {
   let open = 0;
   let peak = 0;
   const waiters: (() => void)[] = [];
+  let hanging = false;
+  const holding: { mail: SunkMail; ack: () => void }[] = [];
+  const keep = (mail: SunkMail, ack: () => void) => {
+    mails.push(mail);
+    waiters.splice(0).forEach((w) => w());
+    ack();
+  };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
@@ -51,22 +69,39 @@ export async function startSink(): Promise<Sink> {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        mails.push({
+        const mail = {
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks),
-        });
-        waiters.splice(0).forEach((w) => w());
-        cb();
+        };
+        if (hanging) holding.push({ mail, ack: () => cb() });
+        else keep(mail, () => cb());
       });
     },
   });
+  // A sender killed mid-session (the crash tests) resets its connections: that is not the sink's failure.
+  server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.server.address() as AddressInfo).port;
   return {
     port,
     url: `smtp://127.0.0.1:${port}`,
     mails,
+    hang: () => (hanging = true),
+    held: async (n, timeoutMs = 20_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (holding.length < n) {
+        if (Date.now() > deadline) throw new Error(`sink holds ${holding.length} of ${n} mails after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    release: (n) => {
+      for (const h of holding.splice(0, n)) keep(h.mail, h.ack);
+    },
+    resume: () => {
+      holding.length = 0;
+      hanging = false;
+    },
     rejectRcpt: (address, code, message, times = Infinity) => rejections.set(address.toLowerCase(), { code, message, left: times }),
     peakSessions: () => peak,
     waitFor: async (n, timeoutMs = 20_000) => {

@@ -10,8 +10,9 @@ export interface SmtpDialog {
   close(): void;
 }
 
-export async function openDialog(port: number, host = '127.0.0.1'): Promise<SmtpDialog> {
-  const socket = net.connect(port, host);
+/** localAddress: the client's own address (any of 127/8 on Linux), to speak as another client host. */
+export async function openDialog(port: number, host = '127.0.0.1', localAddress?: string): Promise<SmtpDialog> {
+  const socket = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
   let buffer = '';
   let waiting: ((reply: string) => void) | null = null;
   const queue: string[] = [];
@@ -64,8 +65,9 @@ export async function sendMessage(
   from: string,
   to: string[],
   message: Buffer | string,
+  localAddress?: string,
 ): Promise<{ replies: string[]; final: string }> {
-  const d = await openDialog(port);
+  const d = await openDialog(port, '127.0.0.1', localAddress);
   const replies = [await d.send('EHLO test.example.org'), await d.send(`MAIL FROM:<${from}>`)];
   for (const r of to) replies.push(await d.send(`RCPT TO:<${r}>`));
   replies.push(await d.send('DATA'));

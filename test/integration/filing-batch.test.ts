@@ -38,7 +38,7 @@ async function setup(handler: (file: RouteHandler) => RouteHandler) {
   const ingest = new SeriesIngestService(new Map([[projectId, { id: projectId, slug: 'proctree', supersede: true }]]), log);
   const filing = createBackfillHandler(fileWithArchive(ingest.ingest.bind(ingest)));
   const outcomes = new Map<number, unknown>();
-  const processing = new ProcessingService(db, { list: filing, request: filing, bounces: filing, bot: filing }, log, () => {}, {
+  const processing = new ProcessingService(db, { list: filing, request: filing, bounces: filing, bot: filing, postmaster: filing }, log, () => {}, {
     backfill: handler(filing),
     slugs: new Map([[projectId, 'proctree']]),
     retryDelayMs: 5,

@@ -30,7 +30,7 @@ describe('ProcessingService', () => {
         return { state: 'processed', reason: 'test' };
       },
     };
-    processing = new ProcessingService(db, { list: handler, request: handler, bounces: handler, bot: handler }, log, () => {}, { backfill: handler, slugs: new Map([[projectId, 'p']]) });
+    processing = new ProcessingService(db, { list: handler, request: handler, bounces: handler, bot: handler, postmaster: handler }, log, () => {}, { backfill: handler, slugs: new Map([[projectId, 'p']]) });
     const intake = new IntakeService(db, 'test.example.org', log, (ids) => stored.push(...ids));
     const box = { mailbox: { projectId, slug: 'p', route: 'list' as const }, address: 'p@lists.example.org' };
     for (const n of [1, 2]) await intake.accept({ raw: mail(n), mailFrom: 'a@example.org', recipients: [box], envelopeTo: [box.address], remoteAddr: null, source: 'smtp' });

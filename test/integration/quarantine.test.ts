@@ -89,7 +89,7 @@ async function setup(): Promise<Setup> {
           return filing.handle(tx, mail, read);
         },
       };
-      return new ProcessingService(db, { list: handler, request: handler, bounces: handler, bot: handler }, log, () => {}, {
+      return new ProcessingService(db, { list: handler, request: handler, bounces: handler, bot: handler, postmaster: handler }, log, () => {}, {
         backfill: handler,
         slugs: new Map([[projectId, 'proctree']]),
         read: o.read,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
 import { after, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { DEMO, projectsDir, tempDir } from '../helpers/dirs.js';
@@ -72,10 +73,7 @@ describe('SMTP limits and STARTTLS', () => {
   });
 
   it('offers STARTTLS with a certificate and takes a mail over TLS from nodemailer (requireTLS)', async () => {
-    const dir = tempDir();
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-days', '1'], { stdio: 'ignore' });
+    const { cert, key } = selfSigned();
     const { server, data } = await start(['--tls-cert', cert, '--tls-key', key]);
 
     const d = await openDialog(server.smtpPort);
@@ -97,4 +95,67 @@ describe('SMTP limits and STARTTLS', () => {
     );
     assert.deepEqual(row, { state: 'processed', subject: 'over TLS' });
   });
+
+  it('gives a TLS session its slot back when it ends, and tells a client that waited after a refused DATA from one that did not', async () => {
+    const { cert, key } = selfSigned();
+    const { server } = await start(['--tls-cert', cert, '--tls-key', key, '--smtp-max-per-address', '1', '--smtp-reserved-slots', '0']);
+    // One slot for this address: each session over TLS must have given it back for the next to be greeted.
+    for (let i = 0; i < 3; i++) {
+      // The server gives the slot back once its side of the last session has closed: a moment after ours.
+      const t = await waitFor(`session ${i + 1} to be greeted`, () => startTls(server.smtpPort), 5000);
+      assert.match(await t.send('EHLO tls.example.org'), /^250 /m);
+      assert.match(await t.send('MAIL FROM:<alice@example.com>'), /^250 /);
+      assert.match(await t.send('RCPT TO:<nobody@lists.example.org>'), /^550 5\.1\.1 /);
+      assert.match(await t.send('DATA'), /^503 /);
+      // Sent after the 503 arrived: a command, not early data (the guard counts the TLS socket's input).
+      assert.match(await t.send('RSET'), /^250 /);
+      assert.match(await t.send('QUIT'), /^221 /);
+      await t.closed;
+    }
+  });
 });
+
+function selfSigned(): { cert: string; key: string } {
+  const dir = tempDir();
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-days', '1'], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+/** A session upgraded with STARTTLS (RFC 3207): send() writes a command and resolves with its complete reply. */
+async function startTls(port: number): Promise<{ send(line: string): Promise<string>; closed: Promise<void> } | null> {
+  const plain = net.connect(port, '127.0.0.1');
+  const readReply = (socket: net.Socket) =>
+    new Promise<string>((resolve, reject) => {
+      let text = '';
+      const onData = (d: Buffer) => {
+        text += d.toString('latin1');
+        if (/(^|\r\n)\d{3} [^\r\n]*\r\n$/.test(text)) {
+          socket.off('data', onData);
+          resolve(text.trimEnd());
+        }
+      };
+      socket.on('data', onData);
+      socket.once('close', () => reject(new Error(`closed after: ${text}`)));
+    });
+  if (!(await readReply(plain).catch(() => '')).startsWith('220 ')) {
+    plain.destroy();
+    return null; // not greeted (no slot)
+  }
+  plain.write('EHLO tls.example.org\r\n');
+  assert.match(await readReply(plain), /STARTTLS/);
+  plain.write('STARTTLS\r\n');
+  assert.match(await readReply(plain), /^220 /);
+  const secure = tls.connect({ socket: plain, rejectUnauthorized: false });
+  await new Promise<void>((resolve) => secure.once('secureConnect', () => resolve()));
+  const closed = new Promise<void>((resolve) => secure.once('close', () => resolve()));
+  return {
+    send: (line) => {
+      const reply = readReply(secure);
+      secure.write(line + '\r\n');
+      return reply;
+    },
+    closed,
+  };
+}

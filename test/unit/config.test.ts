@@ -37,6 +37,28 @@ describe('configuration', () => {
     }
   });
 
+  it('derives the SMTP abuse limits from --smtp-max-clients, and takes each from its flag or variable', () => {
+    const d = loadConfig({}, {}).smtp;
+    assert.deepEqual(
+      [d.maxClients, d.maxPerAddress, d.reservedSlots, d.commandTimeMs, d.dataTimeMs, d.minDataRate],
+      [200, 20, 50, 300_000, 600_000, 500],
+    );
+    const c = loadConfig({ smtpMaxClients: '40', smtpCommandTime: '30' }, { PATCHBAY_SMTP_MIN_RATE: '0', PATCHBAY_SMTP_DATA_TIME: '90' }).smtp;
+    assert.deepEqual([c.maxPerAddress, c.reservedSlots, c.commandTimeMs, c.dataTimeMs, c.minDataRate], [4, 10, 30_000, 90_000, 0]);
+  });
+
+  it('refuses SMTP slot limits that do not fit the pool', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ smtpMaxClients: '10', smtpMaxPerAddress: '11' }, /--smtp-max-per-address \/ PATCHBAY_SMTP_MAX_PER_ADDRESS: expected an integer between 0 and 10/],
+      [{ smtpMaxClients: '10', smtpReservedSlots: '10' }, /--smtp-reserved-slots .* between 0 and 9/],
+      [{ smtpCommandTime: '0' }, /--smtp-command-time/],
+      [{ smtpMinRate: '-1' }, /--smtp-min-rate/],
+    ];
+    for (const [flags, message] of cases) {
+      assert.throws(() => loadConfig(flags, {}), (e) => isAppError(e) && e.kind === 'invalid' && message.test(e.message));
+    }
+  });
+
   it('trusts no proxy by default, and reads --trust-proxy / PATCHBAY_TRUST_PROXY as addresses, CIDRs and range names', () => {
     assert.deepEqual(loadConfig({}, {}).trustProxy, []);
     assert.deepEqual(loadConfig({}, { PATCHBAY_TRUST_PROXY: '10.0.0.1, 192.168.0.0/16 fd00::/8,Loopback' }).trustProxy, ['10.0.0.1', '192.168.0.0/16', 'fd00::/8', 'loopback']);

@@ -32,6 +32,25 @@ describe('recipient resolution', () => {
     assert.deepEqual(resolveRecipient('proctree@elsewhere.example', table), { kind: 'relay' });
   });
 
+  it('routes postmaster of each of our domains, in any case and without a domain, to the first project of the domain', () => {
+    const two = buildRecipientTable([
+      { id: 1, slug: 'alpha', addresses: addressesFor('alpha@lists.example.org') },
+      { id: 2, slug: 'beta', addresses: addressesFor('beta@lists.example.org') },
+      { id: 3, slug: 'gamma', addresses: addressesFor('gamma@courses.example.edu') },
+    ]);
+    const routed = (address: string) => {
+      const r = resolveRecipient(address, two);
+      return r.kind === 'local' ? [r.mailbox.route, r.mailbox.projectId, r.recipient] : [r.kind];
+    };
+    assert.deepEqual(routed('postmaster@lists.example.org'), ['postmaster', 1, 'postmaster@lists.example.org']);
+    assert.deepEqual(routed('PostMaster@Lists.Example.org'), ['postmaster', 1, 'postmaster@lists.example.org']);
+    assert.deepEqual(routed('postmaster@courses.example.edu'), ['postmaster', 3, 'postmaster@courses.example.edu']);
+    // RFC 5321 §4.1.1.3: "RCPT TO:<Postmaster>" names the server's postmaster.
+    assert.deepEqual(routed('Postmaster'), ['postmaster', 1, 'postmaster@lists.example.org']);
+    assert.deepEqual(routed('postmaster@elsewhere.example'), ['relay']);
+    assert.deepEqual(resolveRecipient('postmaster', buildRecipientTable([])), { kind: 'unknown', reason: 'no-such-user' });
+  });
+
   it('encodes a subscriber into the VERP bounce address and resolves it back', () => {
     const verp = encodeVerp('proctree-bounces@lists.example.org', 'Bob.Smith@Example.NET');
     assert.equal(verp, 'proctree-bounces+bob.smith=example.net@lists.example.org');
