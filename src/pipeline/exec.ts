@@ -31,6 +31,8 @@ export interface ToolOptions {
    * every thread the tool starts inherits it.
    */
   nice?: number;
+  /** Kills the child's process group when aborted (a sandbox that hit a cap); the run then resolves as usual. */
+  signal?: AbortSignal;
 }
 
 /** Children by run, announced on this channel: {runId, pid, alive}. */
@@ -84,6 +86,11 @@ export function runTool(cmd: string, args: string[], opts: ToolOptions): Promise
       timedOut = true;
       if (pid !== undefined) killGroup(pid);
     }, opts.timeoutMs);
+    const onAbort = () => {
+      if (pid !== undefined) killGroup(pid);
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
     child.stdout.on('data', (b: Buffer) => {
       fs.writeSync(log, b);
       if (outLen < max) out.push(b);
@@ -98,11 +105,13 @@ export function runTool(cmd: string, args: string[], opts: ToolOptions): Promise
     child.stdin.end(opts.input ?? '');
     child.on('error', (e) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       fs.closeSync(log);
       reject(e);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       if (pid !== undefined) announce(opts.runId, pid, false);
       const ms = performance.now() - started;
       fs.writeSync(log, `[exit ${code ?? signal}${timedOut ? ', timed out' : ''} after ${Math.round(ms)} ms]\n`);
