@@ -21,8 +21,8 @@ export interface ConfigSpec {
   fragments: string[];
 }
 
-/** Runs a command in the source folder (sandboxed by the caller). */
-export type Runner = (cmd: string, args: string[]) => Promise<ToolRun>;
+/** Runs a command in the source folder, or in `cwd` (sandboxed by the caller). */
+export type Runner = (cmd: string, args: string[], o?: { cwd?: string }) => Promise<ToolRun>;
 
 /** A make target rather than a file: `tinyconfig`, `defconfig`, `allnoconfig`, `x86_64_defconfig`… */
 export function isConfigTarget(base: string): boolean {
@@ -66,6 +66,8 @@ export function writeTableFragments(tc: Toolchain, dir: string): { common: strin
 export interface ConfigureOptions {
   spec: ConfigSpec;
   objDir: string;
+  /** The source tree (its scripts/kconfig/merge_config.sh). */
+  sourceDir: string;
   /** `O=… ARCH=… CROSS_COMPILE=… CC=… HOSTCC=…`: the same variables as the build, so Kconfig sees the same compiler. */
   makeVars: string[];
   run: Runner;
@@ -103,8 +105,8 @@ export async function configure(opts: ConfigureOptions): Promise<ConfigureResult
   const tc = toolchainFor(spec.arch);
   if (!tc) return { ok: false, error: `unknown arch ${spec.arch}`, fragments: [], missing: [], childMs: 0 };
   let childMs = 0;
-  const run = async (cmd: string, args: string[]) => {
-    const r = await opts.run(cmd, args);
+  const run = async (cmd: string, args: string[], o?: { cwd?: string }) => {
+    const r = await opts.run(cmd, args, o);
     childMs += r.ms;
     return r;
   };
@@ -139,7 +141,8 @@ export async function configure(opts: ConfigureOptions): Promise<ConfigureResult
     writeInTree(objDir, '.config', fs.readFileSync(spec.base));
   }
   const cfg = path.join(objDir, '.config');
-  const merge = await run('scripts/kconfig/merge_config.sh', ['-m', '-O', objDir, cfg, ...merged]);
+  // In the object tree: the script makes its temporary files in the current folder, and the source tree is read-only.
+  const merge = await run(path.join(opts.sourceDir, 'scripts/kconfig/merge_config.sh'), ['-m', '-O', objDir, cfg, ...merged], { cwd: objDir });
   if (merge.code !== 0) return fail('merge_config.sh', merge, fragments);
   const old = await run('make', [...opts.makeVars, 'olddefconfig']);
   if (old.code !== 0) return fail('make olddefconfig', old, fragments);

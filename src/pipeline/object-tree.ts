@@ -269,7 +269,11 @@ export async function restoreSourceTimes(o: {
   return result;
 }
 
-/** What a layer records after a build: the changed files as built (success), or all of them as unknown (failure). */
+/**
+ * What a layer records after a build: the changed files as built (it passed); after a failure, the files whose content
+ * is what the layer's objects were already built from keep their record (whatever make redid for them, it redid from
+ * that content), and every other file is unknown, so the next build makes it again.
+ */
 export function layerSources(o: { worktree: string; changed: string[]; heads: Map<string, string>; previous: Sources; ok: boolean }): Sources {
   const out: Sources = {};
   if (o.ok) {
@@ -280,6 +284,9 @@ export function layerSources(o: { worktree: string; changed: string[]; heads: Ma
     }
     return out;
   }
-  for (const f of new Set([...o.changed, ...Object.keys(o.previous)])) out[f] = { sha: null, mtimeMs: 0 };
+  for (const f of new Set([...o.changed, ...Object.keys(o.previous)])) {
+    const prev = o.previous[f];
+    out[f] = prev && prev.sha !== null && prev.sha === o.heads.get(f) ? prev : { sha: null, mtimeMs: 0 };
+  }
   return out;
 }

@@ -38,7 +38,7 @@ import { holdsBase, keepSourceTimes } from './steps/build.step.js';
 import { configHash } from './kconfig.js';
 import { readTouched, recordTouched } from './object-tree.js';
 import { patchFiles } from './patch-files.js';
-import { copyOutOfTree, UnsafeFileError } from './safe-fs.js';
+import { takeStudentFile } from './guest/tests-disk.js';
 import { STEP_NAMES, type BuildContext, type BuildSpec, type GateName, type Job, type StepContext, type StepName, type StepResult, type TestContext } from './types.js';
 
 /** What the engine needs of tree management (src/pipeline/tree.service.ts). */
@@ -63,8 +63,6 @@ export interface PipelineDeps {
   log: Logger;
 }
 
-/** A student's test definition is a small YAML file; the tests disk takes at most this much of one file. */
-const STUDENT_FILE_BYTES = 1024 * 1024;
 /** Extra time a step gets beyond its timeout before the engine gives up on it (the step kills its own children). */
 const GRACE_MS = 10_000;
 const SCAN_EVERY_MS = 5_000;
@@ -511,21 +509,9 @@ export class PipelineService {
     return path.join(this.deps.dataDir, 'build', project.slug, `slot-${slot}`, 'touched.json');
   }
 
-  /**
-   * The student's test definition as applied, copied out of the worktree (a later build resets the tree). The series
-   * made that file: a symlink (to any file of ours), a FIFO or a huge file is not copied, and the test step reports why.
-   */
+  /** The student's test definition as applied, copied out of the worktree (a later build resets the tree). */
   private studentFile(runId: number, worktree: string, file: string): { path: string; problem?: string } {
-    const dest = path.join(this.deps.dataDir, 'artifacts', `run-${runId}`, 'student-tests', file.replace(/[^\w.-]+/g, '_'));
-    if (fs.existsSync(dest)) return { path: dest };
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    try {
-      copyOutOfTree(worktree, file, dest, { maxBytes: STUDENT_FILE_BYTES });
-      return { path: dest };
-    } catch (e) {
-      if (!(e instanceof UnsafeFileError)) throw e;
-      return { path: dest, problem: `${file} cannot be read: ${e.message}` };
-    }
+    return takeStudentFile(worktree, file, path.join(this.deps.dataDir, 'artifacts', `run-${runId}`, 'student-tests'));
   }
 
   private async leaseTree(project: PipelineProject, job: Job, runId: number, logPath: string, signal: AbortSignal): Promise<Lease> {

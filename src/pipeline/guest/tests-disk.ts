@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { runTool } from '../exec.js';
-import { copyOutOfTree, readInTree, regularFilesIn } from '../safe-fs.js';
+import { copyOutOfTree, readInTree, regularFilesIn, UnsafeFileError } from '../safe-fs.js';
 import { compilePythonRegex, validateTestDefinition } from '../lava-testdef.js';
 import type { RunSpec } from '../test-results.js';
 
@@ -66,6 +66,24 @@ export function readDefinition(def: { name: string; path: string; origin: 'refer
     if ('regex' in compiled) base.parse = { regex: compiled.regex, fixup: parse.fixupdict ?? {} };
   }
   return base;
+}
+
+/**
+ * A student's file (their test definition) copied from the worktree into `destDir` (the run's artefacts) once. The
+ * series made that file: a symlink (to any file of ours), a FIFO or a file bigger than a definition is not copied,
+ * and `problem` says why (the test step reports it as the student's).
+ */
+export function takeStudentFile(worktree: string, file: string, destDir: string): { path: string; problem?: string } {
+  const dest = path.join(destDir, file.replace(/[^\w.-]+/g, '_'));
+  if (fs.existsSync(dest)) return { path: dest };
+  fs.mkdirSync(destDir, { recursive: true });
+  try {
+    copyOutOfTree(worktree, file, dest, { maxBytes: SIBLING_LIMITS.fileBytes });
+    return { path: dest };
+  } catch (e) {
+    if (!(e instanceof UnsafeFileError)) throw e;
+    return { path: dest, problem: `${file} cannot be taken from the series: ${e.message}` };
+  }
 }
 
 /** Single-quotes a value for sh. */

@@ -296,7 +296,7 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
   };
   const overLimit = (r: ToolRun) => r.stdout.length >= limits.outputBytes;
   const configureHere = async (trusted: boolean, mergeOnly: boolean): Promise<ConfigureResult> => {
-    const c = await configure({ spec: ctx.build, objDir, makeVars, fragmentDir, run: (cmd, args) => inSandbox(trusted, cmd, args), mergeOnly });
+    const c = await configure({ spec: ctx.build, objDir, sourceDir: worktree, makeVars, fragmentDir, run: (cmd, args, o) => inSandbox(trusted, cmd, args, o ?? {}), mergeOnly });
     if (!c.ok) throw new StepError(`configuring ${tc.arch} (${ctx.build.base}) failed: ${c.error ?? ''}`);
     return c;
   };
@@ -385,7 +385,7 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     }
 
     const s = await make(false, `build of the series at ${head.slice(0, 12)}`);
-    const heads = await blobLookup(git)(head, changed.filter((f) => isRegularInTree(worktree, f)));
+    const heads = await blobLookup(git)(head, [...new Set([...changed, ...Object.keys(previous)])].filter((f) => isRegularInTree(worktree, f)));
     writeLayer(layer, { base: wanted, sources: layerSources({ worktree, changed, heads, previous, ok: s.run.code === 0 && !capStops.length }) });
     outputs.buildMs = Math.round(s.ms);
     outputs.compiled = s.log.compiled.length;
