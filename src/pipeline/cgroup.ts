@@ -134,8 +134,37 @@ export function cgroupSupport(refresh = false): CgroupSupport {
     if (typeof two !== 'string') homes.push(two);
     else problems.push(`${c}: ${one}; ${two}`);
   }
+  for (const h of homes) removeStale(h.parent);
   cached = { homes, problems };
   return cached;
+}
+
+/** Groups a process that is gone left behind (killed before it could remove them): removed when empty. */
+function removeStale(parent: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^run-(\d+)-/.exec(name);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    try {
+      fs.rmdirSync(path.join(parent, name));
+    } catch {
+      // still holds processes: left for a later start
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export interface CgroupLimits {

@@ -185,7 +185,7 @@ export async function buildPrograms(srcDir: string, outDir: string, opts: Progra
       timeoutMs: opts.timeoutMs,
     });
     result.childMs += r.ms;
-    if (r.code !== 0 && r.stderr.trim()) throw new Error(`the sandbox failed: ${r.stderr.trim().split('\n').at(-1)}`);
+    if (r.code !== 0 && !r.capHit && !r.timedOut && r.stderr.trim()) throw new Error(`the sandbox failed: ${r.stderr.trim().split('\n').at(-1)}`);
     if (r.code === 0) result.built.push(name);
     else {
       const lines = r.stdout.split('\n').filter((l) => l.trim());

@@ -271,7 +271,7 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     }
     childMs += r.ms;
     // The command's own output is merged into stdout: anything on stderr is the sandbox failing to start.
-    if (r.code !== 0 && r.stderr.trim()) throw new StepError(`the sandbox failed: ${r.stderr.trim().split('\n').at(-1)}`);
+    if (r.code !== 0 && !r.capHit && !r.timedOut && r.stderr.trim()) throw new StepError(`the sandbox failed: ${r.stderr.trim().split('\n').at(-1)}`);
     const cap = capFinding(r, limits);
     if (cap) capStops.push(cap);
     return r;
@@ -377,6 +377,9 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
       const t = await restoreSourceTimes({ worktree, base, head, changed, touched: ctx.touched ?? [], layers: [previous], blobs: blobLookup(git) });
       if (t.older.length) logLine(ctx.logPath, `--- built from this content before, mtime kept: ${t.older.join(', ')}`);
     }
+    // While it builds, the layer records only what stays true if the build dies half way (a cancel, a crash).
+    const heads = await blobLookup(git)(head, [...new Set([...changed, ...Object.keys(previous)])].filter((f) => isRegularInTree(worktree, f)));
+    writeLayer(layer, { base: wanted, sources: layerSources({ worktree, changed, heads, previous, ok: false }) });
     // The project's fragments may name symbols the series adds: merge them again when it (or the layer's last
     // build) touched a Kconfig file.
     if ([...changed, ...Object.keys(previous)].some((f) => /(^|\/)Kconfig[^/]*$/.test(f))) {
@@ -385,8 +388,7 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     }
 
     const s = await make(false, `build of the series at ${head.slice(0, 12)}`);
-    const heads = await blobLookup(git)(head, [...new Set([...changed, ...Object.keys(previous)])].filter((f) => isRegularInTree(worktree, f)));
-    writeLayer(layer, { base: wanted, sources: layerSources({ worktree, changed, heads, previous, ok: s.run.code === 0 && !capStops.length }) });
+    if (s.run.code === 0 && !capStops.length) writeLayer(layer, { base: wanted, sources: layerSources({ worktree, changed, heads, previous, ok: true }) });
     outputs.buildMs = Math.round(s.ms);
     outputs.compiled = s.log.compiled.length;
     outputs.compiledFiles = s.log.compiled.slice(0, MAX_COMPILED_LISTED).join(',') + (s.log.compiled.length > MAX_COMPILED_LISTED ? ',…' : '');
