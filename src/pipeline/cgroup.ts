@@ -5,7 +5,7 @@
 // the cgroups this process is in (never moving anything out of the groups the machine put us in), for each
 // controller where it lives: a cgroup v1 hierarchy (this machine: pids, memory, cpu mounted under /sys/fs/cgroup) or
 // the v2 one when it offers the controller and lets us enable it for our children. The cpu group gives the command
-// the weight of one process against the server's threads, whatever it forks.
+// the weight of `make -jN`'s N processes against the server's threads and everything else, whatever it forks.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -172,6 +172,8 @@ export interface CgroupLimits {
   processes: number;
   /** Memory of the whole group, page cache and tmpfs included; no swap. */
   memoryBytes: number;
+  /** CPU weight as so many processes (make -jN: N); default 1. */
+  cpuProcesses?: number;
 }
 
 /** What a command did against its caps, read from the group's counters. */
@@ -218,6 +220,7 @@ export class CommandCgroup {
           setMemory(home.version, dir, limits.memoryBytes);
           enforces.memory = true;
         } else {
+          setCpuWeight(home.version, dir, limits.cpuProcesses ?? 1);
           enforces.cpu = true;
         }
       } catch {
@@ -294,6 +297,13 @@ export class CommandCgroup {
       await new Promise((r) => setTimeout(r, 25));
     }
   }
+}
+
+/** The weight of n processes of the default weight (v1 cpu.shares 1024, v2 cpu.weight 100). */
+function setCpuWeight(version: 1 | 2, dir: string, n: number): void {
+  const k = Math.max(1, Math.min(64, Math.round(n)));
+  if (version === 1) writeText(path.join(dir, 'cpu.shares'), String(1024 * k));
+  else writeText(path.join(dir, 'cpu.weight'), String(Math.min(10_000, 100 * k)));
 }
 
 function setMemory(version: 1 | 2, dir: string, bytes: number): void {

@@ -116,7 +116,7 @@ export async function runSandboxed(cmd: string, args: string[], o: RunSandboxedO
   const host = sandboxHost();
   if (host.problems.length) throw new Error(`cannot run the sandbox: ${host.problems.join('; ')}`);
   const limits = { ...DEFAULT_LIMITS, ...o.limits };
-  const cg = host.cgroups.homes.length ? CommandCgroup.create(host.cgroups, { processes: limits.processes, memoryBytes: limits.memoryBytes }) : null;
+  const cg = host.cgroups.homes.length ? CommandCgroup.create(host.cgroups, { processes: limits.processes, memoryBytes: limits.memoryBytes, cpuProcesses: limits.cpuProcesses }) : null;
   const sb = sandboxed(cmd, args, {
     ...o,
     limits,
@@ -158,7 +158,7 @@ export function capsLine(host: SandboxHost, limits: SandboxLimits): string {
     `user ${c.user}`,
     `processes ≤ ${limits.processes} (${c.processes ?? 'NOT CAPPED'})`,
     `memory ≤ ${Math.round(limits.memoryBytes / 1024 ** 2)} MiB (${c.memory})`,
-    c.cpu ? 'one CPU weight (cpu cgroup)' : 'no cpu cgroup',
+    c.cpu ? `the CPU weight of ${limits.cpuProcesses} process${limits.cpuProcesses > 1 ? 'es' : ''} (cpu cgroup)` : 'no cpu cgroup',
   ];
   return `--- sandbox: ${parts.join(', ')}${host.warnings.length ? `; WARNING: ${host.warnings.join('; ')}` : ''}`;
 }

@@ -27,6 +27,8 @@ export interface SandboxLimits {
   processes: number;
   /** Memory of the whole command (its cgroup: page cache and the private /tmp included, no swap); /tmp's size. */
   memoryBytes: number;
+  /** The command's CPU weight, as so many processes (its cpu cgroup): make -jN's N, however many it forks. */
+  cpuProcesses: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<SandboxLimits> = {
@@ -42,6 +44,7 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = {
   processes: 512,
   // A tinyconfig build at -j2 peaks below 1 GiB; cc1 of a big file at -O2 takes a few hundred MB per job.
   memoryBytes: 4 * 1024 ** 3,
+  cpuProcesses: 1,
 };
 
 /** The unprivileged user builds run as (setpriv inside bubblewrap). */

@@ -68,9 +68,9 @@ async function probe(): Promise<{ stop(): Promise<{ answers: number; worstMs: nu
   };
 }
 
-/** Processes of the build user still alive (a sandbox must leave none). */
-function buildUserProcesses(): string[] {
-  const r = spawnSync('pgrep', ['-a', '-u', String(host.user!.uid)], { encoding: 'utf8' });
+/** Processes of the build user whose command line holds `tag` (what is left of a bomb: the sandbox must leave none). */
+function leftOver(tag: string): string[] {
+  const r = spawnSync('pgrep', ['-a', '-u', String(host.user!.uid), '-f', tag], { encoding: 'utf8' });
   return r.stdout.split('\n').filter(Boolean);
 }
 
@@ -183,27 +183,31 @@ describe('build sandbox against a hostile series', { skip: !ready && `needs root
 
   it('stops a fork bomb at the process cap at once; the host answers throughout; the next build is unaffected', async () => {
     const p = await probe();
-    const { r, ms } = await build(attack(["sh -c 'b() { b | b & }; b'; sleep 600"]), 'forker@students.example.org', { limits: { processes: 64 } });
+    const tag = `pb-bomb-${process.pid}`;
+    const { r, ms, log } = await build(attack([`sh -c 'b() { b | b & }; b' ${tag}; sleep 600`]), 'forker@students.example.org', { limits: { processes: 64 } });
     const seen = await p.stop();
     assert.equal(r.status, 'fail', r.summary);
     assert.equal(r.findings[0]?.type, 'PROCESS_LIMIT', JSON.stringify(r.findings));
     assert.ok(ms < 60_000, `stopped at once, not at the step's timeout (${Math.round(ms)} ms)`);
     assert.ok(seen.answers > 0 && seen.worstMs < 1000, `the host answered within 1 s throughout (${JSON.stringify(seen)})`);
-    assert.deepEqual(buildUserProcesses(), [], 'nothing of the bomb is left');
+    assert.deepEqual(leftOver(tag), [], 'nothing of the bomb is left');
+    assert.doesNotMatch(log, /the control group still holds processes/);
     untouched();
     await nextBuildUnaffected();
   });
 
   it('stops a memory bomb at the memory cap at once; the host answers throughout; the next build is unaffected', async () => {
     const p = await probe();
-    const bomb = `perl -e 'my @a; push @a, "x" x (1 << 20) while 1'; sleep 600`;
-    const { r, ms } = await build(attack([bomb]), 'hog@students.example.org', { limits: { memoryBytes: 256 * 1024 ** 2 } });
+    const tag = `pb-hog-${process.pid}`;
+    const bomb = `perl -e 'my @a; push @a, "x" x (1 << 20) while 1' ${tag}; sleep 600`;
+    const { r, ms, log } = await build(attack([bomb]), 'hog@students.example.org', { limits: { memoryBytes: 256 * 1024 ** 2 } });
     const seen = await p.stop();
     assert.equal(r.status, 'fail', r.summary);
     assert.equal(r.findings[0]?.type, 'MEMORY_LIMIT', JSON.stringify(r.findings));
     assert.ok(ms < 60_000, `stopped at once (${Math.round(ms)} ms)`);
     assert.ok(seen.answers > 0 && seen.worstMs < 1000, `the host answered within 1 s throughout (${JSON.stringify(seen)})`);
-    assert.deepEqual(buildUserProcesses(), []);
+    assert.deepEqual(leftOver(tag), []);
+    assert.doesNotMatch(log, /the control group still holds processes/);
     untouched();
     await nextBuildUnaffected();
   });

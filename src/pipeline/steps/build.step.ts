@@ -172,7 +172,8 @@ export interface BuildStepOptions {
 
 /** Memory of a build: a few hundred MB per make job on top of make, the linker and the page cache of the tree. */
 function buildLimits(jobs: number, given: Partial<SandboxLimits> | undefined): SandboxLimits {
-  return { ...DEFAULT_LIMITS, memoryBytes: Math.max(DEFAULT_LIMITS.memoryBytes, (jobs + 2) * 512 * 1024 ** 2), ...given };
+  // make -jN keeps N processes busy: the build weighs that much on the CPU, a fork bomb no more.
+  return { ...DEFAULT_LIMITS, memoryBytes: Math.max(DEFAULT_LIMITS.memoryBytes, (jobs + 2) * 512 * 1024 ** 2), cpuProcesses: jobs, ...given };
 }
 
 export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOptions = {}): Promise<StepResult> {
