@@ -157,10 +157,14 @@ function capFinding(r: SandboxRun, limits: SandboxLimits): Finding | null {
   return null;
 }
 
-/** Who owns a folder (the build user must own what it writes: the trusted tree and the shared ccache). */
-async function ensureOwned(dir: string, owner: { uid: number; gid: number }, log: { logPath: string; runId: number }): Promise<void> {
+/**
+ * Gives a folder to the build user, which must own what it writes (the trusted tree and the shared ccache): when its
+ * top is someone else's, or always with `all` (before a base build: a file someone else left in the tree would be
+ * copied up into a layer with its owner, and the build could not rewrite it).
+ */
+async function ensureOwned(dir: string, owner: { uid: number; gid: number }, log: { logPath: string; runId: number }, all = false): Promise<void> {
   const st = fs.lstatSync(dir);
-  if (st.uid === owner.uid && st.gid === owner.gid) return;
+  if (!all && st.uid === owner.uid && st.gid === owner.gid) return;
   // -P (no symlink followed while walking) and -h (a symlink's own owner): the folder is ours, but never follow.
   const r = await runTool('chown', ['-R', '-P', '-h', `${owner.uid}:${owner.gid}`, dir], { cwd: '/', logPath: log.logPath, timeoutMs: 600_000, runId: log.runId });
   if (r.code !== 0) throw new StepError(`cannot give ${dir} to the build user: ${r.stderr.trim().split('\n').at(-1) ?? r.code}`);
@@ -325,7 +329,6 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
       state = { base: null, config: null, worktree: null, warnings: null };
       writeTreeState(objDir, state);
     }
-    await ensureOwned(objDir, user, { logPath: ctx.logPath, runId: job.runId });
     await ensureOwned(ccache, user, { logPath: ctx.logPath, runId: job.runId });
 
     const warm = isWarm(state, objDir, wanted, worktree);
@@ -339,6 +342,7 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
       const wtId = worktreeId(worktree);
       state = { ...state, base: null, worktree: wtId };
       writeTreeState(objDir, state);
+      await ensureOwned(objDir, user, { logPath: ctx.logPath, runId: job.runId }, true);
       if (head !== base) await git(['checkout', '--detach', '-q', base]);
       if (!(state.config === hash && isRegularInTree(objDir, '.config'))) {
         const c = await configureHere(true, false);
