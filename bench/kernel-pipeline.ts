@@ -265,8 +265,11 @@ function commandLabel(words: string[], section: string): string {
   let w = words;
   // nice -n N CMD … (exec.ts runTool's `nice` option: QEMU boots beside the builds)
   if (path.basename(w[0] ?? '') === 'nice') w = w.slice(w[1] === '-n' ? 3 : 1);
+  // sh -c JOIN-CGROUPS sh PROCS… -- [unshare … sh -c MOUNT-OVERLAY sh L U W] bwrap … (src/pipeline/sandbox.ts)
+  const bwrap = w.findIndex((x) => path.basename(x) === 'bwrap');
+  if (bwrap > 0 && ['sh', 'unshare'].includes(path.basename(w[0] ?? ''))) w = w.slice(bwrap);
   if (path.basename(w[0] ?? '') === 'bwrap') {
-    // bwrap … -- prlimit … -- sh -c SCRIPT sh CMD ARGS (src/pipeline/sandbox.ts)
+    // bwrap … -- setpriv … -- prlimit … -- sh -c SCRIPT sh CMD ARGS
     const c = w.indexOf('-c');
     w = c >= 0 ? w.slice(c + 3) : w;
   }
@@ -284,10 +287,17 @@ function commandLabel(words: string[], section: string): string {
   }
   if (name === 'git') {
     let i = 1;
-    while (w[i] === '-c' || w[i] === '-C') i += 2;
+    for (;;) {
+      if (w[i] === '-c' || w[i] === '-C') i += 2;
+      else if (w[i]?.startsWith('--')) i++;
+      else break;
+    }
     return `git ${w[i] ?? ''}`.trim();
   }
   if (name === 'sh' && w[1]?.endsWith('merge_config.sh')) return 'merge_config.sh';
+  if (name === 'merge_config.sh') return name;
+  // The build step's outputs scripts (src/pipeline/build-outputs.ts): `sh -c SCRIPT collect|pack …`.
+  if (name === 'sh' && w[1] === '-c' && w[3]) return `outputs (${w[3]})`;
   return name;
 }
 

@@ -91,13 +91,16 @@ export function runTool(cmd: string, args: string[], opts: ToolOptions): Promise
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (opts.signal?.aborted) onAbort();
+    let endsLine = true;
     child.stdout.on('data', (b: Buffer) => {
       fs.writeSync(log, b);
+      endsLine = b[b.length - 1] === 10;
       if (outLen < max) out.push(b);
       outLen += b.length;
     });
     child.stderr.on('data', (b: Buffer) => {
       fs.writeSync(log, b);
+      endsLine = b[b.length - 1] === 10;
       if (errLen < max) err.push(b);
       errLen += b.length;
     });
@@ -114,7 +117,8 @@ export function runTool(cmd: string, args: string[], opts: ToolOptions): Promise
       opts.signal?.removeEventListener('abort', onAbort);
       if (pid !== undefined) announce(opts.runId, pid, false);
       const ms = performance.now() - started;
-      fs.writeSync(log, `[exit ${code ?? signal}${timedOut ? ', timed out' : ''} after ${Math.round(ms)} ms]\n`);
+      // On a line of its own, also after output without a last newline (git … -z).
+      fs.writeSync(log, `${endsLine ? '' : '\n'}[exit ${code ?? signal}${timedOut ? ', timed out' : ''} after ${Math.round(ms)} ms]\n`);
       fs.closeSync(log);
       resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms, timedOut });
     });
