@@ -5,8 +5,9 @@
 //           is the solution plus a 4th patch that changes one line; median of --repeat runs, each a different line;
 //   cold  — the same kind of series on a fresh data folder with an empty compiler cache: base builds from scratch;
 //   floor — measured alone, outside patchbay, right after each warm run in the warm trees it left (the server idle):
-//           the build step's own make command (no sandbox) after changing the line, then one QEMU boot + tests with the
-//           test step's command line; median of the --repeat measurements.
+//           the build step's own make command after changing the line, over the same overlay (the warm tree and a
+//           copy of the student's layer) but without the sandbox (no bwrap, no build user, no cgroup), then one QEMU
+//           boot + tests with the test step's command line; median of the --repeat measurements.
 //           floor = build_x86_64 + max(boot_x86_64, build_arm64) + boot_arm64 (the pipeline builds in order and boots
 //           each kernel while the next one builds) when the CPU budget runs one build at a time (under 8 CPUs);
 //           with builds at once, max(build_x86_64 + boot_x86_64, build_arm64 + boot_arm64).
@@ -27,7 +28,8 @@ import { parseArgs } from 'node:util';
 import { parseBuildLog } from '../src/pipeline/rules/gcc-output.js';
 import { sandboxEnv } from '../src/pipeline/sandbox.js';
 import { buildBudget } from '../src/pipeline/steps.js';
-import { KBUILD_ENV, SOURCES } from '../src/pipeline/steps/build.step.js';
+import { readLayer, readTouched, readTreeState, restoreSourceTimes, studentLayer } from '../src/pipeline/object-tree.js';
+import { blobLookup, KBUILD_ENV } from '../src/pipeline/steps/build.step.js';
 import { detectToolchains, toolchainFor } from '../src/pipeline/toolchains.js';
 import { tempDir } from '../test/helpers/dirs.js';
 import { ROOT, startServer, type ServerProcess } from '../test/helpers/server-process.js';
@@ -263,8 +265,11 @@ function commandLabel(words: string[], section: string): string {
   let w = words;
   // nice -n N CMD … (exec.ts runTool's `nice` option: QEMU boots beside the builds)
   if (path.basename(w[0] ?? '') === 'nice') w = w.slice(w[1] === '-n' ? 3 : 1);
+  // sh -c JOIN-CGROUPS sh PROCS… -- [unshare … sh -c MOUNT-OVERLAY sh L U W] bwrap … (src/pipeline/sandbox.ts)
+  const bwrap = w.findIndex((x) => path.basename(x) === 'bwrap');
+  if (bwrap > 0 && ['sh', 'unshare'].includes(path.basename(w[0] ?? ''))) w = w.slice(bwrap);
   if (path.basename(w[0] ?? '') === 'bwrap') {
-    // bwrap … -- prlimit … -- sh -c SCRIPT sh CMD ARGS (src/pipeline/sandbox.ts)
+    // bwrap … -- setpriv … -- prlimit … -- sh -c SCRIPT sh CMD ARGS
     const c = w.indexOf('-c');
     w = c >= 0 ? w.slice(c + 3) : w;
   }
@@ -282,10 +287,17 @@ function commandLabel(words: string[], section: string): string {
   }
   if (name === 'git') {
     let i = 1;
-    while (w[i] === '-c' || w[i] === '-C') i += 2;
+    for (;;) {
+      if (w[i] === '-c' || w[i] === '-C') i += 2;
+      else if (w[i]?.startsWith('--')) i++;
+      else break;
+    }
     return `git ${w[i] ?? ''}`.trim();
   }
   if (name === 'sh' && w[1]?.endsWith('merge_config.sh')) return 'merge_config.sh';
+  if (name === 'merge_config.sh') return name;
+  // The build step's outputs scripts (src/pipeline/build-outputs.ts): `sh -c SCRIPT collect|pack …`.
+  if (name === 'sh' && w[1] === '-c' && w[3]) return `outputs (${w[3]})`;
   return name;
 }
 
@@ -447,21 +459,13 @@ interface Floor {
   load: string;
 }
 
-/** The build step's record of the files an object tree was built from (build.step.ts SOURCES). */
-function readSources(objDir: string): Record<string, { sha: string; mtimeMs: number }> | null {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(objDir, SOURCES), 'utf8')) as Record<string, { sha: string; mtimeMs: number }>;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Right after a warm run, in the warm trees it left (the server idle): check the series' head out again in the slot
- * and give the files whose content the object tree was built from their recorded mtime back, as the build step does
- * (without that record, settle the tree with an untimed make); change the one line; then per arch the build step's
- * make command alone (no sandbox), and per arch one boot with the test step's QEMU command line and the new image.
- * The slot is checked out at the base again afterwards, as the server left it.
+ * and give the files the trees were built from their mtimes back, as the build step does (from the student's layer
+ * record); change the one line; then per arch the build step's make command alone, over an overlay of the warm tree
+ * and a copy of the student's layer (the tree itself is only written by trusted base builds), without the sandbox;
+ * and per arch one boot with the test step's QEMU command line and the new image. The slot is checked out at the
+ * base again afterwards, as the server left it.
  */
 async function measureFloor(after: Sample, ccacheDir: string, scratch: string): Promise<Floor> {
   const from = now();
@@ -486,33 +490,46 @@ async function measureFloor(after: Sample, ccacheDir: string, scratch: string): 
     CCACHE_BASEDIR: worktree,
     CCACHE_NOHASHDIR: '1',
     CCACHE_SLOPPINESS: 'time_macros,include_file_mtime,include_file_ctime',
+    CCACHE_READONLY: '1',
     ...KBUILD_ENV,
   });
+  const upperOf = (b: (typeof builds)[number]) => path.join(scratch, `layer-${b.arch}`, 'upper');
+  /** The make over the warm tree with a copy of the student's layer on top, in a mount namespace of its own. */
   const make = async (b: (typeof builds)[number], what: string): Promise<Timed & { compiled: string[] }> => {
-    const r = await timed(b.make[0]!, b.make.slice(1), { cwd: worktree, env, timeoutMs: 30 * 60_000 });
+    const upper = upperOf(b);
+    const work = path.join(path.dirname(upper), 'work');
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.mkdirSync(work);
+    const mount = 'mount -t overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" floor "$1" && shift 3 && exec "$@"';
+    const r = await timed('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', mount, 'sh', b.objDir, upper, work, ...b.make], { cwd: worktree, env, timeoutMs: 30 * 60_000 });
     if (r.code !== 0) throw new Error(`${what} for ${b.arch} failed (exit ${r.code}):\n${r.out.split('\n').slice(-20).join('\n')}`);
     return { ...r, compiled: parseBuildLog(r.out).compiled };
   };
-  /** Gives recorded files with unchanged content their recorded mtime back; false when the tree has no record. */
-  const keepMtimes = (b: (typeof builds)[number]): boolean => {
-    const sources = readSources(b.objDir);
-    if (!sources) return false;
-    const files = Object.keys(sources).filter((f) => fs.existsSync(path.join(worktree, f)));
-    const shas = files.length ? git(worktree, gitEnv, 'hash-object', '--', ...files).split('\n') : [];
-    files.forEach((f, i) => {
-      if (sources[f]!.sha === shas[i]) fs.utimesSync(path.join(worktree, f), new Date(), new Date(sources[f]!.mtimeMs));
+  const touched = readTouched(path.join(after.data, 'build', 'proctree', `slot-${slot}`, 'touched.json'));
+  const gitOut = (args: string[]) => git(worktree, gitEnv, '-c', 'gc.auto=0', ...args);
+  /** Gives the files the trees were built from their mtimes back (the build step's rule); false without a layer. */
+  const keepMtimes = async (): Promise<boolean> => {
+    const layers = builds.map((b) => {
+      const rec = readLayer(studentLayer(b.objDir, STUDENT.email));
+      return rec && rec.base === readTreeState(b.objDir)?.base ? rec.sources : null;
     });
+    if (layers.some((l) => l === null)) return false;
+    const b = builds[0]!;
+    const changed = gitOut(['diff', '--name-only', '-z', b.base, b.head]).split('\0').filter(Boolean);
+    await restoreSourceTimes({ worktree, base: b.base, head: b.head, changed, touched, layers: layers as NonNullable<(typeof layers)[number]>[], blobs: blobLookup(async (args) => gitOut(args)) });
     return true;
   };
 
   git(worktree, gitEnv, '-c', 'gc.auto=0', 'checkout', '--detach', '-f', '-q', builds[0]!.head);
   const archs: FloorArch[] = [];
-  let settled = 'recorded mtimes';
+  let settled = "the student's layer record";
   try {
+    if (!(await keepMtimes())) settled = 'nothing (no layer record: the make recompiles more)';
     for (const b of builds) {
-      if (keepMtimes(b)) continue;
-      settled = 'an untimed make (no mtime record)';
-      await make(b, 'settling make');
+      fs.rmSync(path.dirname(upperOf(b)), { recursive: true, force: true });
+      fs.mkdirSync(path.dirname(upperOf(b)), { recursive: true });
+      const cp = spawnSync('cp', ['-a', studentLayer(b.objDir, STUDENT.email).upper, upperOf(b)]);
+      if (cp.status !== 0) throw new Error(`cannot copy the layer of ${b.arch}: ${String(cp.stderr)}`);
     }
     const file = path.join(worktree, 'kernel/proctree.c');
     const text = fs.readFileSync(file, 'utf8');
@@ -520,10 +537,7 @@ async function measureFloor(after: Sample, ccacheDir: string, scratch: string): 
     fs.writeFileSync(file, text.replace(REV_RE, revLine(`floor-${Date.now().toString(36)}`)));
 
     const built = new Map<string, Timed & { compiled: string[] }>();
-    for (const b of builds) {
-      keepMtimes(b);
-      built.set(b.arch, await make(b, 'make after the one-line change'));
-    }
+    for (const b of builds) built.set(b.arch, await make(b, 'make after the one-line change'));
     for (const b of builds) {
       const tc = toolchainFor(b.arch);
       if (!tc) throw new Error(`no toolchain for ${b.arch}`);
@@ -532,7 +546,7 @@ async function measureFloor(after: Sample, ccacheDir: string, scratch: string): 
       // The test step's command line with the console in a file (as the step runs it) and the image just built.
       const args = b.qemu.slice(1).flatMap((a, i, all) => {
         if (a === '-nographic') return ['-display', 'none', '-monitor', 'none', '-serial', `file:${consoleFile}`];
-        if (all[i - 1] === '-kernel') return [path.join(b.objDir, tc.image)];
+        if (all[i - 1] === '-kernel') return [fs.existsSync(path.join(upperOf(b), tc.image)) ? path.join(upperOf(b), tc.image) : path.join(b.objDir, tc.image)];
         return [a];
       });
       const boot = await timed(b.qemu[0]!, args, { cwd: scratch, env: process.env, timeoutMs: BOOT_TIMEOUT_MS });

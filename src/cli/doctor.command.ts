@@ -2,13 +2,16 @@
 // (installed? version), the QEMU binary; then the tools builds and tests need (bwrap, ccache, make, mke2fs, rsync
 // for headers_install, prlimit), where each booting arch's guest busybox comes from (the order of
 // src/pipeline/guest/busybox.ts: the host's own, the cache under DATA, the host's APT multiarch, a private APT on the
-// arch's Debian suite — whose Release file is read to see that it lists the arch, unless --offline), and whether
-// KVM really works. Always exits 0: it reports, it does not judge.
+// arch's Debian suite — whose Release file is read to see that it lists the arch, unless --offline), whether KVM
+// really works, and the build sandbox's caps (src/pipeline/sandbox-runner.ts: the build user, the process and memory
+// caps and how each holds, the overlay over warm trees). Always exits 0: it reports, it does not judge.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { busyboxProblem, busyboxSuite, DEBIAN_KEYRING, DEBIAN_MIRROR, hostArch, suiteArchitectures } from '../pipeline/guest/busybox.js';
+import { DEFAULT_LIMITS } from '../pipeline/sandbox.js';
+import { sandboxHost, type SandboxCaps } from '../pipeline/sandbox-runner.js';
 import { detectToolchains, kvmStatus, TOOLCHAINS, which, type KvmStatus, type Toolchain, type ToolchainStatus } from '../pipeline/toolchains.js';
 
 interface ToolCheck {
@@ -29,17 +32,30 @@ interface BusyboxCheck {
   detail: string;
 }
 
+export interface SandboxCheck extends SandboxCaps {
+  /** Builds can run here (patchbay is root, every sandbox tool is installed). */
+  ready: boolean;
+  /** Default caps of a build command. */
+  limits: { processes: number; memoryBytes: number };
+  warnings: string[];
+  problems: string[];
+}
+
 export interface DoctorReport {
   toolchains: ToolchainStatus[];
   tools: ToolCheck[];
   busybox: BusyboxCheck[];
   kvm: KvmStatus;
+  sandbox: SandboxCheck;
 }
 
 const TOOLS: [string, string][] = [
   ['make', 'kernel builds'],
   ['bwrap', 'the build sandbox (bubblewrap)'],
   ['prlimit', 'sandbox resource limits (util-linux)'],
+  ['setpriv', 'builds as the unprivileged build user (util-linux)'],
+  ['unshare', 'the overlay over warm object trees (util-linux)'],
+  ['mount', 'the overlay over warm object trees (mount)'],
   ['ccache', 'compiler cache shared by builds'],
   ['mke2fs', 'modules and tests disk images (e2fsprogs)'],
   ['rsync', 'make headers_install'],
@@ -105,7 +121,15 @@ export async function doctorReport(o: DoctorOptions = {}): Promise<DoctorReport>
   const candidates = await busyboxCandidates(booting.map((tc) => tc.busyboxArch));
   const suites = new Map<string, Promise<string[] | null>>();
   const busybox = await Promise.all(booting.map((tc) => busyboxCheck(tc, candidates.get(tc.busyboxArch) ?? null, o, suites)));
-  return { toolchains, tools, busybox, kvm: kvmStatus() };
+  const host = sandboxHost();
+  const sandbox: SandboxCheck = {
+    ...host.caps,
+    ready: !host.problems.length && host.caps.overlay && !!host.user,
+    limits: { processes: DEFAULT_LIMITS.processes, memoryBytes: DEFAULT_LIMITS.memoryBytes },
+    warnings: host.warnings,
+    problems: [...host.problems, ...(host.root ? [] : ['not root: builds refuse to run (no build user, no overlay over the warm trees)'])],
+  };
+  return { toolchains, tools, busybox, kvm: kvmStatus(), sandbox };
 }
 
 function table(rows: string[][]): string {
@@ -133,6 +157,20 @@ export function formatDoctor(r: DoctorReport): string {
   out.push('', 'Guest busybox (busybox-static for each booting arch)');
   out.push(table([['arch', 'package', 'from'], ...r.busybox.map((b) => [b.arch, `busybox-static:${b.debianArch}`, b.via ? b.detail : `MISSING ${b.detail.replace(/^none: /, '')}`])]));
   out.push('', `KVM: ${r.kvm.usable ? 'usable' : 'not used'} (${r.kvm.reason})`);
+  const sb = r.sandbox;
+  out.push('', `Build sandbox: ${sb.ready ? 'ready' : 'NOT READY: builds refuse to run'}`);
+  out.push(
+    table([
+      ['cap', 'holds by'],
+      ['user', sb.user],
+      ['processes', `${sb.limits.processes} at once: ${sb.processes ?? 'NOT CAPPED'}`],
+      ['memory', `${Math.round(sb.limits.memoryBytes / 1024 ** 2)} MiB (more at -j > 6): ${sb.memory}`],
+      ['cpu', sb.cpu ?? 'no cpu cgroup: a build competes process by process'],
+      ['warm trees', sb.overlay ? 'overlay per submitter (the tree and ccache stay as trusted base builds left them)' : 'NO OVERLAY'],
+    ]),
+  );
+  for (const w of sb.warnings) out.push(`WARNING: ${w}`);
+  for (const p of sb.problems) out.push(`MISSING: ${p}`);
   return `${out.join('\n')}\n`;
 }
 

@@ -1,7 +1,10 @@
 // A run's artefacts (kernel images, modules and tests disks, consoles, results) under DATA/artifacts/run-N:
-// listed for the web and the API, and deleted once older than the configured time.
+// listed for the web and the API, and deleted once older than the configured time. Only the host writes there (a
+// sandbox's outputs are copied in with ./safe-fs.ts), and only regular files below the run's folder, reached through
+// real folders, are ever listed or served.
 import fs from 'node:fs';
 import path from 'node:path';
+import { lstatInTree, pathInTree } from './safe-fs.js';
 
 export function artifactsDir(dataDir: string, runId: number): string {
   return path.join(dataDir, 'artifacts', `run-${runId}`);
@@ -15,7 +18,7 @@ export function listArtifacts(dataDir: string, runId: number): { path: string; b
     for (const e of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out.push({ path: path.relative(root, p), bytes: fs.statSync(p).size });
+      else if (e.isFile()) out.push({ path: path.relative(root, p), bytes: fs.lstatSync(p).size });
     }
   };
   walk(root);
@@ -25,9 +28,12 @@ export function listArtifacts(dataDir: string, runId: number): { path: string; b
 /** The absolute path of one artefact, or null when the name leaves the run's folder or does not exist. */
 export function artifactFile(dataDir: string, runId: number, rel: string): string | null {
   const root = artifactsDir(dataDir, runId);
-  const p = path.resolve(root, rel);
-  if (!p.startsWith(root + path.sep) || !fs.existsSync(p) || !fs.statSync(p).isFile()) return null;
-  return p;
+  try {
+    if (!lstatInTree(root, rel)?.isFile()) return null;
+    return pathInTree(root, rel);
+  } catch {
+    return null;
+  }
 }
 
 /** Deletes the artefact folders last changed before `now - keepMs`; returns how many. */

@@ -31,6 +31,8 @@ export interface ToolOptions {
    * every thread the tool starts inherits it.
    */
   nice?: number;
+  /** Kills the child's process group when aborted (a sandbox that hit a cap); the run then resolves as usual. */
+  signal?: AbortSignal;
 }
 
 /** Children by run, announced on this channel: {runId, pid, alive}. */
@@ -84,13 +86,21 @@ export function runTool(cmd: string, args: string[], opts: ToolOptions): Promise
       timedOut = true;
       if (pid !== undefined) killGroup(pid);
     }, opts.timeoutMs);
+    const onAbort = () => {
+      if (pid !== undefined) killGroup(pid);
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
+    let endsLine = true;
     child.stdout.on('data', (b: Buffer) => {
       fs.writeSync(log, b);
+      endsLine = b[b.length - 1] === 10;
       if (outLen < max) out.push(b);
       outLen += b.length;
     });
     child.stderr.on('data', (b: Buffer) => {
       fs.writeSync(log, b);
+      endsLine = b[b.length - 1] === 10;
       if (errLen < max) err.push(b);
       errLen += b.length;
     });
@@ -98,14 +108,17 @@ export function runTool(cmd: string, args: string[], opts: ToolOptions): Promise
     child.stdin.end(opts.input ?? '');
     child.on('error', (e) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       fs.closeSync(log);
       reject(e);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       if (pid !== undefined) announce(opts.runId, pid, false);
       const ms = performance.now() - started;
-      fs.writeSync(log, `[exit ${code ?? signal}${timedOut ? ', timed out' : ''} after ${Math.round(ms)} ms]\n`);
+      // On a line of its own, also after output without a last newline (git … -z).
+      fs.writeSync(log, `${endsLine ? '' : '\n'}[exit ${code ?? signal}${timedOut ? ', timed out' : ''} after ${Math.round(ms)} ms]\n`);
       fs.closeSync(log);
       resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms, timedOut });
     });

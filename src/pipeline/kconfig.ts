@@ -3,10 +3,13 @@
 // arch's fragment and the project's fragments (absolute paths: the script runs in the source folder), then
 // `make olddefconfig`; finally every fragment line is checked against the final .config (merge_config -m does not).
 // Commands run through the caller's runner (the build step's sandbox: Kconfig's $(shell,…) is the student's code).
+// The fragments are written in a folder of ours that the sandbox only reads; the .config is read back with
+// ./safe-fs.ts (a Kconfig run in the sandbox could have made it a symlink to any file of ours).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ToolRun } from './exec.js';
+import { readTextInTree, writeInTree } from './safe-fs.js';
 import { checkFragments, type MissingValue } from './rules/kconfig-output.js';
 import { commonFragment, toolchainFor, type Toolchain } from './toolchains.js';
 
@@ -18,8 +21,8 @@ export interface ConfigSpec {
   fragments: string[];
 }
 
-/** Runs a command in the source folder (sandboxed by the caller). */
-export type Runner = (cmd: string, args: string[]) => Promise<ToolRun>;
+/** Runs a command in the source folder, or in `cwd` (sandboxed by the caller). */
+export type Runner = (cmd: string, args: string[], o?: { cwd?: string }) => Promise<ToolRun>;
 
 /** A make target rather than a file: `tinyconfig`, `defconfig`, `allnoconfig`, `x86_64_defconfig`… */
 export function isConfigTarget(base: string): boolean {
@@ -63,14 +66,23 @@ export function writeTableFragments(tc: Toolchain, dir: string): { common: strin
 export interface ConfigureOptions {
   spec: ConfigSpec;
   objDir: string;
+  /** The source tree (its scripts/kconfig/merge_config.sh). */
+  sourceDir: string;
   /** `O=… ARCH=… CROSS_COMPILE=… CC=… HOSTCC=…`: the same variables as the build, so Kconfig sees the same compiler. */
   makeVars: string[];
   run: Runner;
-  /** Where the table's fragments are written (default <objDir>/.patchbay-fragments). */
-  fragmentDir?: string;
-  /** Merge the fragments into the existing .config (no base step): after the tree's Kconfig files changed. */
+  /** Where the table's and the project's fragments are written: a folder of ours, read-only in the sandbox. */
+  fragmentDir: string;
+  /**
+   * Merge the fragments into the existing .config (no base step): after the tree's Kconfig files changed. The .config
+   * is then the one the sandbox sees (an overlay over objDir): it is not read back here (`missing` stays empty; the
+   * build step checks the final .config).
+   */
   mergeOnly?: boolean;
 }
+
+/** The largest .config read back (allyesconfig is ~300 KB). */
+export const CONFIG_MAX_BYTES = 8 * 1024 * 1024;
 
 export interface ConfigureResult {
   ok: boolean;
@@ -93,8 +105,8 @@ export async function configure(opts: ConfigureOptions): Promise<ConfigureResult
   const tc = toolchainFor(spec.arch);
   if (!tc) return { ok: false, error: `unknown arch ${spec.arch}`, fragments: [], missing: [], childMs: 0 };
   let childMs = 0;
-  const run = async (cmd: string, args: string[]) => {
-    const r = await opts.run(cmd, args);
+  const run = async (cmd: string, args: string[], o?: { cwd?: string }) => {
+    const r = await opts.run(cmd, args, o);
     childMs += r.ms;
     return r;
   };
@@ -107,7 +119,7 @@ export async function configure(opts: ConfigureOptions): Promise<ConfigureResult
   });
 
   fs.mkdirSync(objDir, { recursive: true });
-  const dir = opts.fragmentDir ?? path.join(objDir, '.patchbay-fragments');
+  const dir = opts.fragmentDir;
   const table = writeTableFragments(tc, dir);
   const fragments = [table.common, table.arch, ...spec.fragments.map((f) => path.resolve(f))];
   for (const f of spec.fragments) if (!fs.existsSync(f)) return fail(`config fragment ${f} does not exist`, null, fragments);
@@ -119,39 +131,41 @@ export async function configure(opts: ConfigureOptions): Promise<ConfigureResult
     merged.push(copy);
   });
 
-  if (opts.mergeOnly && fs.existsSync(path.join(objDir, '.config'))) {
+  if (opts.mergeOnly) {
     // keep the .config: only the fragments are merged again
   } else if (isConfigTarget(spec.base)) {
     const r = await run('make', [...opts.makeVars, spec.base]);
     if (r.code !== 0) return fail(`make ${spec.base}`, r, fragments);
   } else {
     if (!fs.existsSync(spec.base)) return fail(`base config ${spec.base} does not exist`, null, fragments);
-    fs.copyFileSync(spec.base, path.join(objDir, '.config'));
+    writeInTree(objDir, '.config', fs.readFileSync(spec.base));
   }
   const cfg = path.join(objDir, '.config');
-  const merge = await run('scripts/kconfig/merge_config.sh', ['-m', '-O', objDir, cfg, ...merged]);
+  // In the object tree: the script makes its temporary files in the current folder, and the source tree is read-only.
+  const merge = await run(path.join(opts.sourceDir, 'scripts/kconfig/merge_config.sh'), ['-m', '-O', objDir, cfg, ...merged], { cwd: objDir });
   if (merge.code !== 0) return fail('merge_config.sh', merge, fragments);
   const old = await run('make', [...opts.makeVars, 'olddefconfig']);
   if (old.code !== 0) return fail('make olddefconfig', old, fragments);
 
+  if (opts.mergeOnly) return { ok: true, error: null, fragments, missing: [], childMs };
+  const config = readTextInTree(objDir, '.config', CONFIG_MAX_BYTES);
+  if (config === null) return fail('make olddefconfig wrote no .config', null, fragments);
   const missing = checkFragments(
     fragments.map((f) => ({ name: f, text: fs.readFileSync(f, 'utf8') })),
-    fs.readFileSync(cfg, 'utf8'),
+    config,
   );
   return { ok: true, error: null, fragments, missing, childMs };
 }
 
-/** The missing values of an already configured O= (after the series changed Kconfig files, say). */
-export function checkConfig(objDir: string, fragments: string[]): MissingValue[] {
+/** The missing values of a final .config (its text) against the fragments (our files). */
+export function checkConfig(config: string, fragments: string[]): MissingValue[] {
   return checkFragments(
     fragments.map((f) => ({ name: f, text: fileText(f) })),
-    fileText(path.join(objDir, '.config')),
+    config,
   );
 }
 
-/** `CONFIG_X=y` in the O= folder's .config. */
-export function configEnabled(objDir: string, symbol: string): boolean {
-  return fileText(path.join(objDir, '.config'))
-    .split('\n')
-    .some((l) => l === `${symbol}=y`);
+/** `CONFIG_X=y` in a .config's text. */
+export function configEnabled(config: string, symbol: string): boolean {
+  return config.split('\n').some((l) => l === `${symbol}=y`);
 }

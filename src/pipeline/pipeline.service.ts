@@ -36,6 +36,9 @@ import type { StepPool } from './step-pool.js';
 import { buildBudget, buildSpecs, planSteps, stepSpec } from './steps.js';
 import { holdsBase, keepSourceTimes } from './steps/build.step.js';
 import { configHash } from './kconfig.js';
+import { readTouched, recordTouched } from './object-tree.js';
+import { patchFiles } from './patch-files.js';
+import { takeStudentFile } from './guest/tests-disk.js';
 import { STEP_NAMES, type BuildContext, type BuildSpec, type GateName, type Job, type StepContext, type StepName, type StepResult, type TestContext } from './types.js';
 
 /** What the engine needs of tree management (src/pipeline/tree.service.ts). */
@@ -336,7 +339,10 @@ export class PipelineService {
         const pending = rows.filter((r) => r.step === 'build' && r.status === 'pending');
         const { concurrent } = buildBudget(cpus, pending.length);
         const base = String(gate('apply')?.outputs?.base ?? st.leased?.commit ?? '');
-        const warm = concurrent > 1 && st.leased && base ? pending.filter((r) => builds.has(r.job) && holdsBase(this.objDirOf(project, builds, st.leased!, r.job), base, builds.get(r.job)!)) : [];
+        const warm =
+          concurrent > 1 && st.leased && base
+            ? pending.filter((r) => builds.has(r.job) && holdsBase(this.objDirOf(project, builds, st.leased!, r.job), base, builds.get(r.job)!, st.leased!.path))
+            : [];
         if (warm.length < 2) {
           // One build at a time, in order, each with the run's CPUs (a cold tree checks the base out and back).
           for (const row of pending) await build(row, { jobs: cpus });
@@ -348,8 +354,17 @@ export class PipelineService {
           const jobs = buildBudget(cpus, warm.length).jobs;
           const logs = warm.map((r) => this.logPath(runId, 'build', r.job));
           for (const l of logs) fs.writeFileSync(l, '');
-          const kept = await keepSourceTimes({ worktree: st.leased!.path, objDirs: warm.map((r) => this.objDirOf(project, builds, st.leased!, r.job)), logPath: logs[0]!, runId, timeoutMs: project.timeouts.build });
-          for (const l of logs.slice(1)) fs.appendFileSync(l, `--- ${warm.length} builds at once in this worktree; unchanged since each of their last builds, mtime kept: ${kept.join(', ') || 'none'}\n`);
+          const kept = await keepSourceTimes({
+            worktree: st.leased!.path,
+            objDirs: warm.map((r) => this.objDirOf(project, builds, st.leased!, r.job)),
+            base,
+            email: job.series.submitter.email,
+            touched: readTouched(this.touchedFile(project, st.leased!.slot)),
+            logPath: logs[0]!,
+            runId,
+            timeoutMs: project.timeouts.build,
+          });
+          for (const l of logs.slice(1)) fs.appendFileSync(l, `--- ${warm.length} builds at once in this worktree; mtime kept (built from this content): ${kept.join(', ') || 'none'}\n`);
           let next = 0;
           const lanes = await Promise.allSettled(
             Array.from({ length: width }, async () => {
@@ -435,6 +450,8 @@ export class PipelineService {
       previous,
       timeoutMs: project.timeouts[step],
       cpus: extra.cpus,
+      // Sandboxed builds see none of it but the folders bound for them.
+      privateDirs: [this.deps.dataDir],
       ...(lease && extra.pristine ? { pristineAt: lease.commit } : {}),
     };
     if (step !== 'build' && step !== 'test') return common;
@@ -454,6 +471,7 @@ export class PipelineService {
         jobs: extra.jobs ?? extra.cpus,
         baseCommit: typeof base === 'string' ? base : lease.commit,
         ...(extra.sourcesPrepared ? { sourcesPrepared: true } : {}),
+        touched: readTouched(this.touchedFile(project, lease.slot)),
       };
       fs.mkdirSync(ctx.objDir, { recursive: true });
       fs.mkdirSync(ctx.ccacheDir, { recursive: true });
@@ -469,7 +487,7 @@ export class PipelineService {
       modulesImage: typeof built.modulesImage === 'string' ? built.modulesImage : null,
       definitions: [
         ...(project.tests?.path ? [{ name: path.basename(project.tests.path).replace(/\.ya?ml$/, ''), path: project.tests.path, origin: 'reference' as const }] : []),
-        ...studentFiles.map((f) => ({ name: path.basename(f).replace(/\.ya?ml$/, ''), path: this.studentFile(job.runId, lease.path, f), origin: 'student' as const })),
+        ...studentFiles.map((f) => ({ name: path.basename(f).replace(/\.ya?ml$/, ''), origin: 'student' as const, ...this.studentFile(job.runId, lease.path, f) })),
       ],
       programsDir: project.tests?.programs ?? null,
       artifactsDir,
@@ -486,14 +504,14 @@ export class PipelineService {
     return path.join(this.deps.dataDir, 'build', project.slug, `slot-${lease.slot}`, `${key}-${hash}`);
   }
 
+  /** The files of a worktree slot that runs rewrote (../object-tree.ts): host-only, beside the slot's object trees. */
+  private touchedFile(project: PipelineProject, slot: number): string {
+    return path.join(this.deps.dataDir, 'build', project.slug, `slot-${slot}`, 'touched.json');
+  }
+
   /** The student's test definition as applied, copied out of the worktree (a later build resets the tree). */
-  private studentFile(runId: number, worktree: string, file: string): string {
-    const dest = path.join(this.deps.dataDir, 'artifacts', `run-${runId}`, 'student-tests', file.replace(/[^\w.-]+/g, '_'));
-    if (!fs.existsSync(dest)) {
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      fs.copyFileSync(path.join(worktree, file), dest);
-    }
-    return dest;
+  private studentFile(runId: number, worktree: string, file: string): { path: string; problem?: string } {
+    return takeStudentFile(worktree, file, path.join(this.deps.dataDir, 'artifacts', `run-${runId}`, 'student-tests'));
   }
 
   private async leaseTree(project: PipelineProject, job: Job, runId: number, logPath: string, signal: AbortSignal): Promise<Lease> {
@@ -505,6 +523,8 @@ export class PipelineService {
     if (!base) throw new Error(`branch ${project.tree.branch} not found in ${project.tree.url}`);
     fs.appendFileSync(logPath, `worktree for run ${runId} at ${base}\n`);
     const lease = await trees.lease(project.slug, base, runId, { signal });
+    // Before anything rewrites them: the series' files get new mtimes in this slot (../object-tree.ts).
+    recordTouched(this.touchedFile(project, lease.slot), patchFiles(job.series.patches.map((p) => p.diff)));
     const how = { kept: 'clean since the last run, used as it is', checkout: 'clean, checked out at the base', reset: 'reset', created: 'created' }[lease.prepared];
     fs.appendFileSync(logPath, `worktree slot ${lease.slot} (${lease.path}): ${how}\n`);
     return lease;

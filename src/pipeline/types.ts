@@ -91,6 +91,8 @@ export interface StepContext {
   pristineAt?: string;
   /** The run's share of the CPU budget (--pipeline-cpus): tools a step may run at once. Default: the machine's CPUs. */
   cpus?: number;
+  /** Folders of ours no sandbox may see (the data folder: database, other runs, other slots); hidden by an empty one. */
+  privateDirs?: string[];
 }
 
 /** One finding a report quotes (a checkpatch line, a rejected hunk, a missing sign-off, …). */
@@ -154,6 +156,11 @@ export interface BuildContext extends StepContext {
    * once for all of them (build.step.ts keepSourceTimes), so this build only records them. Absent: the step does it.
    */
   sourcesPrepared?: boolean;
+  /**
+   * Files earlier runs rewrote in this worktree slot (their series, then the reset): candidates for an old mtime when
+   * their content is the base's (../object-tree.ts restoreSourceTimes).
+   */
+  touched?: string[];
 }
 
 /** What the test step boots and runs, for one build with `lava: true`. */
@@ -163,7 +170,7 @@ export interface TestContext extends StepContext {
   kernelImage: string;
   modulesImage: string | null;
   /** LAVA test definitions to run, in order: the project's reference ones, then the student's. */
-  definitions: { name: string; path: string; origin: 'reference' | 'student' }[];
+  definitions: { name: string; path: string; origin: 'reference' | 'student'; /** Why it could not be taken from the series. */ problem?: string }[];
   /** Directory of test programs (sources) the project ships, cross-built on the host for the guest. */
   programsDir: string | null;
   artifactsDir: string;

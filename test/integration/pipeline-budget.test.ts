@@ -2,8 +2,9 @@
 // Makefile stands in for kbuild (config targets, merge_config.sh, an "image" compiled with $(CC), the install
 // targets), two builds of one project in the real server, through the real build step and its sandbox. Whether two
 // builds ran at once is read from the start and end times the engine stored for their steps, never from durations.
-// A series may add a `rendezvous` file: each build's make then waits (up to the tenths of a second the file says)
-// until the other build's make has started, so that builds at once are seen at once however slow the machine is.
+// A series may add a `rendezvous` file: each build's make then sleeps the tenths of a second the file says, so that
+// builds at once overlap in time however slow the machine is (two sandboxes share no writable folder, so they cannot
+// wait for each other: the worktree is read-only and each build has its own overlay and /tmp).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,9 +42,7 @@ olddefconfig:
 
 $(IMAGE): hello.c
 \t@if [ -f rendezvous ]; then \\
-\t  mkdir -p .rv && touch .rv/$(notdir $(O)); n=0; \\
-\t  while [ $$(ls .rv | wc -l) -lt 2 ] && [ $$n -lt $$(cat rendezvous) ]; do sleep 0.1; n=$$((n + 1)); done; \\
-\t  echo "rendezvous: $$(ls .rv | wc -l) builds after $$n tenths"; \\
+\t  n=$$(cat rendezvous); sleep $$((n / 10)).$$((n % 10)); echo "rendezvous: slept $$n tenths"; \\
 \tfi
 \tmkdir -p $(dir $@)
 \t$(CC) -c -o $(O)/hello.o hello.c
@@ -113,7 +112,7 @@ function makeTree(): { bare: string; student: string } {
   return { bare, student };
 }
 
-/** One patch on master: hello.c returns `n`; with `rendezvous` (tenths of a second) the builds wait for each other. */
+/** One patch on master: hello.c returns `n`; with `rendezvous` (tenths of a second) each build's make sleeps that long. */
 async function sendSeries(server: ServerProcess, repo: string, n: number, rendezvous: number | null): Promise<string> {
   git(repo, 'checkout', '-q', '-B', `series-${n}`, 'origin/master');
   fs.writeFileSync(path.join(repo, 'hello.c'), `int hello(void) { return ${n}; }\n`);
@@ -200,18 +199,18 @@ describe('builds of a run within the CPU budget', { skip: SKIP }, () => {
     assert.equal(overlap(cold[0]!, cold[1]!), false, JSON.stringify(cold));
     assert.deepEqual(cold.map((b) => b.jobs), [8, 8]);
 
-    // 2. Warm trees: both at once, each with half the CPUs. Their makes wait up to 60 s for each other.
-    const warm = await finishedRun(server, await sendSeries(server, student, 2, 600));
+    // 2. Warm trees: both at once, each with half the CPUs. Their makes sleep 3 s each, so at once they overlap.
+    const warm = await finishedRun(server, await sendSeries(server, student, 2, 30));
     assert.equal(warm.outcome, 'pass', JSON.stringify(warm.steps));
     const [a, b] = builds(warm);
     assert.ok(overlap(a!, b!), `the builds ran at once: ${JSON.stringify([a, b])}`);
     assert.deepEqual([a!.jobs, b!.jobs], [4, 4]);
     const warmLog = fs.readFileSync(path.join(data, 'logs', 'runs', String(warm.id), 'build-x86_64.log'), 'utf8');
-    assert.match(warmLog, /rendezvous: 2 builds/);
+    assert.match(warmLog, /rendezvous: slept 30 tenths/);
     assert.match(warmLog, /2 builds at once in this worktree/);
 
-    // 3. Two CPUs (after a restart: the slot is reset, the trees stay warm): one build at a time at -j2. The first
-    //    make waits 2 s for a partner that cannot come, then goes on.
+    // 3. Two CPUs (after a restart: the slot is reset, the trees stay warm): one build at a time at -j2, though each
+    //    make sleeps 2 s.
     await server.stop();
     server = await startServer([...common, '--pipeline-cpus', '2']);
     servers.push(server);
@@ -219,6 +218,6 @@ describe('builds of a run within the CPU budget', { skip: SKIP }, () => {
     const [c, d] = builds(alone);
     assert.equal(overlap(c!, d!), false, JSON.stringify([c, d]));
     assert.deepEqual([c!.jobs, d!.jobs], [2, 2]);
-    assert.match(fs.readFileSync(path.join(data, 'logs', 'runs', String(alone.id), 'build-x86_64.log'), 'utf8'), /rendezvous: 1 builds after 20 tenths/);
+    assert.match(fs.readFileSync(path.join(data, 'logs', 'runs', String(alone.id), 'build-x86_64.log'), 'utf8'), /rendezvous: slept 20 tenths/);
   });
 });

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildPrograms } from '../../src/pipeline/guest/programs.js';
 import { sandboxed, sandboxEnv } from '../../src/pipeline/sandbox.js';
-import { BASE_MARKER, buildStep } from '../../src/pipeline/steps/build.step.js';
+import { readTreeState, studentLayer } from '../../src/pipeline/object-tree.js';
+import { buildStep } from '../../src/pipeline/steps/build.step.js';
 import { toolchainFor } from '../../src/pipeline/toolchains.js';
 import type { BuildSpec, StepResult } from '../../src/pipeline/types.js';
 import { tempDir } from '../helpers/dirs.js';
@@ -139,7 +140,7 @@ describe('build step on the real kernel (x86_64 tinyconfig)', { skip: !kernelRep
     const o = r.outputs!;
     assert.equal(o.incremental, false);
     assert.equal(o.head, head);
-    assert.equal(fs.readFileSync(path.join(objDir, BASE_MARKER), 'utf8').split(' ')[0], wt.master);
+    assert.equal(readTreeState(objDir)?.base?.split(' ')[0], wt.master);
     onlyTouched(r, ['kernel/exit.o']);
     assert.match(String(o.makeCommand), /^make O=\S+ ARCH=x86_64 'CC=ccache gcc' 'HOSTCC=ccache gcc' -j\d+$/);
     assert.match(String(o.toolchain), /^gcc \(Debian [^)]+\) \d+\.\d+\.\d+$/);
@@ -202,7 +203,7 @@ describe('build step on the real kernel (x86_64 tinyconfig)', { skip: !kernelRep
       const lines = [
         `PB_A := $(shell echo x > /tmp/escape-${tag}; echo $$? > $(objtree)/pb-tmp-rc)`,
         `PB_B := $(shell echo x > ${os.homedir()}/escape-${tag} 2>/dev/null; echo $$? > $(objtree)/pb-home-rc)`,
-        // Beside the worktree: the sandbox's /tmp is its own, so this lands there and vanishes with it.
+        // Beside the worktree: the sandbox's /tmp is its own, so this lands there (or nowhere) and vanishes with it.
         `PB_C := $(shell echo x > ${outside}; echo $$? > $(objtree)/pb-outside-rc)`,
         `PB_E := $(shell echo x > ${KERNEL_REPO}/escape-${tag} 2>/dev/null; echo $$? > $(objtree)/pb-mirror-rc)`,
         `PB_D := $(shell bash -c 'exec 3<>/dev/tcp/127.0.0.1/${l.port}' 2>/dev/null; echo $$? > $(objtree)/pb-net-rc)`,
@@ -210,12 +211,16 @@ describe('build step on the real kernel (x86_64 tinyconfig)', { skip: !kernelRep
       await series(wt.master, 'kernel: a hostile Makefile', append('kernel/Makefile', `\n${lines.join('\n')}\n`));
       const r = await build(wt.master, 'hostile');
       assert.ok(r.status === 'pass' || r.status === 'warn', r.summary);
-      // The commands ran (they left their exit codes in the O= folder) and failed where it matters.
-      assert.equal(fs.readFileSync(path.join(objDir, 'pb-tmp-rc'), 'utf8').trim(), '0', 'a private /tmp');
-      assert.notEqual(fs.readFileSync(path.join(objDir, 'pb-home-rc'), 'utf8').trim(), '0');
-      assert.equal(fs.readFileSync(path.join(objDir, 'pb-outside-rc'), 'utf8').trim(), '0', 'written into the private /tmp');
-      assert.notEqual(fs.readFileSync(path.join(objDir, 'pb-mirror-rc'), 'utf8').trim(), '0', 'the mirror is read-only');
-      assert.notEqual(fs.readFileSync(path.join(objDir, 'pb-net-rc'), 'utf8').trim(), '0');
+      // The commands ran (they left their exit codes in the O= folder as the build saw it: the student's layer over
+      // the warm tree) and failed where it matters.
+      const seen = (name: string) => fs.readFileSync(path.join(studentLayer(objDir, 'student@example.org').upper, name), 'utf8').trim();
+      assert.equal(fs.existsSync(path.join(objDir, 'pb-tmp-rc')), false, 'the warm tree is not written');
+      assert.equal(seen('pb-tmp-rc'), '0', 'a private /tmp');
+      assert.notEqual(seen('pb-home-rc'), '0');
+      // Beside the worktree is a folder bubblewrap made in the private /tmp, not the build user's to write.
+      assert.match(seen('pb-outside-rc'), /^\d+$/);
+      assert.notEqual(seen('pb-mirror-rc'), '0', 'the mirror is read-only');
+      assert.notEqual(seen('pb-net-rc'), '0');
       assert.equal(fs.existsSync(`/tmp/escape-${tag}`), false);
       assert.equal(fs.existsSync(path.join(os.homedir(), `escape-${tag}`)), false);
       assert.equal(fs.existsSync(outside), false);

@@ -3,11 +3,15 @@
 // for the guest arch is needed) and the build's exported headers when there are any (a new system call's number
 // comes from the student's asm/unistd.h). The binaries are cached by everything they are made from (the compiler, the
 // program sources, nolibc and the headers, by content): a run whose series leaves the exported headers as they were
-// copies them instead of compiling (~0.1 s a program on 2 cores).
+// copies them instead of compiling (~0.1 s a program on 2 cores). The compiler runs in the sandbox as the build user:
+// nolibc comes from the worktree and the headers from the build, both shaped by the series (a header made a symlink
+// to a file of ours would otherwise be quoted back in the compiler's errors).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runTool } from '../exec.js';
+import { copyOutOfTree, pathInTree } from '../safe-fs.js';
+import { HIDDEN_DIRS as HIDDEN, sandboxEnv } from '../sandbox.js';
+import { runSandboxed, sandboxHost } from '../sandbox-runner.js';
 import { gccOf, which, type Toolchain } from '../toolchains.js';
 
 export interface ProgramBuild {
@@ -31,6 +35,16 @@ export interface ProgramOptions {
   timeoutMs: number;
   /** Keep the binaries under <cacheDir>/programs, keyed by their inputs; without it every call compiles. */
   cacheDir?: string;
+  /** Folders of ours the compiler's sandbox must not see (the data folder). */
+  privateDirs?: string[];
+}
+
+/** A static test program against nolibc is a few KB; a cached one is never bigger than this. */
+const PROGRAM_BYTES = 64 * 1024 * 1024;
+
+/** tools/include/nolibc of the tree, reached through real folders only (the series could make one a symlink). */
+function nolibcDir(tree: string): string {
+  return path.dirname(pathInTree(tree, 'tools/include/nolibc/nolibc.h'));
 }
 
 /** Cache entries kept; the least recently used go first. */
@@ -84,7 +98,7 @@ function cacheKey(srcDir: string, opts: ProgramOptions): string | null {
   h.update(`${CACHE_FORMAT}\0${opts.tc.arch}\0${fs.realpathSync(gcc)}\0${st.size}\0${st.mtimeMs}\0`);
   h.update(programArgs('SRC', 'OUT', 'TREE', opts.headers ? 'HEADERS' : null).join('\0'));
   hashTree(h, 'src', srcDir);
-  hashTree(h, 'nolibc', path.join(opts.tree, 'tools/include/nolibc'));
+  hashTree(h, 'nolibc', nolibcDir(opts.tree));
   if (opts.headers) hashTree(h, 'headers', opts.headers);
   return h.digest('hex');
 }
@@ -110,7 +124,8 @@ function toCache(root: string, key: string, outDir: string, built: string[]): vo
     fs.mkdirSync(root, { recursive: true });
     const tmp = fs.mkdtempSync(path.join(root, '.new-'));
     fs.mkdirSync(path.join(tmp, 'bin'));
-    for (const name of built) fs.copyFileSync(path.join(outDir, name), path.join(tmp, 'bin', name));
+    // The binaries were written by the sandboxed compiler: copied without following anything.
+    for (const name of built) copyOutOfTree(outDir, name, path.join(tmp, 'bin', name), { maxBytes: PROGRAM_BYTES, mode: 0o755 });
     fs.writeFileSync(path.join(tmp, 'built.json'), JSON.stringify(built));
     try {
       fs.renameSync(tmp, path.join(root, key));
@@ -135,9 +150,16 @@ function toCache(root: string, key: string, outDir: string, built: string[]): vo
  */
 export async function buildPrograms(srcDir: string, outDir: string, opts: ProgramOptions): Promise<ProgramBuild> {
   const result: ProgramBuild = { built: [], failed: [], childMs: 0, cached: false };
-  const nolibc = path.join(opts.tree, 'tools/include/nolibc/nolibc.h');
+  let nolibc: string;
+  try {
+    nolibc = path.join(nolibcDir(opts.tree), 'nolibc.h');
+  } catch (e) {
+    throw new Error(`the tree's tools/include/nolibc cannot be used: ${(e as Error).message}`);
+  }
   if (!fs.existsSync(nolibc)) throw new Error(`the tree has no ${path.relative(opts.tree, nolibc)}: test programs cannot be built`);
   fs.mkdirSync(outDir, { recursive: true });
+  const user = sandboxHost().user;
+  if (user) fs.chownSync(outDir, user.uid, user.gid);
   const sources = fs.readdirSync(srcDir).filter((f) => f.endsWith('.c')).sort();
   const gcc = gccOf(opts.tc);
   const root = opts.cacheDir ? path.join(opts.cacheDir, 'programs') : null;
@@ -152,11 +174,21 @@ export async function buildPrograms(srcDir: string, outDir: string, opts: Progra
   for (const file of sources) {
     const name = file.slice(0, -2);
     const args = programArgs(path.join(srcDir, file), path.join(outDir, name), opts.tree, opts.headers);
-    const r = await runTool(gcc, args, { cwd: srcDir, logPath: opts.logPath, runId: opts.runId, timeoutMs: opts.timeoutMs, env: { ...process.env, LC_ALL: 'C' } });
+    const r = await runSandboxed(gcc, args, {
+      writable: [outDir],
+      readable: [srcDir, opts.tree, ...(opts.headers ? [opts.headers] : [])],
+      hide: [...HIDDEN, ...(opts.privateDirs ?? [])],
+      cwd: srcDir,
+      env: sandboxEnv(),
+      logPath: opts.logPath,
+      runId: opts.runId,
+      timeoutMs: opts.timeoutMs,
+    });
     result.childMs += r.ms;
+    if (r.code !== 0 && !r.capHit && !r.timedOut && r.stderr.trim()) throw new Error(`the sandbox failed: ${r.stderr.trim().split('\n').at(-1)}`);
     if (r.code === 0) result.built.push(name);
     else {
-      const lines = `${r.stderr}${r.stdout}`.split('\n').filter((l) => l.trim());
+      const lines = r.stdout.split('\n').filter((l) => l.trim());
       const firstError = lines.findIndex((l) => /\berror\b/.test(l));
       const from = Math.max(0, firstError === -1 ? 0 : firstError - 1);
       result.failed.push({ name, source: file, output: lines.slice(from, from + 12).join('\n'), command: [gcc, ...args].join(' ') });

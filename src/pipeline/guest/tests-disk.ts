@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { runTool } from '../exec.js';
+import { copyOutOfTree, readInTree, regularFilesIn, UnsafeFileError } from '../safe-fs.js';
 import { compilePythonRegex, validateTestDefinition } from '../lava-testdef.js';
 import type { RunSpec } from '../test-results.js';
 
@@ -34,13 +35,17 @@ function pyStr(v: unknown): string {
   return String(v);
 }
 
-/** Reads one definition for the guest. Pure apart from reading the file. */
-export function readDefinition(def: { name: string; path: string; origin: 'reference' | 'student' }, index: number): GuestDefinition {
+/**
+ * Reads one definition for the guest. Pure apart from reading the file: a student's (a copy the series' file was
+ * turned into) without following a symlink, regular and bounded.
+ */
+export function readDefinition(def: { name: string; path: string; origin: 'reference' | 'student'; problem?: string }, index: number): GuestDefinition {
   const suite = `${index}_${def.name}`;
   const base: GuestDefinition = { index, suite, name: def.name, origin: def.origin, path: def.path, dir: definitionDir(index), steps: [], params: [], expected: [], parse: null, problem: null };
+  if (def.problem) return { ...base, problem: def.problem };
   let text: string;
   try {
-    text = fs.readFileSync(def.path, 'utf8');
+    text = def.origin === 'student' ? readInTree(path.dirname(def.path), path.basename(def.path), SIBLING_LIMITS.fileBytes).toString('utf8') : fs.readFileSync(def.path, 'utf8');
   } catch (e) {
     return { ...base, problem: `cannot read ${def.path}: ${(e as Error).message}` };
   }
@@ -61,6 +66,24 @@ export function readDefinition(def: { name: string; path: string; origin: 'refer
     if ('regex' in compiled) base.parse = { regex: compiled.regex, fixup: parse.fixupdict ?? {} };
   }
   return base;
+}
+
+/**
+ * A student's file (their test definition) copied from the worktree into `destDir` (the run's artefacts) once. The
+ * series made that file: a symlink (to any file of ours), a FIFO or a file bigger than a definition is not copied,
+ * and `problem` says why (the test step reports it as the student's).
+ */
+export function takeStudentFile(worktree: string, file: string, destDir: string): { path: string; problem?: string } {
+  const dest = path.join(destDir, file.replace(/[^\w.-]+/g, '_'));
+  if (fs.existsSync(dest)) return { path: dest };
+  fs.mkdirSync(destDir, { recursive: true });
+  try {
+    copyOutOfTree(worktree, file, dest, { maxBytes: SIBLING_LIMITS.fileBytes });
+    return { path: dest };
+  } catch (e) {
+    if (!(e instanceof UnsafeFileError)) throw e;
+    return { path: dest, problem: `${file} cannot be taken from the series: ${e.message}` };
+  }
 }
 
 /** Single-quotes a value for sh. */
@@ -111,15 +134,14 @@ export function stageTestsDisk(stage: string, defs: GuestDefinition[], uuidOf: (
     fs.mkdirSync(dir, { recursive: true });
     let total = 0;
     const src = path.dirname(d.path);
-    for (const f of fs.readdirSync(src, { withFileTypes: true })) {
-      if (!f.isFile() || f.name === 'run.sh' || f.name === 'uuid') continue;
-      const size = fs.statSync(path.join(src, f.name)).size;
-      if (size > SIBLING_LIMITS.fileBytes || total + size > SIBLING_LIMITS.totalBytes) {
+    // Regular files only (never through a symlink), each and all bounded.
+    for (const f of regularFilesIn(src)) {
+      if (f.name === 'run.sh' || f.name === 'uuid') continue;
+      if (f.size > SIBLING_LIMITS.fileBytes || total + f.size > SIBLING_LIMITS.totalBytes) {
         skipped.push(path.join(src, f.name));
         continue;
       }
-      total += size;
-      fs.copyFileSync(path.join(src, f.name), path.join(dir, f.name));
+      total += copyOutOfTree(src, f.name, path.join(dir, f.name), { maxBytes: SIBLING_LIMITS.fileBytes });
     }
     fs.writeFileSync(path.join(dir, 'uuid'), uuidOf(d));
     fs.writeFileSync(path.join(dir, 'run.sh'), runScript(d, uuidOf(d)), { mode: 0o755 });

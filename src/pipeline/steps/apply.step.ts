@@ -7,6 +7,8 @@ import path from 'node:path';
 import { logLine, runTool, type ToolRun } from '../exec.js';
 import { GIT_AM_RULES, parseAmOutput, parseApplyRejectOutput, parseRejFile, type AmError } from '../rules/git-am-output.js';
 import { normalizeNewlines } from '../rules/line-endings.js';
+import { patchFiles } from '../patch-files.js';
+import { lstatInTree, pathInTree, readTextInTree, UnsafeFileError } from '../safe-fs.js';
 import type { Finding, Job, JobPatch, StepContext, StepResult } from '../types.js';
 
 /** Who commits the applied patches, and when: fixed, so one base and one series always give the same head. */
@@ -216,6 +218,19 @@ export async function applyStep(job: Job, ctx: StepContext): Promise<StepResult>
   }
 }
 
+/** Removes whatever is at `rel` below the worktree (never following it); folders and unreachable names are left. */
+function clearName(worktree: string, rel: string): void {
+  try {
+    const st = lstatInTree(worktree, rel);
+    if (st && !st.isDirectory()) fs.unlinkSync(pathInTree(worktree, rel));
+  } catch {
+    // a name below a symlink or a file: git will not write there either
+  }
+}
+
+/** The largest .rej file quoted (a hunk of a whole file rewritten is still far below). */
+const REJ_MAX_BYTES = 4 * 1024 * 1024;
+
 /** `git apply --reject` of the patch's diff on the current HEAD: one finding per rejected hunk, quoting it. */
 async function rejectedHunks(
   p: JobPatch,
@@ -224,13 +239,24 @@ async function rejectedHunks(
   worktree: string,
 ): Promise<Finding[]> {
   const diff = normalizeNewlines(p.diff || p.mbox).text;
+  // git apply --reject writes each <file>.rej with fopen("w"): through a symlink an earlier patch of the series may
+  // have put at that name, it would overwrite any file of ours. Whatever is there goes first.
+  for (const f of patchFiles([diff])) clearName(worktree, `${f}.rej`);
   const r = await git(['apply', '--reject', '--verbose'], { input: diff.endsWith('\n') ? diff : `${diff}\n` });
   const parsed = parseApplyRejectOutput(r.stderr);
   const findings: Finding[] = [];
   for (const { file } of parsed.rejects) {
-    const rej = path.resolve(worktree, `${file}.rej`);
-    if (!rej.startsWith(path.resolve(worktree) + path.sep) || !fs.existsSync(rej)) continue;
-    const hunks = parseRejFile(fs.readFileSync(rej, 'utf8'));
+    // The patches before it may have made that name, or a folder on its way, a symlink to a file of ours.
+    let text: string | null;
+    try {
+      text = readTextInTree(worktree, `${file}.rej`, REJ_MAX_BYTES);
+    } catch (e) {
+      if (!(e instanceof UnsafeFileError)) throw e;
+      findings.push({ patch: p.number, level: 'ERROR', type: 'REJECTED_HUNK', message: `patch ${p.number}/${total}: ${file} does not apply (its .rej is not quoted: ${e.message})`, file });
+      continue;
+    }
+    if (text === null) continue;
+    const hunks = parseRejFile(text);
     hunks.forEach((h, i) => {
       findings.push({
         patch: p.number,

@@ -1,85 +1,46 @@
-// One kernel build of a run (issue 6 §2): the series is applied in the run's worktree (HEAD = series, ctx.baseCommit =
-// the commit before it). The O= folder is warm: it stays at a fixed path for this worktree slot, arch and config and
-// holds a build of the base (marker <objDir>/.patchbay-base = "<commit> <config hash>"). When the marker does not
-// match, the base is checked out, configured if needed, built, its warnings recorded, and the series checked out
-// again; then make builds the series in place, recompiling only what it touched. make runs in the sandbox
-// (../sandbox.ts) through ccache. The log is read by ../rules/gcc-output.ts: the first errors, and the warnings the
-// base build did not have (type NEW_WARNING). Outputs: the kernel image, the .config and an ext2 image of
-// modules_install + headers_install, copied into the run's artefacts.
+// One kernel build of a run (issue 6 §2, issue 11 §4): the series is applied in the run's worktree (HEAD = series,
+// ctx.baseCommit = the commit before it). The O= folder is warm: it stays at a fixed path for this worktree slot,
+// arch and config, and holds a trusted build of the base (../object-tree.ts: its state lives in a host-only folder
+// beside it). When it does not hold the run's base, the base is checked out, configured if needed, built (the only
+// builds that write the tree and the shared ccache), its warnings recorded, and the series checked out again. Then
+// the series is built over an overlay: the tree as the build sees it is the base build plus the submitter's own
+// layer (their last build), so only what the series touched recompiles, and nothing the build writes reaches the tree
+// or the ccache (read-only) for anyone else. Every make runs in the sandbox (../sandbox.ts) as the build user with
+// process and memory caps (../sandbox-runner.ts); a cap hit stops the build at once and fails it. The log is read by
+// ../rules/gcc-output.ts: the first errors, and the warnings the base build did not have (type NEW_WARNING). Outputs
+// (the kernel image, the .config, an ext2 image of modules_install + headers_install) are taken out by
+// ../build-outputs.ts and copied into the run's artefacts without following anything.
 import fs from 'node:fs';
 import path from 'node:path';
 import { logLine, runTool, type ToolRun } from '../exec.js';
-import { checkConfig, configEnabled, configHash, configure, type ConfigSpec, type ConfigureResult } from '../kconfig.js';
+import { COLLECT_SCRIPT, collectProblems, PACK_SCRIPT } from '../build-outputs.js';
+import { checkConfig, CONFIG_MAX_BYTES, configEnabled, configHash, configure, type ConfigSpec, type ConfigureResult } from '../kconfig.js';
+import {
+  ensureHostDir,
+  layerSources,
+  parseLsTree,
+  prepareLayer,
+  pruneLayers,
+  readLayer,
+  readTreeState,
+  restoreSourceTimes,
+  studentLayer,
+  worktreeId,
+  writeLayer,
+  writeTreeState,
+  type BlobLookup,
+  type Sources,
+  type TreeState,
+} from '../object-tree.js';
 import { newWarnings, parseBuildLog, warningKey, type BuildLog, type Diagnostic } from '../rules/gcc-output.js';
 import { missingValueMessage, type MissingValue } from '../rules/kconfig-output.js';
-import { DEFAULT_LIMITS, sandboxed, sandboxEnv, type SandboxLimits } from '../sandbox.js';
+import { copyOutOfTree, isRegularInTree, readTextInTree, UnsafeFileError } from '../safe-fs.js';
+import { DEFAULT_LIMITS, HIDDEN_DIRS, sandboxEnv, type SandboxLimits } from '../sandbox.js';
+import { capsLine, runSandboxed, sandboxHost, type SandboxRun } from '../sandbox-runner.js';
 import { firstLineOf, gccOf, toolchainFor, which, type Toolchain } from '../toolchains.js';
 import type { BuildContext, Finding, Job, StepResult } from '../types.js';
 
-/** `<objDir>/.patchbay-base`: "<base commit> <config hash>" of the build the O= folder holds. */
-export const BASE_MARKER = '.patchbay-base';
-/** `<objDir>/.patchbay-base-warnings.json`: the base build's warnings (keys of rules/gcc-output.ts warningKey). */
-export const BASE_WARNINGS = '.patchbay-base-warnings.json';
-/** `<objDir>/.patchbay-config`: the config hash the .config was made for. */
-export const CONFIG_MARKER = '.patchbay-config';
-/** The series files the object tree was last built from: content hash and mtime, to keep unchanged files' mtimes. */
-export const SOURCES = '.patchbay-sources.json';
-
-type Sources = Record<string, { sha: string; mtimeMs: number }>;
-
-function readSources(objDir: string): Sources {
-  try {
-    const v: unknown = JSON.parse(fs.readFileSync(path.join(objDir, SOURCES), 'utf8'));
-    return v && typeof v === 'object' ? (v as Sources) : {};
-  } catch {
-    return {};
-  }
-}
-
-function writeSources(objDir: string, sources: Sources): void {
-  fs.writeFileSync(path.join(objDir, SOURCES), JSON.stringify(sources));
-}
-
-function readBaseWarnings(objDir: string): BaseWarnings | null {
-  try {
-    return JSON.parse(readText(path.join(objDir, BASE_WARNINGS)) ?? 'null') as BaseWarnings | null;
-  } catch {
-    return null;
-  }
-}
-
-/** The O= folder holds a build of `base` (full sha) for this config: the step builds only the series in it. */
-export function holdsBase(objDir: string, base: string, spec: ConfigSpec): boolean {
-  const marker = readText(path.join(objDir, BASE_MARKER))?.trim() ?? '';
-  return marker === `${base} ${configHash(spec)}` && readBaseWarnings(objDir) !== null && fs.existsSync(path.join(objDir, '.config'));
-}
-
-/**
- * For builds that share one worktree and run at once (each in its warm O= folder): gives each file recorded in their
- * SOURCES its recorded mtime back when its content is what EVERY one of those trees was built from, the latest of
- * their mtimes. A file one of them built from other content keeps its fresh mtime, so that tree recompiles it (the
- * others then recompile it too: slower, never wrong). One build at a time does the same for its own tree alone
- * (buildStep); at once, a build setting an old mtime could hide a change from a sibling's make. Returns the files
- * given an old mtime.
- */
-export async function keepSourceTimes(opts: { worktree: string; objDirs: string[]; logPath: string; runId: number; timeoutMs: number }): Promise<string[]> {
-  const records = opts.objDirs.map(readSources);
-  const files = [...new Set(records.flatMap((r) => Object.keys(r)))].filter((f) => fs.existsSync(path.join(opts.worktree, f))).sort();
-  if (!files.length) return [];
-  const r = await runTool('git', ['hash-object', '--', ...files], { cwd: opts.worktree, logPath: opts.logPath, timeoutMs: opts.timeoutMs, runId: opts.runId, env: { ...process.env, LC_ALL: 'C' } });
-  if (r.code !== 0) return [];
-  const shas = r.stdout.trim().split('\n');
-  const kept: string[] = [];
-  files.forEach((f, i) => {
-    const recs = records.map((rec) => rec[f]);
-    if (!recs.every((x) => x && x.sha === shas[i])) return;
-    const t = new Date(Math.max(...recs.map((x) => x!.mtimeMs)));
-    fs.utimesSync(path.join(opts.worktree, f), t, t);
-    kept.push(f);
-  });
-  logLine(opts.logPath, `--- ${opts.objDirs.length} builds at once in this worktree; unchanged since each of their last builds, mtime kept: ${kept.join(', ') || 'none'}`);
-  return kept;
-}
+/** Where modules_install and headers_install put their files, in the object tree as the series' build sees it. */
 const STAGING = '.patchbay-staging';
 
 const MAX_ERRORS = 10;
@@ -93,24 +54,61 @@ export const KBUILD_ENV = {
   KBUILD_BUILD_HOST: 'patchbay',
 };
 
-interface BaseWarnings {
-  commit: string;
-  configHash: string;
-  /** warningKey → how many times the base build printed it. */
-  warnings: Record<string, number>;
-}
-
 class StepError extends Error {}
 
 function shellQuote(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
-function readText(p: string): string | null {
+/** The object tree holds a trusted build of `base` (full sha) for this config, from this worktree: no base build. */
+export function holdsBase(objDir: string, base: string, spec: ConfigSpec, worktree: string): boolean {
+  const state = readTreeState(objDir);
+  return isWarm(state, objDir, `${base} ${configHash(spec)}`, worktree);
+}
+
+function isWarm(state: TreeState | null, objDir: string, wanted: string, worktree: string): boolean {
+  return !!state && state.base === wanted && state.worktree === worktreeId(worktree) && state.warnings !== null && isRegularInTree(objDir, '.config');
+}
+
+/** `git ls-tree` in the worktree: blob shas at a commit, paths taken literally. */
+export function blobLookup(git: (args: string[]) => Promise<string>): BlobLookup {
+  return async (commit, files) => (files.length ? parseLsTree(await git(['--literal-pathspecs', 'ls-tree', '-z', '--full-tree', commit, '--', ...files])) : new Map());
+}
+
+/**
+ * For builds that share one worktree and run at once (each over its warm tree and the submitter's layer): gives the
+ * series' and the slot's touched files the mtimes that suit every one of them (../object-tree.ts restoreSourceTimes).
+ * One build at a time does the same for its own tree alone (buildStep). Returns the files given an old mtime.
+ */
+export async function keepSourceTimes(opts: {
+  worktree: string;
+  objDirs: string[];
+  base: string;
+  email: string;
+  touched: string[];
+  logPath: string;
+  runId: number;
+  timeoutMs: number;
+}): Promise<string[]> {
+  const git = async (args: string[]) => {
+    const r = await runTool('git', args, { cwd: opts.worktree, logPath: opts.logPath, timeoutMs: opts.timeoutMs, runId: opts.runId, env: { ...process.env, LC_ALL: 'C' } });
+    if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed`);
+    return r.stdout;
+  };
   try {
-    return fs.readFileSync(p, 'utf8');
-  } catch {
-    return null;
+    const head = (await git(['rev-parse', 'HEAD'])).trim();
+    const changed = head !== opts.base ? (await git(['diff', '--name-only', '-z', opts.base, head])).split('\0').filter(Boolean) : [];
+    const layers = opts.objDirs.map((o) => {
+      const state = readTreeState(o);
+      const rec = readLayer(studentLayer(o, opts.email));
+      return rec && state && rec.base === state.base ? rec.sources : {};
+    });
+    const t = await restoreSourceTimes({ worktree: opts.worktree, base: opts.base, head, changed, touched: opts.touched, layers, blobs: blobLookup(git) });
+    logLine(opts.logPath, `--- ${opts.objDirs.length} builds at once in this worktree; mtime kept (built from this content): ${t.older.join(', ') || 'none'}`);
+    return t.older;
+  } catch (e) {
+    logLine(opts.logPath, `--- mtimes not restored: ${(e as Error).message}`);
+    return [];
   }
 }
 
@@ -152,30 +150,34 @@ function errorFindings(log: BuildLog): Finding[] {
   return out;
 }
 
-/** The size for `mke2fs` of a folder's content: its blocks plus room for metadata, in KiB. */
-function ext2Size(dir: string): { kib: number; inodes: number } {
-  let bytes = 0;
-  let entries = 0;
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      entries++;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        bytes += 4096;
-        walk(p);
-      } else if (e.isFile()) {
-        bytes += Math.ceil(fs.statSync(p).size / 1024) * 1024 + 1024;
-      } else {
-        bytes += 1024;
-      }
-    }
-  };
-  walk(dir);
-  return { kib: Math.ceil((bytes * 1.3) / 1024) + 2048, inodes: entries + 128 };
+/** A cap the sandbox stopped a command at, as the student's finding. */
+function capFinding(r: SandboxRun, limits: SandboxLimits): Finding | null {
+  if (r.capHit === 'processes') return { level: 'error', type: 'PROCESS_LIMIT', message: `the build tried to run more than ${limits.processes} processes at once and was stopped` };
+  if (r.capHit === 'memory') return { level: 'error', type: 'MEMORY_LIMIT', message: `the build used more than ${Math.round(limits.memoryBytes / 1024 ** 2)} MiB of memory and was stopped` };
+  return null;
+}
+
+/**
+ * Gives a folder to the build user, which must own what it writes (the trusted tree and the shared ccache): when its
+ * top is someone else's, or always with `all` (before a base build: a file someone else left in the tree would be
+ * copied up into a layer with its owner, and the build could not rewrite it).
+ */
+async function ensureOwned(dir: string, owner: { uid: number; gid: number }, log: { logPath: string; runId: number }, all = false): Promise<void> {
+  const st = fs.lstatSync(dir);
+  if (!all && st.uid === owner.uid && st.gid === owner.gid) return;
+  // -P (no symlink followed while walking) and -h (a symlink's own owner): the folder is ours, but never follow.
+  const r = await runTool('chown', ['-R', '-P', '-h', `${owner.uid}:${owner.gid}`, dir], { cwd: '/', logPath: log.logPath, timeoutMs: 600_000, runId: log.runId });
+  if (r.code !== 0) throw new StepError(`cannot give ${dir} to the build user: ${r.stderr.trim().split('\n').at(-1) ?? r.code}`);
 }
 
 export interface BuildStepOptions {
   limits?: Partial<SandboxLimits>;
+}
+
+/** Memory of a build: a few hundred MB per make job on top of make, the linker and the page cache of the tree. */
+function buildLimits(jobs: number, given: Partial<SandboxLimits> | undefined): SandboxLimits {
+  // make -jN keeps N processes busy: the build weighs that much on the CPU, a fork bomb no more.
+  return { ...DEFAULT_LIMITS, memoryBytes: Math.max(DEFAULT_LIMITS.memoryBytes, (jobs + 2) * 512 * 1024 ** 2), cpuProcesses: jobs, ...given };
 }
 
 export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOptions = {}): Promise<StepResult> {
@@ -198,15 +200,26 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     logLine(ctx.logPath, `error: ${gccOf(tc)} not found on PATH (Debian package ${tc.debPackage})`);
     return result('error', `toolchain for ${tc.arch} missing: ${gccOf(tc)} is not installed (Debian package ${tc.debPackage})`);
   }
-  for (const tool of ['bwrap', 'ccache', 'make', 'prlimit']) {
-    if (!which(tool)) return result('error', `${tool} is not installed: cannot build`);
+  for (const tool of ['ccache', 'make', 'mke2fs']) {
+    if (!which(tool, `${process.env.PATH ?? ''}:/usr/sbin:/sbin`)) return result('error', `${tool} is not installed: cannot build`);
   }
+  const host = sandboxHost();
+  if (host.problems.length) return result('error', `cannot run the build sandbox: ${host.problems.join('; ')}`);
+  // The overlay (and the build user) need root: without them a build could change the tree the next one uses.
+  if (!host.caps.overlay || !host.user) return result('error', 'builds need patchbay to run as root (to build as an unprivileged user over an overlay of the warm tree); refusing to build unisolated');
+  const user = host.user;
+  const limits = buildLimits(ctx.jobs, opts.limits);
+  logLine(ctx.logPath, capsLine(host, limits));
   const toolchain = (await firstLineOf(gccPath, ['--version'])) ?? gccOf(tc);
   outputs.toolchain = toolchain;
 
   const objDir = path.resolve(ctx.objDir);
   const worktree = path.resolve(ctx.worktree);
-  for (const d of [objDir, ctx.ccacheDir, ctx.artifactsDir]) fs.mkdirSync(d, { recursive: true });
+  const ccache = path.resolve(ctx.ccacheDir);
+  for (const d of [objDir, ccache, ctx.artifactsDir]) fs.mkdirSync(d, { recursive: true });
+  const hostDir = ensureHostDir(objDir);
+  const fragmentDir = path.join(hostDir, 'fragments');
+  const outDir = path.join(hostDir, 'out');
   const hash = configHash(ctx.build);
   outputs.configHash = hash;
 
@@ -219,33 +232,53 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
   ];
   const makeArgs = [...makeVars, `-j${ctx.jobs}`];
   outputs.makeCommand = ['make', ...makeArgs].map(shellQuote).join(' ');
-  const env = sandboxEnv({
-    CCACHE_DIR: path.resolve(ctx.ccacheDir),
+  const trustedEnv = sandboxEnv({
+    CCACHE_DIR: ccache,
     CCACHE_BASEDIR: worktree,
     CCACHE_NOHASHDIR: '1',
     CCACHE_SLOPPINESS: 'time_macros,include_file_mtime,include_file_ctime',
+    // ccache's temporary files go to the private /tmp, never into the cache folder.
+    CCACHE_TEMPDIR: '/tmp',
+    // The tree's scripts/setlocalversion asks git about the worktree, which belongs to us, not to the build user.
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'safe.directory',
+    GIT_CONFIG_VALUE_0: '*',
     ...KBUILD_ENV,
   });
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  // The series' build reads the shared cache and never writes it (the folder is read-only to it too).
+  const studentEnv = { ...trustedEnv, CCACHE_READONLY: '1' };
+  const layer = studentLayer(objDir, job.series.submitter.email);
+  const hide = [...HIDDEN_DIRS, hostDir, ...(ctx.privateDirs ?? [])];
+  const capStops: Finding[] = [];
 
-  /** A command in the sandbox, in the worktree; stdout holds stdout+stderr merged (and cut at the output limit). */
-  const inSandbox = async (cmd: string, args: string[]): Promise<ToolRun> => {
-    const sb = sandboxed(cmd, args, {
-      writable: [worktree, objDir, path.resolve(ctx.ccacheDir)],
-      readable: [path.resolve(ctx.mirror)],
-      cwd: worktree,
-      env,
-      limits,
-    });
-    const r = await runTool(sb.cmd, sb.args, {
-      cwd: worktree,
-      logPath: ctx.logPath,
-      timeoutMs: remaining(),
-      runId: job.runId,
-      env: sandboxEnv(),
-      maxBuffer: limits.outputBytes + 4096,
-    });
+  /**
+   * A command in the sandbox, in the worktree (read-only). `trusted`: the base build of the project's own commit,
+   * which writes the tree and the ccache; otherwise the series' build, over the overlay of the submitter's layer.
+   */
+  const inSandbox = async (trusted: boolean, cmd: string, args: string[], o: { writable?: string[]; cwd?: string } = {}): Promise<SandboxRun> => {
+    let r: SandboxRun;
+    try {
+      r = await runSandboxed(cmd, args, {
+        writable: trusted ? [objDir, ccache] : [objDir, ...(o.writable ?? [])],
+        readable: [worktree, ...(ctx.mirror ? [path.resolve(ctx.mirror)] : []), fragmentDir, ...(trusted ? [] : [ccache])],
+        hide,
+        overlay: trusted ? undefined : { lower: objDir, upper: layer.upper, work: layer.work },
+        cwd: o.cwd ?? worktree,
+        env: trusted ? trustedEnv : studentEnv,
+        limits,
+        logPath: ctx.logPath,
+        timeoutMs: remaining(),
+        runId: job.runId,
+        maxBuffer: limits.outputBytes + 4096,
+      });
+    } catch (e) {
+      throw new StepError((e as Error).message);
+    }
     childMs += r.ms;
+    // The command's own output is merged into stdout: anything on stderr is the sandbox failing to start.
+    if (r.code !== 0 && !r.capHit && !r.timedOut && r.stderr.trim()) throw new StepError(`the sandbox failed: ${r.stderr.trim().split('\n').at(-1)}`);
+    const cap = capFinding(r, limits);
+    if (cap) capStops.push(cap);
     return r;
   };
   const git = async (args: string[]): Promise<string> => {
@@ -258,155 +291,158 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     });
     childMs += r.ms;
     if (r.code !== 0) throw new StepError(`git ${args[0]} failed: ${r.timedOut ? 'timed out' : (r.stderr.trim().split('\n').at(-1) ?? `exit ${r.code}`)}`);
-    return r.stdout.trim();
+    return r.stdout;
   };
   const mapPath = sourcePathMapper(worktree, objDir);
-  const make = async (label: string, targets: string[] = []): Promise<{ run: ToolRun; log: BuildLog; ms: number }> => {
+  const make = async (trusted: boolean, label: string, targets: string[] = []): Promise<{ run: SandboxRun; log: BuildLog; ms: number }> => {
     logLine(ctx.logPath, `--- ${label}`);
-    const run = await inSandbox('make', [...makeArgs, ...targets]);
+    const run = await inSandbox(trusted, 'make', [...makeArgs, ...targets]);
     return { run, log: parseBuildLog(run.stdout, mapPath), ms: run.ms };
   };
   const overLimit = (r: ToolRun) => r.stdout.length >= limits.outputBytes;
-  const configureHere = async (mergeOnly: boolean): Promise<ConfigureResult> => {
-    const c = await configure({ spec: ctx.build, objDir, makeVars, run: inSandbox, mergeOnly });
+  const configureHere = async (trusted: boolean, mergeOnly: boolean): Promise<ConfigureResult> => {
+    const c = await configure({ spec: ctx.build, objDir, sourceDir: worktree, makeVars, fragmentDir, run: (cmd, args, o) => inSandbox(trusted, cmd, args, o ?? {}), mergeOnly });
     if (!c.ok) throw new StepError(`configuring ${tc.arch} (${ctx.build.base}) failed: ${c.error ?? ''}`);
     return c;
   };
+  /** Findings and the verdict of a series' command that failed or was stopped. */
+  const failed = (r: SandboxRun, log: BuildLog, what: string): StepResult => {
+    findings.push(...capStops);
+    if (!capStops.length) findings.push(...errorFindings(log));
+    if (overLimit(r)) findings.push({ level: 'error', type: 'OUTPUT_LIMIT', message: `the build printed more than ${limits.outputBytes} bytes and was stopped` });
+    if (r.timedOut) findings.push({ level: 'error', type: 'TIMEOUT', message: `the build did not finish within the step's ${Math.round(ctx.timeoutMs / 1000)} s` });
+    if (findings.length === 0) findings.push({ level: 'error', type: 'MAKE_ERROR', message: `make exited with ${r.code ?? r.signal}` });
+    return result('fail', `${what} failed for ${tc.arch} (${ctx.build.base}): ${findings[0]!.message}`);
+  };
 
   try {
-    const head = await git(['rev-parse', 'HEAD']);
-    const base = await git(['rev-parse', `${ctx.baseCommit}^{commit}`]);
+    const head = (await git(['rev-parse', 'HEAD'])).trim();
+    const base = (await git(['rev-parse', `${ctx.baseCommit}^{commit}`])).trim();
     outputs.head = head;
-    const marker = readText(path.join(objDir, BASE_MARKER))?.trim() ?? '';
     const wanted = `${base} ${hash}`;
-    let baseWarnings = readBaseWarnings(objDir);
+    let state = readTreeState(objDir);
+    if (state === null) {
+      // No record of ours: whatever the folder holds was not built by a trusted build of this code.
+      if (fs.readdirSync(objDir).length) logLine(ctx.logPath, `--- ${objDir} has no record of a trusted build: emptied`);
+      fs.rmSync(objDir, { recursive: true, force: true });
+      fs.mkdirSync(objDir, { recursive: true });
+      state = { base: null, config: null, worktree: null, warnings: null };
+      writeTreeState(objDir, state);
+    }
+    await ensureOwned(ccache, user, { logPath: ctx.logPath, runId: job.runId });
 
-    const warm = holdsBase(objDir, base, ctx.build);
+    const warm = isWarm(state, objDir, wanted, worktree);
     outputs.incremental = warm;
     if (warm) {
-      logLine(ctx.logPath, `--- warm tree: ${objDir} holds the base ${base.slice(0, 12)} (config ${hash.slice(0, 12)}); building the series incrementally`);
+      logLine(ctx.logPath, `--- warm tree: ${objDir} holds the base ${base.slice(0, 12)} (config ${hash.slice(0, 12)}); building the series over it`);
     } else {
-      logLine(
-        ctx.logPath,
-        `--- cold or stale tree: ${objDir} holds ${marker ? `"${marker}"` : 'no base build'}; building the base ${base.slice(0, 12)} (config ${hash.slice(0, 12)}) first`,
-      );
-      fs.rmSync(path.join(objDir, BASE_MARKER), { force: true });
+      logLine(ctx.logPath, `--- cold or stale tree: ${objDir} holds ${state.base ? `"${state.base}"` : 'no base build'}; building the base ${base.slice(0, 12)} (config ${hash.slice(0, 12)}) first`);
+      // The layers were built over what the tree held: they go with it.
+      pruneLayers(objDir, { all: true });
+      const wtId = worktreeId(worktree);
+      state = { ...state, base: null, worktree: wtId };
+      writeTreeState(objDir, state);
+      await ensureOwned(objDir, user, { logPath: ctx.logPath, runId: job.runId }, true);
       if (head !== base) await git(['checkout', '--detach', '-q', base]);
-      const configured = readText(path.join(objDir, CONFIG_MARKER))?.trim() === hash && fs.existsSync(path.join(objDir, '.config'));
-      if (!configured) {
-        const c = await configureHere(false);
-        fs.writeFileSync(path.join(objDir, CONFIG_MARKER), `${hash}\n`);
+      if (!(state.config === hash && isRegularInTree(objDir, '.config'))) {
+        const c = await configureHere(true, false);
+        state = { ...state, config: hash };
+        writeTreeState(objDir, state);
         if (c.missing.length > 0) logLine(ctx.logPath, `base config: ${c.missing.map(missingValueMessage).join('; ')}`);
       }
-      const b = await make(`base build of ${base.slice(0, 12)}`);
+      const b = await make(true, `base build of ${base.slice(0, 12)}`);
       outputs.baseBuildMs = Math.round(b.ms);
       if (b.run.code !== 0) {
         if (head !== base) await git(['checkout', '--detach', '-q', head]);
-        findings.push(...errorFindings(b.log));
+        findings.push(...capStops, ...errorFindings(b.log));
         return result('error', `the base ${base.slice(0, 12)} does not build for ${tc.arch}${b.run.timedOut ? ' (timed out)' : ''}: not the series' fault`);
       }
       // An incremental base build (the branch moved) only shows the warnings of what it recompiled: keep the rest.
-      const counts: Record<string, number> =
-        baseWarnings && baseWarnings.configHash === hash && b.log.compiled.length < 200 ? { ...baseWarnings.warnings } : {};
+      const counts: Record<string, number> = state.warnings && b.log.compiled.length < 200 ? { ...state.warnings } : {};
       const fresh: Record<string, number> = {};
       for (const d of b.log.diagnostics) if (d.level === 'warning') fresh[warningKey(d)] = (fresh[warningKey(d)] ?? 0) + 1;
       for (const [k, n] of Object.entries(fresh)) counts[k] = Math.max(counts[k] ?? 0, n);
-      baseWarnings = { commit: base, configHash: hash, warnings: counts };
-      fs.writeFileSync(path.join(objDir, BASE_WARNINGS), JSON.stringify(baseWarnings, null, 1));
-      fs.writeFileSync(path.join(objDir, BASE_MARKER), `${wanted}\n`);
+      state = { base: wanted, config: hash, worktree: wtId, warnings: counts };
+      writeTreeState(objDir, state);
       logLine(ctx.logPath, `--- base built in ${Math.round(b.ms / 1000)} s (${b.log.compiled.length} CC, ${Object.keys(fresh).length} distinct warnings)`);
       if (head !== base) await git(['checkout', '--detach', '-q', head]);
     }
 
-    const changed = head !== base ? (await git(['diff', '--name-only', base, head])).split('\n').filter(Boolean) : [];
-    // The project's fragments may name symbols the series adds: merge them again when it touched a Kconfig file.
-    if (changed.some((f) => /(^|\/)Kconfig[^/]*$/.test(f))) {
-      logLine(ctx.logPath, '--- the series changes Kconfig files: merging the fragments again');
-      await configureHere(true);
+    // The submitter's layer: their last build over this base, or a fresh one.
+    const prepared = prepareLayer(layer, wanted, user);
+    pruneLayers(objDir, { keep: layer.key });
+    logLine(ctx.logPath, `--- ${prepared.kept ? "the submitter's layer from their last build" : 'a new layer for the submitter'} (${layer.dir})`);
+    const changed = head !== base ? (await git(['diff', '--name-only', '-z', base, head])).split('\0').filter(Boolean) : [];
+    // A reset of the worktree gave every file a run touched a new mtime, even where the content is what the trees
+    // were built from (every proctree series adds the same syscall-table line, which regenerates unistd.h and
+    // recompiles ~540 objects): such files get an old mtime back. When builds run at once in this worktree, the
+    // engine did it for all of them (keepSourceTimes).
+    const previous: Sources = prepared.record.sources;
+    if (!ctx.sourcesPrepared) {
+      const t = await restoreSourceTimes({ worktree, base, head, changed, touched: ctx.touched ?? [], layers: [previous], blobs: blobLookup(git) });
+      if (t.older.length) logLine(ctx.logPath, `--- built from this content before, mtime kept: ${t.older.join(', ')}`);
     }
-    // Resetting the worktree between runs gives every file a series touches a new mtime, even when its content is
-    // what the object tree was last built from (every proctree series adds the same syscall-table line, which would
-    // regenerate unistd.h and recompile ~540 objects): such files get their old mtime back. When builds run at once
-    // in this worktree, the engine did it for all of them (keepSourceTimes); this build only records the mtimes.
-    const sources = warm ? readSources(objDir) : {};
-    const setTimes = !(warm && ctx.sourcesPrepared);
-    if (!warm) fs.rmSync(path.join(objDir, SOURCES), { force: true });
-    const candidates = [...new Set([...changed, ...Object.keys(sources)])].filter((f) => fs.existsSync(path.join(worktree, f)));
-    const shas = candidates.length ? (await git(['hash-object', '--', ...candidates])).split('\n') : [];
-    const current: Sources = {};
-    candidates.forEach((f, i) => {
-      const was = sources[f];
-      const full = path.join(worktree, f);
-      if (setTimes && was && was.sha === shas[i]) fs.utimesSync(full, new Date(), new Date(was.mtimeMs));
-      current[f] = { sha: shas[i]!, mtimeMs: fs.statSync(full).mtimeMs };
-    });
-    const kept = candidates.filter((f, i) => sources[f]?.sha === shas[i]);
-    if (kept.length && setTimes) logLine(ctx.logPath, `--- unchanged since the last build of this tree, mtime kept: ${kept.join(', ')}`);
+    // While it builds, the layer records only what stays true if the build dies half way (a cancel, a crash).
+    const heads = await blobLookup(git)(head, [...new Set([...changed, ...Object.keys(previous)])].filter((f) => isRegularInTree(worktree, f)));
+    writeLayer(layer, { base: wanted, sources: layerSources({ worktree, changed, heads, previous, ok: false }) });
+    // The project's fragments may name symbols the series adds: merge them again when it (or the layer's last
+    // build) touched a Kconfig file.
+    if ([...changed, ...Object.keys(previous)].some((f) => /(^|\/)Kconfig[^/]*$/.test(f))) {
+      logLine(ctx.logPath, '--- the series changes Kconfig files: merging the fragments again');
+      await configureHere(false, true);
+    }
 
-    const s = await make(`build of the series at ${head.slice(0, 12)}`);
-    // What the objects now reflect: after a failure only the files whose old mtime was kept are known to match.
-    writeSources(objDir, s.run.code === 0 ? Object.fromEntries(changed.filter((f) => current[f]).map((f) => [f, current[f]!])) : Object.fromEntries(kept.map((f) => [f, current[f]!])));
+    const s = await make(false, `build of the series at ${head.slice(0, 12)}`);
+    if (s.run.code === 0 && !capStops.length) writeLayer(layer, { base: wanted, sources: layerSources({ worktree, changed, heads, previous, ok: true }) });
     outputs.buildMs = Math.round(s.ms);
     outputs.compiled = s.log.compiled.length;
     outputs.compiledFiles = s.log.compiled.slice(0, MAX_COMPILED_LISTED).join(',') + (s.log.compiled.length > MAX_COMPILED_LISTED ? ',…' : '');
+    if (s.run.code !== 0 || overLimit(s.run) || capStops.length) return failed(s.run, s.log, 'build');
 
-    const missing: MissingValue[] = checkConfig(objDir, ctx.build.fragments);
-    outputs.configMissing = missing.length;
-
-    if (s.run.code !== 0 || overLimit(s.run)) {
-      findings.push(...errorFindings(s.log));
-      if (overLimit(s.run)) findings.push({ level: 'error', type: 'OUTPUT_LIMIT', message: `the build printed more than ${limits.outputBytes} bytes and was stopped` });
-      if (s.run.timedOut) findings.push({ level: 'error', type: 'TIMEOUT', message: `the build did not finish within the step's ${Math.round(ctx.timeoutMs / 1000)} s` });
-      if (findings.length === 0) findings.push({ level: 'error', type: 'MAKE_ERROR', message: `make exited with ${s.run.code ?? s.run.signal}` });
-      const first = findings[0]!;
-      return result('fail', `build failed for ${tc.arch} (${ctx.build.base}): ${first.message}`);
+    // The image and the .config, out of the tree as the build left it.
+    fs.rmSync(outDir, { recursive: true, force: true });
+    fs.mkdirSync(outDir, { mode: 0o755 });
+    fs.chownSync(outDir, user.uid, user.gid);
+    const got = await inSandbox(false, 'sh', ['-c', COLLECT_SCRIPT, 'collect', outDir, tc.image, 'image', '.config', 'config'], { writable: [outDir], cwd: objDir });
+    const problems = collectProblems(got.stdout);
+    if (problems.notRegular.length) {
+      for (const f of problems.notRegular) findings.push({ level: 'error', type: 'OUTPUT_NOT_REGULAR', message: `${f} is not a regular file of the build (a symlink, or reached through one): not taken` });
+      return result('fail', `build failed for ${tc.arch} (${ctx.build.base}): ${findings[0]!.message}`);
     }
+    if (got.code !== 0) throw new StepError(`make succeeded but ${problems.missing.join(', ') || 'its outputs'} cannot be taken (${got.stdout.trim().split('\n').at(-1) ?? got.code})`);
+    const imageOut = path.join(ctx.artifactsDir, path.basename(tc.image));
+    copyOutOfTree(outDir, 'image', imageOut, { maxBytes: limits.fileSizeBytes });
+    outputs.image = imageOut;
+    const config = readTextInTree(outDir, 'config', CONFIG_MAX_BYTES) ?? '';
+    const configOut = path.join(ctx.artifactsDir, 'config');
+    copyOutOfTree(outDir, 'config', configOut, { maxBytes: CONFIG_MAX_BYTES });
+    outputs.config = configOut;
 
-    const fresh = newWarnings(s.log.diagnostics, Object.entries(baseWarnings?.warnings ?? {}).flatMap(([k, n]) => Array<string>(n).fill(k)));
+    const missing: MissingValue[] = checkConfig(config, ctx.build.fragments);
+    outputs.configMissing = missing.length;
+    const fresh = newWarnings(s.log.diagnostics, Object.entries(state.warnings ?? {}).flatMap(([k, n]) => Array<string>(n).fill(k)));
     for (const d of fresh.slice(0, MAX_WARNINGS)) findings.push(diagnosticFinding(d, 'NEW_WARNING'));
     for (const m of missing) {
       findings.push({ level: 'warning', type: 'CONFIG_VALUE_MISSING', message: `${missingValueMessage(m)} (requested ${m.requested}, actual ${m.actual || 'absent'})`, quote: m.requested });
     }
     outputs.newWarnings = fresh.length;
 
-    // Artefacts: the image, the config, and the modules + headers image.
-    const image = path.join(objDir, tc.image);
-    if (!fs.existsSync(image)) throw new StepError(`make succeeded but ${tc.image} is missing`);
-    const imageOut = path.join(ctx.artifactsDir, path.basename(tc.image));
-    fs.copyFileSync(image, imageOut);
-    outputs.image = imageOut;
-    const configOut = path.join(ctx.artifactsDir, 'config');
-    fs.copyFileSync(path.join(objDir, '.config'), configOut);
-    outputs.config = configOut;
     outputs.modulesImage = null;
-    if (configEnabled(objDir, 'CONFIG_MODULES')) {
+    if (configEnabled(config, 'CONFIG_MODULES')) {
+      // Only the series' builds install, so the staging folder is in the submitter's layer, never in the tree.
+      fs.rmSync(path.join(layer.upper, STAGING), { recursive: true, force: true });
       const staging = path.join(objDir, STAGING);
-      fs.rmSync(staging, { recursive: true, force: true });
-      fs.mkdirSync(staging);
-      const mi = await make('modules_install', [`INSTALL_MOD_PATH=${staging}`, 'modules_install']);
-      if (mi.run.code !== 0) {
-        findings.push(...errorFindings(mi.log));
-        return result('fail', `make modules_install failed for ${tc.arch}`);
-      }
-      const hi = await make('headers_install', [`INSTALL_HDR_PATH=${path.join(staging, 'usr')}`, 'headers_install']);
-      if (hi.run.code !== 0) {
-        findings.push(...errorFindings(hi.log));
-        return result('fail', `make headers_install failed for ${tc.arch}`);
-      }
-      const size = ext2Size(staging);
+      const mi = await make(false, 'modules_install', [`INSTALL_MOD_PATH=${staging}`, 'modules_install']);
+      if (mi.run.code !== 0 || capStops.length) return failed(mi.run, mi.log, 'make modules_install');
+      const hi = await make(false, 'headers_install', [`INSTALL_HDR_PATH=${path.join(staging, 'usr')}`, 'headers_install']);
+      if (hi.run.code !== 0 || capStops.length) return failed(hi.run, hi.log, 'make headers_install');
+      const packed = await inSandbox(false, 'sh', ['-c', PACK_SCRIPT, 'pack', staging, path.join(outDir, 'modules.ext2')], { writable: [outDir], cwd: objDir });
+      if (packed.code !== 0) throw new StepError(`mke2fs failed: ${packed.stdout.trim().split('\n').at(-1) ?? packed.code}`);
       const modulesOut = path.join(ctx.artifactsDir, 'modules.ext2');
-      fs.rmSync(modulesOut, { force: true });
-      const mk = await runTool('mke2fs', ['-q', '-t', 'ext2', '-N', String(size.inodes), '-d', staging, modulesOut, `${size.kib}k`], {
-        cwd: ctx.artifactsDir,
-        logPath: ctx.logPath,
-        timeoutMs: remaining(),
-        runId: job.runId,
-      });
-      childMs += mk.ms;
-      if (mk.code !== 0) throw new StepError(`mke2fs failed: ${mk.stderr.trim().split('\n').at(-1) ?? mk.code}`);
-      fs.rmSync(staging, { recursive: true, force: true });
+      copyOutOfTree(outDir, 'modules.ext2', modulesOut, { maxBytes: limits.fileSizeBytes });
       outputs.modulesImage = modulesOut;
     }
+    fs.rmSync(outDir, { recursive: true, force: true });
 
     const total = Math.round(performance.now() - started);
     outputs.stepMs = total;
@@ -416,8 +452,10 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     if (missing.length > 0) return result('warn', `${what}; ${missing.length} config value${missing.length > 1 ? 's' : ''} not in the final .config`);
     return result('pass', what);
   } catch (e) {
-    if (!(e instanceof StepError)) throw e;
-    logLine(ctx.logPath, `error: ${e.message}`);
-    return result('error', e.message);
+    const message = e instanceof StepError ? e.message : e instanceof UnsafeFileError ? `an output of the build cannot be taken: ${e.message}` : null;
+    if (message === null) throw e;
+    logLine(ctx.logPath, `error: ${message}`);
+    return result('error', message);
   }
 }
+

@@ -102,7 +102,7 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
         headers = h.dir;
       }
       logLine(ctx.logPath, `test programs: ${sources.join(' ')}; headers: ${headers ?? "the compiler's own"}`);
-      const built = await buildPrograms(ctx.programsDir!, path.join(stage, 'bin'), { tc, tree: ctx.worktree, headers, cacheDir: ctx.cacheDir, ...tool, timeoutMs: left() });
+      const built = await buildPrograms(ctx.programsDir!, path.join(stage, 'bin'), { tc, tree: ctx.worktree, headers, cacheDir: ctx.cacheDir, privateDirs: ctx.privateDirs ?? [], ...tool, timeoutMs: left() });
       childMs += built.childMs;
       programFailures = built.failed.length;
       for (const f of built.failed) {
