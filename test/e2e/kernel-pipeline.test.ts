@@ -107,8 +107,9 @@ async function runOfCover(server: ServerProcess, msgid: string): Promise<Run> {
       const last = runs[runs.length - 1];
       return last?.state === 'done' || last?.state === 'cancelled' ? last : undefined;
     },
-    // The first run builds both kernels cold (about 5 minutes on 2 cores without ccache).
-    30 * 60_000,
+    // The first run builds both bases cold and then the solution over them (its syscall tables feed ~540 objects per
+    // arch): 10-15 minutes on 2 quiet cores, twice that beside other work. A bound for a hang, not a timing check.
+    45 * 60_000,
   );
 }
 
