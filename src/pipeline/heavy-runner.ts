@@ -95,7 +95,8 @@ export async function runHeavyUnit(unit: HeavyUnit, host: HeavyHost, reporter: H
     const ctx: StepContext = { logPath: setupLog, mirror: mirrorOf(host, unit), worktree: lease.path, previous: {}, timeoutMs: unit.timeouts.apply, cpus: unit.cpus, privateDirs: [host.dataDir], pristineAt: lease.commit };
     applied = await runInPool(host.pool, 'apply', job, ctx, unit.timeouts.apply, signal);
     setupMs += applied.childMs;
-    if (applied.status !== 'pass' && applied.status !== 'warn') setupError = `the series did not apply again in build slot ${lease.slot} (the apply gate passed): ${applied.summary}`;
+    fs.appendFileSync(setupLog, `--- ${applied.summary}\n`);
+    if (applied.status !== 'pass' && applied.status !== 'warn' && applied.status !== 'skip') setupError = `the series did not apply again in build slot ${lease.slot} (the apply gate passed): ${applied.summary}`;
   } catch (e) {
     if (signal.aborted) {
       await release({ childrenMayLinger: true }).catch(() => {});
