@@ -121,14 +121,17 @@ function holdDir(): string {
  * One patch by `student` on master: hello.c returns `n`; with `hold`, its build waits until that path exists. Sent to
  * the list over SMTP; returns the patch's Message-ID.
  */
-async function sendSeries(server: ServerProcess, bare: string, student: Student, n: number, o: { hold?: string; signoff?: boolean } = {}): Promise<string> {
+async function sendSeries(server: ServerProcess, bare: string, student: Student, n: number, o: { hold?: string; signoff?: boolean; v2Of?: string } = {}): Promise<string> {
   const repo = tempDir('patchbay-lanes-student-');
   git(repo, student, 'clone', '-q', bare, '.');
   fs.writeFileSync(path.join(repo, 'hello.c'), `int hello(void) { return ${n}; }\n`);
   if (o.hold) fs.writeFileSync(path.join(repo, 'hold'), `${o.hold}\n`);
   git(repo, student, 'add', '-A');
-  git(repo, student, 'commit', '-q', ...(o.signoff === false ? [] : ['-s']), '-m', `hello: return ${n}`, '-m', `The lab asks for ${n}.`);
-  const raw = git(repo, student, 'format-patch', '-1', '--stdout', '--thread').replace(/^From [0-9a-f]{40} .*\n/, '').replace(/^Subject:/m, `To: ${LIST}\nSubject:`);
+  // A v2 keeps the subject and answers v1's mail: the series engine links it as v1's next revision.
+  const subject = o.v2Of ? 'hello: return the lab value' : `hello: return ${n}`;
+  git(repo, student, 'commit', '-q', ...(o.signoff === false ? [] : ['-s']), '-m', subject, '-m', `The lab asks for ${n}.`);
+  const revision = o.v2Of ? ['--subject-prefix=PATCH v2', `--in-reply-to=<${o.v2Of}>`] : [];
+  const raw = git(repo, student, 'format-patch', '-1', '--stdout', '--thread', ...revision).replace(/^From [0-9a-f]{40} .*\n/, '').replace(/^Subject:/m, `To: ${LIST}\nSubject:`);
   assert.match((await sendMessage(server.smtpPort, student.email, [LIST], raw)).final, /^250 /);
   return extractMsgid(headerValue(raw, 'message-id'))!;
 }
@@ -315,5 +318,30 @@ describe('the gate lane and the heavy lane', { skip: SKIP }, () => {
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(outboxReplies(data, alice).length, 1);
     assert.equal(outboxReplies(data, bob).length, 1);
+  });
+
+  it('cancels a run whose build holds the build slot when its v2 completes: the build is stopped, v2 alone gets a reply', { timeout: 600_000 }, async () => {
+    const bare = makeTree();
+    const data = tempDir('patchbay-lanes-data-');
+    const server = await startServer(['--data', data, '--projects', project(bare), '--pipeline-runs', '1', '--gate-runs', '2', '--pipeline-cpus', '2']);
+    servers.push(server);
+    const hold = holdDir();
+    holds.push(hold);
+
+    // v1's build would wait for a file nobody makes (the test's end releases it, if it is still there).
+    const v1 = await sendSeries(server, bare, ALICE, 1, { hold: path.join(hold, 'go') });
+    const running = await runWhen(server, v1, (r) => step(r, 'build', 'x86_64').status === 'running', 'the v1 build to start');
+    const v2 = await sendSeries(server, bare, ALICE, 2, { v2Of: v1 });
+    const cancelled = await runWhen(server, v1, (r) => r.state === 'cancelled', 'v1 to be cancelled');
+    assert.match(JSON.stringify(await getJson(server, `/runs/${running.id}/`)), /superseded by v2/);
+    assert.equal(step(cancelled, 'build', 'x86_64').status, 'cancelled');
+    assert.equal(cancelled.queue, null);
+    // v2's gates and build follow at once in the build slot v1 gave back.
+    const done = await runWhen(server, v2, (r) => r.state === 'done', 'v2 to end');
+    assert.equal(done.outcome, 'pass', JSON.stringify(done.steps));
+    await waitFor('the v2 reply', () => outboxReplies(data, v2).length > 0);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(outboxReplies(data, v2).length, 1);
+    assert.equal(outboxReplies(data, v1).length, 0);
   });
 });
