@@ -102,7 +102,7 @@ export async function runHeavyUnit(unit: HeavyUnit, host: HeavyHost, reporter: H
       await release({ childrenMayLinger: true }).catch(() => {});
       throw e;
     }
-    setupError = lease ? message(e) : `the project's tree is not available: ${message(e)}`;
+    setupError = !files ? `the unit's files cannot be unpacked: ${message(e)}` : lease ? message(e) : `the project's tree is not available: ${message(e)}`;
   }
   if (setupError) fs.appendFileSync(setupLog, `patchbay: ${setupError}\n`);
   const setupText = fs.readFileSync(setupLog, 'utf8');

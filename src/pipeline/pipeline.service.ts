@@ -184,7 +184,10 @@ export class PipelineService {
 
   private abort(runId: number): void {
     const reason = new Error('run cancelled');
-    if (this.gates.abort(runId, reason) || this.heavy.abort(runId, reason)) this.killChildren(runId);
+    // Both lanes: a run whose gates just passed may be leaving the one while it waits in the other.
+    const inGates = this.gates.abort(runId, reason);
+    const inHeavy = this.heavy.abort(runId, reason);
+    if (inGates || inHeavy) this.killChildren(runId);
     // A run taken out of a queue never runs its lane's code: nothing else forgets its job.
     if (!this.position(runId)) this.jobs.delete(runId);
     this.settle();
