@@ -209,7 +209,7 @@ describe('the gate lane and the heavy lane', { skip: SKIP }, () => {
     for (const h of holds) fs.rmSync(h, { recursive: true, force: true });
   });
 
-  it('mails a missing sign-off verdict while a long build holds the only build slot, then the build’s run ends with one reply', { timeout: 600_000 }, async () => {
+  it('mails a missing sign-off verdict while a long build holds the only build slot, then the build’s run ends with one reply', { timeout: 600_000 }, async (t) => {
     const sink = await startSink();
     sinks.push(sink);
     const bare = makeTree();
@@ -245,6 +245,7 @@ describe('the gate lane and the heavy lane', { skip: SKIP }, () => {
     assert.equal(step(bobRun, 'build', 'x86_64').status, 'skip');
     // The issue's bound for a gate verdict under a full build queue is seconds; a minute allows for a loaded machine.
     assert.ok(waited < 60_000, `Bob waited ${waited} ms`);
+    t.diagnostic(`gate verdict mailed ${waited} ms after the series was sent, while a build held the only build slot`);
 
     // The gates ran in a gate slot; the build in build slot 0, where its warm tree lives.
     assert.ok(fs.existsSync(path.join(data, 'work', 'lanes', 'gate-0')));
