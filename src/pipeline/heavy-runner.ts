@@ -69,7 +69,7 @@ export async function runHeavyUnit(unit: HeavyUnit, host: HeavyHost, reporter: H
   const logOf = (step: HeavyStep, key: string) => path.join(runDir, `${step}-${key}.log`);
   const setupLog = path.join(runDir, 'heavy-setup.log');
   fs.writeFileSync(setupLog, '');
-  const unitDir = path.join(host.dataDir, 'cache', 'units', `run-${runId}`);
+  const unitDir = path.join(unitsDir(host.dataDir), `run-${runId}`);
   let lease: Lease | null = null;
   const release = async (opts?: { childrenMayLinger?: boolean }) => {
     try {
@@ -249,6 +249,16 @@ export async function runHeavyUnit(unit: HeavyUnit, host: HeavyHost, reporter: H
   return {
     release: () => release().catch((e: unknown) => host.log.warn({ err: e, run: runId }, 'could not reset the build slot')),
   };
+}
+
+/** Where a host unpacks the units it runs (each removed when its unit ends). */
+function unitsDir(dataDir: string): string {
+  return path.join(dataDir, 'cache', 'units');
+}
+
+/** At a host's start nothing runs: what units a crash left unpacked goes (a resumed unit unpacks again). */
+export function clearUnits(dataDir: string): void {
+  fs.rmSync(unitsDir(dataDir), { recursive: true, force: true });
 }
 
 /** The build slot at the unit's base; a host whose mirror does not have the base yet fetches once. */

@@ -35,7 +35,7 @@ import type { Logger } from '../log.js';
 import { checkFor, writeCheck } from './checks.js';
 import { buildJob, type JobSource, type PipelineProject } from './job.js';
 import { Lane, type LanePosition } from './lane.js';
-import { runHeavyUnit, type HeavyHandle, type HeavyHost, type HeavyReporter } from './heavy-runner.js';
+import { clearUnits, runHeavyUnit, type HeavyHandle, type HeavyHost, type HeavyReporter } from './heavy-runner.js';
 import { makeHeavyUnit, studentTestsDir } from './heavy-unit.js';
 import type { Lease, TreeService } from './tree.service.js';
 import { queueReport } from './reply.service.js';
@@ -98,6 +98,7 @@ export class PipelineService {
     const { db } = this.deps;
     // A database that had series before the pipeline existed starts after them: history gets no runs.
     if (!(await hasCursor(db))) await writeCursor(db, await lastCompletedEvent(db));
+    clearUnits(this.deps.dataDir);
     const resumed = { gates: 0, builds: 0 };
     for (const run of await activeRuns(db)) {
       // A step cut short starts again; finished steps keep their results (each lane leases a fresh tree anyway).
