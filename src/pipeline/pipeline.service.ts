@@ -265,7 +265,7 @@ export class PipelineService {
     const { project, job } = opened;
     const rows = await runSteps(db, runId);
     const done = finishedResults(rows);
-    let stopped = rows.some((r) => !stepSpec(r.step).perBuild && isStop(done.get(rowKey(r.step, r.job))));
+    let gateStopped = rows.some((r) => !stepSpec(r.step).perBuild && isStop(done.get(rowKey(r.step, r.job))));
     const st: { lease: Promise<Lease> | null; leased: Lease | null; pristine: boolean } = { lease: null, leased: null, pristine: false };
     const cpus = Math.max(1, Math.floor(this.deps.cpus / this.deps.gateRuns));
 
@@ -315,10 +315,10 @@ export class PipelineService {
 
     try {
       for (const row of rows) {
-        if (stopped) break;
+        if (gateStopped) break;
         if (row.status !== 'pending' || stepSpec(row.step).perBuild) continue;
         // A gate that fails stops the run: the report goes out now.
-        stopped = isStop(await runGate(row.step as GateName));
+        gateStopped = isStop(await runGate(row.step as GateName));
       }
     } catch (e) {
       const held = st.leased ?? (st.lease ? await st.lease.catch(() => null) : null);
@@ -332,7 +332,7 @@ export class PipelineService {
     // is queued there first too.
     try {
       if (signal.aborted) return;
-      if (stopped || !rows.some((r) => stepSpec(r.step).perBuild && r.status === 'pending')) await this.finish(runId, project, job);
+      if (gateStopped || !rows.some((r) => stepSpec(r.step).perBuild && r.status === 'pending')) await this.finish(runId, project, job);
       else this.heavy.push(runId);
     } finally {
       await st.leased?.release().catch((e: unknown) => log.warn({ err: e, run: runId }, 'could not reset the gate slot'));
