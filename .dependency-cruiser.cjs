@@ -24,6 +24,13 @@ module.exports = {
       to: { path: '^src/db/', dependencyTypesNot: ['type-only'] },
     },
     {
+      name: 'heavy-unit-runs-anywhere',
+      comment: 'a heavy unit runs on whichever host takes it (this process, later a worker): it never opens the database',
+      severity: 'error',
+      from: { path: '^src/pipeline/(heavy-runner|heavy-unit|run-step|lane)\\.ts$' },
+      to: { path: '^src/db/', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'pipeline-steps-return-data',
       severity: 'error',
       from: { path: '^src/pipeline/steps/' },

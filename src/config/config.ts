@@ -73,10 +73,12 @@ export interface MailProcessing {
   attempts: number;
 }
 
-/** The CI pipeline's capacity (SPEC §4): runs at once, worker threads for steps, worktrees per project. */
+/** The CI pipeline's capacity (SPEC §4): runs at once in each lane, worker threads for steps, worktrees per project. */
 export interface PipelineSettings {
-  /** Series revisions processed at once; 0 turns the pipeline off. */
+  /** Runs in the heavy lane (builds and boots) at once, and build slots per project; 0 turns the pipeline off. */
   runs: number;
+  /** Runs in the gate lane (signoff, testdesc, checkpatch, apply) at once, and gate slots per project; at least 1. */
+  gateRuns: number;
   /** Worker threads executing steps. */
   threads: number;
   /**
@@ -124,6 +126,7 @@ export const SETTINGS = {
   mailTimeBudget: 'PATCHBAY_MAIL_TIME_BUDGET',
   mailAttempts: 'PATCHBAY_MAIL_ATTEMPTS',
   pipelineRuns: 'PATCHBAY_PIPELINE_RUNS',
+  gateRuns: 'PATCHBAY_GATE_RUNS',
   pipelineThreads: 'PATCHBAY_PIPELINE_THREADS',
   pipelineCpus: 'PATCHBAY_PIPELINE_CPUS',
   treeFetchEvery: 'PATCHBAY_TREE_FETCH_EVERY',
@@ -196,6 +199,10 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     throw invalid('config_invalid', 'STARTTLS needs both --tls-cert and --tls-key (PATCHBAY_TLS_CERT, PATCHBAY_TLS_KEY)');
   }
   const pipelineCpus = int(flags, env, 'pipelineCpus', os.availableParallelism(), 1, 4096);
+  const pipelineRuns = int(flags, env, 'pipelineRuns', 1, 0, 64);
+  const gateRuns = int(flags, env, 'gateRuns', 2, 0, 64);
+  // The gate lane is how a run starts: without it no run would ever reach its builds.
+  if (pipelineRuns > 0 && gateRuns === 0) throw invalid('config_invalid', '--gate-runs / PATCHBAY_GATE_RUNS: 0 is not allowed while the pipeline is on (--pipeline-runs 0 turns it off)');
   const smtp = smtpLimits(flags, env);
   const config: Config = {
     dataDir: path.resolve(cwd, pick(flags, env, 'data') ?? 'data'),
@@ -225,7 +232,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
       attempts: int(flags, env, 'mailAttempts', 3, 1, 20),
     },
     pipeline: {
-      runs: int(flags, env, 'pipelineRuns', 1, 0, 64),
+      runs: pipelineRuns,
+      gateRuns,
       // A step holds its thread while its tools run: a thread per build at once (one per 4 CPUs, as buildBudget
       // derives it) and one per boot beside it; at least 2 (a build and a boot).
       threads: int(flags, env, 'pipelineThreads', Math.min(64, Math.max(2, 2 * Math.floor(pipelineCpus / 4))), 1, 64),

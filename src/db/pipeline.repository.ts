@@ -134,14 +134,13 @@ export async function startRun(db: DbOrTx, runId: number): Promise<void> {
   await db.updateTable('runs').set({ state: 'running', started_at: nowIso() }).where('id', '=', runId).execute();
 }
 
-/** After a restart: running steps start again (their work is redone from the step's beginning). */
-export async function resetSteps(db: DbOrTx, runId: number, steps: string[]): Promise<void> {
-  if (!steps.length) return;
+/** After a restart: the steps cut short start again; the finished ones keep their results. */
+export async function resetRunningSteps(db: DbOrTx, runId: number): Promise<void> {
   await db
     .updateTable('run_steps')
     .set({ status: 'pending', summary: null, findings: null, outputs: null, child_ms: null, started_at: null, finished_at: null })
     .where('run_id', '=', runId)
-    .where('step', 'in', steps)
+    .where('status', '=', 'running')
     .execute();
 }
 
@@ -157,8 +156,12 @@ export interface StepOutcome {
   childMs: number | null;
 }
 
-export async function finishStep(db: DbOrTx, runId: number, step: string, job: string, o: StepOutcome): Promise<void> {
-  await db
+/**
+ * Writes a step's outcome once: a step already finished (or cancelled) is left as it is, so a result reported twice
+ * (a job run again) changes nothing twice. True when it wrote.
+ */
+export async function finishStep(db: DbOrTx, runId: number, step: string, job: string, o: StepOutcome): Promise<boolean> {
+  const r = await db
     .updateTable('run_steps')
     .set({
       status: o.status,
@@ -171,7 +174,9 @@ export async function finishStep(db: DbOrTx, runId: number, step: string, job: s
     .where('run_id', '=', runId)
     .where('step', '=', step)
     .where('job', '=', job)
-    .execute();
+    .where('status', 'in', ['pending', 'running'])
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
 }
 
 export async function finishRun(db: DbOrTx, runId: number, r: { outcome: RunOutcome; base: string | null; reportMsgid: string | null; reason: string | null }): Promise<void> {

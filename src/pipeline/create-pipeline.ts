@@ -40,20 +40,25 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
     fetchEveryMs: config.pipeline.fetchEveryMs,
     maxAgeMs: 5 * 60_000,
     slots: config.pipeline.runs,
+    gateSlots: config.pipeline.gateRuns,
     timeoutMs: TREE_GIT_TIMEOUT_MS,
     log: o.log.child({ subsystem: 'trees' }),
   });
   const pool = createStepPool(config.pipeline.threads);
+  // The gate lane's own threads: a gate never waits for a thread a build or a boot holds.
+  const gatePool = createStepPool(config.pipeline.gateRuns);
   const engine = new PipelineService({
     db: o.db,
     projects: o.projects,
     trees,
     pool,
+    gatePool,
     dataDir: config.dataDir,
     ccacheDir: config.pipeline.ccacheDir,
     urls: o.urls,
     hostname: config.hostname,
     runs: config.pipeline.runs,
+    gateRuns: config.pipeline.gateRuns,
     cpus: config.pipeline.cpus,
     source: o.source,
     delivered: o.delivered,
@@ -71,7 +76,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
   let pruner: NodeJS.Timeout | null = null;
   return {
     engine,
-    runs: createRunViewService(o.db, () => o.urls.base, config.dataDir),
+    runs: createRunViewService(o.db, () => o.urls.base, config.dataDir, (id) => engine.position(id)),
     async start() {
       trees.start();
       prune();
@@ -83,7 +88,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
       if (pruner) clearInterval(pruner);
       await engine.stop();
       await trees.close();
-      await pool.destroy();
+      await Promise.all([pool.destroy(), gatePool.destroy()]);
     },
   };
 }

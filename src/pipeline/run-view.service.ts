@@ -5,6 +5,7 @@ import { getRun, runSteps, runsOfSeries } from '../db/pipeline.repository.js';
 import type { RunRow, RunStepRow } from '../db/pipeline-schema.js';
 import { notFound } from '../errors.js';
 import { artifactFile, listArtifacts } from './artifacts.js';
+import type { LanePosition } from './lane.js';
 
 export interface RunView {
   id: number;
@@ -17,6 +18,11 @@ export interface RunView {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /**
+   * Where a queued or running run is: its lane (`gates`, `builds`), whether it runs or waits, and how many runs wait
+   * ahead of it there; null once it has ended (or when this process does not hold it).
+   */
+  queue: LanePosition | null;
   /** The run's artefacts (kernel images, disks, consoles, results), each with its URL. */
   artifacts: { path: string; bytes: number; url: string }[];
   steps: {
@@ -44,7 +50,7 @@ export interface RunViewService {
   artifactFile(runId: number, rel: string): string;
 }
 
-export function createRunViewService(db: Db, base: () => string, dataDir: string): RunViewService {
+export function createRunViewService(db: Db, base: () => string, dataDir: string, position: (runId: number) => LanePosition | null = () => null): RunViewService {
   const view = async (r: RunRow): Promise<RunView> => ({
     id: r.id,
     series: r.series_id,
@@ -56,6 +62,7 @@ export function createRunViewService(db: Db, base: () => string, dataDir: string
     created_at: r.created_at,
     started_at: r.started_at,
     finished_at: r.finished_at,
+    queue: r.state === 'queued' || r.state === 'running' ? position(r.id) : null,
     artifacts: listArtifacts(dataDir, r.id).map((a) => ({ ...a, url: `${base()}/runs/${r.id}/artifacts/${a.path}` })),
     steps: (await runSteps(db, r.id)).map((s) => ({
       step: s.step,

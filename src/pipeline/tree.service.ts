@@ -1,6 +1,8 @@
 // Tree management (issue 5 §2): one bare mirror per project's tree under <dataDir>/trees, fetched on a schedule and
-// before a run when it is older than the configured age, and a pool of persistent worktree slots per project at
-// fixed paths <dataDir>/work/<slug>/<n> that runs lease and give back. A kernel checkout costs 13–26 s and 1.5 GB
+// before a run when it is older than the configured age, and two pools of persistent worktree slots per project that
+// runs lease and give back: the build pool at fixed paths <dataDir>/work/<slug>/<n> (the warm object trees of
+// <dataDir>/build/<slug>/slot-<n> belong to them), and the gate pool at <dataDir>/work/<slug>/gate-<n> (checkpatch
+// and apply of the gate lane, never a build: a gate run never disturbs a warm tree). A kernel checkout costs 13–26 s and 1.5 GB
 // (kernel-lab §1), and warm object trees (issue 6) need the source at the same absolute path every time (objtool
 // records absolute paths), so slots are created once and then only reset: a reset rewrites only the files that
 // differ, which also keeps the mtimes of untouched sources for incremental builds. A slot is reset once per run: on
@@ -27,8 +29,10 @@ export interface TreeServiceOptions {
   fetchEveryMs: number;
   /** ensureFresh() fetches when the last successful fetch is older than this. */
   maxAgeMs: number;
-  /** Worktree slots per project: at most this many runs of one project hold a tree at once. */
+  /** Build slots per project: at most this many runs of one project hold a build tree at once. */
   slots: number;
+  /** Gate slots per project (the gate lane's checkpatch and apply); default 0: no gate pool. */
+  gateSlots?: number;
   /** Per git call. */
   timeoutMs: number;
   log: Logger;
@@ -47,9 +51,13 @@ export interface MirrorState {
   warning: string | null;
 }
 
+/** Which pool of worktree slots: `build` slots hold warm object trees beside them, `gate` slots never do. */
+export type SlotPool = 'build' | 'gate';
+
 export interface Lease {
   slug: string;
-  /** The slot number: slot n is always at the same path (issue 6 keys its object trees by it). */
+  pool: SlotPool;
+  /** The slot number in its pool: slot n is always at the same path (issue 6 keys its object trees by it). */
   slot: number;
   /** The worktree, checked out (detached) at `commit`, with nothing else in it. */
   path: string;
@@ -96,8 +104,7 @@ interface ProjectTrees {
   /** undefined until read from the mirror's file. */
   fetchedAt: Date | null | undefined;
   urlChecked: boolean;
-  slots: Slot[];
-  waiters: Waiter[];
+  pools: Record<SlotPool, { slots: Slot[]; waiters: Waiter[] }>;
   /** Serialises worktree creation and pruning on one mirror. */
   maintenance: Promise<unknown>;
 }
@@ -121,6 +128,11 @@ export function formatAge(ms: number): string {
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
+/** A slot's folder name below <work>/<slug>: build slots keep the bare numbers they always had. */
+function slotName(pool: SlotPool, n: number): string {
+  return pool === 'build' ? String(n) : `gate-${n}`;
+}
+
 async function removeTree(dir: string): Promise<void> {
   try {
     await fs.promises.rm(dir, { recursive: true, force: true });
@@ -140,6 +152,8 @@ export class TreeService {
 
   constructor(opts: TreeServiceOptions) {
     if (!Number.isInteger(opts.slots) || opts.slots < 1) throw new AppError('invalid', 'tree_slots', 'slots must be a positive integer');
+    const gateSlots = opts.gateSlots ?? 0;
+    if (!Number.isInteger(gateSlots) || gateSlots < 0) throw new AppError('invalid', 'tree_slots', 'gate slots must be a whole number');
     this.opts = opts;
     this.log = opts.log;
     const trees = path.join(opts.dataDir, 'trees');
@@ -155,8 +169,10 @@ export class TreeService {
         fetching: null,
         fetchedAt: undefined,
         urlChecked: false,
-        slots: Array.from({ length: opts.slots }, () => ({ busy: false, commit: null, clean: false })),
-        waiters: [],
+        pools: {
+          build: { slots: Array.from({ length: opts.slots }, () => ({ busy: false, commit: null, clean: false })), waiters: [] },
+          gate: { slots: Array.from({ length: gateSlots }, () => ({ busy: false, commit: null, clean: false })), waiters: [] },
+        },
         maintenance: Promise.resolve(),
       });
     }
@@ -186,8 +202,9 @@ export class TreeService {
     return this.project(slug).mirror;
   }
 
-  slotPath(slug: string, slot: number): string {
-    return path.join(this.project(slug).workDir, String(slot));
+  /** Build slot n at <work>/<slug>/<n> (the path warm object trees were built from), gate slot n at gate-<n>. */
+  slotPath(slug: string, slot: number, pool: SlotPool = 'build'): string {
+    return path.join(this.project(slug).workDir, slotName(pool, slot));
   }
 
   /** When the mirror was last fetched successfully (kept in the mirror, so it survives restarts); null if never. */
@@ -234,22 +251,25 @@ export class TreeService {
    * carry `runId`, so cancelling the run kills them (the slot is repaired by the next lease). An aborted `signal`
    * stops the wait with its reason.
    */
-  async lease(slug: string, commit: string, runId: number, opts: { signal?: AbortSignal } = {}): Promise<Lease> {
+  async lease(slug: string, commit: string, runId: number, opts: { signal?: AbortSignal; pool?: SlotPool } = {}): Promise<Lease> {
     const p = this.project(slug);
+    const pool = opts.pool ?? 'build';
+    if (!p.pools[pool].slots.length) throw new AppError('invalid', 'tree_slots', `there are no ${pool} slots for ${slug}`);
     const sha = await this.resolve(slug, commit);
     if (!sha) throw notFound('tree_commit_unknown', `${commit} is not a commit in the mirror of ${slug}`);
-    const n = await this.acquire(p, sha, opts.signal);
+    const n = await this.acquire(p, pool, sha, opts.signal);
+    const dir = this.slotPath(slug, n, pool);
     let prepared: { how: Lease['prepared']; childMs: number };
     try {
-      prepared = await this.prepare(p, n, sha, runId);
+      prepared = await this.prepare(p, pool, n, dir, sha, runId);
     } catch (e) {
-      this.free(p, n, null, false);
+      this.free(p, pool, n, null, false);
       throw e;
     }
-    const dir = this.slotPath(slug, n);
     let released = false;
     return {
       slug,
+      pool,
       slot: n,
       path: dir,
       commit: sha,
@@ -270,7 +290,7 @@ export class TreeService {
         } catch (e) {
           this.log.warn({ slug, slot: n, err: e }, 'worktree slot could not be reset on release; the next lease repairs it');
         } finally {
-          this.free(p, n, clean, clean !== null && !ropts.childrenMayLinger);
+          this.free(p, pool, n, clean, clean !== null && !ropts.childrenMayLinger);
         }
       },
     };
@@ -387,18 +407,19 @@ export class TreeService {
 
   // --- slots ---
 
-  private acquire(p: ProjectTrees, commit: string, signal: AbortSignal | undefined): Promise<number> {
+  private acquire(p: ProjectTrees, pool: SlotPool, commit: string, signal: AbortSignal | undefined): Promise<number> {
     signal?.throwIfAborted();
+    const { slots } = p.pools[pool];
     // A free slot already at this commit costs nothing to reset; otherwise the lowest free one.
-    let n = p.slots.findIndex((s) => !s.busy && s.commit === commit);
-    if (n < 0) n = p.slots.findIndex((s) => !s.busy);
+    let n = slots.findIndex((s) => !s.busy && s.commit === commit);
+    if (n < 0) n = slots.findIndex((s) => !s.busy);
     if (n >= 0) {
-      p.slots[n]!.busy = true;
+      slots[n]!.busy = true;
       return Promise.resolve(n);
     }
     return new Promise<number>((resolve, reject) => {
       const onAbort = () => {
-        p.waiters = p.waiters.filter((w) => w !== waiter);
+        p.pools[pool].waiters = p.pools[pool].waiters.filter((w) => w !== waiter);
         reject(signal!.reason);
       };
       const waiter: Waiter = {
@@ -407,17 +428,17 @@ export class TreeService {
           resolve(slot);
         },
       };
-      p.waiters.push(waiter);
+      p.pools[pool].waiters.push(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
   /** Gives the slot to the next waiter, or marks it free; `clean`: the caller just reset it and nothing runs in it. */
-  private free(p: ProjectTrees, n: number, commit: string | null, clean: boolean): void {
-    const slot = p.slots[n]!;
+  private free(p: ProjectTrees, pool: SlotPool, n: number, commit: string | null, clean: boolean): void {
+    const slot = p.pools[pool].slots[n]!;
     slot.commit = commit;
     slot.clean = clean && commit !== null;
-    const next = p.waiters.shift();
+    const next = p.pools[pool].waiters.shift();
     if (next) next.resolve(n);
     else slot.busy = false;
   }
@@ -442,9 +463,8 @@ export class TreeService {
     }
   }
 
-  private async prepare(p: ProjectTrees, n: number, commit: string, runId: number): Promise<{ how: Lease['prepared']; childMs: number }> {
-    const dir = path.join(p.workDir, String(n));
-    const slot = p.slots[n]!;
+  private async prepare(p: ProjectTrees, pool: SlotPool, n: number, dir: string, commit: string, runId: number): Promise<{ how: Lease['prepared']; childMs: number }> {
+    const slot = p.pools[pool].slots[n]!;
     // Whatever happens below, the holder may change the tree: it is clean again only after the next release.
     const wasClean = slot.clean;
     slot.clean = false;
@@ -527,7 +547,8 @@ export class TreeService {
       fs.mkdirSync(path.dirname(p.logPath), { recursive: true });
       let extra: string[] = [];
       try {
-        extra = fs.readdirSync(p.workDir).filter((name) => !(/^\d+$/.test(name) && Number(name) < p.slots.length));
+        const keep = new Set(Object.entries(p.pools).flatMap(([pool, { slots }]) => slots.map((_, n) => slotName(pool as SlotPool, n))));
+        extra = fs.readdirSync(p.workDir).filter((name) => !keep.has(name));
       } catch {
         // no slots yet
       }

@@ -294,6 +294,35 @@ describe('worktree slots', () => {
     await trees.close();
   });
 
+  it('leases gate slots from a pool of their own at gate-N: a gate lease never waits for a build slot, and prune keeps both', async () => {
+    const up = makeUpstream();
+    const data = scratch('patchbay-data-');
+    const trees = service(data, up.dir, { slots: 1, gateSlots: 1 });
+    await trees.ensureFresh('demo');
+    const build = await trees.lease('demo', 'master', 1);
+    const gate = await trees.lease('demo', up.first, 2, { pool: 'gate' });
+    assert.deepEqual([build.pool, build.path], ['build', path.join(data, 'work', 'demo', '0')]);
+    assert.deepEqual([gate.pool, gate.path], ['gate', path.join(data, 'work', 'demo', 'gate-0')]);
+    assert.equal(git(gate.path, 'rev-parse', 'HEAD'), up.first);
+    // The only gate slot is taken: the next gate lease waits for it, not for the build slot.
+    let waited = true;
+    const next = trees.lease('demo', 'master', 3, { pool: 'gate' }).then((l) => ((waited = false), l));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(waited, true);
+    await gate.release();
+    const again = await next;
+    assert.equal(again.path, gate.path);
+    await Promise.all([again.release(), build.release()]);
+    fs.mkdirSync(path.join(data, 'work', 'demo', 'gate-1'));
+    await trees.prune();
+    assert.deepEqual(fs.readdirSync(path.join(data, 'work', 'demo')).sort(), ['0', 'gate-0']);
+    await trees.close();
+    // Without gate slots there is nothing to lease from that pool.
+    const none = service(data, up.dir, { slots: 1 });
+    await assert.rejects(none.lease('demo', 'master', 4, { pool: 'gate' }), (e) => isAppError(e) && e.code === 'tree_slots');
+    await none.close();
+  });
+
   it('uses separate slots at fixed paths for concurrent leases when slots allow', async () => {
     const up = makeUpstream();
     const data = scratch('patchbay-data-');

@@ -47,6 +47,20 @@ describe('configuration', () => {
     assert.deepEqual([c.maxPerAddress, c.reservedSlots, c.commandTimeMs, c.dataTimeMs, c.minDataRate], [4, 10, 30_000, 90_000, 0]);
   });
 
+  it('runs two gate runs beside one heavy run by default, takes --gate-runs or PATCHBAY_GATE_RUNS, and refuses 0 while the pipeline is on', () => {
+    const d = loadConfig({}, {}).pipeline;
+    assert.deepEqual([d.gateRuns, d.runs], [2, 1]);
+    assert.equal(loadConfig({ gateRuns: '4' }, { PATCHBAY_GATE_RUNS: '3' }).pipeline.gateRuns, 4);
+    assert.equal(loadConfig({}, { PATCHBAY_GATE_RUNS: '3' }).pipeline.gateRuns, 3);
+    assert.throws(
+      () => loadConfig({ gateRuns: '0' }, {}),
+      (e) => isAppError(e) && e.kind === 'invalid' && /--gate-runs \/ PATCHBAY_GATE_RUNS: 0 is not allowed while the pipeline is on/.test(e.message),
+    );
+    // With the pipeline off there is no lane to fill.
+    assert.equal(loadConfig({ gateRuns: '0', pipelineRuns: '0' }, {}).pipeline.gateRuns, 0);
+    assert.throws(() => loadConfig({ gateRuns: 'many' }, {}), (e) => isAppError(e) && /--gate-runs/.test(e.message));
+  });
+
   it('refuses SMTP slot limits that do not fit the pool', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ smtpMaxClients: '10', smtpMaxPerAddress: '11' }, /--smtp-max-per-address \/ PATCHBAY_SMTP_MAX_PER_ADDRESS: expected an integer between 0 and 10/],

@@ -68,13 +68,18 @@ export function readDefinition(def: { name: string; path: string; origin: 'refer
   return base;
 }
 
+/** The name of a student's file's copy in the run's artefacts: one folder, no separator. */
+export function studentCopyName(file: string): string {
+  return file.replace(/[^\w.-]+/g, '_');
+}
+
 /**
  * A student's file (their test definition) copied from the worktree into `destDir` (the run's artefacts) once. The
  * series made that file: a symlink (to any file of ours), a FIFO or a file bigger than a definition is not copied,
  * and `problem` says why (the test step reports it as the student's).
  */
 export function takeStudentFile(worktree: string, file: string, destDir: string): { path: string; problem?: string } {
-  const dest = path.join(destDir, file.replace(/[^\w.-]+/g, '_'));
+  const dest = path.join(destDir, studentCopyName(file));
   if (fs.existsSync(dest)) return { path: dest };
   fs.mkdirSync(destDir, { recursive: true });
   try {
