@@ -22,6 +22,9 @@ function serverOptions(cmd: Command): Command {
 export function buildCli(): Command {
   const program = new Command('patchbay').description('Patch review, mailing list and CI for projects that work by mail');
   program.exitOverride();
+  // Each command's options belong to it, in order: `worker token create NAME --data DIR` gives --data to the token
+  // command, not to `worker` (commander otherwise splits the words before a subcommand from the options after it).
+  program.enablePositionalOptions();
 
   serverOptions(program.command('serve').description('run the SMTP and HTTP servers'))
     .option('--smtp-host <host>', 'SMTP listen address (PATCHBAY_SMTP_HOST)')

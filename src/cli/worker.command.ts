@@ -24,6 +24,8 @@ export function workerCommand(program: Command): void {
     .addOption(opt('--lanes <list>', `lanes to take jobs from, some of ${LANES.join(',')}; default all`, 'lanes'))
     .addOption(opt('--arches <list>', 'arches to build and boot, default every arch whose toolchain is installed (patchbay doctor)', 'arches'))
     .addOption(opt('--data <dir>', 'this worker\'s own data folder: mirror, worktrees, warm trees, ccache', 'data'))
+    // `worker token create NAME --data DIR`: the server's --data goes to the token command, not to the worker's own.
+    .enablePositionalOptions()
     .action(async (opts: WorkerFlags) => {
       const config = loadWorkerConfig(opts);
       const log = createLogger(config.logLevel).child({ subsystem: 'worker', worker: config.name });
