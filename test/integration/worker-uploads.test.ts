@@ -57,6 +57,10 @@ describe('worker tokens and uploads', () => {
     assert.equal((await put(`/api/worker/runs/${runId}/files/artifact/x86_64/bzImage`, 'second')).statusCode, 201);
     assert.equal(fs.readFileSync(path.join(w.dataDir, 'artifacts', `run-${runId}`, 'x86_64', 'bzImage'), 'utf8'), 'second');
     assert.deepEqual(fs.readdirSync(path.join(w.dataDir, 'artifacts', `run-${runId}`, 'x86_64')), ['bzImage']);
+    // A step that printed nothing has an empty log.
+    const empty = await put(`/api/worker/runs/${runId}/files/log/signoff.log`, '');
+    assert.equal(empty.statusCode, 201, empty.body);
+    assert.equal(empty.json().bytes, 0);
   });
 
   it('answers 401 with a challenge, as JSON, without a token or with an unknown one', async () => {
