@@ -84,6 +84,42 @@ describe('the queue Redis', () => {
   });
 });
 
+describe('a BullMQ worker while Redis is away', () => {
+  let redis: RedisServer;
+  after(async () => {
+    await redis?.close();
+  });
+
+  it('waits through a Redis stop, and takes the job enqueued meanwhile once Redis is back', async () => {
+    redis = await startRedis();
+    const q = settings(redis);
+    const done: number[] = [];
+    const worker = new Worker(queueName('gates'), async (job) => void done.push(validateJobData(job.data, 'gate').runId), {
+      prefix: PREFIX,
+      connection: redisOptions(q, 'worker'),
+      concurrency: 1,
+    });
+    const errors: string[] = [];
+    worker.on('error', (e) => errors.push(e.message));
+    const queue = new Queue(queueName('gates'), { prefix: PREFIX, connection: redisOptions(q, 'queue') });
+    queue.on('error', () => {});
+    await queue.add('gate', { v: 1, kind: 'gate', runId: 1, project: 'p', unit: {} }, { jobId: jobId('gate', 1) });
+    await waitFor('the first gate', () => done.includes(1), 20_000);
+    await redis.stop();
+    // Enqueued while Redis is down: the command waits in ioredis' offline queue (maxRetriesPerRequest null).
+    const later = queue.add('gate', { v: 1, kind: 'gate', runId: 2, project: 'p', unit: {} }, { jobId: jobId('gate', 2) });
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.deepEqual(done, [1]);
+    await redis.start();
+    await later;
+    await waitFor('the gate enqueued during the stop', () => done.includes(2), 30_000);
+    assert.deepEqual(done, [1, 2]);
+    assert.ok(errors.some((e) => /ECONNREFUSED|Connection is closed/.test(e)), errors.join('\n'));
+    await worker.close();
+    await queue.close();
+  });
+});
+
 describe('the queue Redis over TLS', () => {
   let redis: RedisServer;
   before(async () => {
