@@ -9,6 +9,7 @@ import * as m0006 from './0006-pipeline.js';
 import * as m0007 from './0007-web-indexes.js';
 import * as m0008 from './0008-web-sessions.js';
 import * as m0009 from './0009-mail-attempts.js';
+import * as m0010 from './0010-worker-tokens.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-init': m0001,
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0007-web-indexes': m0007,
   '0008-web-sessions': m0008,
   '0009-mail-attempts': m0009,
+  '0010-worker-tokens': m0010,
 };

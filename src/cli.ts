@@ -11,6 +11,7 @@ import { subscribersCommand } from './cli/subscribers.command.js';
 import { studentsCommand } from './cli/students.command.js';
 import { tokenCommand } from './cli/token.command.js';
 import { userCommand } from './cli/user.command.js';
+import { workerCommand } from './cli/worker.command.js';
 
 function serverOptions(cmd: Command): Command {
   return cmd
@@ -21,6 +22,9 @@ function serverOptions(cmd: Command): Command {
 export function buildCli(): Command {
   const program = new Command('patchbay').description('Patch review, mailing list and CI for projects that work by mail');
   program.exitOverride();
+  // Each command's options belong to it, in order: `worker token create NAME --data DIR` gives --data to the token
+  // command, not to `worker` (commander otherwise splits the words before a subcommand from the options after it).
+  program.enablePositionalOptions();
 
   serverOptions(program.command('serve').description('run the SMTP and HTTP servers'))
     .option('--smtp-host <host>', 'SMTP listen address (PATCHBAY_SMTP_HOST)')
@@ -57,6 +61,8 @@ export function buildCli(): Command {
     .option('--ccache-dir <dir>', 'compiler cache for kernel builds, default DATA/ccache (PATCHBAY_CCACHE_DIR)')
     .option('--api-cache <MiB>', 'memory for REST API answers kept until the next write, 0 = off (PATCHBAY_API_CACHE)')
     .option('--artifacts-keep-days <n>', 'days a run keeps its kernel images, disks and consoles (PATCHBAY_ARTIFACTS_KEEP_DAYS)')
+    .option('--queue <url>', 'run the pipeline\'s steps through BullMQ on this Redis: redis://USER:PASSWORD@HOST:PORT, rediss:// for TLS; default in this process (PATCHBAY_QUEUE)')
+    .option('--queue-ca <file>', 'PEM of the CA that signed the Redis server\'s certificate, for rediss:// (PATCHBAY_QUEUE_CA)')
     .action(async (opts: Flags) => {
       const running = await serve(opts);
       await new Promise<void>((resolve) => {
@@ -77,6 +83,7 @@ export function buildCli(): Command {
   userCommand(program);
   tokenCommand(program);
   doctorCommand(program);
+  workerCommand(program);
   return program;
 }
 

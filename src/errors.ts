@@ -1,6 +1,6 @@
 // The one error hierarchy: every failure that crosses a module boundary is an AppError with a kind and a stable code.
 
-export type ErrorKind = 'invalid' | 'not_found' | 'forbidden' | 'not_allowed' | 'conflict' | 'unavailable' | 'too_large' | 'rate_limited' | 'internal';
+export type ErrorKind = 'invalid' | 'unauthenticated' | 'not_found' | 'forbidden' | 'not_allowed' | 'conflict' | 'unavailable' | 'too_large' | 'rate_limited' | 'internal';
 
 export class AppError extends Error {
   readonly kind: ErrorKind;
@@ -18,6 +18,11 @@ export class AppError extends Error {
 
 export const invalid = (code: string, message: string, details?: Record<string, unknown>) =>
   new AppError('invalid', code, message, details);
+/**
+ * No credentials, or credentials that name nobody (HTTP 401 with a WWW-Authenticate challenge): the worker upload
+ * route. The REST API keeps Patchwork's 403 for a wrong token (DRF with Session auth first).
+ */
+export const unauthenticated = (code: string, message: string, challenge = 'Bearer') => new AppError('unauthenticated', code, message, { challenge });
 export const notFound = (code: string, message: string) => new AppError('not_found', code, message);
 export const forbidden = (code: string, message: string) => new AppError('forbidden', code, message);
 /** The resource exists but does not take this method (Patchwork: a write to a read-only resource). */

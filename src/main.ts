@@ -28,6 +28,9 @@ import { createApi } from './api/create-api.js';
 import { createArchiveService } from './web/archive.service.js';
 import { createPipeline, type Pipeline } from './pipeline/create-pipeline.js';
 import { createWeb } from './web/create-web.js';
+import { createQueueWatch } from './queue/create-queue-watch.js';
+import { WorkerFilesService } from './queue/worker-files.service.js';
+import { WorkerTokenService } from './queue/worker-token.service.js';
 
 export interface Running {
   config: Readonly<Config>;
@@ -118,6 +121,11 @@ const archiveOnly: RouteHandler = { handle: async () => ({ state: 'processed', r
 export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Running> {
   const core = await openCore(flags, env);
   const { config, log, db, projects } = core;
+  // --- the queue (issue 12): watched at /admin/queue/ and /metrics. First: a Redis refusing --queue's password stops the start. ---
+  const queueWatch = await createQueueWatch(db, config, log.child({ subsystem: 'queue' })).catch(async (e: unknown) => {
+    await core.close();
+    throw e;
+  });
 
   // The public base URL is known only once HTTP listens (port 0); services read it through this holder.
   const urls: PublicUrls = { base: config.baseUrl ?? '' };
@@ -171,6 +179,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     log: log.child({ subsystem: 'smtp' }),
   });
   const api = createApi(db, projects, config.baseUrl, { cacheBytes: config.apiCacheMiB * 2 ** 20 });
+
   const app = await buildApp({
     log: log.child({ subsystem: 'http' }),
     trustProxy: config.trustProxy,
@@ -189,6 +198,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     },
     api,
     runs: pipeline?.runs,
+    worker: { tokens: new WorkerTokenService(db), files: new WorkerFilesService(db, config.dataDir) },
     web: createWeb({
       db,
       projects,
@@ -202,6 +212,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       quarantine,
       kickOutbound: () => outbound.kick(),
       log: log.child({ subsystem: 'web' }),
+      queue: queueWatch,
     }),
   });
 
@@ -226,6 +237,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       await pipeline?.stop();
       await outbound.stop();
       await app.close();
+      await queueWatch.view.close();
       await core.close();
     })());
   return { config, smtp: smtpAddress, http: httpAddress, baseUrl: urls.base, stop };

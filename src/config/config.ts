@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { invalid } from '../errors.js';
 import { trimEndChars } from '../text.js';
+import { parseQueueUrl, type QueueSettings } from './queue.js';
 
 export type OutboundMode = { kind: 'outbox' } | { kind: 'smtp'; host: string; port: number; url: string };
 
@@ -64,6 +65,9 @@ export interface Config {
   // --- HTTP edge (issue 11, auth) ---
   /** Reverse proxies whose X-Forwarded-For/-Host/-Proto are believed (addresses, CIDRs, loopback …); empty: none. */
   trustProxy: readonly string[];
+  // --- the queue (issue 12) ---
+  /** `--queue`: the pipeline's steps go through BullMQ on this Redis; null: run in this process (as without it). */
+  queue: QueueSettings | null;
 }
 
 export interface MailProcessing {
@@ -136,6 +140,9 @@ export const SETTINGS = {
   logLevel: 'PATCHBAY_LOG_LEVEL',
   // --- HTTP edge (issue 11, auth) ---
   trustProxy: 'PATCHBAY_TRUST_PROXY',
+  // --- the queue (issue 12) ---
+  queue: 'PATCHBAY_QUEUE',
+  queueCa: 'PATCHBAY_QUEUE_CA',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -247,8 +254,22 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     logLevel: pick(flags, env, 'logLevel') ?? 'info',
     // --- HTTP edge (issue 11, auth) ---
     trustProxy: parseTrustProxy(pick(flags, env, 'trustProxy') ?? ''),
+    // --- the queue (issue 12) ---
+    queue: queueSettings(flags, env, cwd),
   };
   return Object.freeze(config);
+}
+
+// --- the queue (issue 12) ---
+
+function queueSettings(flags: Flags, env: NodeJS.ProcessEnv, cwd: string): QueueSettings | null {
+  const url = pick(flags, env, 'queue');
+  const ca = pick(flags, env, 'queueCa');
+  if (url === undefined) {
+    if (ca !== undefined) throw invalid('config_invalid', '--queue-ca / PATCHBAY_QUEUE_CA is given without --queue / PATCHBAY_QUEUE');
+    return null;
+  }
+  return parseQueueUrl(url, ca === undefined ? null : path.resolve(cwd, ca));
 }
 
 // --- HTTP edge (issue 11, auth) ---

@@ -5,6 +5,7 @@ import type { ArchiveDatabase } from './archive-schema.js';
 import type { PipelineDatabase } from './pipeline-schema.js';
 import type { SeriesDatabase } from './series-schema.js';
 import type { SessionDatabase } from './session-schema.js';
+import type { WorkerDatabase } from './worker-schema.js';
 
 export interface ProjectsTable {
   id: Generated<number>;
@@ -114,7 +115,7 @@ export interface StudentEmailsTable {
   email: string;
 }
 
-export interface Database extends SeriesDatabase, ArchiveDatabase, ApiDatabase, PipelineDatabase, SessionDatabase {
+export interface Database extends SeriesDatabase, ArchiveDatabase, ApiDatabase, PipelineDatabase, SessionDatabase, WorkerDatabase {
   projects: ProjectsTable;
   mails: MailsTable;
   mail_attempts: MailAttemptsTable;

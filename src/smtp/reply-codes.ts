@@ -27,6 +27,7 @@ const BY_KIND: Record<AppError['kind'], [number, string]> = {
   invalid: [550, '5.6.0'],
   not_found: [550, '5.1.1'],
   forbidden: [550, '5.7.1'],
+  unauthenticated: [530, '5.7.0'], // RFC 4954 §6: authentication required (never raised on the SMTP edge)
   not_allowed: [550, '5.5.1'], // RFC 3463 §3.6: invalid command (never raised on the SMTP edge)
   conflict: [450, '4.2.0'],
   unavailable: [451, '4.3.0'],

@@ -12,6 +12,7 @@ import { mboxRoutes, type MboxRouteOptions } from './routes/mbox.route.js';
 import { apiRoutes, type ApiDeps } from './routes/api.route.js';
 import { apiDocsRoutes, openapiOptions } from './routes/api-docs.route.js';
 import { runsRoutes } from './routes/runs.route.js';
+import { workerRoutes, type WorkerRouteDeps } from './routes/worker.route.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
 import type { FastifyPluginAsync } from 'fastify';
 
@@ -35,6 +36,8 @@ export interface AppDeps {
    * absent: none, so request.ip is the TCP peer, request.host the Host header, request.protocol the socket's.
    */
   trustProxy?: readonly string[];
+  /** Uploads of remote steps' logs and artefacts by `patchbay worker` machines, with their tokens (issue 12). */
+  worker?: WorkerRouteDeps;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -65,6 +68,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(archiveRoutes(deps.archive.service, { publicBase: deps.archive.publicBase }));
   }
   if (deps.runs) await app.register(runsRoutes(deps.runs));
+  if (deps.worker) await app.register(workerRoutes(deps.worker));
   if (deps.api) {
     await app.register(apiRoutes(deps.api));
     await app.register(apiDocsRoutes());

@@ -8,6 +8,7 @@ import { staticRoutes } from './routes/static.route.js';
 import { projectPagesRoutes } from './routes/project-pages.route.js';
 import { seriesPagesRoutes } from './routes/series-pages.route.js';
 import { adminRoutes } from './routes/admin.route.js';
+import { queueRoutes } from './routes/queue.route.js';
 
 export type WebInput = Omit<WebContext, 'views'> & { views?: Views };
 
@@ -19,5 +20,12 @@ function unencapsulated(plugin: FastifyPluginAsync): FastifyPluginAsync {
 
 export function createWeb(input: WebInput): FastifyPluginAsync[] {
   const ctx: WebContext = { ...input, views: input.views ?? createViews() };
-  return [unencapsulated(sessionRoutes(ctx)), staticRoutes(), projectPagesRoutes(ctx), seriesPagesRoutes(ctx), adminRoutes(ctx)];
+  return [
+    unencapsulated(sessionRoutes(ctx)),
+    staticRoutes(),
+    projectPagesRoutes(ctx),
+    seriesPagesRoutes(ctx),
+    adminRoutes(ctx),
+    ...(ctx.queue ? [queueRoutes(ctx, ctx.queue)] : []),
+  ];
 }

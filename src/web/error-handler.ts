@@ -4,6 +4,7 @@ import { AppError, isAppError } from '../errors.js';
 
 const STATUS: Record<AppError['kind'], number> = {
   invalid: 400,
+  unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
   not_allowed: 405,
@@ -36,6 +37,8 @@ export function retryAfter(reply: FastifyReply, e: AppError): FastifyReply {
 
 export function sendError(reply: FastifyReply, e: AppError): FastifyReply {
   retryAfter(reply, e);
+  // RFC 9110 §15.5.2: a 401 carries the challenge of the scheme the route takes.
+  if (e.kind === 'unauthenticated') reply.header('www-authenticate', typeof e.details?.challenge === 'string' ? e.details.challenge : 'Bearer');
   // DRF-style validation errors also name the field: { "state": ["Invalid state …"] } beside detail and code.
   const fields = e.details?.fields;
   return reply.status(statusFor(e)).send({ ...(fields && typeof fields === 'object' ? fields : {}), detail: e.message, code: e.code });

@@ -18,6 +18,7 @@ export function wantsHtml(req: FastifyRequest): boolean {
 
 const TITLES: Partial<Record<AppError['kind'], string>> = {
   forbidden: 'Not allowed',
+  unauthenticated: 'Not signed in',
   not_found: 'Not found',
   invalid: 'Not accepted',
   conflict: 'Already done',

@@ -10,6 +10,7 @@ import type { QuarantineService } from '../smtp/quarantine.service.js';
 import type { SubscriptionService } from '../smtp/subscription.service.js';
 import type { ArchiveService } from './archive.service.js';
 import type { Views } from './views.js';
+import type { QueueWatch } from '../queue/queue-view.js';
 
 export interface WebContext {
   db: Db;
@@ -30,4 +31,6 @@ export interface WebContext {
   /** Wakes the outbound queue after a page queued mail (moderation decisions, subscriptions). */
   kickOutbound(): void;
   log: Logger;
+  /** The queue's lanes and workers for /admin/queue/ and /metrics (issue 12); absent: those routes are not there. */
+  queue?: QueueWatch;
 }

@@ -16,6 +16,10 @@ import { createSubscriptionService } from '../../src/smtp/subscription.service.j
 import { buildApp } from '../../src/web/app.js';
 import { createArchiveService } from '../../src/web/archive.service.js';
 import { createWeb } from '../../src/web/create-web.js';
+import { durationsFrom, LocalQueueView } from '../../src/queue/local-view.service.js';
+import type { QueueWatch } from '../../src/queue/queue-view.js';
+import { UPLOAD_LIMITS, WorkerFilesService, type FileKind } from '../../src/queue/worker-files.service.js';
+import { WorkerTokenService } from '../../src/queue/worker-token.service.js';
 import { readInThread } from '../../src/smtp/mail-reading.js';
 import { MAX_ATTEMPTS } from '../../src/smtp/processing.service.js';
 import { QuarantineService } from '../../src/smtp/quarantine.service.js';
@@ -39,6 +43,10 @@ export interface WebAppOptions extends HarnessOptions {
   trustProxy?: string[];
   /** Failed-login limits (web form and API share them); default: the server's. */
   loginLimits?: Partial<LoginLimits>;
+  /** The queue pages' source; default the in-process view over this database (as serve without --queue). */
+  queue?: QueueWatch;
+  /** Bounds of the workers' uploads; default the server's. */
+  uploadLimits?: Record<FileKind, number>;
 }
 
 export type Page = LightMyRequestResponse & { json: () => any };
@@ -49,6 +57,8 @@ export interface WebApp {
   project: Project & { id: number };
   api: ReturnType<typeof createApi>;
   dataDir: string;
+  /** The workers' tokens (patchbay worker token …). */
+  workerTokens: WorkerTokenService;
   userIds: Record<Who, number>;
   tokens: Record<Who, string>;
   /** How often a page woke the outbound queue. */
@@ -132,6 +142,11 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
   const subscriptions = createSubscriptionService({ db: h.db, projects, urls, hostname: 'lists.example.org', kick, log });
   const archive = createArchiveService({ db: h.db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name })) });
   const runs = createRunViewService(h.db, () => urls.base || 'http://localhost', dataDir);
+  const workerTokens = new WorkerTokenService(h.db);
+  const queue: QueueWatch = opts.queue ?? {
+    view: new LocalQueueView(h.db, { name: 'patchbay-test', host: 'localhost', arches: async () => ['x86_64'], startedAt: new Date().toISOString() }),
+    durations: { durations: () => durationsFrom(h.db) },
+  };
   const app = await buildApp({
     log,
     trustProxy: opts.trustProxy,
@@ -140,6 +155,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     archive: { service: archive, publicBase: opts.baseUrl ?? null, authenticate: (a, ip) => api.auth.authenticate(a, ip) },
     api,
     runs,
+    worker: { tokens: workerTokens, files: new WorkerFilesService(h.db, dataDir, opts.uploadLimits ?? UPLOAD_LIMITS) },
     web: createWeb({
       db: h.db,
       projects,
@@ -153,6 +169,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
       quarantine: new QuarantineService(h.db, projects, MAX_ATTEMPTS, () => {}),
       kickOutbound: kick,
       log,
+      queue,
     }),
   });
 
@@ -169,6 +186,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     project,
     api,
     dataDir,
+    workerTokens,
     userIds,
     tokens,
     kicks: () => kicks,
@@ -188,6 +206,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     },
     async close() {
       await app.close();
+      await queue.view.close();
       await h.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

@@ -1,0 +1,200 @@
+// `--queue URL` (serve and worker) and the worker's own options: parsed and checked once, refused at start with the
+// flag, the variable and the reason. Redis is only ever reached as an ACL user with a password, optionally over TLS.
+import os from 'node:os';
+import path from 'node:path';
+import { invalid } from '../errors.js';
+import { isLane, knownArches, LANES, type Lane } from '../queue/names.js';
+import { trimEndChars } from '../text.js';
+
+/** Where the queue's Redis is and who we are to it. */
+export interface QueueSettings {
+  /** rediss:// */
+  tls: boolean;
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  /** Redis logical database (the URL's path, default 0). */
+  db: number;
+  /** PEM file of the CA that signed the server's certificate (--queue-ca), else the system's CAs; rediss only. */
+  caFile: string | null;
+  /** The URL without its password, for logs and pages. */
+  display: string;
+}
+
+const QUEUE_FLAG = '--queue / PATCHBAY_QUEUE';
+
+/**
+ * `redis://USER:PASSWORD@HOST[:PORT][/DB]` or `rediss://…` (TLS). A user and a password are required: Redis without
+ * one lets anybody who reaches its port enqueue jobs. User and password may be percent-encoded.
+ */
+export function parseQueueUrl(raw: string, caFile: string | null = null): QueueSettings {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw invalid('config_invalid', `${QUEUE_FLAG}: "${redact(raw)}" is not a URL; expected redis://USER:PASSWORD@HOST:PORT or rediss://… for TLS`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
+    throw invalid('config_invalid', `${QUEUE_FLAG}: the scheme must be redis:// or rediss:// (TLS), not ${u.protocol}//`);
+  }
+  const tls = u.protocol === 'rediss:';
+  const display = `${u.protocol}//${u.username ? `${decode(u.username)}@` : ''}${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  if (!u.username || !u.password) {
+    throw invalid(
+      'queue_needs_password',
+      `${QUEUE_FLAG}: ${display} names no ${u.username ? 'password' : 'user'}; Redis must be reached as an ACL user with a password (redis://USER:PASSWORD@HOST:PORT), see docs/scale.md`,
+    );
+  }
+  if (!u.hostname) throw invalid('config_invalid', `${QUEUE_FLAG}: ${display} names no host`);
+  if (u.search || u.hash) throw invalid('config_invalid', `${QUEUE_FLAG}: ${display}: query parameters and fragments are not supported`);
+  const port = u.port === '' ? 6379 : Number(u.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid('config_invalid', `${QUEUE_FLAG}: ${display}: port out of range`);
+  const dbText = u.pathname.replace(/^\//, '');
+  if (dbText !== '' && !/^\d{1,2}$/.test(dbText)) throw invalid('config_invalid', `${QUEUE_FLAG}: ${display}: the path must be a database number (/0 … /99)`);
+  if (caFile && !tls) throw invalid('config_invalid', `--queue-ca / PATCHBAY_QUEUE_CA is for rediss:// (TLS); ${display} is plain redis://`);
+  return {
+    tls,
+    // [::1] comes back from URL with its brackets; the socket wants the bare address.
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port,
+    username: decode(u.username),
+    password: decode(u.password),
+    db: dbText === '' ? 0 : Number(dbText),
+    caFile,
+    display,
+  };
+}
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw invalid('config_invalid', `${QUEUE_FLAG}: the user or password has a broken %-escape`);
+  }
+}
+
+/** The URL with anything between `//` and `@` hidden, for an error message about a URL that did not parse. */
+function redact(raw: string): string {
+  const at = raw.lastIndexOf('@');
+  const slashes = raw.indexOf('//');
+  const shown = at > slashes && slashes >= 0 ? `${raw.slice(0, slashes + 2)}…${raw.slice(at)}` : raw;
+  return shown.slice(0, 200);
+}
+
+/** Flags of `patchbay worker`, each with its environment variable (commander camelCases them). */
+export const WORKER_SETTINGS = {
+  queue: 'PATCHBAY_QUEUE',
+  queueCa: 'PATCHBAY_QUEUE_CA',
+  server: 'PATCHBAY_SERVER',
+  token: 'PATCHBAY_WORKER_TOKEN',
+  name: 'PATCHBAY_WORKER_NAME',
+  lanes: 'PATCHBAY_WORKER_LANES',
+  arches: 'PATCHBAY_WORKER_ARCHES',
+  data: 'PATCHBAY_DATA',
+  logLevel: 'PATCHBAY_LOG_LEVEL',
+} as const;
+export type WorkerFlags = Partial<Record<keyof typeof WORKER_SETTINGS, string | undefined>>;
+
+export interface WorkerConfig {
+  /** How the server, the admin page and the steps (`worker` of a step) name this worker. */
+  name: string;
+  /** This machine's host name, shown beside the name. */
+  host: string;
+  queue: QueueSettings;
+  /** The patchbay server's base URL: uploads of logs and artefacts go there. */
+  server: string;
+  /** This worker's token (`patchbay worker token create NAME` on the server). */
+  token: string;
+  lanes: Lane[];
+  /** The arches asked for; null: every arch whose toolchain this machine has (decided at start, `patchbay doctor`). */
+  arches: string[] | null;
+  /** The worker's own data folder: mirror, worktree slots, warm object trees, ccache, artefacts before upload. */
+  dataDir: string;
+  logLevel: string;
+}
+
+/** Worker tokens: `pbw-` and 40 hex digits (160 random bits), told apart from the REST API's tokens at a glance. */
+export const WORKER_TOKEN_SHAPE = /^pbw-[0-9a-f]{40}$/;
+/** Worker names: what the registry keys and the steps' `worker` column hold. */
+export const WORKER_NAME_SHAPE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Readonly<WorkerConfig> {
+  const pick = (name: keyof typeof WORKER_SETTINGS): string | undefined => {
+    const v = flags[name];
+    if (v !== undefined && v !== '') return v;
+    const e = env[WORKER_SETTINGS[name]];
+    return e === undefined || e === '' ? undefined : e;
+  };
+  const need = (name: keyof typeof WORKER_SETTINGS, what: string): string => {
+    const v = pick(name);
+    if (v === undefined) throw invalid('config_invalid', `patchbay worker needs --${kebab(name)} / ${WORKER_SETTINGS[name]}: ${what}`);
+    return v;
+  };
+  const caFile = pick('queueCa');
+  const queue = parseQueueUrl(need('queue', 'the Redis URL, redis://USER:PASSWORD@HOST:PORT'), caFile ? path.resolve(cwd, caFile) : null);
+
+  const server = trimEndChars(need('server', "the patchbay server's URL, where logs and artefacts are uploaded"), '/');
+  let serverUrl: URL;
+  try {
+    serverUrl = new URL(server);
+  } catch {
+    throw invalid('config_invalid', `--server / PATCHBAY_SERVER: "${server.slice(0, 200)}" is not a URL`);
+  }
+  if (serverUrl.protocol !== 'http:' && serverUrl.protocol !== 'https:') throw invalid('config_invalid', `--server / PATCHBAY_SERVER: expected http:// or https://, got ${serverUrl.protocol}//`);
+  if (serverUrl.username || serverUrl.password || serverUrl.search) throw invalid('config_invalid', '--server / PATCHBAY_SERVER: the URL takes no credentials or query (the token is --token)');
+
+  const token = need('token', 'this worker\'s token, from `patchbay worker token create NAME` on the server').trim();
+  if (!WORKER_TOKEN_SHAPE.test(token)) throw invalid('config_invalid', '--token / PATCHBAY_WORKER_TOKEN: not a worker token (pbw- and 40 hex digits, from `patchbay worker token create NAME`)');
+
+  const name = pick('name') ?? os.hostname().split('.')[0]!;
+  if (!WORKER_NAME_SHAPE.test(name)) throw invalid('config_invalid', `--name / PATCHBAY_WORKER_NAME: "${name.slice(0, 80)}" is not a worker name (letters, digits, . _ -, at most 63)`);
+
+  return Object.freeze({
+    name,
+    host: os.hostname(),
+    queue,
+    server,
+    token,
+    lanes: parseLanes(pick('lanes')),
+    arches: parseArches(pick('arches')),
+    dataDir: path.resolve(cwd, pick('data') ?? 'data'),
+    logLevel: pick('logLevel') ?? 'info',
+  });
+}
+
+/** `gates,builds,tests` (any subset, comma-separated); default all three. */
+export function parseLanes(raw: string | undefined): Lane[] {
+  if (raw === undefined) return [...LANES];
+  const out: Lane[] = [];
+  for (const l of list(raw)) {
+    if (!isLane(l)) throw invalid('config_invalid', `--lanes / PATCHBAY_WORKER_LANES: "${l.slice(0, 40)}" is not a lane; expected some of ${LANES.join(', ')}`);
+    if (!out.includes(l)) out.push(l);
+  }
+  if (!out.length) throw invalid('config_invalid', `--lanes / PATCHBAY_WORKER_LANES: name at least one of ${LANES.join(', ')}`);
+  return out;
+}
+
+/** Arches of the toolchain table, comma-separated; undefined: decided at start from the installed toolchains. */
+export function parseArches(raw: string | undefined): string[] | null {
+  if (raw === undefined) return null;
+  const known = knownArches();
+  const out: string[] = [];
+  for (const a of list(raw)) {
+    if (!known.includes(a)) throw invalid('config_invalid', `--arches / PATCHBAY_WORKER_ARCHES: "${a.slice(0, 40)}" is not an arch patchbay builds; expected some of ${known.join(', ')}`);
+    if (!out.includes(a)) out.push(a);
+  }
+  if (!out.length) throw invalid('config_invalid', `--arches / PATCHBAY_WORKER_ARCHES: name at least one of ${known.join(', ')}`);
+  return out;
+}
+
+function list(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
