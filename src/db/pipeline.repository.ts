@@ -169,6 +169,8 @@ export interface StepOutcome {
   childMs: number | null;
   /** The worker that ran it (remote steps); absent: the column is left as it is. */
   worker?: string | null;
+  /** The step's log, for a step whose start was never recorded (a remote report missed); a log path set before stays. */
+  logPath?: string;
 }
 
 /**
@@ -186,6 +188,7 @@ export async function finishStep(db: DbOrTx, runId: number, step: string, job: s
       child_ms: o.childMs,
       finished_at: nowIso(),
       ...(o.worker === undefined ? {} : { worker: o.worker }),
+      ...(o.logPath ? { log_path: sql<string>`coalesce(log_path, ${o.logPath})` } : {}),
     })
     .where('run_id', '=', runId)
     .where('step', '=', step)
