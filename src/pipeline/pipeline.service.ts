@@ -433,17 +433,18 @@ export class PipelineService {
           if (!c) return;
           for (const r of end.results) await this.recordRemote(c.project, c.job, runId, r);
           const lost = end.lost[0]?.reason;
-          let rows = await runSteps(this.deps.db, runId);
-          // A gate job that gave up, or came back without a gate's result: our error on the first gate left.
-          const left = rows.find((r) => !stepSpec(r.step).perBuild && (r.status === 'pending' || r.status === 'running'));
-          if (left) {
-            const logPath = this.logPath(runId, left.step, '');
-            const why = lost ? `the gate job failed on the workers: ${lost}` : 'the gate job ended without this gate\'s result';
-            await this.recordStep(c.project, c.job, runId, left.step as StepName, '', errorResult(fs.existsSync(logPath) ? logPath : '', why));
-            rows = await runSteps(this.deps.db, runId);
-          }
+          const rows = await runSteps(this.deps.db, runId);
           const done = finishedResults(rows);
-          const stopped = rows.some((r) => !stepSpec(r.step).perBuild && isStop(done.get(rowKey(r.step, r.job))));
+          let stopped = rows.some((r) => !stepSpec(r.step).perBuild && isStop(done.get(rowKey(r.step, r.job))));
+          // A gate job that gave up, or came back without a gate's result: our error on the first gate left (the gates
+          // after a failed one are never run: they stay pending and the run's end skips them).
+          const left = rows.find((r) => !stepSpec(r.step).perBuild && (r.status === 'pending' || r.status === 'running'));
+          if (left && !stopped) {
+            const logPath = this.logPath(runId, left.step, '');
+            const why = lost ? `the gate job failed on the workers: ${lost}` : "the gate job ended without this gate's result";
+            await this.recordStep(c.project, c.job, runId, left.step as StepName, '', errorResult(fs.existsSync(logPath) ? logPath : '', why));
+            stopped = true;
+          }
           await this.afterGates(runId, c.project, c.job, stopped);
         } finally {
           this.forget(runId);

@@ -74,6 +74,13 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
   });
 
   after(async () => {
+    // PATCHBAY_TEST_LOGS=DIR keeps what the server and the workers printed, to read after a failure.
+    const logs = process.env.PATCHBAY_TEST_LOGS;
+    if (logs) {
+      fs.mkdirSync(logs, { recursive: true });
+      fs.writeFileSync(path.join(logs, 'server.log'), server?.stderr() ?? '');
+      for (const [n, w] of workers) fs.writeFileSync(path.join(logs, `${n}.log`), w.stdout() + w.stderr());
+    }
     // A hold never outlives the test: a build still waiting goes on and ends.
     for (const h of holds) fs.writeFileSync(path.join(h, 'go'), '');
     for (const w of workers.values()) await w.stop();
@@ -146,7 +153,7 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
     const eve = await sendSeries(server, LIST, bare, EVE, 5, { signoff: false });
     const [verdict] = await waitFor("Eve's verdict", () => sunkReplies(sink, eve).length > 0 && sunkReplies(sink, eve), 60_000);
     const waited = Date.now() - sent;
-    assert.deepEqual(verdict!.rcptTo, [EVE.email]);
+    assert.deepEqual(verdict!.rcptTo, [EVE.email], JSON.stringify((await runWhen(server, eve, () => true, "Eve's run")).steps));
     assert.equal(headerValue(headerText(verdict!.raw), 'x-patchbay-status'), 'fail');
     // Both builds were still held when Eve's verdict went out.
     for (const [msgid, who] of [[carol, 'Carol'], [dave, 'Dave']] as const) {
