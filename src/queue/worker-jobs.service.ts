@@ -186,7 +186,8 @@ export class WorkerJobs {
     const handle = await runHeavyUnit({ ...unit, cpus: this.buildCpus() }, this.heavyHost(unit), this.heavyReporter(job, unit, results, signal), signal);
     await handle.release();
     const built = results.find((r) => r.step === 'build');
-    if (built && (built.result.status === 'pass' || built.result.status === 'warn')) await this.holdsWarm(`${unit.tree.slug}/${b.key}@${unit.base.slice(0, 12)}`);
+    // A build that ran (the student's failure included) left its slot's object tree built at the base: a warm tree.
+    if (built && built.result.status !== 'error') await this.holdsWarm(`${unit.tree.slug}/${b.key}@${unit.base.slice(0, 12)}`);
     return this.returned(results);
   }
 

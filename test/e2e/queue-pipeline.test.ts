@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { addUser, createToken } from '../../src/api/user.service.js';
 import { headerText, headerValue } from '../../src/mail/raw.js';
+import { openCore } from '../../src/main.js';
 import { projectsDir, tempDir } from '../helpers/dirs.js';
 import { buildSkipReason, getJson, holdDir, holdProject, makeHoldTree, patchOf, runWhen, sendSeries, step, sunkReplies, type Student } from '../helpers/hold-tree.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
@@ -35,6 +37,7 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
   const workers = new Map<string, WorkerProcess>();
   const holds: string[] = [];
   const dirs: string[] = [];
+  let adminToken: string;
 
   const hold = (): string => {
     const dir = holdDir();
@@ -54,6 +57,14 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
     return w;
   };
 
+  /** The live workers of /admin/queue.json, by name. */
+  const queueWorkers = async () => {
+    const res = await fetch(`${server.baseUrl}/admin/queue.json`, { headers: { authorization: `Token ${adminToken}` } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { workers: { name: string; current: { jobId: string } | null; warmTrees: string[] }[] };
+    return new Map(body.workers.map((w) => [w.name, w]));
+  };
+
   before(async () => {
     redis = await startRedis();
     sink = await startSink();
@@ -68,6 +79,13 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
       const d = tempDir(`patchbay-remote-${name}-`);
       workerData.set(name, d);
       dirs.push(d);
+    }
+    const core = await openCore({ data, projects, logLevel: 'warn' }, {});
+    try {
+      await addUser(core.db, { email: 'root@example.org', name: 'Ada Admin', role: 'admin', username: 'root' });
+      adminToken = await createToken(core.db, 'root@example.org');
+    } finally {
+      await core.close();
     }
     server = await startServer(['--data', data, '--projects', projects, '--queue', redis.url, '--outbound', sink.url]);
     for (const name of WORKERS) await startWorker(name);
@@ -103,6 +121,9 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
     assert.deepEqual(building.queue, { lane: 'builds', state: 'active', ahead: 0 });
     // Every gate ran on a worker: the server runs no step.
     for (const g of GATES) assert.ok(step(building, g).worker, `${g} ran on no worker`);
+    // The registry shows the build as that worker's current job.
+    const busy = await queueWorkers();
+    assert.equal(busy.get(aliceWorker)?.current?.jobId, `build-${building.id}-x86_64`, JSON.stringify([...busy.values()]));
 
     const bob = await sendSeries(server, LIST, bare, BOB, 2, { broken: true });
     const bobRun = await runWhen(server, bob, (r) => r.state === 'done', "Bob's run to end");
@@ -133,6 +154,9 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
     // The series page names the worker of each step.
     const { series } = await patchOf(server, alice);
     assert.match(await (await fetch(`${server.baseUrl}/series/${series}/`)).text(), new RegExp(`<td class="small worker">${aliceWorker}</td>`));
+    // Both workers now hold a warm tree of the project (its build slot built it at the base).
+    const warm = await queueWorkers();
+    for (const w of WORKERS) assert.ok(warm.get(w)?.warmTrees.some((t) => t.startsWith('remote/x86_64@')), JSON.stringify([...warm.values()]));
     // Nothing more comes: one reply per run.
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(sunkReplies(sink, alice).length, 1);
@@ -207,6 +231,37 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
     }
     // The machine comes back (same name, same data folder) for what follows.
     await startWorker(victim);
+  });
+
+  it("cancels v1's build on the worker running it when v2 completes: that worker's slot builds v2, only v2 gets a reply", { timeout: 300_000 }, async () => {
+    const [IVY, JACK] = [student('Ivy'), student('Jack')];
+    // v1's build waits for a file nobody makes (the test's end releases it, if it is still there); Jack's holds the
+    // other worker, so v2 can only be built where v1's build was stopped.
+    const v1 = await sendSeries(server, LIST, bare, IVY, 9, { hold: hold() });
+    const running = await runWhen(server, v1, (r) => step(r, 'build', 'x86_64').status === 'running', 'the v1 build to start');
+    const holder = step(running, 'build', 'x86_64').worker!;
+    const goJack = hold();
+    const jack = await sendSeries(server, LIST, bare, JACK, 10, { hold: goJack });
+    const jackRun = await runWhen(server, jack, (r) => step(r, 'build', 'x86_64').status === 'running', "Jack's build to start");
+    assert.notEqual(step(jackRun, 'build', 'x86_64').worker, holder);
+
+    const v2 = await sendSeries(server, LIST, bare, IVY, 11, { v2Of: v1 });
+    const cancelled = await runWhen(server, v1, (r) => r.state === 'cancelled', 'v1 to be cancelled');
+    assert.match(JSON.stringify(cancelled), /superseded by v2/);
+    assert.equal(step(cancelled, 'build', 'x86_64').status, 'cancelled');
+    const done = await runWhen(server, v2, (r) => r.state === 'done', 'v2 to end', 120_000);
+    assert.equal(done.outcome, 'pass', JSON.stringify(done.steps));
+    assert.equal(step(done, 'build', 'x86_64').worker, holder);
+    // Jack's build is still held: v2 was built in the slot v1's stopped build gave back.
+    assert.equal(step(await runWhen(server, jack, () => true, "Jack's run"), 'build', 'x86_64').status, 'running');
+    await waitFor('the v2 reply', () => sunkReplies(sink, v2).length > 0);
+    release(goJack);
+    await runWhen(server, jack, (r) => r.state === 'done', "Jack's run to end");
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(sunkReplies(sink, v2).length, 1);
+    assert.equal(sunkReplies(sink, v1).length, 0);
+    // v1's job came back from its worker as cancelled: its steps stayed as the cancel left them.
+    assert.equal(step(await runWhen(server, v1, () => true, 'v1'), 'build', 'x86_64').status, 'cancelled');
   });
 
   it('accepts mail while Redis is stopped for 30 s mid-run, and completes both runs once it is back', { timeout: 300_000 }, async (t) => {

@@ -130,6 +130,8 @@ export interface SeriesOptions {
   signoff?: boolean;
   /** hello.c does not compile. */
   broken?: boolean;
+  /** A v2: answers this Message-ID (v1's mail), so the series engine links it as v1's next revision. */
+  v2Of?: string;
 }
 
 /** One patch by `student` on master (hello.c returns `n`), sent to `list` over SMTP; returns its Message-ID. */
@@ -139,8 +141,11 @@ export async function sendSeries(server: ServerAddress, list: string, bare: stri
   fs.writeFileSync(path.join(repo, 'hello.c'), o.broken ? `int hello(void) { return undeclared_${n}; }\n` : `int hello(void) { return ${n}; }\n`);
   if (o.hold) fs.writeFileSync(path.join(repo, 'hold'), `${o.hold}\n`);
   git(repo, student, 'add', '-A');
-  git(repo, student, 'commit', '-q', ...(o.signoff === false ? [] : ['-s']), '-m', `hello: return ${n}`, '-m', `The lab asks for ${n}.`);
-  const raw = git(repo, student, 'format-patch', '-1', '--stdout', '--thread').replace(/^From [0-9a-f]{40} .*\n/, '').replace(/^Subject:/m, `To: ${list}\nSubject:`);
+  // A v2 keeps v1's subject.
+  const subject = o.v2Of ? 'hello: return the lab value' : `hello: return ${n}`;
+  git(repo, student, 'commit', '-q', ...(o.signoff === false ? [] : ['-s']), '-m', subject, '-m', `The lab asks for ${n}.`);
+  const revision = o.v2Of ? ['--subject-prefix=PATCH v2', `--in-reply-to=<${o.v2Of}>`] : [];
+  const raw = git(repo, student, 'format-patch', '-1', '--stdout', '--thread', ...revision).replace(/^From [0-9a-f]{40} .*\n/, '').replace(/^Subject:/m, `To: ${list}\nSubject:`);
   assert.match((await sendMessage(server.smtpPort, student.email, [list], raw)).final, /^250 /);
   fs.rmSync(repo, { recursive: true, force: true });
   return extractMsgid(headerValue(raw, 'message-id'))!;
