@@ -112,8 +112,10 @@ export class PipelineService {
     await this.deps.remote?.start(this.remoteEvents());
     const resumed = { gates: 0, builds: 0 };
     for (const run of await activeRuns(db)) {
-      // A step cut short starts again; finished steps keep their results (each lane leases a fresh tree anyway).
-      if (run.state === 'running') await resetRunningSteps(db, run.id);
+      // A step cut short starts again; finished steps keep their results (each lane leases a fresh tree anyway). A
+      // remote step may still be running on its worker: it stays `running` (its result is written over it all the
+      // same), and the lane queues it again if its job is gone.
+      if (run.state === 'running' && !this.deps.remote) await resetRunningSteps(db, run.id);
       const lane = run.state === 'running' && gatesPassed(await runSteps(db, run.id)) ? this.heavy : this.gates;
       lane.push(run.id);
       resumed[lane.name]++;
@@ -295,7 +297,9 @@ export class PipelineService {
     const rows = await runSteps(db, runId);
     const done = finishedResults(rows);
     const stoppedBefore = rows.some((r) => !stepSpec(r.step).perBuild && isStop(done.get(rowKey(r.step, r.job))));
-    const pending = stoppedBefore ? [] : rows.filter((r) => r.status === 'pending' && !stepSpec(r.step).perBuild).map((r) => r.step as GateName);
+    // With a remote, a gate left `running` by a restart is still to run (queueing it again adds nothing if its job is there).
+    const toRun = (status: string) => status === 'pending' || (remote !== undefined && status === 'running');
+    const pending = stoppedBefore ? [] : rows.filter((r) => toRun(r.status) && !stepSpec(r.step).perBuild).map((r) => r.step as GateName);
     if (!pending.length) return this.afterGates(runId, project, job, stoppedBefore);
     const unit = makeGateUnit({
       project,

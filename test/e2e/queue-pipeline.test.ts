@@ -6,6 +6,7 @@
 // (--job-lock), so a killed worker's build goes to the other one within seconds.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { addUser, createToken } from '../../src/api/user.service.js';
@@ -25,6 +26,18 @@ const student = (name: string): Student => ({ name: `${name} Student`, email: `$
 const GATES = ['signoff', 'testdesc', 'checkpatch', 'apply'];
 const WORKERS = ['lab-1', 'lab-2'] as const;
 
+/** A free port: the server keeps its HTTP port across a restart, as the workers' --server names it. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason() }, () => {
   let redis: RedisServer;
   let sink: Sink;
@@ -38,6 +51,7 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
   const holds: string[] = [];
   const dirs: string[] = [];
   let adminToken: string;
+  let serverArgs: string[];
 
   const hold = (): string => {
     const dir = holdDir();
@@ -87,7 +101,8 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
     } finally {
       await core.close();
     }
-    server = await startServer(['--data', data, '--projects', projects, '--queue', redis.url, '--outbound', sink.url]);
+    serverArgs = ['--data', data, '--projects', projects, '--queue', redis.url, '--outbound', sink.url, '--http-host', '127.0.0.1', '--http-port', String(await freePort())];
+    server = await startServer(serverArgs);
     for (const name of WORKERS) await startWorker(name);
   });
 
@@ -262,6 +277,35 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
     assert.equal(sunkReplies(sink, v1).length, 0);
     // v1's job came back from its worker as cancelled: its steps stayed as the cancel left them.
     assert.equal(step(await runWhen(server, v1, () => true, 'v1'), 'build', 'x86_64').status, 'cancelled');
+  });
+
+  it('completes a run whose server was killed mid-build once it is back: the worker goes on, one reply, no duplicate checks', { timeout: 300_000 }, async () => {
+    const KATE = student('Kate');
+    const go = hold();
+    const kate = await sendSeries(server, LIST, bare, KATE, 12, { hold: go });
+    const running = await runWhen(server, kate, (r) => step(r, 'build', 'x86_64').status === 'running', "Kate's build to start");
+    const builder = step(running, 'build', 'x86_64').worker;
+    await server.kill();
+    server = await startServer(serverArgs);
+    // The run resumed in its lane and its build is still the worker's: it was not queued a second time.
+    const resumed = await runWhen(server, kate, () => true, "Kate's run after the restart");
+    assert.equal(step(resumed, 'build', 'x86_64').status, 'running', JSON.stringify(resumed.steps));
+    release(go);
+    const done = await runWhen(server, kate, (r) => r.state === 'done', "Kate's run to end");
+    assert.equal(done.outcome, 'pass', JSON.stringify(done.steps));
+    assert.equal(step(done, 'build', 'x86_64').worker, builder);
+    await waitFor("Kate's reply", () => sunkReplies(sink, kate).length > 0);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(sunkReplies(sink, kate).length, 1);
+    const { id } = await patchOf(server, kate);
+    const checks = await getJson<{ context: string; state: string }[]>(server, `/api/patches/${id}/checks/`);
+    for (const context of ['signoff', 'apply', 'build-x86_64']) {
+      assert.deepEqual(
+        checks.filter((c) => c.context === context).map((c) => c.state),
+        ['pending', 'success'],
+        context,
+      );
+    }
   });
 
   it('accepts mail while Redis is stopped for 30 s mid-run, and completes both runs once it is back', { timeout: 300_000 }, async (t) => {
