@@ -22,6 +22,8 @@ import { waitFor } from '../helpers/wait.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 
 const LIST = 'remote@lists.example.org';
+/** A project whose build boots (lava: true), for a boot on another worker than its build. */
+const BOOT_LIST = 'boot@lists.example.org';
 const student = (name: string): Student => ({ name: `${name} Student`, email: `${name.toLowerCase()}@students.example.org` });
 const GATES = ['signoff', 'testdesc', 'checkpatch', 'apply'];
 const WORKERS = ['lab-1', 'lab-2'] as const;
@@ -60,10 +62,10 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
   };
   const release = (file: string) => fs.writeFileSync(file, '');
 
-  const startWorker = async (name: string): Promise<WorkerProcess> => {
+  const startWorker = async (name: string, lanes = 'gates,builds,tests'): Promise<WorkerProcess> => {
     const w = startWorkerProcess([
       '--queue', redis.url, '--server', server.baseUrl, '--token', tokens.get(name)!, '--name', name,
-      '--lanes', 'gates,builds,tests', '--arches', 'x86_64', '--data', workerData.get(name)!, '--cpus', '1', '--job-lock', '5',
+      '--lanes', lanes, '--arches', 'x86_64', '--data', workerData.get(name)!, '--cpus', '1', '--job-lock', '5',
     ]);
     workers.set(name, w);
     await waitFor(`worker ${name} to register`, () => w.stdout().includes(`worker ${name} registered`) || w.child.exitCode !== null, 60_000);
@@ -84,7 +86,7 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
     sink = await startSink();
     bare = makeHoldTree();
     data = tempDir('patchbay-remote-server-');
-    projects = projectsDir([holdProject('remote', LIST, bare)]);
+    projects = projectsDir([holdProject('remote', LIST, bare), { ...holdProject('boot', BOOT_LIST, bare), builds: [{ arch: 'x86_64', base: 'tinyconfig', lava: true }] }]);
     dirs.push(data, projects, path.dirname(bare));
     for (const name of WORKERS) {
       const made = await runCommand(process.execPath, [BIN, 'worker', 'token', 'create', name, '--data', data, '--projects', projects], { cwd: ROOT, env: { ...process.env, PATCHBAY_LOG_LEVEL: 'warn' } });
@@ -335,5 +337,34 @@ describe('the pipeline on two workers through BullMQ', { skip: buildSkipReason()
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(sunkReplies(sink, grace).length, 1);
     assert.equal(sunkReplies(sink, henry).length, 1);
+  });
+
+  it('boots a build on another worker than the one that built it: the kernel image comes from the server, the boot\'s files go back', { timeout: 300_000 }, async () => {
+    // lab-1 now only builds, lab-2 only boots.
+    await workers.get('lab-1')!.stop();
+    await workers.get('lab-2')!.stop();
+    await startWorker('lab-1', 'gates,builds');
+    await startWorker('lab-2', 'tests');
+    const LEO = student('Leo');
+    const leo = await sendSeries(server, BOOT_LIST, bare, LEO, 13);
+    const done = await runWhen(server, leo, (r) => r.state === 'done', "Leo's run to end", 180_000);
+    const build = step(done, 'build', 'x86_64');
+    const boot = step(done, 'test', 'x86_64');
+    assert.equal(build.status, 'pass', JSON.stringify(done.steps));
+    assert.deepEqual([build.worker, boot.worker], ['lab-1', 'lab-2']);
+    // The hold tree's "kernel" is an object file, so QEMU boots nothing: our error, said after it tried, with the image there.
+    assert.equal(boot.status, 'error');
+    assert.match(boot.summary ?? '', /QEMU/);
+    assert.doesNotMatch(boot.summary ?? '', /does not exist/);
+    const fromServer = fs.readFileSync(path.join(data, 'artifacts', `run-${done.id}`, 'x86_64', 'bzImage'));
+    assert.ok(fs.readFileSync(path.join(workerData.get('lab-2')!, 'artifacts', `run-${done.id}`, 'x86_64', 'bzImage')).equals(fromServer));
+    assert.ok(!fs.existsSync(path.join(workerData.get('lab-1')!, 'artifacts', `run-${done.id}`, 'x86_64', 'console.log')));
+    // The boot's files went to the server: its console is among the run's artefacts, its log is served.
+    assert.ok(done.artifacts.some((a) => a.path === 'x86_64/console.log'), JSON.stringify(done.artifacts));
+    assert.match(await (await fetch(`${server.baseUrl}/runs/${done.id}/logs/test/x86_64`)).text(), /QEMU exited/);
+    // Our error goes to the maintainers, once.
+    await waitFor('the report', () => sunkReplies(sink, leo).length > 0);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(sunkReplies(sink, leo).map((m) => m.rcptTo), [['teacher@example.org']]);
   });
 });
