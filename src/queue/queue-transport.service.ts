@@ -72,7 +72,9 @@ export class QueueTransport implements PipelineRemote {
   }
 
   async enqueueGates(unit: GateUnit, signal: AbortSignal): Promise<void> {
-    const flow = gateFlow({ runId: unit.runId, project: unit.tree.slug, unit: plain(unit) });
+    // The gates done before go as results without this server's paths (a worker has no use for them).
+    const done = Object.fromEntries(Object.entries(unit.done).map(([k, r]) => [k, { ...r, logPath: '' }]));
+    const flow = gateFlow({ runId: unit.runId, project: unit.tree.slug, unit: plain({ ...unit, done }) });
     await untilAborted(this.producer().add(flow), signal);
   }
 

@@ -24,7 +24,7 @@ import { cancelKey, PREFIX, queueName } from './names.js';
 import { validateJobData } from './payloads.js';
 import type { WorkerHeartbeat } from './registry.js';
 import { ServerClient, ServerRefused } from './server-client.js';
-import { checkJobReturn, fromWire, toWire, WIRE_VERSION, type JobReturn, type Progress, type WireResult, type WireStepResult } from './wire.js';
+import { checkJobReturn, checkWireResult, fromWire, toWire, WIRE_VERSION, type JobReturn, type Progress, type WireResult, type WireStepResult } from './wire.js';
 
 export interface WorkerJobsOptions {
   config: Readonly<WorkerConfig>;
@@ -64,6 +64,8 @@ export class WorkerJobs {
   private heavyRunning = 0;
   private warm: string[] = [];
   private lastError = '';
+  /** The server refused this worker's token: it takes no more jobs. */
+  private refused = false;
 
   constructor(private readonly o: WorkerJobsOptions) {
     this.cfg = o.config;
@@ -146,6 +148,12 @@ export class WorkerJobs {
     }, CANCEL_POLL_MS);
     await this.o.heartbeat.update({ current: { queue, jobId, since: a.since } }).catch(() => {});
     try {
+      // The unit names the same run, project and build as the checked envelope: its slug and key become paths here.
+      const unit = data.unit as unknown as { runId?: unknown; tree?: { slug?: unknown }; builds?: { key?: unknown; arch?: unknown }[] };
+      if (unit.runId !== runId || unit.tree?.slug !== data.project) throw invalid('bad_job_payload', `the unit of job ${jobId} is not run ${runId} of ${data.project}`);
+      if (data.kind !== 'gate' && (unit.builds?.length !== 1 || unit.builds[0]!.key !== data.key || unit.builds[0]!.arch !== data.arch)) {
+        throw invalid('bad_job_payload', `the unit of job ${jobId} is not the one build ${data.key}`);
+      }
       if (kind === 'gate') return await this.gate(job, data.unit as unknown as GateUnit, a.ac.signal);
       if (kind === 'build') return await this.build(job, data.unit as unknown as HeavyUnit, a.ac.signal);
       return await this.test(job, data.unit as unknown as HeavyUnit, a.ac.signal);
@@ -196,7 +204,7 @@ export class WorkerJobs {
     const results: WireResult[] = [];
     const lost: JobReturn['lost'] = [];
     // The build's result: in the unit (built before a restart of the server), else what its job returned.
-    let built = (b.built as WireStepResult | null) ?? null;
+    let built = b.built ? checkWireResult(b.built, unit.runId) : null;
     if (!built) {
       const [value] = Object.values(await job.getChildrenValues());
       const ret = value === undefined ? null : checkJobReturn(value, unit.runId);
@@ -299,6 +307,12 @@ export class WorkerJobs {
     } catch (e) {
       // The run is over (cancelled, or its result already written by another worker): nothing to add there.
       if (e instanceof ServerRefused && e.status === 409) return;
+      // A revoked token: this worker can report nothing any more; it stops taking jobs (this one goes to another).
+      if (e instanceof ServerRefused && e.status === 401 && !this.refused) {
+        this.refused = true;
+        this.log.error("the server refused this worker's token (revoked?): it takes no more jobs; give it a new token and restart it");
+        for (const w of this.workers) void w.pause(true).catch(() => {});
+      }
       throw e;
     }
   }
@@ -319,7 +333,7 @@ export class WorkerJobs {
   }
 
   private heavyEnded(): void {
-    if (--this.heavyRunning < this.cfg.builds) for (const w of this.heavyWorkers) w.resume();
+    if (--this.heavyRunning < this.cfg.builds && !this.refused) for (const w of this.heavyWorkers) w.resume();
   }
 
   private async holdsWarm(tree: string): Promise<void> {
