@@ -7,9 +7,10 @@
 // the workers watch and takes the run's waiting jobs out. Workers never reach the database: what they return is
 // checked (./wire.ts) and the engine writes it once.
 import path from 'node:path';
-import { FlowProducer, Queue, QueueEvents, Worker, type Job } from 'bullmq';
+import { FlowProducer, Queue, QueueEvents, Worker, type FlowJob, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { QueueSettings } from '../config/queue.js';
+import { isAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GateUnit } from '../pipeline/gate-runner.js';
 import type { HeavyUnit } from '../pipeline/heavy-unit.js';
@@ -75,7 +76,7 @@ export class QueueTransport implements PipelineRemote {
     // The gates done before go as results without this server's paths (a worker has no use for them).
     const done = Object.fromEntries(Object.entries(unit.done).map(([k, r]) => [k, { ...r, logPath: '' }]));
     const flow = gateFlow({ runId: unit.runId, project: unit.tree.slug, unit: plain({ ...unit, done }) });
-    await untilAborted(this.producer().add(flow), signal);
+    await this.add(flow, signal);
   }
 
   async enqueueHeavy(unit: HeavyUnit, signal: AbortSignal): Promise<void> {
@@ -93,7 +94,29 @@ export class QueueTransport implements PipelineRemote {
       return plain({ ...unit, builds: [one] });
     };
     const flow = runFlow({ runId: unit.runId, project: unit.tree.slug, builds, unit: narrow });
-    await untilAborted(this.producer().add(flow), signal);
+    await this.add(flow, signal);
+  }
+
+  /**
+   * Adds a run's flow. While Redis is away the add waits (ioredis' offline queue); one cut short by a connection lost
+   * on the way is tried again (backing off to 30 s) until it lands or the run is cancelled: the ids are the run's, so
+   * an add that did land is not doubled. A flow Redis refuses for what it is (never the case for a checked payload)
+   * is not tried again.
+   */
+  private async add(flow: FlowJob, signal: AbortSignal): Promise<void> {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        await untilAborted(this.producer().add(flow), signal);
+        return;
+      } catch (e) {
+        if (signal.aborted || isAppError(e) || /^(ERR|WRONGTYPE|NOPERM|NOSCRIPT)\b/.test((e as Error).message)) throw e;
+        this.log.warn({ err: (e as Error).message, job: flow.opts?.jobId }, 'queueing a run failed; trying again');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        });
+      }
+    }
   }
 
   async cancel(runId: number): Promise<void> {
