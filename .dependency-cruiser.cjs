@@ -27,7 +27,7 @@ module.exports = {
       name: 'heavy-unit-runs-anywhere',
       comment: 'a heavy unit runs on whichever host takes it (this process, later a worker): it never opens the database',
       severity: 'error',
-      from: { path: '^src/pipeline/(heavy-runner|heavy-unit|run-step|lane)\\.ts$' },
+      from: { path: '^src/pipeline/(heavy-runner|heavy-unit|gate-runner|remote|run-step|lane)\\.ts$' },
       to: { path: '^src/db/', dependencyTypesNot: ['type-only'] },
     },
     {

@@ -10,6 +10,7 @@ import * as m0007 from './0007-web-indexes.js';
 import * as m0008 from './0008-web-sessions.js';
 import * as m0009 from './0009-mail-attempts.js';
 import * as m0010 from './0010-worker-tokens.js';
+import * as m0011 from './0011-step-worker.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-init': m0001,
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '0008-web-sessions': m0008,
   '0009-mail-attempts': m0009,
   '0010-worker-tokens': m0010,
+  '0011-step-worker': m0011,
 };

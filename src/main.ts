@@ -29,6 +29,7 @@ import { createArchiveService } from './web/archive.service.js';
 import { createPipeline, type Pipeline } from './pipeline/create-pipeline.js';
 import { createWeb } from './web/create-web.js';
 import { createQueueWatch } from './queue/create-queue-watch.js';
+import { QueueTransport } from './queue/queue-transport.service.js';
 import { WorkerFilesService } from './queue/worker-files.service.js';
 import { WorkerTokenService } from './queue/worker-token.service.js';
 
@@ -164,6 +165,17 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       outbound.kick();
       if (mailIds.length) processing.enqueue(mailIds);
     },
+    // --queue: no step runs here; `patchbay worker` machines take the units from Redis.
+    ...(config.queue
+      ? {
+          remote: new QueueTransport({
+            settings: config.queue,
+            dataDir: config.dataDir,
+            arches: [...new Set(projects.flatMap((p) => p.builds.map((b) => b.arch)))],
+            log: log.child({ subsystem: 'queue' }),
+          }),
+        }
+      : {}),
     log,
   });
   const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => processing.enqueue(ids));

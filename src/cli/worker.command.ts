@@ -24,6 +24,11 @@ export function workerCommand(program: Command): void {
     .addOption(opt('--lanes <list>', `lanes to take jobs from, some of ${LANES.join(',')}; default all`, 'lanes'))
     .addOption(opt('--arches <list>', 'arches to build and boot, default every arch whose toolchain is installed (patchbay doctor)', 'arches'))
     .addOption(opt('--data <dir>', 'this worker\'s own data folder: mirror, worktrees, warm trees, ccache', 'data'))
+    .addOption(opt('--builds <n>', 'build and boot jobs at once (its build slots); default 1', 'builds'))
+    .addOption(opt('--gates <n>', 'gate jobs at once (its gate slots); default 1', 'gates'))
+    .addOption(opt('--cpus <n>', 'CPUs its builds may keep busy, shared by the builds at once; default all', 'cpus'))
+    .addOption(opt('--ccache-dir <dir>', 'compiler cache of its builds, default DATA/ccache', 'ccacheDir'))
+    .addOption(opt('--job-lock <s>', 'seconds a job stays this worker\'s without its renewal: a killed worker\'s job goes to another after this; default 30', 'jobLock'))
     // `worker token create NAME --data DIR`: the server's --data goes to the token command, not to the worker's own.
     .enablePositionalOptions()
     .action(async (opts: WorkerFlags) => {

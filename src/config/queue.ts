@@ -92,6 +92,11 @@ export const WORKER_SETTINGS = {
   lanes: 'PATCHBAY_WORKER_LANES',
   arches: 'PATCHBAY_WORKER_ARCHES',
   data: 'PATCHBAY_DATA',
+  builds: 'PATCHBAY_WORKER_BUILDS',
+  gates: 'PATCHBAY_WORKER_GATES',
+  cpus: 'PATCHBAY_WORKER_CPUS',
+  ccacheDir: 'PATCHBAY_CCACHE_DIR',
+  jobLock: 'PATCHBAY_WORKER_JOB_LOCK',
   logLevel: 'PATCHBAY_LOG_LEVEL',
 } as const;
 export type WorkerFlags = Partial<Record<keyof typeof WORKER_SETTINGS, string | undefined>>;
@@ -111,6 +116,19 @@ export interface WorkerConfig {
   arches: string[] | null;
   /** The worker's own data folder: mirror, worktree slots, warm object trees, ccache, artefacts before upload. */
   dataDir: string;
+  /** Build and boot jobs at once (its build slots per project); default 1. */
+  builds: number;
+  /** Gate jobs at once (its gate slots per project); default 1. */
+  gates: number;
+  /** CPUs its builds may keep busy, shared by the build jobs at once (make -j); default the machine's. */
+  cpus: number;
+  /** Compiler cache of its builds (default DATA/ccache). */
+  ccacheDir: string;
+  /**
+   * How long a job's lock lives without this worker renewing it: a worker killed mid-job loses it after this long and
+   * another worker takes the job over (BullMQ's lockDuration and stalledInterval); default 30 s.
+   */
+  jobLockMs: number;
   logLevel: string;
 }
 
@@ -150,6 +168,14 @@ export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = pr
   const name = pick('name') ?? os.hostname().split('.')[0]!;
   if (!WORKER_NAME_SHAPE.test(name)) throw invalid('config_invalid', `--name / PATCHBAY_WORKER_NAME: "${name.slice(0, 80)}" is not a worker name (letters, digits, . _ -, at most 63)`);
 
+  const count = (flag: keyof typeof WORKER_SETTINGS, dflt: number, max: number): number => {
+    const raw = pick(flag);
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || n < 1 || n > max) throw invalid('config_invalid', `--${kebab(flag)} / ${WORKER_SETTINGS[flag]}: expected a whole number from 1 to ${max}, got "${raw.slice(0, 40)}"`);
+    return n;
+  };
+  const dataDir = path.resolve(cwd, pick('data') ?? 'data');
   return Object.freeze({
     name,
     host: os.hostname(),
@@ -158,7 +184,12 @@ export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = pr
     token,
     lanes: parseLanes(pick('lanes')),
     arches: parseArches(pick('arches')),
-    dataDir: path.resolve(cwd, pick('data') ?? 'data'),
+    dataDir,
+    builds: count('builds', 1, 64),
+    gates: count('gates', 1, 64),
+    cpus: count('cpus', os.availableParallelism(), 1024),
+    ccacheDir: path.resolve(cwd, pick('ccacheDir') ?? path.join(dataDir, 'ccache')),
+    jobLockMs: count('jobLock', 30, 3600) * 1000,
     logLevel: pick('logLevel') ?? 'info',
   });
 }

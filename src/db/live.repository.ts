@@ -29,7 +29,7 @@ export async function pipelineFingerprint(db: DbOrTx, seriesId: number): Promise
            count(s.run_id) as steps,
            sum(s.status = 'running') as running,
            count(s.finished_at) as finished,
-           group_concat(s.step || '/' || s.job || '=' || s.status, ',') as statuses
+           group_concat(s.step || '/' || s.job || '=' || s.status || '@' || coalesce(s.worker, ''), ',') as statuses
     from (select * from run_steps where run_id = (select id from last) order by step, job) as s`.execute(db);
   const row = r.rows[0]!;
   return {

@@ -1,4 +1,4 @@
-// Row types of the pipeline's tables (migration 0006).
+// Row types of the pipeline's tables (migration 0006; run_steps.worker: 0011).
 import type { Generated, Selectable } from 'kysely';
 
 export type RunState = 'queued' | 'running' | 'done' | 'cancelled';
@@ -33,6 +33,8 @@ export interface RunStepsTable {
   child_ms: number | null;
   started_at: string | null;
   finished_at: string | null;
+  /** The `patchbay worker` that ran (or runs) the step; null for a step run in the server. */
+  worker: string | null;
 }
 
 export interface PipelineCursorTable {

@@ -97,7 +97,7 @@ export async function createRun(db: DbOrTx, r: NewRun): Promise<number> {
   if (r.steps.length) {
     await db
       .insertInto('run_steps')
-      .values(r.steps.map(({ step, job }, seq) => ({ run_id: run.id, step, job, seq, status, summary: null, findings: null, outputs: null, log_path: null, child_ms: null, started_at: null, finished_at: null })))
+      .values(r.steps.map(({ step, job }, seq) => ({ run_id: run.id, step, job, seq, status, summary: null, findings: null, outputs: null, log_path: null, child_ms: null, started_at: null, finished_at: null, worker: null })))
       .execute();
   }
   return run.id;
@@ -148,12 +148,29 @@ export async function markStepRunning(db: DbOrTx, runId: number, step: string, j
   await db.updateTable('run_steps').set({ status: 'running', log_path: logPath, started_at: nowIso() }).where('run_id', '=', runId).where('step', '=', step).where('job', '=', job).execute();
 }
 
+/**
+ * A step a remote worker reports started: `first` when it was pending (the caller writes its pending check), `again`
+ * when it was already running (another worker took the job over: only the worker's name changes, no second check),
+ * `none` when it has finished or was cancelled (a job BullMQ runs again after its result was written changes nothing).
+ */
+export async function startStepOn(db: DbOrTx, runId: number, step: string, job: string, logPath: string, worker: string): Promise<'first' | 'again' | 'none'> {
+  const row = (q: ReturnType<typeof db.updateTable<'run_steps'>>) => q.where('run_id', '=', runId).where('step', '=', step).where('job', '=', job);
+  const first = await row(db.updateTable('run_steps').set({ status: 'running', log_path: logPath, started_at: nowIso(), worker })).where('status', '=', 'pending').executeTakeFirst();
+  if (Number(first.numUpdatedRows) > 0) return 'first';
+  const again = await row(db.updateTable('run_steps').set({ worker })).where('status', '=', 'running').executeTakeFirst();
+  return Number(again.numUpdatedRows) > 0 ? 'again' : 'none';
+}
+
 export interface StepOutcome {
   status: RunStepStatus;
   summary: string;
   findings: unknown[];
   outputs: Record<string, unknown> | null;
   childMs: number | null;
+  /** The worker that ran it (remote steps); absent: the column is left as it is. */
+  worker?: string | null;
+  /** The step's log, for a step whose start was never recorded (a remote report missed); a log path set before stays. */
+  logPath?: string;
 }
 
 /**
@@ -170,6 +187,8 @@ export async function finishStep(db: DbOrTx, runId: number, step: string, job: s
       outputs: o.outputs ? JSON.stringify(o.outputs) : null,
       child_ms: o.childMs,
       finished_at: nowIso(),
+      ...(o.worker === undefined ? {} : { worker: o.worker }),
+      ...(o.logPath ? { log_path: sql<string>`coalesce(log_path, ${o.logPath})` } : {}),
     })
     .where('run_id', '=', runId)
     .where('step', '=', step)

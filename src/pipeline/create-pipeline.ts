@@ -1,10 +1,12 @@
 // Assembles the CI pipeline from the configuration: tree mirrors and worktrees, the step pool, the engine and its
-// read side. Off (null) when --pipeline-runs is 0 or no project has a tree.
+// read side. Off (null) when --pipeline-runs is 0 or no project has a tree. With a remote (serve --queue) no step
+// runs here: the pools have no threads, the mirrors serve only the engine's look-ups (a branch's commit).
 import type { Config, PublicUrls } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../log.js';
 import type { JobSource, PipelineProject } from './job.js';
 import { PipelineService } from './pipeline.service.js';
+import type { PipelineRemote } from './remote.js';
 import { pruneArtifacts } from './artifacts.js';
 import { createRunViewService, type RunViewService } from './run-view.service.js';
 import { createStepPool } from './step-pool.js';
@@ -24,6 +26,8 @@ export interface PipelineOptions {
   urls: PublicUrls;
   source: JobSource;
   delivered(mailIds: number[]): void;
+  /** serve --queue: the units go to `patchbay worker` machines through it. */
+  remote?: PipelineRemote;
   log: Logger;
 }
 
@@ -44,9 +48,9 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
     timeoutMs: TREE_GIT_TIMEOUT_MS,
     log: o.log.child({ subsystem: 'trees' }),
   });
-  const pool = createStepPool(config.pipeline.threads);
+  const pool = createStepPool(o.remote ? 0 : config.pipeline.threads);
   // The gate lane's own threads: a gate never waits for a thread a build or a boot holds.
-  const gatePool = createStepPool(config.pipeline.gateRuns);
+  const gatePool = createStepPool(o.remote ? 0 : config.pipeline.gateRuns);
   const engine = new PipelineService({
     db: o.db,
     projects: o.projects,
@@ -62,6 +66,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
     cpus: config.pipeline.cpus,
     source: o.source,
     delivered: o.delivered,
+    ...(o.remote ? { remote: o.remote } : {}),
     log: o.log.child({ subsystem: 'pipeline' }),
   });
   const log = o.log.child({ subsystem: 'pipeline' });

@@ -5,7 +5,8 @@
 // portable unit (heavy-unit.ts, heavy-runner.ts) and records what the host reports. The engine stores each step's
 // outcome and Patchwork check, cancels an older revision's run in either lane when a newer one completes, resumes
 // unfinished runs after a restart in the lane they were in, and queues exactly one reply per run in the transaction
-// that ends it.
+// that ends it. With a PipelineRemote (serve --queue) the lanes only queue each unit: `patchbay worker` machines run
+// them, and the remote's events (a step started, a result, a lane's jobs over) are recorded here just the same.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PublicUrls } from '../config/config.js';
@@ -28,6 +29,7 @@ import {
   runSteps,
   seriesVersion,
   startRun,
+  startStepOn,
   writeCursor,
 } from '../db/pipeline.repository.js';
 import type { RunOutcome, RunStepRow } from '../db/pipeline-schema.js';
@@ -35,15 +37,16 @@ import type { Logger } from '../log.js';
 import { checkFor, writeCheck } from './checks.js';
 import { buildJob, type JobSource, type PipelineProject } from './job.js';
 import { Lane, type LanePosition } from './lane.js';
+import { isStop, makeGateUnit, outputList, runGateUnit, type GateHost, type GateReporter } from './gate-runner.js';
 import { clearUnits, runHeavyUnit, type HeavyHandle, type HeavyHost, type HeavyReporter } from './heavy-runner.js';
-import { makeHeavyUnit, studentTestsDir } from './heavy-unit.js';
-import type { Lease, TreeService } from './tree.service.js';
+import { makeHeavyUnit } from './heavy-unit.js';
+import type { PipelineRemote, RemoteEnd, RemoteEvents, RemoteLane, RemoteStepResult } from './remote.js';
+import type { TreeService } from './tree.service.js';
 import { queueReport } from './reply.service.js';
-import { errorResult, message, rowKey, runInPool } from './run-step.js';
+import { errorResult, message, rowKey } from './run-step.js';
 import type { StepPool } from './step-pool.js';
 import { buildSpecs, planSteps, stepSpec } from './steps.js';
-import { takeStudentFile } from './guest/tests-disk.js';
-import { STEP_NAMES, type GateName, type Job, type StepContext, type StepName, type StepResult } from './types.js';
+import { STEP_NAMES, type GateName, type Job, type StepName, type StepResult } from './types.js';
 
 /** What the engine needs of tree management (src/pipeline/tree.service.ts). */
 export type TreeAccess = Pick<TreeService, 'ensureFresh' | 'fetch' | 'mirrorPath' | 'resolve' | 'lease'>;
@@ -69,10 +72,14 @@ export interface PipelineDeps {
   source: JobSource;
   /** After a reply is queued (outbound) or posted to the list (processing): wake those workers. */
   delivered(mailIds: number[]): void;
+  /** serve --queue: the lanes queue their units for `patchbay worker` machines instead of running them here. */
+  remote?: PipelineRemote;
   log: Logger;
 }
 
 const SCAN_EVERY_MS = 5_000;
+/** With a remote, a lane only queues units (the workers' concurrency is theirs): this many enqueues at once. */
+const REMOTE_ENQUEUES = 16;
 
 export class PipelineService {
   private readonly projects: Map<number, PipelineProject>;
@@ -85,12 +92,15 @@ export class PipelineService {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly idleWaiters: (() => void)[] = [];
+  /** Runs whose lane's jobs are in the remote queue (in insertion order: the order they were queued). */
+  private readonly remoteRuns = new Map<number, { lane: RemoteLane; state: 'waiting' | 'active' }>();
 
   constructor(private readonly deps: PipelineDeps) {
     if (deps.gateRuns < 1 || deps.runs < 1) throw new Error('the pipeline needs at least one run at once in each lane');
     this.projects = new Map(deps.projects.map((p) => [p.id, p]));
-    this.gates = new Lane('gates', deps.gateRuns, (id, signal) => this.runGates(id, signal), (id, e) => this.left(id, e));
-    this.heavy = new Lane('builds', deps.runs, (id, signal) => this.runHeavy(id, signal), (id, e) => this.left(id, e));
+    const width = (n: number) => (deps.remote ? REMOTE_ENQUEUES : n);
+    this.gates = new Lane('gates', width(deps.gateRuns), (id, signal) => this.runGates(id, signal), (id, e) => this.left(id, e));
+    this.heavy = new Lane('builds', width(deps.runs), (id, signal) => this.runHeavy(id, signal), (id, e) => this.left(id, e));
   }
 
   /** Resumes unfinished runs in their lane, then follows new series-completed events. */
@@ -99,10 +109,13 @@ export class PipelineService {
     // A database that had series before the pipeline existed starts after them: history gets no runs.
     if (!(await hasCursor(db))) await writeCursor(db, await lastCompletedEvent(db));
     clearUnits(this.deps.dataDir);
+    await this.deps.remote?.start(this.remoteEvents());
     const resumed = { gates: 0, builds: 0 };
     for (const run of await activeRuns(db)) {
-      // A step cut short starts again; finished steps keep their results (each lane leases a fresh tree anyway).
-      if (run.state === 'running') await resetRunningSteps(db, run.id);
+      // A step cut short starts again; finished steps keep their results (each lane leases a fresh tree anyway). A
+      // remote step may still be running on its worker: it stays `running` (its result is written over it all the
+      // same), and the lane queues it again if its job is gone.
+      if (run.state === 'running' && !this.deps.remote) await resetRunningSteps(db, run.id);
       const lane = run.state === 'running' && gatesPassed(await runSteps(db, run.id)) ? this.heavy : this.gates;
       lane.push(run.id);
       resumed[lane.name]++;
@@ -140,7 +153,17 @@ export class PipelineService {
 
   /** Where a run is in the lanes (null when it is in neither: done, cancelled, or not this process's). */
   position(runId: number): LanePosition | null {
-    return this.gates.position(runId) ?? this.heavy.position(runId);
+    const local = this.gates.position(runId) ?? this.heavy.position(runId);
+    // Being queued for the remote is waiting, whatever the local lane does.
+    if (local || !this.remoteRuns.has(runId)) return local && this.deps.remote ? { ...local, state: 'waiting' } : local;
+    const at = this.remoteRuns.get(runId)!;
+    if (at.state === 'active') return { lane: at.lane, state: 'active', ahead: 0 };
+    let ahead = 0;
+    for (const [id, r] of this.remoteRuns) {
+      if (id === runId) break;
+      if (r.lane === at.lane && r.state === 'waiting') ahead++;
+    }
+    return { lane: at.lane, state: 'waiting', ahead };
   }
 
   /** Runs waiting and running in each lane. */
@@ -161,10 +184,11 @@ export class PipelineService {
     await this.scanning;
     const reason = new Error('server stopping');
     await Promise.all([this.gates.stop(reason, (id) => this.killChildren(id)), this.heavy.stop(reason, (id) => this.killChildren(id))]);
+    await this.deps.remote?.stop();
   }
 
   private isIdle(): boolean {
-    return this.gates.idle && this.heavy.idle && !this.scanning;
+    return this.gates.idle && this.heavy.idle && !this.scanning && !this.remoteRuns.size;
   }
 
   private settle(): void {
@@ -189,6 +213,10 @@ export class PipelineService {
     const inGates = this.gates.abort(runId, reason);
     const inHeavy = this.heavy.abort(runId, reason);
     if (inGates || inHeavy) this.killChildren(runId);
+    if (this.deps.remote) {
+      this.remoteRuns.delete(runId);
+      this.deps.remote.cancel(runId).catch((e: unknown) => this.deps.log.warn({ err: e, run: runId }, "could not cancel the run's queued jobs"));
+    }
     // A run taken out of a queue never runs its lane's code: nothing else forgets its job.
     if (!this.position(runId)) this.jobs.delete(runId);
     this.settle();
@@ -257,73 +285,39 @@ export class PipelineService {
     return { project, job };
   }
 
-  /** The gate lane: the pending gates in a gate slot, one after another; a failing gate ends the run here. */
+  /**
+   * The gate lane: the pending gates as one unit, run here in a gate slot (a failing gate ends the run here), or queued
+   * for the workers (the remote's gatesEnded takes it on from there).
+   */
   private async runGates(runId: number, signal: AbortSignal): Promise<void> {
-    const { db, log } = this.deps;
+    const { db, remote } = this.deps;
     const opened = await this.open(runId, ['queued', 'running']);
     if (!opened) return;
     const { project, job } = opened;
     const rows = await runSteps(db, runId);
     const done = finishedResults(rows);
-    let gateStopped = rows.some((r) => !stepSpec(r.step).perBuild && isStop(done.get(rowKey(r.step, r.job))));
-    const st: { lease: Promise<Lease> | null; leased: Lease | null; pristine: boolean } = { lease: null, leased: null, pristine: false };
-    const cpus = Math.max(1, Math.floor(this.deps.cpus / this.deps.gateRuns));
-
-    const runGate = async (name: GateName): Promise<StepResult> => {
-      const spec = stepSpec(name);
-      const logPath = this.logPath(runId, name, '');
-      fs.writeFileSync(logPath, '');
-      await db.transaction().execute(async (tx) => {
-        await markStepRunning(tx, runId, name, '', logPath);
-        await writeCheck(tx, this.deps.urls, project.id, job, runId, name, '', { state: 'pending', summary: 'running' });
-      });
-      let result: StepResult;
-      let leaseMs = 0;
-      try {
-        if (spec.needsTree && !st.leased) {
-          st.lease ??= this.leaseGateSlot(project, job, runId, logPath, signal).then((l) => {
-            st.pristine = true;
-            return l;
-          });
-          st.leased = await st.lease;
-          leaseMs = st.leased.childMs;
-        }
-        const ctx: StepContext = {
-          logPath,
-          mirror: this.mirrorOf(project.slug),
-          worktree: st.leased?.path ?? '',
-          previous: Object.fromEntries(STEP_NAMES.flatMap((n) => (done.has(n) ? [[n, done.get(n)!]] : []))),
-          timeoutMs: project.timeouts[name],
-          cpus,
-          privateDirs: [this.deps.dataDir],
-          ...(st.leased && st.pristine ? { pristineAt: st.leased.commit } : {}),
-        };
-        if (spec.mutatesTree) st.pristine = false;
-        result = await runInPool(this.deps.gatePool, name, job, ctx, project.timeouts[name], signal);
-      } catch (e) {
-        if (signal.aborted) throw e;
-        result = errorResult(logPath, spec.needsTree && !st.leased ? `the project's tree is not available: ${message(e)}` : message(e));
-      }
-      // Preparing the worktree is git's time too: it counts with the step that needed it.
-      if (leaseMs) result = { ...result, childMs: result.childMs + leaseMs };
-      done.set(name, result);
-      // The test step boots the student's definition as applied: taken out of the gate slot before it is reset.
-      if (name === 'apply' && !isStop(result) && st.leased) this.takeStudentFiles(runId, st.leased.path, done.get('testdesc'));
-      await this.recordStep(project, job, runId, name, '', result);
-      return result;
+    const stoppedBefore = rows.some((r) => !stepSpec(r.step).perBuild && isStop(done.get(rowKey(r.step, r.job))));
+    // With a remote, a gate left `running` by a restart is still to run (queueing it again adds nothing if its job is there).
+    const toRun = (status: string) => status === 'pending' || (remote !== undefined && status === 'running');
+    const pending = stoppedBefore ? [] : rows.filter((r) => toRun(r.status) && !stepSpec(r.step).perBuild).map((r) => r.step as GateName);
+    if (!pending.length) return this.afterGates(runId, project, job, stoppedBefore);
+    const unit = makeGateUnit({
+      project,
+      job,
+      gates: pending,
+      done: Object.fromEntries(STEP_NAMES.flatMap((n) => (done.has(n) ? [[n, done.get(n)!]] : []))),
+      cpus: Math.max(1, Math.floor(this.deps.cpus / this.deps.gateRuns)),
+    });
+    if (remote) return this.enqueueRemote(runId, 'gates', () => remote.enqueueGates(unit, signal), signal, project, job);
+    const host: GateHost = { dataDir: this.deps.dataDir, trees: this.deps.trees, pool: this.deps.gatePool, log: this.deps.log };
+    const reporter: GateReporter = {
+      started: (step, logPath) => this.stepStarted(project, job, runId, step, '', logPath),
+      finished: (step, result) => this.recordStep(project, job, runId, step, '', result),
     };
-
+    let outcome;
     try {
-      for (const row of rows) {
-        if (gateStopped) break;
-        if (row.status !== 'pending' || stepSpec(row.step).perBuild) continue;
-        // A gate that fails stops the run: the report goes out now.
-        gateStopped = isStop(await runGate(row.step as GateName));
-      }
+      outcome = await runGateUnit(unit, host, reporter, signal);
     } catch (e) {
-      const held = st.leased ?? (st.lease ? await st.lease.catch(() => null) : null);
-      // Killed tools may still be exiting: the slot is reset, and reset again by the next lease.
-      await held?.release({ childrenMayLinger: true }).catch((err: unknown) => log.warn({ err, run: runId }, 'could not reset the gate slot'));
       if (!signal.aborted) throw e;
       if (!this.stopped) await cancelRun(db, runId, (await getRun(db, runId))?.reason ?? 'cancelled');
       return;
@@ -331,17 +325,22 @@ export class PipelineService {
     // A failed gate's reply goes before the slot's reset (~0.4 s on the kernel); a run that goes on to the heavy lane
     // is queued there first too.
     try {
-      if (signal.aborted) return;
-      if (gateStopped || !rows.some((r) => stepSpec(r.step).perBuild && r.status === 'pending')) await this.finish(runId, project, job);
-      else this.heavy.push(runId);
+      if (!signal.aborted) await this.afterGates(runId, project, job, outcome.stopped);
     } finally {
-      await st.leased?.release().catch((e: unknown) => log.warn({ err: e, run: runId }, 'could not reset the gate slot'));
+      await outcome.release();
     }
   }
 
-  /** The heavy lane: the run's builds and boots as one portable unit, run here by the local host. */
+  /** After the gates: a stop (or nothing to build) ends the run with its reply, else it queues in the heavy lane. */
+  private async afterGates(runId: number, project: PipelineProject, job: Job, stopped: boolean): Promise<void> {
+    const rows = await runSteps(this.deps.db, runId);
+    if (stopped || !rows.some((r) => stepSpec(r.step).perBuild && r.status === 'pending')) await this.finish(runId, project, job);
+    else this.heavy.push(runId);
+  }
+
+  /** The heavy lane: the run's builds and boots as one portable unit, run here by the local host or queued for the workers. */
   private async runHeavy(runId: number, signal: AbortSignal): Promise<void> {
-    const { db, log } = this.deps;
+    const { db, log, remote } = this.deps;
     const opened = await this.open(runId, ['running']);
     if (!opened) return;
     const { project, job } = opened;
@@ -349,12 +348,7 @@ export class PipelineService {
     const done = finishedResults(rows);
     const host: HeavyHost = { dataDir: this.deps.dataDir, ccacheDir: this.deps.ccacheDir, trees: this.deps.trees, pool: this.deps.pool, log };
     const reporter: HeavyReporter = {
-      started: async (step, key, logPath) => {
-        await db.transaction().execute(async (tx) => {
-          await markStepRunning(tx, runId, step, key, logPath);
-          await writeCheck(tx, this.deps.urls, project.id, job, runId, step, key, { state: 'pending', summary: 'running' });
-        });
-      },
+      started: (step, key, logPath) => this.stepStarted(project, job, runId, step, key, logPath),
       finished: (step, key, result) => this.recordStep(project, job, runId, step, key, result),
       skipped: async (step, key, summary) => {
         await finishStep(db, runId, step, key, { status: 'skip', summary, findings: [], outputs: null, childMs: 0 });
@@ -371,7 +365,7 @@ export class PipelineService {
         cpus: Math.max(1, Math.floor(this.deps.cpus / this.deps.runs)),
         dataDir: this.deps.dataDir,
         steps: rows.filter((r) => stepSpec(r.step).perBuild).map((r) => ({ step: r.step, job: r.job, result: done.get(rowKey(r.step, r.job)) ?? null })),
-        studentFiles: testdesc && !isStop(testdesc) && testdesc.status !== 'skip' ? parseList(testdesc.outputs?.files) : [],
+        studentFiles: testdesc && !isStop(testdesc) && testdesc.status !== 'skip' ? outputList(testdesc.outputs?.files) : [],
       });
     } catch (e) {
       // The unit cannot be made (the project's files, the tree): our error on every step still to run.
@@ -382,6 +376,10 @@ export class PipelineService {
         await reporter.started(r.step as 'build' | 'test', r.job, logPath);
         await this.recordStep(project, job, runId, r.step as StepName, r.job, errorResult(logPath, `the builds could not be prepared: ${message(e)}`));
       }
+    }
+    if (unit && remote) {
+      if (!unit.builds.some((b) => !b.built || b.test === 'pending')) return this.finish(runId, project, job);
+      return this.enqueueRemote(runId, 'builds', () => remote.enqueueHeavy(unit, signal), signal, project, job);
     }
     let handle: HeavyHandle | null = null;
     try {
@@ -399,6 +397,141 @@ export class PipelineService {
     }
   }
 
+  /** A step starts: it is marked running and gets its pending check. */
+  private async stepStarted(project: PipelineProject, job: Job, runId: number, step: StepName, key: string, logPath: string): Promise<void> {
+    await this.deps.db.transaction().execute(async (tx) => {
+      await markStepRunning(tx, runId, step, key, logPath);
+      await writeCheck(tx, this.deps.urls, project.id, job, runId, step, key, { state: 'pending', summary: 'running' });
+    });
+  }
+
+  // --- what the remote reports (serve --queue) ---
+
+  private remoteEvents(): RemoteEvents {
+    return {
+      active: (runId, lane) => {
+        const at = this.remoteRuns.get(runId);
+        if (at?.lane === lane) at.state = 'active';
+      },
+      started: async (runId, step, key, worker) => {
+        const c = await this.remoteContext(runId);
+        if (!c) return;
+        const logPath = this.logPath(runId, step, key);
+        await this.deps.db.transaction().execute(async (tx) => {
+          // Only the first start writes the pending check: a job taken over by another worker renames the worker.
+          if ((await startStepOn(tx, runId, step, key, logPath, worker)) === 'first') {
+            await writeCheck(tx, this.deps.urls, c.project.id, c.job, runId, step, key, { state: 'pending', summary: 'running' });
+          }
+        });
+        const at = this.remoteRuns.get(runId);
+        if (at) at.state = 'active';
+      },
+      finished: async (runId, r) => {
+        const c = await this.remoteContext(runId);
+        if (c) await this.recordRemote(c.project, c.job, runId, r);
+      },
+      gatesEnded: async (runId, end) => {
+        if (this.remoteRuns.get(runId)?.lane === 'gates') this.remoteRuns.delete(runId);
+        try {
+          const c = await this.remoteContext(runId);
+          if (!c) return;
+          for (const r of end.results) await this.recordRemote(c.project, c.job, runId, r);
+          const lost = end.lost[0]?.reason;
+          const rows = await runSteps(this.deps.db, runId);
+          const done = finishedResults(rows);
+          let stopped = rows.some((r) => !stepSpec(r.step).perBuild && isStop(done.get(rowKey(r.step, r.job))));
+          // A gate job that gave up, or came back without a gate's result: our error on the first gate left (the gates
+          // after a failed one are never run: they stay pending and the run's end skips them).
+          const left = rows.find((r) => !stepSpec(r.step).perBuild && (r.status === 'pending' || r.status === 'running'));
+          if (left && !stopped) {
+            const logPath = this.logPath(runId, left.step, '');
+            const why = lost ? `the gate job failed on the workers: ${lost}` : "the gate job ended without this gate's result";
+            await this.recordStep(c.project, c.job, runId, left.step as StepName, '', errorResult(fs.existsSync(logPath) ? logPath : '', why));
+            stopped = true;
+          }
+          await this.afterGates(runId, c.project, c.job, stopped);
+        } finally {
+          this.forget(runId);
+        }
+      },
+      heavyEnded: async (runId, end) => {
+        if (this.remoteRuns.get(runId)?.lane === 'builds') this.remoteRuns.delete(runId);
+        try {
+          const c = await this.remoteContext(runId);
+          if (!c) return;
+          for (const r of end.results) await this.recordRemote(c.project, c.job, runId, r);
+          // A build or boot whose job gave up (or came back empty): our error, said with the job's reason.
+          for (const row of await runSteps(this.deps.db, runId)) {
+            if (!stepSpec(row.step).perBuild || (row.status !== 'pending' && row.status !== 'running')) continue;
+            const lost = end.lost.find((l) => l.key === row.job && l.step === row.step) ?? end.lost.find((l) => l.key === row.job);
+            const logPath = this.logPath(runId, row.step, row.job);
+            const why = lost ? `the ${row.step} job failed on the workers: ${lost.reason}` : `the ${row.step} job ended without a result`;
+            await this.recordStep(c.project, c.job, runId, row.step as StepName, row.job, errorResult(fs.existsSync(logPath) ? logPath : '', why));
+          }
+          await this.finish(runId, c.project, c.job);
+        } finally {
+          this.forget(runId);
+        }
+      },
+    };
+  }
+
+  /**
+   * Queues a lane's unit with the remote. The run counts as waiting there from before the add (its end may be reported
+   * before the add returns: a run resumed after a restart whose jobs were already done). While the queue is unreachable
+   * the add waits; an add the queue refuses ends the run with our error, said in the first step left.
+   */
+  private async enqueueRemote(runId: number, lane: RemoteLane, add: () => Promise<void>, signal: AbortSignal, project: PipelineProject, job: Job): Promise<void> {
+    this.remoteRuns.delete(runId);
+    this.remoteRuns.set(runId, { lane, state: 'waiting' });
+    try {
+      await add();
+    } catch (e) {
+      if (this.remoteRuns.get(runId)?.lane === lane) this.remoteRuns.delete(runId);
+      if (signal.aborted) return;
+      this.deps.log.error({ err: e, run: runId, lane }, 'could not queue the run for the workers');
+      const why = `the run could not be queued for the workers: ${message(e)}`;
+      for (const row of await runSteps(this.deps.db, runId)) {
+        if (row.status !== 'pending' || stepSpec(row.step).perBuild !== (lane === 'builds')) continue;
+        await this.recordStep(project, job, runId, row.step as StepName, row.job, errorResult('', why));
+        // A gate's error stops the run: the gates after it are never run.
+        if (lane === 'gates') break;
+      }
+      await this.finish(runId, project, job);
+    }
+  }
+
+  /** A running run's project and job, for what the remote reports; null when the run has ended or was cancelled. */
+  private async remoteContext(runId: number): Promise<{ project: PipelineProject; job: Job } | null> {
+    const run = await getRun(this.deps.db, runId);
+    if (run?.state !== 'running') return null;
+    const project = this.projects.get(run.project_id);
+    if (!project) return null;
+    let job = this.jobs.get(runId);
+    if (!job) {
+      job = await buildJob(this.deps.db, this.deps.source, runId, project, run.series_id);
+      if (this.position(runId)) this.jobs.set(runId, job);
+    }
+    return { project, job };
+  }
+
+  /** A remote step's result: written once, with this server's log path and the worker's name; a skipped boot gets no check. */
+  private async recordRemote(project: PipelineProject, job: Job, runId: number, r: RemoteStepResult): Promise<void> {
+    const logPath = this.logPath(runId, r.step, r.key);
+    const result = { ...r.result, logPath };
+    if (r.step === 'test' && result.status === 'skip') {
+      await finishStep(this.deps.db, runId, r.step, r.key, { status: 'skip', summary: result.summary, findings: [], outputs: null, childMs: 0, worker: r.worker, logPath });
+      return;
+    }
+    await this.recordStep(project, job, runId, r.step, r.key, result, { worker: r.worker });
+  }
+
+  /** After a remote lane's end: a run in neither lane nor the remote forgets its job. */
+  private forget(runId: number): void {
+    if (!this.position(runId)) this.jobs.delete(runId);
+    this.settle();
+  }
+
   /** The commit the apply gate used; without one (no patch to apply), the series' base or the branch. */
   private async heavyBase(project: PipelineProject, job: Job, apply: StepResult | undefined): Promise<string> {
     const base = apply?.outputs?.base;
@@ -410,9 +543,16 @@ export class PipelineService {
   }
 
   /** Stores a step's result and its check, once. */
-  private async recordStep(project: PipelineProject, job: Job, runId: number, step: StepName, key: string, result: StepResult): Promise<void> {
+  private async recordStep(project: PipelineProject, job: Job, runId: number, step: StepName, key: string, result: StepResult, remote?: { worker: string | null }): Promise<void> {
     const wrote = await this.deps.db.transaction().execute(async (tx) => {
-      const first = await finishStep(tx, runId, step, key, { status: result.status, summary: result.summary, findings: result.findings, outputs: result.outputs ?? null, childMs: result.childMs });
+      const first = await finishStep(tx, runId, step, key, {
+        status: result.status,
+        summary: result.summary,
+        findings: result.findings,
+        outputs: result.outputs ?? null,
+        childMs: result.childMs,
+        ...(remote ? { worker: remote.worker, logPath: result.logPath } : {}),
+      });
       if (first) await writeCheck(tx, this.deps.urls, project.id, job, runId, step, key, checkFor(result));
       return first;
     });
@@ -463,34 +603,6 @@ export class PipelineService {
     });
     this.deps.delivered(mailIds);
   }
-
-  /** The student's test definitions, copied out of the gate slot into the run's artefacts (the heavy unit carries them). */
-  private takeStudentFiles(runId: number, worktree: string, testdesc: StepResult | undefined): void {
-    if (!testdesc || testdesc.status === 'skip' || isStop(testdesc)) return;
-    for (const f of parseList(testdesc.outputs?.files)) takeStudentFile(worktree, f, studentTestsDir(this.deps.dataDir, runId));
-  }
-
-  private async leaseGateSlot(project: PipelineProject, job: Job, runId: number, logPath: string, signal: AbortSignal): Promise<Lease> {
-    const { trees } = this.deps;
-    if (!project.tree) throw new Error(`${path.basename(project.file)} has no tree`);
-    const mirror = await trees.ensureFresh(project.slug, project.tree.max_age);
-    if (mirror.warning) fs.appendFileSync(logPath, `patchbay: ${mirror.warning}\n`);
-    const base = (job.series.baseCommit && (await trees.resolve(project.slug, job.series.baseCommit))) || (await trees.resolve(project.slug, project.tree.branch));
-    if (!base) throw new Error(`branch ${project.tree.branch} not found in ${project.tree.url}`);
-    fs.appendFileSync(logPath, `worktree for run ${runId} at ${base}\n`);
-    const lease = await trees.lease(project.slug, base, runId, { signal, pool: 'gate' });
-    const how = { kept: 'clean since the last run, used as it is', checkout: 'clean, checked out at the base', reset: 'reset', created: 'created' }[lease.prepared];
-    fs.appendFileSync(logPath, `gate slot ${lease.slot} (${lease.path}): ${how}\n`);
-    return lease;
-  }
-
-  private mirrorOf(slug: string): string {
-    try {
-      return this.deps.trees.mirrorPath(slug);
-    } catch {
-      return '';
-    }
-  }
 }
 
 /** Every gate finished and none failed or errored: what is left is the heavy lane's. */
@@ -499,23 +611,8 @@ function gatesPassed(rows: RunStepRow[]): boolean {
   return gates.every((r) => isFinished(r) && r.status !== 'fail' && r.status !== 'error' && r.status !== 'cancelled');
 }
 
-function isStop(r: StepResult | undefined): boolean {
-  return r?.status === 'fail' || r?.status === 'error';
-}
-
 function finishedResults(rows: RunStepRow[]): Map<string, StepResult> {
   return new Map(rows.filter(isFinished).map((s) => [rowKey(s.step, s.job), stepResultOf(s)]));
-}
-
-/** A list output (JSON array of strings), or nothing. */
-function parseList(v: unknown): string[] {
-  if (typeof v !== 'string') return [];
-  try {
-    const list: unknown = JSON.parse(v);
-    return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : [];
-  } catch {
-    return [];
-  }
 }
 
 function isFinished(s: RunStepRow): boolean {

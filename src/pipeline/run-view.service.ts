@@ -37,6 +37,8 @@ export interface RunView {
     finished_at: string | null;
     /** Milliseconds the step spent in child processes (git, checkpatch; with the worktree's preparation); null until it ends. */
     child_ms: number | null;
+    /** The `patchbay worker` that ran it (serve --queue); null for a step run in the server. */
+    worker: string | null;
     log: string;
   }[];
 }
@@ -74,6 +76,7 @@ export function createRunViewService(db: Db, base: () => string, dataDir: string
       started_at: s.started_at,
       finished_at: s.finished_at,
       child_ms: s.child_ms === null ? null : Math.round(s.child_ms),
+      worker: s.worker,
       log: `${base()}/runs/${r.id}/logs/${s.job ? `${s.step}/${s.job}` : s.step}`,
     })),
   });

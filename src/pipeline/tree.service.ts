@@ -156,26 +156,42 @@ export class TreeService {
     if (!Number.isInteger(gateSlots) || gateSlots < 0) throw new AppError('invalid', 'tree_slots', 'gate slots must be a whole number');
     this.opts = opts;
     this.log = opts.log;
-    const trees = path.join(opts.dataDir, 'trees');
-    for (const p of opts.projects) {
-      if (!p.tree) continue;
-      this.projects.set(p.slug, {
-        slug: p.slug,
-        url: normaliseUrl(p.tree.url),
-        branch: p.tree.branch,
-        mirror: path.join(trees, `${p.slug}.git`),
-        workDir: path.join(opts.dataDir, 'work', p.slug),
-        logPath: path.join(opts.dataDir, 'logs', 'trees', `${p.slug}.log`),
-        fetching: null,
-        fetchedAt: undefined,
-        urlChecked: false,
-        pools: {
-          build: { slots: Array.from({ length: opts.slots }, () => ({ busy: false, commit: null, clean: false })), waiters: [] },
-          gate: { slots: Array.from({ length: gateSlots }, () => ({ busy: false, commit: null, clean: false })), waiters: [] },
-        },
-        maintenance: Promise.resolve(),
-      });
+    for (const p of opts.projects) this.addProject(p);
+  }
+
+  /**
+   * Takes a project's tree on (a `patchbay worker` learns its projects from the jobs it takes): its mirror and slots
+   * at the fixed paths of its slug. A project already known keeps its mirror and slots; a URL or branch that changed
+   * is followed (the mirror's remote is checked again at the next fetch).
+   */
+  addProject(p: TreeProject): void {
+    if (!p.tree) return;
+    const known = this.projects.get(p.slug);
+    const url = normaliseUrl(p.tree.url);
+    if (known) {
+      if (known.url !== url) known.urlChecked = false;
+      known.url = url;
+      known.branch = p.tree.branch;
+      return;
     }
+    const { dataDir, slots } = this.opts;
+    const gateSlots = this.opts.gateSlots ?? 0;
+    this.projects.set(p.slug, {
+      slug: p.slug,
+      url,
+      branch: p.tree.branch,
+      mirror: path.join(dataDir, 'trees', `${p.slug}.git`),
+      workDir: path.join(dataDir, 'work', p.slug),
+      logPath: path.join(dataDir, 'logs', 'trees', `${p.slug}.log`),
+      fetching: null,
+      fetchedAt: undefined,
+      urlChecked: false,
+      pools: {
+        build: { slots: Array.from({ length: slots }, () => ({ busy: false, commit: null, clean: false })), waiters: [] },
+        gate: { slots: Array.from({ length: gateSlots }, () => ({ busy: false, commit: null, clean: false })), waiters: [] },
+      },
+      maintenance: Promise.resolve(),
+    });
   }
 
   /** Prunes leftovers, brings every mirror up to date (in the background) and starts the fetch schedule. */

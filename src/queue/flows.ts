@@ -15,6 +15,8 @@ export interface FlowBuild {
   arch: string;
   /** The build is booted (`lava: true`): its test job runs after it. */
   test: boolean;
+  /** The build finished before (a run resumed after a restart): only its test is queued, which finds the result in its unit. */
+  built?: boolean;
 }
 
 export interface RunFlowInput {
@@ -57,7 +59,7 @@ export function runFlow(input: RunFlowInput): FlowJob {
       prefix: PREFIX,
       data: validateJobData({ v: JOB_PAYLOAD_VERSION, kind: 'test', runId, project, key: b.key, arch: b.arch, unit: input.unit('test', b.key) }, 'test'),
       opts: { ...childOpts, jobId: jobId('test', runId, b.key) },
-      children: [build],
+      ...(b.built ? {} : { children: [build] }),
     };
   };
   return {
@@ -67,5 +69,39 @@ export function runFlow(input: RunFlowInput): FlowJob {
     data: validateJobData({ v: JOB_PAYLOAD_VERSION, kind: 'run', runId, project, keys: input.builds.map((b) => b.key) }, 'run'),
     opts: { ...JOB_OPTIONS, ...retry, jobId: jobId('run', runId) },
     children: input.builds.map(child),
+  };
+}
+
+export interface GateFlowInput {
+  runId: number;
+  project: string;
+  /** The run's gate unit (src/pipeline/gate-runner.ts). */
+  unit: PlainObject;
+  retry?: { attempts: number; delayMs: number };
+}
+
+/**
+ * A run's gate part: the parent `verdict-R` in `runs` (the server records the verdict and ends the run or queues its
+ * builds when it runs) and its one child `gate-R` in `gates` (the four gates, on a worker). The parent runs even when
+ * the gate job fails on every try: it finds the failure among its ignored failures.
+ */
+export function gateFlow(input: GateFlowInput): FlowJob {
+  const { runId, project } = input;
+  const retry: JobsOptions = input.retry ? { attempts: input.retry.attempts, backoff: { type: 'exponential', delay: input.retry.delayMs } } : {};
+  return {
+    name: 'verdict',
+    queueName: queueName('runs'),
+    prefix: PREFIX,
+    data: validateJobData({ v: JOB_PAYLOAD_VERSION, kind: 'verdict', runId, project }, 'verdict'),
+    opts: { ...JOB_OPTIONS, ...retry, jobId: jobId('verdict', runId) },
+    children: [
+      {
+        name: 'gate',
+        queueName: queueName('gates'),
+        prefix: PREFIX,
+        data: validateJobData({ v: JOB_PAYLOAD_VERSION, kind: 'gate', runId, project, unit: input.unit }, 'gate'),
+        opts: { ...CHILD_OPTIONS, ...retry, jobId: jobId('gate', runId) },
+      },
+    ],
   };
 }

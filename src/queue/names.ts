@@ -5,6 +5,9 @@ import { TOOLCHAINS } from '../pipeline/toolchains.js';
 /** BullMQ's key prefix for every queue and the worker registry: one Redis may serve other software too. */
 export const PREFIX = 'patchbay';
 
+/** The key a worker watches while it runs one of a run's jobs (set by the server's cancel): present, the run is cancelled. */
+export const cancelKey = (runId: number): string => `${PREFIX}:cancel:${runId}`;
+
 /** The lanes a `patchbay worker` may take jobs from: the gate steps, and the heavy lane's builds and tests. */
 export const LANES = ['gates', 'builds', 'tests'] as const;
 export type Lane = (typeof LANES)[number];

@@ -6,7 +6,7 @@ import { knownArches } from './names.js';
 
 export const JOB_PAYLOAD_VERSION = 1;
 
-export const JOB_KINDS = ['gate', 'build', 'test', 'run'] as const;
+export const JOB_KINDS = ['gate', 'build', 'test', 'run', 'verdict'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** Plain JSON data: what survives JSON.stringify and JSON.parse unchanged. */
@@ -43,7 +43,11 @@ export interface RunJobData extends Common {
   kind: 'run';
   keys: string[];
 }
-export type JobData = GateJobData | BuildJobData | TestJobData | RunJobData;
+/** The parent of a run's gate job (queue `runs`, processed by the server): the server records the verdict when it runs. */
+export interface VerdictJobData extends Common {
+  kind: 'verdict';
+}
+export type JobData = GateJobData | BuildJobData | TestJobData | RunJobData | VerdictJobData;
 export type JobDataOf<K extends JobKind> = Extract<JobData, { kind: K }>;
 
 /** Bounds: a unit carries the project's config files and test programs by content (at most 32 MiB, base64). */
@@ -132,6 +136,8 @@ export function validateJobData<K extends JobKind>(data: unknown, expected?: K):
   if (kind === 'run') {
     out = { v: JOB_PAYLOAD_VERSION, kind, runId, project, keys: field(o, 'keys', isKeys, '1 to 64 distinct build keys') };
     allowed.add('keys');
+  } else if (kind === 'verdict') {
+    out = { v: JOB_PAYLOAD_VERSION, kind, runId, project };
   } else if (kind === 'gate') {
     out = { v: JOB_PAYLOAD_VERSION, kind, runId, project, unit: field(o, 'unit', isObject, 'an object') };
     allowed.add('unit');
@@ -149,13 +155,24 @@ export function validateJobData<K extends JobKind>(data: unknown, expected?: K):
 
 /**
  * Deterministic job ids, so enqueueing a run again after a crash adds nothing (BullMQ keeps one job per id):
- * `gate-R`, `build-R-KEY`, `test-R-KEY`, `run-R`. BullMQ refuses `:` in ids; keys never have one.
+ * `gate-R`, `verdict-R`, `build-R-KEY`, `test-R-KEY`, `run-R`. BullMQ refuses `:` in ids; keys never have one.
  */
-export function jobId(kind: 'gate' | 'run', runId: number): string;
+export function jobId(kind: 'gate' | 'run' | 'verdict', runId: number): string;
 export function jobId(kind: 'build' | 'test', runId: number, key: string): string;
 export function jobId(kind: JobKind, runId: number, key?: string): string {
   if (!isRunId(runId)) throw new Error(`bad run id ${runId}`);
-  if (kind === 'gate' || kind === 'run') return `${kind}-${runId}`;
+  if (kind === 'gate' || kind === 'run' || kind === 'verdict') return `${kind}-${runId}`;
   if (!isKey(key)) throw new Error(`bad build key ${JSON.stringify(key)}`);
   return `${kind}-${runId}-${key}`;
+}
+
+/** What a job id names (the inverse of jobId), or null for an id patchbay does not make. */
+export function parseJobId(id: string | undefined): { kind: JobKind; runId: number; key: string } | null {
+  const m = /^(gate|verdict|run|build|test)-([1-9][0-9]{0,15})(?:-([a-z0-9_]{1,32}(?:-[1-9][0-9]{0,2})?))?$/.exec(id ?? '');
+  if (!m) return null;
+  const kind = m[1] as JobKind;
+  const key = m[3] ?? '';
+  if ((kind === 'build' || kind === 'test') !== (key !== '')) return null;
+  const runId = Number(m[2]);
+  return Number.isSafeInteger(runId) ? { kind, runId, key } : null;
 }

@@ -11,6 +11,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { Db } from '../db/database.js';
 import { getRun } from '../db/pipeline.repository.js';
 import { AppError, conflict, invalid, notFound } from '../errors.js';
+import { artifactFile } from '../pipeline/artifacts.js';
 import { pathInTree, UnsafeFileError } from '../pipeline/safe-fs.js';
 
 export const FILE_KINDS = ['log', 'artifact'] as const;
@@ -63,6 +64,17 @@ export class WorkerFilesService {
     }
     if (!t.key || !BUILD_KEY.test(t.key)) throw invalid('bad_file_name', `an artefact's folder is its build key (arch or arch-N), not ${JSON.stringify((t.key ?? '').slice(0, 60))}`);
     if (!ARTIFACT_NAME.test(t.name)) throw invalid('bad_file_name', `${JSON.stringify(t.name.slice(0, 120))} is not an artefact name (letters, digits, _ -, and dotted extensions)`);
+  }
+
+  /**
+   * An artefact a worker downloads (a test job on another worker than its build takes the kernel and modules images
+   * from here): its absolute path, reached below the run's folder through real folders only; 404 when absent.
+   */
+  artifact(runId: number, key: string, name: string): string {
+    this.check({ runId, kind: 'artifact', key, name });
+    const file = artifactFile(this.dataDir, runId, path.join(key, name));
+    if (!file) throw notFound('no_such_artifact', `no artefact ${key}/${name} in run ${runId}`);
+    return file;
   }
 
   /** The bound of one upload of this kind, for an early refusal by Content-Length. */

@@ -1,7 +1,7 @@
 // `patchbay worker`'s start and stop: the arches it can build (asked for, or every installed toolchain), Redis
 // checked (a refused password stops the start; an unreachable Redis is waited for), its token checked with the
-// server, then its registration in the worker registry with heartbeats until stop. The job processors of the lanes
-// are attached by the engine (docs/scale.md).
+// server, then its registration in the worker registry with heartbeats, and its job processors on its lanes' queues
+// (./worker-jobs.service.ts) until stop.
 import type { Redis } from 'ioredis';
 import type { WorkerConfig } from '../config/queue.js';
 import { invalid, unavailable } from '../errors.js';
@@ -10,6 +10,7 @@ import { detectToolchains } from '../pipeline/toolchains.js';
 import { checkQueue, connect } from './connection.js';
 import { queuesFor } from './names.js';
 import { WorkerHeartbeat } from './registry.js';
+import { WorkerJobs } from './worker-jobs.service.js';
 
 export interface RunningWorker {
   config: Readonly<WorkerConfig>;
@@ -18,6 +19,7 @@ export interface RunningWorker {
   queues: string[];
   redis: Redis;
   heartbeat: WorkerHeartbeat;
+  jobs: WorkerJobs;
   stop(): Promise<void>;
 }
 
@@ -70,13 +72,17 @@ export async function startWorker(config: Readonly<WorkerConfig>, log: Logger): 
     throw e;
   }
   const queues = queuesFor(config.lanes, arches);
+  const jobs = new WorkerJobs({ config, arches, redis, heartbeat, log });
+  jobs.start();
   return {
     config,
     arches,
     queues,
     redis,
     heartbeat,
+    jobs,
     async stop() {
+      await jobs.stop();
       await heartbeat.stop();
       await redis.quit().catch(() => redis.disconnect());
     },

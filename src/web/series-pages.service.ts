@@ -455,6 +455,7 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
                 // A step has a log once it started (steps skipped after a failed gate never did).
                 href: s.started_at === null ? null : logPageHref(run.id, s.step, s.job),
                 duration: duration(s.started_at, s.finished_at),
+                worker: s.worker,
               })),
             }
           : null,

@@ -1,12 +1,13 @@
 // A run's flow on real BullMQ and redis-server: builds first, each boot after its build (reading its result), the
 // run's parent last with every result; the same run added twice is one run; a build that throws on every try does
-// not hold the run back: the parent runs and sees the failure.
+// not hold the run back: the parent runs and sees the failure. A run's gate part: its verdict parent after its gate
+// job; a boot whose build finished before a restart is queued alone.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
 import { parseQueueUrl, type QueueSettings } from '../../src/config/queue.js';
 import { redisOptions } from '../../src/queue/connection.js';
-import { runFlow } from '../../src/queue/flows.js';
+import { gateFlow, runFlow } from '../../src/queue/flows.js';
 import { PREFIX, queueName } from '../../src/queue/names.js';
 import { validateJobData } from '../../src/queue/payloads.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
@@ -48,9 +49,14 @@ describe('a run as a BullMQ flow', () => {
       );
     }
     workers.push(
+      new Worker(queueName('gates'), async (job: Job) => {
+        const d = validateJobData(job.data, 'gate');
+        events.push(`gate ${d.runId}`);
+        return { gates: d.unit.gates };
+      }, opts),
       new Worker(queueName('runs'), async (job: Job) => {
-        const d = validateJobData(job.data, 'run');
-        events.push(`run ${d.runId}`);
+        const d = validateJobData(job.data);
+        events.push(`${d.kind} ${d.runId}`);
         parents.set(d.runId, { children: await job.getChildrenValues(), failed: await job.getIgnoredChildrenFailures() });
       }, opts),
     );
@@ -89,5 +95,19 @@ describe('a run as a BullMQ flow', () => {
     const builds = new Queue(queueName('builds', 'x86_64'), { prefix: PREFIX, connection: redisOptions(q, 'queue') });
     assert.equal((await builds.getJob('build-8-x86_64'))?.failedReason, 'the worker lost its disk');
     await builds.close();
+  });
+
+  it("runs a run's gate job, then its verdict parent with the gate job's result", async () => {
+    await flows.add(gateFlow({ runId: 9, project: 'proctree', unit: { gates: ['signoff', 'apply'] } }));
+    await flows.add(gateFlow({ runId: 9, project: 'proctree', unit: { gates: ['signoff', 'apply'] } }));
+    await waitFor('the verdict parent', () => parents.has(9), 30_000);
+    assert.deepEqual(events.filter((e) => / 9$/.test(e)), ['gate 9', 'verdict 9']);
+    assert.deepEqual(Object.values(parents.get(9)!.children), [{ gates: ['signoff', 'apply'] }]);
+  });
+
+  it('queues only the boot of a build that finished before (its unit holds the result), and the run after it', async () => {
+    await flows.add(runFlow({ runId: 10, project: 'proctree', builds: [{ key: 'x86_64', arch: 'x86_64', test: true, built: true }], unit: (kind, key) => ({ kind, key }) }));
+    await waitFor('the run parent', () => parents.has(10), 30_000);
+    assert.deepEqual(events.filter((e) => / 10( |$)/.test(e)), ['test 10 x86_64 after no build', 'run 10']);
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAppError } from '../../src/errors.js';
 import { allQueues, queueName, queuesFor } from '../../src/queue/names.js';
-import { assertPlain, jobId, validateJobData } from '../../src/queue/payloads.js';
+import { assertPlain, jobId, parseJobId, validateJobData } from '../../src/queue/payloads.js';
 
 const build = { v: 1, kind: 'build', runId: 7, project: 'proctree', key: 'arm64-2', arch: 'arm64', unit: { base: 'abc', files: [{ name: 'config/0-x', base64: 'AA==' }] } };
 const refusedAt = (path: string, message: RegExp) => (e: unknown) => isAppError(e) && e.code === 'bad_job_payload' && e.details?.path === path && message.test(e.message);
@@ -85,5 +85,19 @@ describe('queue names and job ids', () => {
   it('gives the same id to the same job of the same run', () => {
     assert.deepEqual([jobId('run', 12), jobId('gate', 12), jobId('build', 12, 'arm64-2'), jobId('test', 12, 'x86_64')], ['run-12', 'gate-12', 'build-12-arm64-2', 'test-12-x86_64']);
     assert.throws(() => jobId('build', 12, 'a:b'), /bad build key/);
+  });
+
+  it("takes a gate part's parent (verdict) with nothing but its run, and reads every id back to its kind, run and key", () => {
+    assert.deepEqual(validateJobData({ v: 1, kind: 'verdict', runId: 12, project: 'p' }, 'verdict'), { v: 1, kind: 'verdict', runId: 12, project: 'p' });
+    assert.throws(() => validateJobData({ v: 1, kind: 'verdict', runId: 12, project: 'p', unit: {} }), refusedAt('unit', /not a field of this job/));
+    for (const [id, parsed] of [
+      [jobId('verdict', 12), { kind: 'verdict', runId: 12, key: '' }],
+      [jobId('gate', 3), { kind: 'gate', runId: 3, key: '' }],
+      [jobId('build', 12, 'arm64-2'), { kind: 'build', runId: 12, key: 'arm64-2' }],
+      [jobId('test', 9, 'x86_64'), { kind: 'test', runId: 9, key: 'x86_64' }],
+    ] as const) {
+      assert.deepEqual(parseJobId(id), parsed, id);
+    }
+    for (const id of [undefined, '', 'build-12', 'gate-12-x86_64', 'run-0', 'test-1-../x', 'deploy-1', 'build-12-x86_64-0']) assert.equal(parseJobId(id), null, String(id));
   });
 });

@@ -1,6 +1,8 @@
 // The workers' door: GET /api/worker/whoami (a worker checks its token at start); PUT /api/worker/runs/:run/files/log/:name and …/files/artifact/:key/:name upload a remote
 // step's log or artefact (raw bytes, application/octet-stream) with the worker's own token (401 without it or with a
-// revoked one, before a byte of the body is read). Where the files land: src/queue/worker-files.service.ts.
+// revoked one, before a byte of the body is read); GET …/files/artifact/:key/:name downloads one (a test job on
+// another worker than its build takes the kernel image from here). Where the files land: src/queue/worker-files.service.ts.
+import fs from 'node:fs';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { AppError } from '../../errors.js';
@@ -10,7 +12,7 @@ import { CREATED } from '../error-handler.js';
 
 export interface WorkerRouteDeps {
   tokens: Pick<WorkerTokenService, 'authenticate'>;
-  files: Pick<WorkerFilesService, 'store' | 'check' | 'limit'>;
+  files: Pick<WorkerFilesService, 'store' | 'check' | 'limit' | 'artifact'>;
 }
 
 const run = { type: 'integer', minimum: 1 } as const;
@@ -53,6 +55,10 @@ export function workerRoutes(deps: WorkerRouteDeps): FastifyPluginAsync {
       { schema: { hide: true, params: logParams, response: { [CREATED]: stored } } },
       async (req, reply) => reply.status(CREATED).send(await upload(req, 'log', req.params.run, req.params.name)),
     );
+    app.get<{ Params: { run: number; key: string; name: string } }>('/api/worker/runs/:run/files/artifact/:key/:name', { schema: { hide: true, params: artifactParams } }, async (req, reply) => {
+      const file = deps.files.artifact(req.params.run, req.params.key, req.params.name);
+      return reply.type('application/octet-stream').header('content-length', fs.statSync(file).size).send(fs.createReadStream(file));
+    });
     app.put<{ Params: { run: number; key: string; name: string } }>(
       '/api/worker/runs/:run/files/artifact/:key/:name',
       { schema: { hide: true, params: artifactParams, response: { [CREATED]: stored } } },
