@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { takeStudentFile } from './guest/tests-disk.js';
-import { studentTestsDir } from './heavy-unit.js';
+import { studentTestsDir, unitTree, type UnitTree } from './heavy-unit.js';
 import type { PipelineProject } from './job.js';
 import { errorResult, message, runInPool } from './run-step.js';
 import type { StepPool } from './step-pool.js';
@@ -21,7 +21,7 @@ export interface GateUnit {
   version: typeof GATE_UNIT_VERSION;
   runId: number;
   job: Job;
-  tree: { slug: string; url: string; branch: string; maxAgeMs: number };
+  tree: UnitTree;
   /** The gates to run, in order (those not finished before). */
   gates: GateName[];
   /** Gates that finished before (a run resumed after a restart): later gates read them (StepContext.previous). */
@@ -71,12 +71,11 @@ export function outputList(v: unknown): string[] {
 /** The unit of a run's gates still to run; `done` holds the results of those that finished before. */
 export function makeGateUnit(o: { project: PipelineProject; job: Job; gates: GateName[]; done: Partial<Record<GateName, StepResult>>; cpus: number }): GateUnit {
   const { project } = o;
-  if (!project.tree) throw new Error(`${path.basename(project.file)} has no tree`);
   return {
     version: GATE_UNIT_VERSION,
     runId: o.job.runId,
     job: o.job,
-    tree: { slug: project.slug, url: project.tree.url, branch: project.tree.branch, maxAgeMs: project.tree.max_age },
+    tree: unitTree(project),
     gates: o.gates,
     done: o.done,
     timeouts: Object.fromEntries(STEP_NAMES.map((n) => [n, project.timeouts[n]])) as Record<GateName, number>,

@@ -46,7 +46,7 @@ export interface HeavyUnit {
   version: typeof HEAVY_UNIT_VERSION;
   runId: number;
   job: Job;
-  tree: { slug: string; url: string; branch: string; maxAgeMs: number };
+  tree: UnitTree;
   /** The commit the gate lane applied the series on (full sha): the host applies it there again. */
   base: string;
   /** The run's share of the CPU budget: builds at once and their make -j (steps.ts buildBudget). */
@@ -61,6 +61,20 @@ export interface HeavyUnit {
     student: StudentDefinition[];
   };
   files: UnitFile[];
+}
+
+/** The project's tree as a unit names it: whoever runs the unit fetches it into a mirror of its own. */
+export interface UnitTree {
+  slug: string;
+  url: string;
+  branch: string;
+  maxAgeMs: number;
+}
+
+/** The tree of a project that has one (the callers checked). */
+export function unitTree(project: PipelineProject): UnitTree {
+  if (!project.tree) throw new Error(`${path.basename(project.file)} has no tree`);
+  return { slug: project.slug, url: project.tree.url, branch: project.tree.branch, maxAgeMs: project.tree.max_age };
 }
 
 /** The most a unit carries of project files (config fragments, test definition, test programs). */
@@ -85,7 +99,6 @@ export function makeHeavyUnit(o: {
   studentFiles: string[];
 }): HeavyUnit {
   const { project } = o;
-  if (!project.tree) throw new Error(`${path.basename(project.file)} has no tree`);
   const files: UnitFile[] = [];
   let bytes = 0;
   const add = (name: string, file: string): string => {
@@ -129,7 +142,7 @@ export function makeHeavyUnit(o: {
     version: HEAVY_UNIT_VERSION,
     runId: o.job.runId,
     job: o.job,
-    tree: { slug: project.slug, url: project.tree.url, branch: project.tree.branch, maxAgeMs: project.tree.max_age },
+    tree: unitTree(project),
     base: o.base,
     cpus: o.cpus,
     timeouts: { apply: project.timeouts.apply, build: project.timeouts.build, test: project.timeouts.test },

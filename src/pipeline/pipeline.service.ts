@@ -430,12 +430,8 @@ export class PipelineService {
         const c = await this.remoteContext(runId);
         if (c) await this.recordRemote(c.project, c.job, runId, r);
       },
-      gatesEnded: async (runId, end) => {
-        if (this.remoteRuns.get(runId)?.lane === 'gates') this.remoteRuns.delete(runId);
-        try {
-          const c = await this.remoteContext(runId);
-          if (!c) return;
-          for (const r of end.results) await this.recordRemote(c.project, c.job, runId, r);
+      gatesEnded: (runId, end) =>
+        this.laneEnded(runId, 'gates', end.results, async (c) => {
           const lost = end.lost[0]?.reason;
           const rows = await runSteps(this.deps.db, runId);
           const done = finishedResults(rows);
@@ -450,16 +446,9 @@ export class PipelineService {
             stopped = true;
           }
           await this.afterGates(runId, c.project, c.job, stopped);
-        } finally {
-          this.forget(runId);
-        }
-      },
-      heavyEnded: async (runId, end) => {
-        if (this.remoteRuns.get(runId)?.lane === 'builds') this.remoteRuns.delete(runId);
-        try {
-          const c = await this.remoteContext(runId);
-          if (!c) return;
-          for (const r of end.results) await this.recordRemote(c.project, c.job, runId, r);
+        }),
+      heavyEnded: (runId, end) =>
+        this.laneEnded(runId, 'builds', end.results, async (c) => {
           // A build or boot whose job gave up (or came back empty): our error, said with the job's reason.
           for (const row of await runSteps(this.deps.db, runId)) {
             if (!stepSpec(row.step).perBuild || (row.status !== 'pending' && row.status !== 'running')) continue;
@@ -469,11 +458,26 @@ export class PipelineService {
             await this.recordStep(c.project, c.job, runId, row.step as StepName, row.job, errorResult(fs.existsSync(logPath) ? logPath : '', why));
           }
           await this.finish(runId, c.project, c.job);
-        } finally {
-          this.forget(runId);
-        }
-      },
+        }),
     };
+  }
+
+  /** A lane's remote unit has ended: its results written, then `then` with the run's context (none: run over). */
+  private async laneEnded(
+    runId: number,
+    lane: 'gates' | 'builds',
+    results: readonly RemoteStepResult[],
+    then: (c: { project: PipelineProject; job: Job }) => Promise<void>,
+  ): Promise<void> {
+    if (this.remoteRuns.get(runId)?.lane === lane) this.remoteRuns.delete(runId);
+    try {
+      const c = await this.remoteContext(runId);
+      if (!c) return;
+      for (const r of results) await this.recordRemote(c.project, c.job, runId, r);
+      await then(c);
+    } finally {
+      this.forget(runId);
+    }
   }
 
   /**
