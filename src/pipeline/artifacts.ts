@@ -14,11 +14,27 @@ export function artifactsDir(dataDir: string, runId: number): string {
 export function listArtifacts(dataDir: string, runId: number): { path: string; bytes: number }[] {
   const root = artifactsDir(dataDir, runId);
   const out: { path: string; bytes: number }[] = [];
+  // A running step writes beside a file and renames it over, and a new run clears its folder: an entry listed a
+  // moment ago may be gone (ENOENT), which only means it is not there now.
+  const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT';
   const walk = (dir: string) => {
-    for (const e of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      if (gone(e)) return;
+      throw e;
+    }
+    for (const e of entries) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out.push({ path: path.relative(root, p), bytes: fs.lstatSync(p).size });
+      else if (e.isFile()) {
+        try {
+          out.push({ path: path.relative(root, p), bytes: fs.lstatSync(p).size });
+        } catch (err) {
+          if (!gone(err)) throw err;
+        }
+      }
     }
   };
   walk(root);
