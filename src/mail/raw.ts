@@ -39,12 +39,17 @@ export function headerValue(header: string, name: string): string | undefined {
   return headerValues(header, name)[0];
 }
 
-/** The Message-ID without angle brackets, or undefined when absent or empty. */
+/**
+ * The Message-ID without angle brackets, or undefined when absent, empty or broken. A bare `id@host` (old mailers)
+ * is taken; a damaged one (`<abc` cut short, no `@`) is not an identity: two different mails cut at the same place
+ * would otherwise count as one and the second be dropped as a duplicate.
+ */
 export function extractMsgid(value: string | undefined): string | undefined {
   if (!value) return undefined;
   const m = /<([^<>\s]+)>/.exec(value);
-  const id = (m ? m[1] : value.trim().split(/\s+/)[0])?.trim();
-  return id ? id : undefined;
+  if (m) return m[1];
+  const bare = value.trim().split(/\s+/)[0] ?? '';
+  return /^[^<>@]+@[^<>@]+$/.test(bare) ? bare : undefined;
 }
 
 /** CRLF and lone CR become LF. */

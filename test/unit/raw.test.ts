@@ -19,13 +19,16 @@ describe('raw mail helpers', () => {
     assert.deepEqual(headerValues(headerText(crlf), 'List-ID'), ['<other.example>']);
   });
 
-  it('reads a Message-ID with or without angle brackets', () => {
+  it('reads a Message-ID with or without angle brackets, and none from a damaged one', () => {
     const cases: [string | undefined, string | undefined][] = [
       ['<20261126.1@example.com>', '20261126.1@example.com'],
       ['  <a@b> (comment)', 'a@b'],
       ['bare@host', 'bare@host'],
       ['', undefined],
       [undefined, undefined],
+      ['<fuzz-20261', undefined],
+      ['cut-short', undefined],
+      ['<a@b', undefined],
     ];
     for (const [input, want] of cases) assert.equal(extractMsgid(input), want, String(input));
   });
