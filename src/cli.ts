@@ -59,6 +59,11 @@ export function buildCli(): Command {
     .option('--pipeline-cpus <n>', 'CPUs for pipeline builds, which sets builds at once and their make -j; default all (PATCHBAY_PIPELINE_CPUS)')
     .option('--tree-fetch-every <s>', 'seconds between fetches of each project tree (PATCHBAY_TREE_FETCH_EVERY)')
     .option('--ccache-dir <dir>', 'compiler cache for kernel builds, default DATA/ccache (PATCHBAY_CCACHE_DIR)')
+    .option(
+      '--ccache-remote <url>',
+      'Redis the base builds share their ccache through (ccache remote storage): redis://USER:PASSWORD@HOST:PORT, rediss:// for TLS, a user of its own limited to ccache:* keys (docs/scale.md); series builds never get it; not with --queue (give it to the workers); default none (PATCHBAY_CCACHE_REMOTE)',
+    )
+    .option('--ccache-remote-ca <file>', 'PEM of the CA that signed that Redis server\'s certificate, for rediss:// (PATCHBAY_CCACHE_REMOTE_CA)')
     .option('--api-cache <MiB>', 'memory for REST API answers kept until the next write, 0 = off (PATCHBAY_API_CACHE)')
     .option('--artifacts-keep-days <n>', 'days a run keeps its kernel images, disks and consoles (PATCHBAY_ARTIFACTS_KEEP_DAYS)')
     .option('--queue <url>', 'run the pipeline\'s steps through BullMQ on this Redis: redis://USER:PASSWORD@HOST:PORT, rediss:// for TLS; default in this process (PATCHBAY_QUEUE)')

@@ -28,6 +28,14 @@ export function workerCommand(program: Command): void {
     .addOption(opt('--gates <n>', 'gate jobs at once (its gate slots); default 1', 'gates'))
     .addOption(opt('--cpus <n>', 'CPUs its builds may keep busy, shared by the builds at once; default all', 'cpus'))
     .addOption(opt('--ccache-dir <dir>', 'compiler cache of its builds, default DATA/ccache', 'ccacheDir'))
+    .addOption(
+      opt(
+        '--ccache-remote <url>',
+        'Redis the base builds share their ccache through (ccache remote storage): redis://USER:PASSWORD@HOST:PORT, rediss:// for TLS, a user of its own limited to ccache:* keys (docs/scale.md); series builds never get it; default none',
+        'ccacheRemote',
+      ),
+    )
+    .addOption(opt('--ccache-remote-ca <file>', 'PEM of the CA that signed that Redis server\'s certificate (rediss://)', 'ccacheRemoteCa'))
     .addOption(opt('--job-lock <s>', 'seconds a job stays this worker\'s without its renewal: a killed worker\'s job goes to another after this; default 30', 'jobLock'))
     // `worker token create NAME --data DIR`: the server's --data goes to the token command, not to the worker's own.
     .enablePositionalOptions()

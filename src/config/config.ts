@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { invalid } from '../errors.js';
 import { trimEndChars } from '../text.js';
-import { parseQueueUrl, type QueueSettings } from './queue.js';
+import { parseCcacheRemoteUrl, parseQueueUrl, type QueueSettings } from './queue.js';
 
 export type OutboundMode = { kind: 'outbox' } | { kind: 'smtp'; host: string; port: number; url: string };
 
@@ -94,6 +94,11 @@ export interface PipelineSettings {
   fetchEveryMs: number;
   /** Compiler cache shared by every build (default DATA/ccache): several servers or data folders may share one. */
   ccacheDir: string;
+  /**
+   * `--ccache-remote`: the Redis this process's trusted base builds share their ccache through (ccache's remote
+   * storage, reached through ../pipeline/ccache-remote.service.ts); null: the local ccache only.
+   */
+  ccacheRemote: QueueSettings | null;
   /** Runs' artefacts (kernel images, disks, consoles, results) are deleted after this long. */
   artifactsKeepMs: number;
 }
@@ -135,6 +140,8 @@ export const SETTINGS = {
   pipelineCpus: 'PATCHBAY_PIPELINE_CPUS',
   treeFetchEvery: 'PATCHBAY_TREE_FETCH_EVERY',
   ccacheDir: 'PATCHBAY_CCACHE_DIR',
+  ccacheRemote: 'PATCHBAY_CCACHE_REMOTE',
+  ccacheRemoteCa: 'PATCHBAY_CCACHE_REMOTE_CA',
   artifactsKeepDays: 'PATCHBAY_ARTIFACTS_KEEP_DAYS',
   apiCache: 'PATCHBAY_API_CACHE',
   logLevel: 'PATCHBAY_LOG_LEVEL',
@@ -211,6 +218,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
   // The gate lane is how a run starts: without it no run would ever reach its builds.
   if (pipelineRuns > 0 && gateRuns === 0) throw invalid('config_invalid', '--gate-runs / PATCHBAY_GATE_RUNS: 0 is not allowed while the pipeline is on (--pipeline-runs 0 turns it off)');
   const smtp = smtpLimits(flags, env);
+  const queue = queueSettings(flags, env, cwd);
   const config: Config = {
     dataDir: path.resolve(cwd, pick(flags, env, 'data') ?? 'data'),
     projectsDir: path.resolve(cwd, pick(flags, env, 'projects') ?? 'projects'),
@@ -248,6 +256,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
       // Seconds; a run also fetches first when the mirror is older than its project's tree.max_age.
       fetchEveryMs: int(flags, env, 'treeFetchEvery', 900, 10) * 1000,
       ccacheDir: path.resolve(cwd, pick(flags, env, 'ccacheDir') ?? path.join(pick(flags, env, 'data') ?? 'data', 'ccache')),
+      ccacheRemote: ccacheRemoteSettings(flags, env, cwd, queue),
       artifactsKeepMs: int(flags, env, 'artifactsKeepDays', 14, 1, 3650) * 86_400_000,
     },
     apiCacheMiB: int(flags, env, 'apiCache', 32, 0, 4096),
@@ -255,7 +264,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     // --- HTTP edge (issue 11, auth) ---
     trustProxy: parseTrustProxy(pick(flags, env, 'trustProxy') ?? ''),
     // --- the queue (issue 12) ---
-    queue: queueSettings(flags, env, cwd),
+    queue,
   };
   return Object.freeze(config);
 }
@@ -270,6 +279,23 @@ function queueSettings(flags: Flags, env: NodeJS.ProcessEnv, cwd: string): Queue
     return null;
   }
   return parseQueueUrl(url, ca === undefined ? null : path.resolve(cwd, ca));
+}
+
+/** `--ccache-remote`: only for the builds this process runs, so not with --queue (the workers build; give it to them). */
+function ccacheRemoteSettings(flags: Flags, env: NodeJS.ProcessEnv, cwd: string, queue: QueueSettings | null): QueueSettings | null {
+  const url = pick(flags, env, 'ccacheRemote');
+  const ca = pick(flags, env, 'ccacheRemoteCa');
+  if (url === undefined) {
+    if (ca !== undefined) throw invalid('config_invalid', '--ccache-remote-ca / PATCHBAY_CCACHE_REMOTE_CA is given without --ccache-remote / PATCHBAY_CCACHE_REMOTE');
+    return null;
+  }
+  if (queue) {
+    throw invalid(
+      'config_invalid',
+      '--ccache-remote / PATCHBAY_CCACHE_REMOTE is for the builds `patchbay serve` runs itself; with --queue the workers build: give it to `patchbay worker`',
+    );
+  }
+  return parseCcacheRemoteUrl(url, ca === undefined ? null : path.resolve(cwd, ca));
 }
 
 // --- HTTP edge (issue 11, auth) ---

@@ -1,5 +1,6 @@
-// `--queue URL` (serve and worker) and the worker's own options: parsed and checked once, refused at start with the
-// flag, the variable and the reason. Redis is only ever reached as an ACL user with a password, optionally over TLS.
+// `--queue URL` (serve and worker), `--ccache-remote URL` (the shared ccache's Redis) and the worker's own options:
+// parsed and checked once, refused at start with the flag, the variable and the reason. Redis is only ever reached as
+// an ACL user with a password, optionally over TLS.
 import os from 'node:os';
 import path from 'node:path';
 import { invalid } from '../errors.js';
@@ -22,55 +23,87 @@ export interface QueueSettings {
   display: string;
 }
 
-const QUEUE_FLAG = '--queue / PATCHBAY_QUEUE';
+/** Which option a Redis URL came from: its flags in messages, and the code of a URL without credentials. */
+interface RedisRole {
+  flag: string;
+  caFlag: string;
+  needsPassword: string;
+}
+
+const QUEUE_ROLE: RedisRole = { flag: '--queue / PATCHBAY_QUEUE', caFlag: '--queue-ca / PATCHBAY_QUEUE_CA', needsPassword: 'queue_needs_password' };
+const CCACHE_ROLE: RedisRole = {
+  flag: '--ccache-remote / PATCHBAY_CCACHE_REMOTE',
+  caFlag: '--ccache-remote-ca / PATCHBAY_CCACHE_REMOTE_CA',
+  needsPassword: 'ccache_remote_needs_password',
+};
 
 /**
  * `redis://USER:PASSWORD@HOST[:PORT][/DB]` or `rediss://…` (TLS). A user and a password are required: Redis without
  * one lets anybody who reaches its port enqueue jobs. User and password may be percent-encoded.
  */
 export function parseQueueUrl(raw: string, caFile: string | null = null): QueueSettings {
+  return parseRedisUrl(raw, caFile, QUEUE_ROLE);
+}
+
+/**
+ * `--ccache-remote`: the Redis the trusted base builds share their ccache through (docs/scale.md), the same URL
+ * shape as --queue. Its user must be one of its own, limited to ccache's keys: the queue's user may enqueue jobs.
+ */
+export function parseCcacheRemoteUrl(raw: string, caFile: string | null = null, queue: QueueSettings | null = null): QueueSettings {
+  const r = parseRedisUrl(raw, caFile, CCACHE_ROLE);
+  if (queue && r.username === queue.username && r.host === queue.host && r.port === queue.port) {
+    throw invalid(
+      'ccache_remote_queue_user',
+      `${CCACHE_ROLE.flag}: ${r.display} logs in as "${r.username}", the queue's user; give ccache an ACL user of its own, limited to its keys (ACL SETUSER in docs/scale.md): whatever a base build's compiler runs could use the queue's user to enqueue jobs`,
+    );
+  }
+  return r;
+}
+
+function parseRedisUrl(raw: string, caFile: string | null, role: RedisRole): QueueSettings {
+  const FLAG = role.flag;
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw invalid('config_invalid', `${QUEUE_FLAG}: "${redact(raw)}" is not a URL; expected redis://USER:PASSWORD@HOST:PORT or rediss://… for TLS`);
+    throw invalid('config_invalid', `${FLAG}: "${redact(raw)}" is not a URL; expected redis://USER:PASSWORD@HOST:PORT or rediss://… for TLS`);
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw invalid('config_invalid', `${QUEUE_FLAG}: the scheme must be redis:// or rediss:// (TLS), not ${u.protocol}//`);
+    throw invalid('config_invalid', `${FLAG}: the scheme must be redis:// or rediss:// (TLS), not ${u.protocol}//`);
   }
   const tls = u.protocol === 'rediss:';
-  const display = `${u.protocol}//${u.username ? `${decode(u.username)}@` : ''}${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  const display = `${u.protocol}//${u.username ? `${decode(u.username, FLAG)}@` : ''}${u.host}${u.pathname === '/' ? '' : u.pathname}`;
   if (!u.username || !u.password) {
     throw invalid(
-      'queue_needs_password',
-      `${QUEUE_FLAG}: ${display} names no ${u.username ? 'password' : 'user'}; Redis must be reached as an ACL user with a password (redis://USER:PASSWORD@HOST:PORT), see docs/scale.md`,
+      role.needsPassword,
+      `${FLAG}: ${display} names no ${u.username ? 'password' : 'user'}; Redis must be reached as an ACL user with a password (redis://USER:PASSWORD@HOST:PORT), see docs/scale.md`,
     );
   }
-  if (!u.hostname) throw invalid('config_invalid', `${QUEUE_FLAG}: ${display} names no host`);
-  if (u.search || u.hash) throw invalid('config_invalid', `${QUEUE_FLAG}: ${display}: query parameters and fragments are not supported`);
+  if (!u.hostname) throw invalid('config_invalid', `${FLAG}: ${display} names no host`);
+  if (u.search || u.hash) throw invalid('config_invalid', `${FLAG}: ${display}: query parameters and fragments are not supported`);
   const port = u.port === '' ? 6379 : Number(u.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid('config_invalid', `${QUEUE_FLAG}: ${display}: port out of range`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid('config_invalid', `${FLAG}: ${display}: port out of range`);
   const dbText = u.pathname.replace(/^\//, '');
-  if (dbText !== '' && !/^\d{1,2}$/.test(dbText)) throw invalid('config_invalid', `${QUEUE_FLAG}: ${display}: the path must be a database number (/0 … /99)`);
-  if (caFile && !tls) throw invalid('config_invalid', `--queue-ca / PATCHBAY_QUEUE_CA is for rediss:// (TLS); ${display} is plain redis://`);
+  if (dbText !== '' && !/^\d{1,2}$/.test(dbText)) throw invalid('config_invalid', `${FLAG}: ${display}: the path must be a database number (/0 … /99)`);
+  if (caFile && !tls) throw invalid('config_invalid', `${role.caFlag} is for rediss:// (TLS); ${display} is plain redis://`);
   return {
     tls,
     // [::1] comes back from URL with its brackets; the socket wants the bare address.
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port,
-    username: decode(u.username),
-    password: decode(u.password),
+    username: decode(u.username, FLAG),
+    password: decode(u.password, FLAG),
     db: dbText === '' ? 0 : Number(dbText),
     caFile,
     display,
   };
 }
 
-function decode(s: string): string {
+function decode(s: string, flag: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    throw invalid('config_invalid', `${QUEUE_FLAG}: the user or password has a broken %-escape`);
+    throw invalid('config_invalid', `${flag}: the user or password has a broken %-escape`);
   }
 }
 
@@ -96,6 +129,8 @@ export const WORKER_SETTINGS = {
   gates: 'PATCHBAY_WORKER_GATES',
   cpus: 'PATCHBAY_WORKER_CPUS',
   ccacheDir: 'PATCHBAY_CCACHE_DIR',
+  ccacheRemote: 'PATCHBAY_CCACHE_REMOTE',
+  ccacheRemoteCa: 'PATCHBAY_CCACHE_REMOTE_CA',
   jobLock: 'PATCHBAY_WORKER_JOB_LOCK',
   logLevel: 'PATCHBAY_LOG_LEVEL',
 } as const;
@@ -124,6 +159,8 @@ export interface WorkerConfig {
   cpus: number;
   /** Compiler cache of its builds (default DATA/ccache). */
   ccacheDir: string;
+  /** The Redis its trusted base builds share their ccache through (ccache's remote storage); null: local only. */
+  ccacheRemote: QueueSettings | null;
   /**
    * How long a job's lock lives without this worker renewing it: a worker killed mid-job loses it after this long and
    * another worker takes the job over (BullMQ's lockDuration and stalledInterval); default 30 s.
@@ -176,6 +213,10 @@ export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = pr
     return n;
   };
   const dataDir = path.resolve(cwd, pick('data') ?? 'data');
+  const remoteRaw = pick('ccacheRemote');
+  const remoteCa = pick('ccacheRemoteCa');
+  if (remoteRaw === undefined && remoteCa !== undefined) throw invalid('config_invalid', '--ccache-remote-ca / PATCHBAY_CCACHE_REMOTE_CA is given without --ccache-remote / PATCHBAY_CCACHE_REMOTE');
+  const ccacheRemote = remoteRaw === undefined ? null : parseCcacheRemoteUrl(remoteRaw, remoteCa === undefined ? null : path.resolve(cwd, remoteCa), queue);
   return Object.freeze({
     name,
     host: os.hostname(),
@@ -189,6 +230,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = pr
     gates: count('gates', 1, 64),
     cpus: count('cpus', os.availableParallelism(), 1024),
     ccacheDir: path.resolve(cwd, pick('ccacheDir') ?? path.join(dataDir, 'ccache')),
+    ccacheRemote,
     jobLockMs: count('jobLock', 30, 3600) * 1000,
     logLevel: pick('logLevel') ?? 'info',
   });

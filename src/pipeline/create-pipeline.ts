@@ -1,10 +1,12 @@
 // Assembles the CI pipeline from the configuration: tree mirrors and worktrees, the step pool, the engine and its
 // read side. Off (null) when --pipeline-runs is 0 or no project has a tree. With a remote (serve --queue) no step
-// runs here: the pools have no threads, the mirrors serve only the engine's look-ups (a branch's commit).
+// runs here: the pools have no threads, the mirrors serve only the engine's look-ups (a branch's commit). With
+// --ccache-remote, the socket the trusted base builds reach the ccache's Redis through (./ccache-remote.service.ts).
 import type { Config, PublicUrls } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../log.js';
 import type { JobSource, PipelineProject } from './job.js';
+import { CcacheRemote } from './ccache-remote.service.js';
 import { PipelineService } from './pipeline.service.js';
 import type { PipelineRemote } from './remote.js';
 import { pruneArtifacts } from './artifacts.js';
@@ -49,6 +51,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
     log: o.log.child({ subsystem: 'trees' }),
   });
   const pool = createStepPool(o.remote ? 0 : config.pipeline.threads);
+  const ccacheRemote = config.pipeline.ccacheRemote && !o.remote ? new CcacheRemote({ redis: config.pipeline.ccacheRemote, log: o.log.child({ subsystem: 'ccache-remote' }) }) : null;
   // The gate lane's own threads: a gate never waits for a thread a build or a boot holds.
   const gatePool = createStepPool(o.remote ? 0 : config.pipeline.gateRuns);
   const engine = new PipelineService({
@@ -59,6 +62,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
     gatePool,
     dataDir: config.dataDir,
     ccacheDir: config.pipeline.ccacheDir,
+    ccacheRemote: ccacheRemote?.socketPath ?? null,
     urls: o.urls,
     hostname: config.hostname,
     runs: config.pipeline.runs,
@@ -83,6 +87,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
     engine,
     runs: createRunViewService(o.db, () => o.urls.base, config.dataDir, (id) => engine.position(id)),
     async start() {
+      await ccacheRemote?.start();
       trees.start();
       prune();
       pruner = setInterval(prune, 3_600_000);
@@ -94,6 +99,8 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
       await engine.stop();
       await trees.close();
       await Promise.all([pool.destroy(), gatePool.destroy()]);
+      await ccacheRemote?.stop();
     },
   };
 }
+

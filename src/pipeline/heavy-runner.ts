@@ -24,6 +24,8 @@ import type { BuildContext, StepContext, StepResult, TestContext } from './types
 export interface HeavyHost {
   dataDir: string;
   ccacheDir: string;
+  /** The socket of the ccache's remote storage for trusted base builds (./ccache-remote.service.ts); null: none. */
+  ccacheRemote?: string | null;
   trees: Pick<TreeService, 'fetch' | 'resolve' | 'lease' | 'mirrorPath'>;
   pool: StepPool;
   log: Logger;
@@ -129,6 +131,7 @@ export async function runHeavyUnit(unit: HeavyUnit, host: HeavyHost, reporter: H
         build,
         objDir: objDirOf(host, unit, lease, key, files!),
         ccacheDir: host.ccacheDir,
+        ...(host.ccacheRemote ? { ccacheRemote: host.ccacheRemote } : {}),
         artifactsDir,
         jobs: extra.jobs ?? unit.cpus,
         baseCommit: lease.commit,

@@ -61,6 +61,8 @@ export interface PipelineDeps {
   gatePool: StepPool;
   dataDir: string;
   ccacheDir: string;
+  /** The socket of the ccache's remote storage for trusted base builds (./ccache-remote.service.ts); null: none. */
+  ccacheRemote?: string | null;
   urls: PublicUrls;
   hostname: string;
   /** Runs in the heavy lane at once (--pipeline-runs). */
@@ -346,7 +348,7 @@ export class PipelineService {
     const { project, job } = opened;
     const rows = await runSteps(db, runId);
     const done = finishedResults(rows);
-    const host: HeavyHost = { dataDir: this.deps.dataDir, ccacheDir: this.deps.ccacheDir, trees: this.deps.trees, pool: this.deps.pool, log };
+    const host: HeavyHost = { dataDir: this.deps.dataDir, ccacheDir: this.deps.ccacheDir, ccacheRemote: this.deps.ccacheRemote ?? null, trees: this.deps.trees, pool: this.deps.pool, log };
     const reporter: HeavyReporter = {
       started: (step, key, logPath) => this.stepStarted(project, job, runId, step, key, logPath),
       finished: (step, key, result) => this.recordStep(project, job, runId, step, key, result),

@@ -145,6 +145,11 @@ export interface BuildContext extends StepContext {
   objDir: string;
   /** Shared ccache directory. */
   ccacheDir: string;
+  /**
+   * The unix socket of the shared ccache's remote storage (./ccache-remote.service.ts), bound into the trusted base
+   * build's sandbox only; absent: the local ccache alone.
+   */
+  ccacheRemote?: string;
   /** This run's artefacts for this build (kernel image, modules image, logs); kept for a configured time. */
   artifactsDir: string;
   /** make -j. */

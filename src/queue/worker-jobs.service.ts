@@ -32,6 +32,8 @@ export interface WorkerJobsOptions {
   /** For the cancel marks (the registry's connection). */
   redis: Redis;
   heartbeat: WorkerHeartbeat;
+  /** The socket of the ccache's remote storage for trusted base builds (../pipeline/ccache-remote.service.ts). */
+  ccacheRemote?: string | null;
   log: Logger;
 }
 
@@ -261,7 +263,7 @@ export class WorkerJobs {
 
   private heavyHost(unit: HeavyUnit): HeavyHost {
     this.takeTree(unit.tree);
-    return { dataDir: this.cfg.dataDir, ccacheDir: this.cfg.ccacheDir, trees: this.trees, pool: this.pool, log: this.log };
+    return { dataDir: this.cfg.dataDir, ccacheDir: this.cfg.ccacheDir, ccacheRemote: this.o.ccacheRemote ?? null, trees: this.trees, pool: this.pool, log: this.log };
   }
 
   private oneBuild(unit: HeavyUnit): HeavyUnit['builds'][number] {

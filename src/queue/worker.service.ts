@@ -1,11 +1,13 @@
 // `patchbay worker`'s start and stop: the arches it can build (asked for, or every installed toolchain), Redis
 // checked (a refused password stops the start; an unreachable Redis is waited for), its token checked with the
-// server, then its registration in the worker registry with heartbeats, and its job processors on its lanes' queues
-// (./worker-jobs.service.ts) until stop.
+// server, with --ccache-remote the socket its base builds reach the shared ccache through, then its registration in
+// the worker registry with heartbeats, and its job processors on its lanes' queues (./worker-jobs.service.ts) until
+// stop.
 import type { Redis } from 'ioredis';
 import type { WorkerConfig } from '../config/queue.js';
 import { invalid, unavailable } from '../errors.js';
 import type { Logger } from '../log.js';
+import { CcacheRemote } from '../pipeline/ccache-remote.service.js';
 import { detectToolchains } from '../pipeline/toolchains.js';
 import { checkQueue, connect } from './connection.js';
 import { queuesFor } from './names.js';
@@ -59,6 +61,9 @@ export async function startWorker(config: Readonly<WorkerConfig>, log: Logger): 
   const tokenName = await checkToken(config.server, config.token);
   if (tokenName !== config.name) log.warn(`this worker is --name ${config.name}, its token was made for ${tokenName}`);
 
+  // Builds only: gates and boots compile nothing with ccache.
+  const ccacheRemote = config.ccacheRemote && config.lanes.includes('builds') ? new CcacheRemote({ redis: config.ccacheRemote, log: log.child({ subsystem: 'ccache-remote' }) }) : null;
+  await ccacheRemote?.start();
   const redis = connect(config.queue, 'registry', (err) => log.warn({ err: err.message }, 'Redis connection'));
   const heartbeat = new WorkerHeartbeat(
     redis,
@@ -69,10 +74,11 @@ export async function startWorker(config: Readonly<WorkerConfig>, log: Logger): 
     await heartbeat.start();
   } catch (e) {
     redis.disconnect();
+    await ccacheRemote?.stop();
     throw e;
   }
   const queues = queuesFor(config.lanes, arches);
-  const jobs = new WorkerJobs({ config, arches, redis, heartbeat, log });
+  const jobs = new WorkerJobs({ config, arches, redis, heartbeat, ccacheRemote: ccacheRemote?.socketPath ?? null, log });
   jobs.start();
   return {
     config,
@@ -83,6 +89,7 @@ export async function startWorker(config: Readonly<WorkerConfig>, log: Logger): 
     jobs,
     async stop() {
       await jobs.stop();
+      await ccacheRemote?.stop();
       await heartbeat.stop();
       await redis.quit().catch(() => redis.disconnect());
     },

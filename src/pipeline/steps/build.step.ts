@@ -2,18 +2,20 @@
 // ctx.baseCommit = the commit before it). The O= folder is warm: it stays at a fixed path for this worktree slot,
 // arch and config, and holds a trusted build of the base (../object-tree.ts: its state lives in a host-only folder
 // beside it). When it does not hold the run's base, the base is checked out, configured if needed, built (the only
-// builds that write the tree and the shared ccache), its warnings recorded, and the series checked out again. Then
-// the series is built over an overlay: the tree as the build sees it is the base build plus the submitter's own
-// layer (their last build), so only what the series touched recompiles, and nothing the build writes reaches the tree
-// or the ccache (read-only) for anyone else. Every make runs in the sandbox (../sandbox.ts) as the build user with
-// process and memory caps (../sandbox-runner.ts); a cap hit stops the build at once and fails it. The log is read by
-// ../rules/gcc-output.ts: the first errors, and the warnings the base build did not have (type NEW_WARNING). Outputs
-// (the kernel image, the .config, an ext2 image of modules_install + headers_install) are taken out by
-// ../build-outputs.ts and copied into the run's artefacts without following anything.
+// builds that write the tree and the shared ccache, and the only ones given the ccache's remote storage in Redis
+// when there is one: ../ccache-remote.service.ts), its warnings and ccache figures recorded, and the series checked
+// out again. Then the series is built over an overlay: the tree as the build sees it is the base build plus the
+// submitter's own layer (their last build), so only what the series touched recompiles, and nothing the build writes
+// reaches the tree or the ccache (read-only, no remote) for anyone else. Every make runs in the sandbox (../sandbox.ts)
+// as the build user with process and memory caps (../sandbox-runner.ts); a cap hit stops the build at once and fails
+// it. The log is read by ../rules/gcc-output.ts: the first errors, and the warnings the base build did not have (type
+// NEW_WARNING). Outputs (the kernel image, the .config, an ext2 image of modules_install + headers_install) are taken
+// out by ../build-outputs.ts and copied into the run's artefacts without following anything.
 import fs from 'node:fs';
 import path from 'node:path';
 import { logLine, runTool, type ToolRun } from '../exec.js';
 import { COLLECT_SCRIPT, collectProblems, PACK_SCRIPT } from '../build-outputs.js';
+import { parseStatsLog, statsLine } from '../ccache-stats.js';
 import { checkConfig, CONFIG_MAX_BYTES, configEnabled, configHash, configure, type ConfigSpec, type ConfigureResult } from '../kconfig.js';
 import {
   ensureHostDir,
@@ -46,6 +48,8 @@ const STAGING = '.patchbay-staging';
 const MAX_ERRORS = 10;
 const MAX_WARNINGS = 20;
 const MAX_COMPILED_LISTED = 20;
+/** The base build's ccache stats log: a few hundred bytes per compilation, so a big config's fits many times over. */
+const STATS_LOG_MAX_BYTES = 64 * 1024 ** 2;
 
 /** Fixed so builds are reproducible and ccache hits across runs (kernel-lab.md §2). */
 export const KBUILD_ENV = {
@@ -232,7 +236,7 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
   ];
   const makeArgs = [...makeVars, `-j${ctx.jobs}`];
   outputs.makeCommand = ['make', ...makeArgs].map(shellQuote).join(' ');
-  const trustedEnv = sandboxEnv({
+  const ccacheEnv = {
     CCACHE_DIR: ccache,
     CCACHE_BASEDIR: worktree,
     CCACHE_NOHASHDIR: '1',
@@ -244,11 +248,19 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     GIT_CONFIG_KEY_0: 'safe.directory',
     GIT_CONFIG_VALUE_0: '*',
     ...KBUILD_ENV,
-  });
-  // The series' build reads the shared cache and never writes it (the folder is read-only to it too).
-  const studentEnv = { ...trustedEnv, CCACHE_READONLY: '1' };
+  };
+  // The base build's ccache logs what it found where (../ccache-stats.ts) into a folder of the host folder, bound for
+  // it alone. With a remote, its socket (never a password: ../ccache-remote.service.ts) is bound in for it alone too.
+  const statsDir = path.join(hostDir, 'ccache-stats');
+  const statsLog = path.join(statsDir, 'stats.log');
+  const remote = ctx.ccacheRemote ? path.resolve(ctx.ccacheRemote) : null;
+  const trustedEnv = sandboxEnv({ ...ccacheEnv, CCACHE_STATSLOG: statsLog, ...(remote ? { CCACHE_REMOTE_STORAGE: `redis+unix:${remote}` } : {}) });
+  // The series' build reads the local cache and never writes it (the folder is read-only to it too); it has no
+  // remote at all: no socket, no variable.
+  const studentEnv = sandboxEnv({ ...ccacheEnv, CCACHE_READONLY: '1' });
   const layer = studentLayer(objDir, job.series.submitter.email);
-  const hide = [...HIDDEN_DIRS, hostDir, ...(ctx.privateDirs ?? [])];
+  // The socket's folder is root's (0700) on the host; hidden as well, it is not even a name in a sandbox.
+  const hide = [...HIDDEN_DIRS, hostDir, ...(ctx.privateDirs ?? []), ...(remote ? [path.dirname(remote)] : [])];
   const capStops: Finding[] = [];
 
   /**
@@ -259,8 +271,8 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     let r: SandboxRun;
     try {
       r = await runSandboxed(cmd, args, {
-        writable: trusted ? [objDir, ccache] : [objDir, ...(o.writable ?? [])],
-        readable: [worktree, ...(ctx.mirror ? [path.resolve(ctx.mirror)] : []), fragmentDir, ...(trusted ? [] : [ccache])],
+        writable: trusted ? [objDir, ccache, statsDir] : [objDir, ...(o.writable ?? [])],
+        readable: [worktree, ...(ctx.mirror ? [path.resolve(ctx.mirror)] : []), fragmentDir, ...(trusted ? (remote ? [remote] : []) : [ccache])],
         hide,
         overlay: trusted ? undefined : { lower: objDir, upper: layer.upper, work: layer.work },
         cwd: o.cwd ?? worktree,
@@ -300,6 +312,19 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     return { run, log: parseBuildLog(run.stdout, mapPath), ms: run.ms };
   };
   const overLimit = (r: ToolRun) => r.stdout.length >= limits.outputBytes;
+  /** The base build's ccache figures (configure's host tools included), logged and in the outputs. */
+  const baseCcache = (withRemote: boolean) => {
+    try {
+      const text = readTextInTree(statsDir, 'stats.log', STATS_LOG_MAX_BYTES);
+      if (text === null) return;
+      const c = parseStatsLog(text);
+      logLine(ctx.logPath, `--- ${statsLine(c, withRemote)}`);
+      Object.assign(outputs, { baseCcacheHits: c.hits, baseCcacheLocalHits: c.localHits, baseCcacheRemoteHits: c.remoteHits, baseCcacheMisses: c.misses });
+      if (withRemote) Object.assign(outputs, { baseCcacheRemoteErrors: c.remoteErrors, baseCcacheRemoteWrites: c.remoteWrites });
+    } catch (e) {
+      logLine(ctx.logPath, `--- ccache figures not read: ${(e as Error).message}`);
+    }
+  };
   const configureHere = async (trusted: boolean, mergeOnly: boolean): Promise<ConfigureResult> => {
     const c = await configure({ spec: ctx.build, objDir, sourceDir: worktree, makeVars, fragmentDir, run: (cmd, args, o) => inSandbox(trusted, cmd, args, o ?? {}), mergeOnly });
     if (!c.ok) throw new StepError(`configuring ${tc.arch} (${ctx.build.base}) failed: ${c.error ?? ''}`);
@@ -343,6 +368,10 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
       state = { ...state, base: null, worktree: wtId };
       writeTreeState(objDir, state);
       await ensureOwned(objDir, user, { logPath: ctx.logPath, runId: job.runId }, true);
+      fs.rmSync(statsDir, { recursive: true, force: true });
+      fs.mkdirSync(statsDir, { mode: 0o755 });
+      fs.chownSync(statsDir, user.uid, user.gid);
+      if (remote) logLine(ctx.logPath, `--- ccache remote storage for the base build: ${remote} (Redis; the series' build has none)`);
       if (head !== base) await git(['checkout', '--detach', '-q', base]);
       if (!(state.config === hash && isRegularInTree(objDir, '.config'))) {
         const c = await configureHere(true, false);
@@ -352,6 +381,7 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
       }
       const b = await make(true, `base build of ${base.slice(0, 12)}`);
       outputs.baseBuildMs = Math.round(b.ms);
+      baseCcache(remote !== null);
       if (b.run.code !== 0) {
         if (head !== base) await git(['checkout', '--detach', '-q', head]);
         findings.push(...capStops, ...errorFindings(b.log));
