@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 /** Connecting and logging in to Redis: ccache waits up to its operation-timeout (10 s) for its first reply. */
 const LOGIN_TIMEOUT_MS = 3_000;
 /** After a failed connection, connections are closed at once for this long (ccache then compiles without a pause). */
-const DOWN_MS = 10_000;
+const RETRY_AFTER_MS = 10_000;
 /** Longest reply line read while logging in (Redis' errors are one short line). */
 const MAX_REPLY_BYTES = 4_096;
 /** A unix socket's path is at most 107 bytes (sun_path). */
@@ -61,6 +61,8 @@ export interface CcacheRemoteOptions {
   log: Logger;
   /** Where the socket's private folder is made (default the system's temporary folder, private in every sandbox). */
   parentDir?: string;
+  /** After a failure, Redis is tried again after this long (default 10 s); meanwhile connections are closed at once. */
+  retryAfterMs?: number;
 }
 
 /** What the service did since its start, for the logs and tests. */
@@ -69,7 +71,7 @@ export interface CcacheRemoteCounts {
   accepted: number;
   /** …logged in and joined to Redis. */
   joined: number;
-  /** …closed at once: Redis refused or did not answer (now or in the last DOWN_MS). */
+  /** …closed at once: Redis refused or did not answer (now, or in the retry pause after a failure). */
   closed: number;
 }
 
@@ -85,6 +87,7 @@ export class CcacheRemote {
   private readonly ca: Buffer | undefined;
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
+  private readonly retryAfterMs: number;
   private downUntil = 0;
   private down = false;
   private readonly counts: CcacheRemoteCounts = { accepted: 0, joined: 0, closed: 0 };
@@ -92,6 +95,7 @@ export class CcacheRemote {
   constructor(o: CcacheRemoteOptions) {
     this.redis = o.redis;
     this.log = o.log;
+    this.retryAfterMs = o.retryAfterMs ?? RETRY_AFTER_MS;
     this.dir = path.join(o.parentDir ?? os.tmpdir(), `patchbay-ccache-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
     this.socketPath = path.join(this.dir, 'redis.sock');
     if (Buffer.byteLength(this.socketPath) > MAX_SOCKET_PATH) {
@@ -238,10 +242,10 @@ export class CcacheRemote {
 
   private failed(err: Error): void {
     this.counts.closed++;
-    this.downUntil = Date.now() + DOWN_MS;
+    this.downUntil = Date.now() + this.retryAfterMs;
     if (!this.down) {
       this.down = true;
-      this.log.warn({ redis: this.redis.display, err: err.message }, `ccache remote storage unavailable: base builds compile without it (tried again after ${DOWN_MS / 1000} s)`);
+      this.log.warn({ redis: this.redis.display, err: err.message }, `ccache remote storage unavailable: base builds compile without it (tried again after ${this.retryAfterMs / 1000} s)`);
     }
   }
 
