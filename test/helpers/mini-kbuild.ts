@@ -67,7 +67,8 @@ export interface MiniTree {
 
 export const SECRET_TEXT = 'SQLite format 3\0patchbay secret: users, sessions, every mail\n';
 
-export function miniKbuild(): MiniTree {
+/** `sources`: that many more files in kernel/ (each its own compilation), for figures over more than two objects. */
+export function miniKbuild(opts: { sources?: number } = {}): MiniTree {
   const data = tempDir('patchbay-mini-kbuild-');
   const src = path.join(data, 'src');
   fs.mkdirSync(path.join(src, 'kernel'), { recursive: true });
@@ -76,6 +77,7 @@ export function miniKbuild(): MiniTree {
   fs.writeFileSync(path.join(src, 'scripts/kconfig/merge_config.sh'), MERGE_CONFIG, { mode: 0o755 });
   fs.writeFileSync(path.join(src, 'kernel/fork.c'), 'int mini_fork(void) { return 1; }\n');
   fs.writeFileSync(path.join(src, 'kernel/exit.c'), 'int mini_exit(void) { return 2; }\n');
+  for (let i = 0; i < (opts.sources ?? 0); i++) fs.writeFileSync(path.join(src, `kernel/extra-${i}.c`), `int mini_extra_${i}(void) { return ${i}; }\n`);
   git(src, 'init', '-q', '-b', 'master');
   git(src, 'add', '-A');
   git(src, '-c', 'user.name=patchbay', '-c', 'user.email=patchbay@localhost', 'commit', '-q', '-m', 'A tree that builds like Linux');
