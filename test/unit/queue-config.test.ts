@@ -1,9 +1,9 @@
-// --queue and `patchbay worker`'s options: a Redis URL with a user and a password (TLS with rediss://), refused at
-// start with the flag and the reason otherwise.
+// --queue, --ccache-remote and `patchbay worker`'s options: a Redis URL with a user and a password (TLS with
+// rediss://), refused at start with the flag and the reason otherwise.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/config.js';
-import { loadWorkerConfig, parseArches, parseLanes, parseQueueUrl } from '../../src/config/queue.js';
+import { loadWorkerConfig, parseArches, parseCcacheRemoteUrl, parseLanes, parseQueueUrl } from '../../src/config/queue.js';
 import { isAppError } from '../../src/errors.js';
 
 const TOKEN = `pbw-${'ab'.repeat(20)}`;
@@ -90,5 +90,40 @@ describe('patchbay worker options', () => {
   it('keeps each lane and arch once, in the order given', () => {
     assert.deepEqual(parseLanes('tests,builds,tests'), ['tests', 'builds']);
     assert.deepEqual(parseArches('riscv64, arm64 ,riscv64'), ['riscv64', 'arm64']);
+  });
+});
+
+describe('--ccache-remote', () => {
+  const base = { queue: 'redis://w:pw@q.example.org', server: 'https://pb.example.org/', token: TOKEN, name: 'w' };
+
+  it('is off by default; a worker reads it (and its CA) from the flag or PATCHBAY_CCACHE_REMOTE', () => {
+    assert.equal(loadWorkerConfig(base, {}).ccacheRemote, null);
+    assert.equal(loadConfig({}, {}).pipeline.ccacheRemote, null);
+    const w = loadWorkerConfig(base, { PATCHBAY_CCACHE_REMOTE: 'rediss://ccache:c%40che@cache.example.org:6380', PATCHBAY_CCACHE_REMOTE_CA: 'ca.pem' }, '/srv/w');
+    assert.deepEqual(
+      [w.ccacheRemote?.tls, w.ccacheRemote?.host, w.ccacheRemote?.port, w.ccacheRemote?.username, w.ccacheRemote?.password, w.ccacheRemote?.caFile],
+      [true, 'cache.example.org', 6380, 'ccache', 'c@che', '/srv/w/ca.pem'],
+    );
+    const c = loadConfig({ ccacheRemote: 'redis://ccache:pw@127.0.0.1:6390/3' }, {});
+    assert.deepEqual([c.pipeline.ccacheRemote?.port, c.pipeline.ccacheRemote?.db], [6390, 3]);
+  });
+
+  it('needs a user and a password of its own, never the queue\'s, and names its own flag', () => {
+    assert.throws(() => parseCcacheRemoteUrl('redis://cache.example.org'), refused('ccache_remote_needs_password', /--ccache-remote \/ PATCHBAY_CCACHE_REMOTE: .*names no user/));
+    assert.throws(
+      () => loadWorkerConfig({ ...base, ccacheRemote: 'redis://w:other@q.example.org:6379' }, {}),
+      refused('ccache_remote_queue_user', /logs in as "w", the queue's user; give ccache an ACL user of its own/),
+    );
+    // Another Redis may well have a user of that name.
+    assert.equal(loadWorkerConfig({ ...base, ccacheRemote: 'redis://w:pw@cache.example.org' }, {}).ccacheRemote?.host, 'cache.example.org');
+    assert.throws(() => parseCcacheRemoteUrl('redis://c:pw@h', '/etc/ca.pem'), refused('config_invalid', /--ccache-remote-ca .* is for rediss:\/\//));
+    assert.throws(() => loadWorkerConfig({ ...base, ccacheRemoteCa: 'ca.pem' }, {}), refused('config_invalid', /without --ccache-remote/));
+  });
+
+  it('is refused by serve --queue, where the workers build', () => {
+    assert.throws(
+      () => loadConfig({ queue: 'redis://pb:pw@q.example.org', ccacheRemote: 'redis://ccache:pw@q.example.org' }, {}),
+      refused('config_invalid', /with --queue the workers build: give it to `patchbay worker`/),
+    );
   });
 });
