@@ -2,7 +2,7 @@
 // then one line per counter it bumped. The build step gives the trusted base build a log of its own and reads it
 // here: hits from the local cache, hits from the remote (Redis), compilations, remote errors.
 //
-// A sample, ccache 4.7.5, one remote hit then one miss written to both:
+// A sample (abridged), ccache 4.7.5: one hit from the remote, then one miss written to both:
 //   # a.c
 //   direct_cache_hit
 //   local_storage_miss

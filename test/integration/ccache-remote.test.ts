@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { parseCcacheRemoteUrl } from '../../src/config/queue.js';
 import { isAppError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
 import { CcacheRemote, respCommand } from '../../src/pipeline/ccache-remote.service.js';
 import { parseStatsLog } from '../../src/pipeline/ccache-stats.js';
 import { addCcacheUser, adminClient, allKeys, CCACHE_ACL } from '../helpers/ccache-redis.js';
@@ -20,7 +21,7 @@ import { tempDir } from '../helpers/dirs.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 /** A logger whose lines are kept. */
-function memoryLog(): { log: ReturnType<typeof pino>; lines: () => { level: number; msg: string }[] } {
+function memoryLog(): { log: Logger; lines: () => { level: number; msg: string }[] } {
   const out: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -28,7 +29,7 @@ function memoryLog(): { log: ReturnType<typeof pino>; lines: () => { level: numb
       cb();
     },
   });
-  return { log: pino({ level: 'info' }, stream), lines: () => out.map((l) => JSON.parse(l) as { level: number; msg: string }) };
+  return { log: pino<never>({ level: 'info' }, stream), lines: () => out.map((l) => JSON.parse(l) as { level: number; msg: string }) };
 }
 
 /** Length of the first complete RESP reply in `buf` (simple, error, integer, bulk), or -1. */

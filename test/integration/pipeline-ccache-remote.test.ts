@@ -7,10 +7,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { parseCcacheRemoteUrl, type QueueSettings } from '../../src/config/queue.js';
+import { createLogger } from '../../src/log.js';
 import { CcacheRemote } from '../../src/pipeline/ccache-remote.service.js';
 import { studentLayer } from '../../src/pipeline/object-tree.js';
 import { sandboxHost } from '../../src/pipeline/sandbox-runner.js';
@@ -27,7 +26,7 @@ const EXTRA_SOURCES = 30;
 const COMPILATIONS = EXTRA_SOURCES + 2;
 const CLEAN: Record<string, SeriesFile> = { 'kernel/fork.c': 'int mini_fork(void) { return 3; }\n' };
 
-const silent = () => pino({ level: 'silent' }, new Writable({ write: (_c, _e, cb) => cb() }));
+const silent = () => createLogger('silent');
 
 describe('ccache shared between workers through Redis', { skip: !ready && `needs root and the sandbox tools (${host.problems.join('; ') || 'not root'})` }, () => {
   let redis: RedisServer;
