@@ -6,6 +6,7 @@
 // series build has neither the socket nor the variable. A Redis that does not answer is never a build's failure:
 // the connection is closed, ccache counts a remote error and compiles; for a few seconds after a failure every
 // connection is closed at once, so a build does not wait on a dead Redis file after file.
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -24,6 +25,9 @@ const RETRY_AFTER_MS = 10_000;
 const MAX_REPLY_BYTES = 4_096;
 /** A unix socket's path is at most 107 bytes (sun_path). */
 const MAX_SOCKET_PATH = 100;
+
+/** The socket's folder: `<prefix><pid>-<random>` in the parent folder. */
+const DIR_PREFIX = 'patchbay-ccache-';
 
 /** ccache's keys in Redis all start with this (seen with MONITOR: `GET ccache:<hash>`). */
 export const CCACHE_KEY_PREFIX = 'ccache:';
@@ -81,6 +85,7 @@ export type CcacheRemoteAccess = { ok: true; wide: boolean } | { ok: false; reas
 export class CcacheRemote {
   /** The unix socket the trusted base builds' ccache connects to. */
   readonly socketPath: string;
+  private readonly parent: string;
   private readonly dir: string;
   private readonly redis: QueueSettings;
   private readonly log: Logger;
@@ -96,7 +101,8 @@ export class CcacheRemote {
     this.redis = o.redis;
     this.log = o.log;
     this.retryAfterMs = o.retryAfterMs ?? RETRY_AFTER_MS;
-    this.dir = path.join(o.parentDir ?? os.tmpdir(), `patchbay-ccache-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+    this.parent = o.parentDir ?? os.tmpdir();
+    this.dir = path.join(this.parent, `${DIR_PREFIX}${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
     this.socketPath = path.join(this.dir, 'redis.sock');
     if (Buffer.byteLength(this.socketPath) > MAX_SOCKET_PATH) {
       throw invalid('config_invalid', `the ccache remote's socket path ${this.socketPath} is longer than ${MAX_SOCKET_PATH} bytes: set TMPDIR to a shorter folder`);
@@ -161,6 +167,11 @@ export class CcacheRemote {
    * and a user that reaches other keys too are warnings), then listens.
    */
   async start(): Promise<void> {
+    const features = await ccacheFeatures();
+    if (features !== null && !features.includes('redis+unix-storage')) {
+      this.log.warn({ features }, 'this ccache cannot use a Redis unix socket (no redis+unix-storage): base builds compile without the remote (Debian 12\'s ccache 4.7 has it)');
+    }
+    removeStale(this.parent);
     const access = await this.checkAccess();
     if (!access.ok) this.log.warn({ redis: this.redis.display, reason: access.reason }, 'the ccache remote storage is not reachable yet: base builds compile without it until it is');
     else if (access.wide) this.log.warn({ redis: this.redis.display, user: this.redis.username }, `the ccache remote storage's user can read keys outside ${CCACHE_KEY_PREFIX}*: limit its ACL to ~${CCACHE_KEY_PREFIX}* (docs/scale.md)`);
@@ -307,5 +318,39 @@ export class CcacheRemote {
       up.once('close', onClose);
       up.write(Buffer.concat(commands));
     });
+  }
+}
+
+/** The features line of `ccache --version` (`file-storage http-storage redis+unix-storage redis-storage`), or null. */
+function ccacheFeatures(): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile('ccache', ['--version'], { timeout: 5_000 }, (err, stdout) => resolve(err ? null : (/^Features: (.*)$/m.exec(stdout)?.[1] ?? null)));
+  });
+}
+
+/** Socket folders of processes that died without stopping (a kill -9): nothing listens there any more. */
+function removeStale(parent: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-[0-9a-f]{12}$`).exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    const dir = path.join(parent, name);
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    // Only our own folders (root's, not a symlink someone else planted).
+    if (st?.isDirectory() && st.uid === process.getuid?.()) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -194,6 +194,23 @@ describe('ccache remote storage door', () => {
     }
   });
 
+  it('removes the socket folders of processes that died without stopping, and no other', async () => {
+    const parent = tempDir('patchbay-ccache-parent-');
+    const dead = await new Promise<number>((resolve) => {
+      const c = execFile('true');
+      c.once('exit', () => resolve(c.pid!));
+    });
+    const stale = path.join(parent, `patchbay-ccache-${dead}-0123456789ab`);
+    const live = path.join(parent, `patchbay-ccache-${process.pid}-0123456789ab`);
+    const other = path.join(parent, `patchbay-ccache-${dead}-not-ours`);
+    for (const d of [stale, live, other]) fs.mkdirSync(d);
+    const remote = await open({ redis: await addCcacheUser(redis, { user: 'ccache-stale' }), log: memoryLog().log, parentDir: parent });
+    assert.deepEqual(fs.readdirSync(parent).sort(), [path.basename(live), path.basename(other), path.basename(path.dirname(remote.socketPath))].sort());
+    await remote.stop();
+    assert.equal(fs.existsSync(path.dirname(remote.socketPath)), false, 'its own folder goes at stop');
+    fs.rmSync(parent, { recursive: true, force: true });
+  });
+
   it('reaches a rediss:// Redis with its CA', async () => {
     const secure = await startRedis({ persistence: false, tls: true });
     try {
