@@ -85,6 +85,13 @@ async function compile(dir: string, cacheDir: string, remote: string, source: st
 describe('ccache remote storage door', () => {
   let redis: RedisServer;
   const remotes: CcacheRemote[] = [];
+  const dirs: string[] = [];
+  /** A temporary folder removed after the suite, passed or failed. */
+  const scratch = (prefix: string) => {
+    const d = tempDir(prefix);
+    dirs.push(d);
+    return d;
+  };
   const open = async (o: ConstructorParameters<typeof CcacheRemote>[0]) => {
     const r = new CcacheRemote(o);
     remotes.push(r);
@@ -98,6 +105,7 @@ describe('ccache remote storage door', () => {
   after(async () => {
     for (const r of remotes) await r.stop();
     await redis?.close();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
   it('logs in as the ccache user itself: a client sends no password, reads only its own replies, and reaches ccache keys alone', async () => {
@@ -132,7 +140,7 @@ describe('ccache remote storage door', () => {
   it('lets ccache store a result and another cache folder find it there, under ccache: keys', async () => {
     const settings = await addCcacheUser(redis);
     const remote = await open({ redis: settings, log: memoryLog().log });
-    const dir = tempDir('patchbay-ccache-door-');
+    const dir = scratch('patchbay-ccache-door-');
     const source = 'int door(void) { return 42; }\n';
     const first = await compile(dir, path.join(dir, 'cache-a'), remote.storageUrl, source);
     assert.deepEqual([first.misses, first.remoteWrites > 0, first.remoteErrors], [1, true, 0]);
@@ -141,7 +149,6 @@ describe('ccache remote storage door', () => {
     const second = await compile(dir, path.join(dir, 'cache-b'), remote.storageUrl, source);
     assert.deepEqual([second.hits, second.remoteHits, second.misses, second.remoteErrors], [1, 1, 0, 0]);
     assert.deepEqual(await allKeys(redis), keys, 'a hit writes nothing');
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('stops the start on a refused password or a user without ccache commands, and says when the user reaches other keys', async () => {
@@ -166,7 +173,7 @@ describe('ccache remote storage door', () => {
       const settings = await addCcacheUser(own);
       const m = memoryLog();
       const remote = await open({ redis: settings, log: m.log, retryAfterMs: 300 });
-      const dir = tempDir('patchbay-ccache-down-');
+      const dir = scratch('patchbay-ccache-down-');
       await own.stop();
       const t0 = performance.now();
       const down = await compile(dir, path.join(dir, 'cache'), remote.storageUrl, 'int down(void) { return 1; }\n');
@@ -188,14 +195,13 @@ describe('ccache remote storage door', () => {
       const back = await ask(remote.socketPath, [['GET', 'ccache:x']]);
       assert.deepEqual(back.replies, ['$-1\r\n'], JSON.stringify(m.lines()));
       assert.ok(m.lines().some((l) => /answers again/.test(l.msg)));
-      fs.rmSync(dir, { recursive: true, force: true });
     } finally {
       await own.close();
     }
   });
 
   it('removes the socket folders of processes that died without stopping, and no other', async () => {
-    const parent = tempDir('patchbay-ccache-parent-');
+    const parent = scratch('patchbay-ccache-parent-');
     const dead = await new Promise<number>((resolve) => {
       const c = execFile('true');
       c.once('exit', () => resolve(c.pid!));
@@ -208,7 +214,6 @@ describe('ccache remote storage door', () => {
     assert.deepEqual(fs.readdirSync(parent).sort(), [path.basename(live), path.basename(other), path.basename(path.dirname(remote.socketPath))].sort());
     await remote.stop();
     assert.equal(fs.existsSync(path.dirname(remote.socketPath)), false, 'its own folder goes at stop');
-    fs.rmSync(parent, { recursive: true, force: true });
   });
 
   it('reaches a rediss:// Redis with its CA', async () => {
