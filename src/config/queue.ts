@@ -97,6 +97,7 @@ export const WORKER_SETTINGS = {
   cpus: 'PATCHBAY_WORKER_CPUS',
   ccacheDir: 'PATCHBAY_CCACHE_DIR',
   jobLock: 'PATCHBAY_WORKER_JOB_LOCK',
+  preferWarmWait: 'PATCHBAY_WORKER_PREFER_WARM_WAIT',
   logLevel: 'PATCHBAY_LOG_LEVEL',
 } as const;
 export type WorkerFlags = Partial<Record<keyof typeof WORKER_SETTINGS, string | undefined>>;
@@ -129,6 +130,11 @@ export interface WorkerConfig {
    * another worker takes the job over (BullMQ's lockDuration and stalledInterval); default 30 s.
    */
   jobLockMs: number;
+  /**
+   * How long, in all, a build or boot job may be handed back for another worker that holds its warm tree and has a
+   * free build slot (docs/scale.md, "Warm trees"); 0: never, this worker runs what it takes. Default 60 s.
+   */
+  preferWarmWaitMs: number;
   logLevel: string;
 }
 
@@ -175,6 +181,13 @@ export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = pr
     if (!/^\d+$/.test(raw.trim()) || n < 1 || n > max) throw invalid('config_invalid', `--${kebab(flag)} / ${WORKER_SETTINGS[flag]}: expected a whole number from 1 to ${max}, got "${raw.slice(0, 40)}"`);
     return n;
   };
+  const seconds = (flag: keyof typeof WORKER_SETTINGS, dflt: number, max: number): number => {
+    const raw = pick(flag);
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || n > max) throw invalid('config_invalid', `--${kebab(flag)} / ${WORKER_SETTINGS[flag]}: expected whole seconds from 0 to ${max}, got "${raw.slice(0, 40)}"`);
+    return n;
+  };
   const dataDir = path.resolve(cwd, pick('data') ?? 'data');
   return Object.freeze({
     name,
@@ -190,6 +203,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = pr
     cpus: count('cpus', os.availableParallelism(), 1024),
     ccacheDir: path.resolve(cwd, pick('ccacheDir') ?? path.join(dataDir, 'ccache')),
     jobLockMs: count('jobLock', 30, 3600) * 1000,
+    preferWarmWaitMs: seconds('preferWarmWait', 60, 3600) * 1000,
     logLevel: pick('logLevel') ?? 'info',
   });
 }
