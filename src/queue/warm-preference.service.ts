@@ -88,7 +88,7 @@ export class WarmPreference {
     // A worker only remembers its last few hand-backs (the same job comes back within seconds, or never).
     if (this.rounds.size > 256) this.rounds.delete(this.rounds.keys().next().value!);
     const aside = Math.min(STEP_ASIDE_MS * 2 ** (round - 1), this.o.maxStepAsideMs);
-    this.o.log.info({ job: jobId, holder: holder.name, tree, round }, `handed ${jobId} back for ${holder.name}, which holds warm tree ${tree} and has a free build slot`);
+    this.o.log.info({ job: jobId, holder: holder.name, tree, round }, `handed ${jobId} back for ${holder.name}, which holds warm tree ${tree} and reports a free build slot`);
     // While this processor waits, this worker's slot asks for no job: the holder, blocked waiting for one, is first.
     await sleep(aside);
     return true;
