@@ -19,6 +19,8 @@ export const deferKey = (jobId: string): string => `${PREFIX}:defer:${jobId}`;
 const DEFER_KEY_GRACE_MS = 3_600_000;
 /** The first step aside; doubled at each hand-back of the same job by this worker (a holder slow to take it). */
 const STEP_ASIDE_MS = 250;
+/** A holder that let a job's whole wait pass is not waited for again by this worker for this long (alive but not taking). */
+const UNRESPONSIVE_MS = 5 * 60_000;
 
 /** The warm tree a build slot holds after building `key` of `project` at `base`: what the registry lists. */
 export function warmTreeOf(project: string, key: string, base: string): string {
@@ -50,6 +52,8 @@ export interface WarmPreferenceOptions {
 export class WarmPreference {
   /** Hand-backs of a job by this worker, for the growing step aside; dropped when the job runs here. */
   private readonly rounds = new Map<string, number>();
+  /** Holders (name and instance) that let a whole wait pass, with when: not waited for until UNRESPONSIVE_MS later. */
+  private readonly unresponsive = new Map<string, number>();
 
   constructor(private readonly o: WarmPreferenceOptions) {}
 
@@ -60,9 +64,15 @@ export class WarmPreference {
   /** The worker this job should go to (see warmHolder), while its total wait lasts; null: run it here. */
   async holderFor(jobId: string, tree: string, lane: 'builds' | 'tests', arch: string): Promise<WorkerInfo | null> {
     if (!this.enabled) return null;
-    const holder = warmHolder(tree, lane, arch, this.o.self, await listWorkers(this.o.redis));
+    const now = Date.now();
+    for (const [w, at] of this.unresponsive) if (now - at > UNRESPONSIVE_MS) this.unresponsive.delete(w);
+    const live = (await listWorkers(this.o.redis)).filter((w) => !this.unresponsive.has(`${w.name}/${w.instance}`));
+    const holder = warmHolder(tree, lane, arch, this.o.self, live);
     if (!holder) return null;
     if (await this.waitOver(jobId)) {
+      // Listed as free but not taking its jobs (stuck, or died within its registration's TTL): the next job of its
+      // trees is not held back for it again.
+      this.unresponsive.set(`${holder.name}/${holder.instance}`, now);
       this.o.log.info({ job: jobId, holder: holder.name, tree }, `warm tree ${tree}: the wait for ${holder.name} is over, running the job here`);
       return null;
     }

@@ -1,7 +1,8 @@
 // Handing a job back for the worker that holds its warm tree, on real BullMQ and redis-server: the job goes back to
 // the head of its queue (ahead of jobs queued after it), no attempt is used, its run's parent still runs once with its
-// result; the total wait is timed in Redis from the first hand-back, whichever worker made it; a processor that hands
-// a job back for a holder that never takes it runs it itself once the wait is over.
+// result; the total wait is timed in Redis from the first hand-back, whichever worker made it, and a holder that let a
+// wait pass is not waited for again; a processor that hands a job back for a holder that never takes it runs it
+// itself once the wait is over.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FlowProducer, Queue, WaitingError, Worker, type Job } from 'bullmq';
@@ -106,11 +107,14 @@ describe('handing a job back for the holder of its warm tree', () => {
     assert.equal(await a.holderFor('build-3-x86_64', TREE, 'builds', 'x86_64'), null);
     assert.equal(await prefer('lab-b', 1_500).holderFor('build-3-x86_64', TREE, 'builds', 'x86_64'), null);
     assert.equal((await prefer('lab-c', 60_000).holderFor('build-3-x86_64', TREE, 'builds', 'x86_64'))?.name, 'holder');
+    // A holder that let a whole wait pass is not waited for again by that worker (it is listed free but takes nothing).
+    assert.equal(await a.holderFor('build-7-x86_64', TREE, 'builds', 'x86_64'), null);
+    assert.equal(await client.exists(deferKey('build-7-x86_64')), 0);
     assert.equal(await prefer('lab-d', 0).holderFor('build-4-x86_64', TREE, 'builds', 'x86_64'), null);
     assert.equal(await client.exists(deferKey('build-4-x86_64')), 0);
     // The holder busy: nobody to wait for, and no wait started.
     await holder.update({ freeBuilds: 0 });
-    assert.equal(await a.holderFor('build-5-x86_64', TREE, 'builds', 'x86_64'), null);
+    assert.equal(await prefer('lab-e', 60_000).holderFor('build-5-x86_64', TREE, 'builds', 'x86_64'), null);
     assert.equal(await client.exists(deferKey('build-5-x86_64')), 0);
     await holder.update({ freeBuilds: 1 });
   });
