@@ -5,7 +5,8 @@
 // when another worker built them). Each step's start and result are reported as the job's progress, its log and
 // artefacts uploaded with the worker's token first; the job returns every result (./wire.ts), paths relative. A
 // cancelled run (a key the server sets) stops its job here and kills its children; a job of a run cancelled before
-// it started returns at once.
+// it started returns at once. A build or boot job whose warm tree a free live worker holds and this one does not is
+// handed back to its queue for that worker, within a bounded wait (./warm-preference.service.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { WaitingError, Worker, type Job } from 'bullmq';
