@@ -37,6 +37,13 @@ export function workerCommand(program: Command): void {
     )
     .addOption(opt('--ccache-remote-ca <file>', 'PEM of the CA that signed that Redis server\'s certificate (rediss://)', 'ccacheRemoteCa'))
     .addOption(opt('--job-lock <s>', 'seconds a job stays this worker\'s without its renewal: a killed worker\'s job goes to another after this; default 30', 'jobLock'))
+    .addOption(
+      opt(
+        '--prefer-warm-wait <s>',
+        'seconds in all a build or boot job is handed back for a live worker that holds its warm tree and has a free build slot, before this worker runs it anyway; 0 never hands one back; default 60',
+        'preferWarmWait',
+      ),
+    )
     // `worker token create NAME --data DIR`: the server's --data goes to the token command, not to the worker's own.
     .enablePositionalOptions()
     .action(async (opts: WorkerFlags) => {

@@ -132,6 +132,7 @@ export const WORKER_SETTINGS = {
   ccacheRemote: 'PATCHBAY_CCACHE_REMOTE',
   ccacheRemoteCa: 'PATCHBAY_CCACHE_REMOTE_CA',
   jobLock: 'PATCHBAY_WORKER_JOB_LOCK',
+  preferWarmWait: 'PATCHBAY_WORKER_PREFER_WARM_WAIT',
   logLevel: 'PATCHBAY_LOG_LEVEL',
 } as const;
 export type WorkerFlags = Partial<Record<keyof typeof WORKER_SETTINGS, string | undefined>>;
@@ -166,6 +167,11 @@ export interface WorkerConfig {
    * another worker takes the job over (BullMQ's lockDuration and stalledInterval); default 30 s.
    */
   jobLockMs: number;
+  /**
+   * How long, in all, a build or boot job may be handed back for another worker that holds its warm tree and has a
+   * free build slot (docs/scale.md, "Warm trees"); 0: never, this worker runs what it takes. Default 60 s.
+   */
+  preferWarmWaitMs: number;
   logLevel: string;
 }
 
@@ -212,6 +218,13 @@ export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = pr
     if (!/^\d+$/.test(raw.trim()) || n < 1 || n > max) throw invalid('config_invalid', `--${kebab(flag)} / ${WORKER_SETTINGS[flag]}: expected a whole number from 1 to ${max}, got "${raw.slice(0, 40)}"`);
     return n;
   };
+  const seconds = (flag: keyof typeof WORKER_SETTINGS, dflt: number, max: number): number => {
+    const raw = pick(flag);
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || n > max) throw invalid('config_invalid', `--${kebab(flag)} / ${WORKER_SETTINGS[flag]}: expected whole seconds from 0 to ${max}, got "${raw.slice(0, 40)}"`);
+    return n;
+  };
   const dataDir = path.resolve(cwd, pick('data') ?? 'data');
   const remoteRaw = pick('ccacheRemote');
   const remoteCa = pick('ccacheRemoteCa');
@@ -232,6 +245,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: NodeJS.ProcessEnv = pr
     ccacheDir: path.resolve(cwd, pick('ccacheDir') ?? path.join(dataDir, 'ccache')),
     ccacheRemote,
     jobLockMs: count('jobLock', 30, 3600) * 1000,
+    preferWarmWaitMs: seconds('preferWarmWait', 60, 3600) * 1000,
     logLevel: pick('logLevel') ?? 'info',
   });
 }

@@ -15,6 +15,11 @@ export interface WorkerInfo {
   arches: string[];
   /** Warm object trees this worker holds, as `project/arch@base` (the jobs it prefers). */
   warmTrees: string[];
+  /**
+   * Build slots not running a build or boot now (absent: an older worker, counted as none). A job whose warm tree this
+   * worker holds waits for it only while this is above 0 (./warm-preference.service.ts).
+   */
+  freeBuilds?: number;
   /** The job it is running, or null when idle. */
   current: { queue: string; jobId: string; since: string } | null;
   startedAt: string;
@@ -36,7 +41,7 @@ export interface HeartbeatOptions {
   now?: () => Date;
 }
 
-export type WorkerIdentity = Pick<WorkerInfo, 'name' | 'host' | 'lanes' | 'arches'> & Partial<Pick<WorkerInfo, 'warmTrees' | 'pid'>>;
+export type WorkerIdentity = Pick<WorkerInfo, 'name' | 'host' | 'lanes' | 'arches'> & Partial<Pick<WorkerInfo, 'warmTrees' | 'pid' | 'freeBuilds'>>;
 
 /** One worker's registration: start() registers it, update() changes what it reports, stop() removes it. */
 export class WorkerHeartbeat {
@@ -64,6 +69,7 @@ export class WorkerHeartbeat {
       lanes: [...identity.lanes],
       arches: [...identity.arches],
       warmTrees: [...(identity.warmTrees ?? [])],
+      ...(identity.freeBuilds === undefined ? {} : { freeBuilds: identity.freeBuilds }),
       current: null,
       startedAt: at,
       lastHeartbeat: at,
@@ -88,9 +94,10 @@ export class WorkerHeartbeat {
     this.timer.unref();
   }
 
-  /** The job it now runs (null: idle) and the warm trees it holds; written at once. */
-  async update(patch: Partial<Pick<WorkerInfo, 'current' | 'warmTrees'>>): Promise<void> {
+  /** The job it now runs (null: idle), its free build slots and the warm trees it holds; written at once. */
+  async update(patch: Partial<Pick<WorkerInfo, 'current' | 'warmTrees' | 'freeBuilds'>>): Promise<void> {
     if (patch.current !== undefined) this.info.current = patch.current;
+    if (patch.freeBuilds !== undefined) this.info.freeBuilds = patch.freeBuilds;
     if (patch.warmTrees !== undefined) this.info.warmTrees = [...patch.warmTrees];
     await this.beat();
   }
@@ -166,6 +173,7 @@ function parseInfo(raw: string | null): WorkerInfo | null {
   const currentOk = c === null || (typeof c === 'object' && c !== undefined && str(c.queue) && str(c.jobId) && str(c.since));
   if (!str(o.name) || !str(o.host) || typeof o.pid !== 'number' || !strs(o.lanes) || !strs(o.arches) || !strs(o.warmTrees) || !currentOk) return null;
   if (!str(o.startedAt) || !str(o.lastHeartbeat) || !str(o.instance)) return null;
+  const free = Number.isSafeInteger(o.freeBuilds) && (o.freeBuilds as number) >= 0 ? { freeBuilds: o.freeBuilds as number } : {};
   return {
     name: o.name,
     host: o.host,
@@ -173,6 +181,7 @@ function parseInfo(raw: string | null): WorkerInfo | null {
     lanes: o.lanes,
     arches: o.arches,
     warmTrees: o.warmTrees,
+    ...free,
     current: c ? { queue: c.queue as string, jobId: c.jobId as string, since: c.since as string } : null,
     startedAt: o.startedAt,
     lastHeartbeat: o.lastHeartbeat,

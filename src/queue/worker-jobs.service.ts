@@ -5,10 +5,11 @@
 // when another worker built them). Each step's start and result are reported as the job's progress, its log and
 // artefacts uploaded with the worker's token first; the job returns every result (./wire.ts), paths relative. A
 // cancelled run (a key the server sets) stops its job here and kills its children; a job of a run cancelled before
-// it started returns at once.
+// it started returns at once. A build or boot job whose warm tree a free live worker holds and this one does not is
+// handed back to its queue for that worker, within a bounded wait (./warm-preference.service.ts).
 import fs from 'node:fs';
 import path from 'node:path';
-import { Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WorkerConfig } from '../config/queue.js';
 import { invalid } from '../errors.js';
@@ -23,6 +24,7 @@ import { redisOptions } from './connection.js';
 import { cancelKey, PREFIX, queueName } from './names.js';
 import { validateJobData } from './payloads.js';
 import type { WorkerHeartbeat } from './registry.js';
+import { warmTreeOf, WarmPreference } from './warm-preference.service.js';
 import { ServerClient, ServerRefused } from './server-client.js';
 import { checkJobReturn, checkWireResult, fromWire, toWire, WIRE_VERSION, type JobReturn, type Progress, type WireResult, type WireStepResult } from './wire.js';
 
@@ -63,6 +65,7 @@ export class WorkerJobs {
   private readonly workers: Worker[] = [];
   private readonly heavyWorkers: Worker[] = [];
   private readonly active = new Map<string, Active>();
+  private readonly prefer: WarmPreference;
   private heavyRunning = 0;
   private warm: string[] = [];
   private lastError = '';
@@ -86,6 +89,14 @@ export class WorkerJobs {
     // A build and the boot beside it per build job, one thread per gate job.
     this.pool = createStepPool(2 * o.config.builds);
     this.gatePool = createStepPool(o.config.gates);
+    this.prefer = new WarmPreference({
+      redis: o.redis,
+      self: o.config.name,
+      waitMs: o.config.preferWarmWaitMs,
+      // Well short of the lock renewal of the job handed back (a quarter of the lock), which BullMQ still tracks meanwhile.
+      maxStepAsideMs: Math.min(2_000, o.config.jobLockMs / 5),
+      log: o.log.child({ subsystem: 'warm-preference' }),
+    });
   }
 
   /** Starts taking jobs from this worker's queues (its lanes; builds and boots of its arches). */
@@ -93,7 +104,7 @@ export class WorkerJobs {
     clearUnits(this.cfg.dataDir);
     const lanes = this.cfg.lanes;
     const take = (queue: string, kind: Kind, concurrency: number): Worker => {
-      const w = new Worker(queue, (job, _token, signal) => this.process(kind, queue, job, signal), {
+      const w = new Worker(queue, (job, token, signal) => this.process(kind, queue, job, token, signal), {
         prefix: PREFIX,
         connection: redisOptions(this.cfg.queue, 'worker'),
         concurrency,
@@ -112,6 +123,7 @@ export class WorkerJobs {
       if (lanes.includes('builds')) this.heavyWorkers.push(take(queueName('builds', arch), 'build', this.cfg.builds));
       if (lanes.includes('tests')) this.heavyWorkers.push(take(queueName('tests', arch), 'test', this.cfg.builds));
     }
+    void this.o.heartbeat.update({ freeBuilds: this.freeBuilds() }).catch(() => {});
   }
 
   /** Stops the jobs under way (they go back to the queue for another try), then the queues, pools and trees. */
@@ -124,13 +136,15 @@ export class WorkerJobs {
 
   // --- one job ---
 
-  private async process(kind: Kind, queue: string, job: Job, bullSignal?: AbortSignal): Promise<JobReturn> {
+  private async process(kind: Kind, queue: string, job: Job, token: string | undefined, bullSignal?: AbortSignal): Promise<JobReturn> {
     const data = validateJobData(job.data, kind);
     const { runId } = data;
     const cancelled: JobReturn = { v: WIRE_VERSION, worker: this.cfg.name, results: [], lost: [], cancelled: true };
     if (await this.isCancelled(runId)) return cancelled;
-    const a: Active = { ac: new AbortController(), queue, since: new Date().toISOString(), cancelled: false };
     const jobId = job.id ?? `${kind}-${runId}`;
+    // Not over: BullMQ takes the job back without using an attempt, and this worker asks for its next job.
+    if (data.kind !== 'gate' && token && (await this.handedBackToHolder(job, token, jobId, data))) throw new WaitingError();
+    const a: Active = { ac: new AbortController(), queue, since: new Date().toISOString(), cancelled: false };
     this.active.set(jobId, a);
     const heavy = kind !== 'gate';
     if (heavy) this.heavyStarted();
@@ -148,7 +162,7 @@ export class WorkerJobs {
         .catch(() => {})
         .finally(() => (polling = false));
     }, CANCEL_POLL_MS);
-    await this.o.heartbeat.update({ current: { queue, jobId, since: a.since } }).catch(() => {});
+    await this.o.heartbeat.update({ current: { queue, jobId, since: a.since }, freeBuilds: this.freeBuilds() }).catch(() => {});
     try {
       // The unit names the same run, project and build as the checked envelope: its slug and key become paths here.
       const unit = data.unit as unknown as { runId?: unknown; tree?: { slug?: unknown }; builds?: { key?: unknown; arch?: unknown }[] };
@@ -170,7 +184,7 @@ export class WorkerJobs {
       this.active.delete(jobId);
       if (heavy) this.heavyEnded();
       const other = [...this.active.entries()].at(-1);
-      await this.o.heartbeat.update({ current: other ? { queue: other[1].queue, jobId: other[0], since: other[1].since } : null }).catch(() => {});
+      await this.o.heartbeat.update({ current: other ? { queue: other[1].queue, jobId: other[0], since: other[1].since } : null, freeBuilds: this.freeBuilds() }).catch(() => {});
     }
   }
 
@@ -197,7 +211,7 @@ export class WorkerJobs {
     await handle.release();
     const built = results.find((r) => r.step === 'build');
     // A build that ran (the student's failure included) left its slot's object tree built at the base: a warm tree.
-    if (built && built.result.status !== 'error') await this.holdsWarm(`${unit.tree.slug}/${b.key}@${unit.base.slice(0, 12)}`);
+    if (built && built.result.status !== 'error') await this.holdsWarm(warmTreeOf(unit.tree.slug, b.key, unit.base));
     return this.returned(results);
   }
 
@@ -314,6 +328,7 @@ export class WorkerJobs {
         this.refused = true;
         this.log.error("the server refused this worker's token (revoked?): it takes no more jobs; give it a new token and restart it");
         for (const w of this.workers) void w.pause(true).catch(() => {});
+        void this.o.heartbeat.update({ freeBuilds: 0 }).catch(() => {});
       }
       throw e;
     }
@@ -327,6 +342,34 @@ export class WorkerJobs {
 
   private async isCancelled(runId: number): Promise<boolean> {
     return (await this.o.redis.exists(cancelKey(runId))) === 1;
+  }
+
+  /**
+   * A build or boot job whose warm tree another live worker holds, with a build slot free: handed back to its queue
+   * for that worker (./warm-preference.service.ts), unless this worker holds the tree too or the job's wait is over.
+   */
+  private async handedBackToHolder(job: Job, token: string, jobId: string, data: { project: string; key: string; arch: string; unit: Record<string, unknown> }): Promise<boolean> {
+    const base = data.unit.base;
+    if (!this.prefer.enabled || typeof base !== 'string') return false;
+    const tree = warmTreeOf(data.project, data.key, base);
+    const lane = job.queueName.startsWith('tests-') ? 'tests' : 'builds';
+    let handed = false;
+    if (!this.warm.includes(tree)) {
+      try {
+        const holder = await this.prefer.holderFor(jobId, tree, lane, data.arch);
+        handed = holder !== null && (await this.prefer.handBack(job, token, holder, tree));
+      } catch (e) {
+        // Redis answered the job but not the registry: the preference is an optimisation, the job runs here.
+        this.log.warn({ job: jobId, err: (e as Error).message }, 'warm-tree preference not checked; running the job here');
+      }
+    }
+    if (!handed) this.prefer.runs(jobId);
+    return handed;
+  }
+
+  /** Build slots free for a job: none once the server refused this worker's token. */
+  private freeBuilds(): number {
+    return this.refused ? 0 : Math.max(0, this.cfg.builds - this.heavyRunning);
   }
 
   /** Build and boot jobs share this worker's build slots: at its --builds, the heavy queues stop taking jobs. */

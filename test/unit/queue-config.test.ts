@@ -80,11 +80,20 @@ describe('patchbay worker options', () => {
       [{ lanes: 'gates,boots' }, /--lanes .*"boots" is not a lane/],
       [{ lanes: ',' }, /--lanes .*at least one/],
       [{ arches: 'x86_64,sparc' }, /--arches .*"sparc" is not an arch patchbay builds/],
+      [{ preferWarmWait: '-1' }, /--prefer-warm-wait \/ PATCHBAY_WORKER_PREFER_WARM_WAIT: expected whole seconds from 0 to 3600/],
+      [{ preferWarmWait: '1.5' }, /--prefer-warm-wait .*whole seconds/],
+      [{ preferWarmWait: '3601' }, /--prefer-warm-wait .*from 0 to 3600/],
     ];
     for (const [flags, message] of cases) {
       assert.throws(() => loadWorkerConfig({ ...base, name: 'w', ...flags }, {}), (e) => isAppError(e) && e.kind === 'invalid' && message.test(e.message), JSON.stringify(flags));
     }
     assert.throws(() => loadWorkerConfig({ ...base, queue: 'redis://q.example.org' }, {}), refused('queue_needs_password', /ACL user/));
+  });
+
+  it('hands a job back for the holder of its warm tree for at most 60 s by default; --prefer-warm-wait 0 never does', () => {
+    assert.equal(loadWorkerConfig({ ...base, name: 'w' }, {}).preferWarmWaitMs, 60_000);
+    assert.equal(loadWorkerConfig({ ...base, name: 'w', preferWarmWait: '0' }, {}).preferWarmWaitMs, 0);
+    assert.equal(loadWorkerConfig({ ...base, name: 'w' }, { PATCHBAY_WORKER_PREFER_WARM_WAIT: '15' }).preferWarmWaitMs, 15_000);
   });
 
   it('keeps each lane and arch once, in the order given', () => {
