@@ -14,11 +14,12 @@ import { isTokenAuthorization } from '../session.service.js';
 
 const CHALLENGE = 'Token';
 const params = { type: 'object', properties: { id: { type: 'string', maxLength: 40 } }, required: ['id'] } as const;
-const body = { type: 'object', properties: { csrf: { type: 'string', maxLength: 200 }, back: { type: 'string', maxLength: 2000 } } } as const;
+// A script posts nothing (null); a form its CSRF field and the page to go back to.
+const body = { type: ['object', 'null'], properties: { csrf: { type: 'string', maxLength: 200 }, back: { type: 'string', maxLength: 2000 } } } as const;
 
 interface Action {
   Params: { id: string };
-  Body: { back?: string } | undefined;
+  Body: { back?: string } | null | undefined;
 }
 
 /** A run id as a path gives it; anything else names no run (404, as an unknown number does). */
