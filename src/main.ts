@@ -27,7 +27,7 @@ import { buildApp } from './web/app.js';
 import { createApi } from './api/create-api.js';
 import { createArchiveService } from './web/archive.service.js';
 import { createPipeline, type Pipeline } from './pipeline/create-pipeline.js';
-import { createWeb } from './web/create-web.js';
+import { createWebParts } from './web/create-web.js';
 import { createQueueWatch } from './queue/create-queue-watch.js';
 import { QueueTransport } from './queue/queue-transport.service.js';
 import { WorkerFilesService } from './queue/worker-files.service.js';
@@ -192,6 +192,22 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
   });
   const api = createApi(db, projects, config.baseUrl, { cacheBytes: config.apiCacheMiB * 2 ** 20 });
 
+  const web = createWebParts({
+    db,
+    projects,
+    urls,
+    dataDir: config.dataDir,
+    api,
+    runs: pipeline?.runs ?? null,
+    runAdmin: pipeline?.admin ?? null,
+    archive: archiveService,
+    subscriptions,
+    moderation: { db, projects, urls, hostname: config.hostname, file: core.file, read: core.reader().read },
+    quarantine,
+    kickOutbound: () => outbound.kick(),
+    log: log.child({ subsystem: 'web' }),
+    queue: queueWatch,
+  });
   const app = await buildApp({
     log: log.child({ subsystem: 'http' }),
     trustProxy: config.trustProxy,
@@ -210,22 +226,9 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     },
     api,
     runs: pipeline?.runs,
+    runPage: web.runPage,
     worker: { tokens: new WorkerTokenService(db), files: new WorkerFilesService(db, config.dataDir) },
-    web: createWeb({
-      db,
-      projects,
-      urls,
-      dataDir: config.dataDir,
-      api,
-      runs: pipeline?.runs ?? null,
-      archive: archiveService,
-      subscriptions,
-      moderation: { db, projects, urls, hostname: config.hostname, file: core.file, read: core.reader().read },
-      quarantine,
-      kickOutbound: () => outbound.kick(),
-      log: log.child({ subsystem: 'web' }),
-      queue: queueWatch,
-    }),
+    web: web.plugins,
   });
 
   await app.listen({ host: config.httpHost, port: config.httpPort });

@@ -124,10 +124,17 @@ export async function runSteps(db: DbOrTx, runId: number): Promise<RunStepRow[]>
   return db.selectFrom('run_steps').selectAll().where('run_id', '=', runId).orderBy('seq').orderBy('job').execute();
 }
 
-export async function cancelRun(db: DbOrTx, runId: number, reason: string): Promise<void> {
+/** Cancels a queued or running run and its unfinished steps; false when the run was not live (ended, or no such run). */
+export async function cancelRun(db: DbOrTx, runId: number, reason: string): Promise<boolean> {
   const now = nowIso();
-  await db.updateTable('runs').set({ state: 'cancelled', reason, finished_at: now }).where('id', '=', runId).where('state', 'in', ['queued', 'running']).execute();
+  const r = await db.updateTable('runs').set({ state: 'cancelled', reason, finished_at: now }).where('id', '=', runId).where('state', 'in', ['queued', 'running']).executeTakeFirst();
   await db.updateTable('run_steps').set({ status: 'cancelled', finished_at: now }).where('run_id', '=', runId).where('status', 'in', ['pending', 'running']).execute();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** The first run of the series made after this one (a retry, or a run of a new event), if any. */
+export async function newerRunOfSeries(db: DbOrTx, seriesId: number, afterRunId: number): Promise<{ id: number; state: RunState } | undefined> {
+  return db.selectFrom('runs').select(['id', 'state']).where('series_id', '=', seriesId).where('id', '>', afterRunId).orderBy('id').executeTakeFirst();
 }
 
 export async function startRun(db: DbOrTx, runId: number): Promise<void> {

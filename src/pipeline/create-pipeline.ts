@@ -10,6 +10,7 @@ import { CcacheRemote } from './ccache-remote.service.js';
 import { PipelineService } from './pipeline.service.js';
 import type { PipelineRemote } from './remote.js';
 import { pruneArtifacts } from './artifacts.js';
+import { createRunAdminService, type RunAdminService } from './run-admin.service.js';
 import { createRunViewService, type RunViewService } from './run-view.service.js';
 import { createStepPool } from './step-pool.js';
 import { TreeService } from './tree.service.js';
@@ -17,6 +18,8 @@ import { TreeService } from './tree.service.js';
 export interface Pipeline {
   engine: PipelineService;
   runs: RunViewService;
+  /** The admin's runs board and its cancel and retry (/admin/queue/, /admin/runs/R/…). */
+  admin: RunAdminService;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -86,6 +89,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
   return {
     engine,
     runs: createRunViewService(o.db, () => o.urls.base, config.dataDir, (id) => engine.position(id)),
+    admin: createRunAdminService({ db: o.db, control: engine, projects: o.projects, localWorker: o.remote ? null : config.hostname, log }),
     async start() {
       await ccacheRemote?.start();
       trees.start();

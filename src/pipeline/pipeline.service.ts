@@ -23,6 +23,7 @@ import {
   lastCompletedEvent,
   markStepRunning,
   newerRevision,
+  newerRunOfSeries,
   olderRevisions,
   readCursor,
   resetRunningSteps,
@@ -33,6 +34,7 @@ import {
   writeCursor,
 } from '../db/pipeline.repository.js';
 import type { RunOutcome, RunStepRow } from '../db/pipeline-schema.js';
+import { conflict, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkFor, writeCheck } from './checks.js';
 import { buildJob, type JobSource, type PipelineProject } from './job.js';
@@ -147,10 +149,44 @@ export class PipelineService {
       });
   }
 
-  /** Cancels a run (a maintainer's request, or a newer revision): its steps stop, its children are killed. */
-  async cancel(runId: number, reason: string): Promise<void> {
-    await cancelRun(this.deps.db, runId, reason);
+  /**
+   * Cancels a run (an admin's request, or a newer revision): its steps stop, its children are killed, its queued jobs
+   * are taken out. No reply is mailed for it. False when the run was not queued or running (it had ended).
+   */
+  async cancel(runId: number, reason: string): Promise<boolean> {
+    const cancelled = await cancelRun(this.deps.db, runId, reason);
     this.abort(runId);
+    return cancelled;
+  }
+
+  /**
+   * A new run of an ended run's series (an admin's retry), made and queued in the gate lane as a new series event's
+   * run is; its reply goes out as any run's. Only a run our side failed (`error`) or that was cancelled, and only once:
+   * a series that already has a run made after this one, or a newer revision, gets nothing (409, saying so); so does a
+   * live run, or one whose project has no pipeline any more. 404 for no such run.
+   */
+  async retry(runId: number, by: string): Promise<number> {
+    const { db, log } = this.deps;
+    // One transaction: two retries at once cannot both find no newer run.
+    const created = await db.transaction().execute(async (tx) => {
+      const run = await getRun(tx, runId);
+      if (!run) throw notFound('no_such_run', `no run ${runId}`);
+      if (run.state === 'queued' || run.state === 'running') throw conflict('run_not_ended', `run ${runId} is ${run.state}: only an ended run is retried`);
+      if (run.state === 'done' && run.outcome !== 'error') {
+        throw conflict('run_not_retryable', `run ${runId} ended in ${run.outcome ?? 'nothing'}: that is the series' verdict, not our failure; only runs that ended in error or were cancelled are retried`);
+      }
+      const newer = await newerRunOfSeries(tx, run.series_id, runId);
+      if (newer) throw conflict('already_retried', `series ${run.series_id} already has run ${newer.id} (${newer.state}), made after run ${runId}: nothing done`);
+      const revision = await newerRevision(tx, run.series_id);
+      if (revision) throw conflict('superseded', `series ${run.series_id} has a newer revision, v${revision.version} (series ${revision.id}): nothing done`);
+      const project = this.projects.get(run.project_id);
+      if (!project?.tree) throw conflict('no_pipeline', `the project of run ${runId} has no pipeline any more: nothing done`);
+      return createRun(tx, { projectId: run.project_id, seriesId: run.series_id, eventId: null, state: 'queued', reason: `retry of run ${runId} by ${by}`, steps: planSteps(buildSpecs(project.builds)) });
+    });
+    log.info({ run: created, retried: runId, by }, 'run queued: a retry');
+    // A stopping server leaves it queued: the next start resumes it.
+    if (!this.stopped) this.gates.push(created);
+    return created;
   }
 
   /** Where a run is in the lanes (null when it is in neither: done, cancelled, or not this process's). */

@@ -25,6 +25,8 @@ export const DONE_TEXT: Record<string, string> = {
   'subscriber-exists': 'Already subscribed.',
   'subscriber-removed': 'Subscriber removed.',
   'quarantine-retried': 'Mail put back in processing: it is filed, or comes back here with the new error.',
+  'run-cancelled': 'Run cancelled: its steps were stopped and its queued jobs taken out; no reply is mailed for it.',
+  'run-retried': 'A new run of the series was queued; its reply is mailed as any run’s.',
 };
 
 export interface Pager {

@@ -14,6 +14,7 @@ import { apiDocsRoutes, openapiOptions } from './routes/api-docs.route.js';
 import { runsRoutes } from './routes/runs.route.js';
 import { workerRoutes, type WorkerRouteDeps } from './routes/worker.route.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
+import type { RunPage } from './run-page.js';
 import type { FastifyPluginAsync } from 'fastify';
 
 export interface AppDeps {
@@ -29,6 +30,8 @@ export interface AppDeps {
   api?: ApiDeps;
   /** The CI pipeline's runs and step logs. */
   runs?: RunViewService;
+  /** GET /runs/R/ for a browser: the web view's page of the run (createWebParts); without it, JSON for everyone. */
+  runPage?: RunPage;
   /** The reviewer web view's plugins (src/web/create-web.ts), session first. */
   web?: FastifyPluginAsync[];
   /**
@@ -67,7 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(mboxRoutes(deps.archive.service, { authenticate: deps.archive.authenticate ?? (async () => null) }));
     await app.register(archiveRoutes(deps.archive.service, { publicBase: deps.archive.publicBase }));
   }
-  if (deps.runs) await app.register(runsRoutes(deps.runs));
+  if (deps.runs) await app.register(runsRoutes(deps.runs, deps.runPage));
   if (deps.worker) await app.register(workerRoutes(deps.worker));
   if (deps.api) {
     await app.register(apiRoutes(deps.api));

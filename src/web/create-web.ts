@@ -1,5 +1,6 @@
 // The reviewer web view (issue 7): what its pages need from the core, and their fastify plugins in order —
-// session first (it sets request.viewer), then static files, the project and series pages, and the admin.
+// session first (it sets request.viewer), then static files, the project and series pages, and the admin (with the
+// queue's pages and the actions on runs); and the run's page, which app.ts serves at the runs' JSON URL.
 import type { FastifyPluginAsync } from 'fastify';
 import type { WebContext } from './web-context.js';
 import { createViews, type Views } from './views.js';
@@ -9,6 +10,8 @@ import { projectPagesRoutes } from './routes/project-pages.route.js';
 import { seriesPagesRoutes } from './routes/series-pages.route.js';
 import { adminRoutes } from './routes/admin.route.js';
 import { queueRoutes } from './routes/queue.route.js';
+import { runAdminRoutes } from './routes/run-admin.route.js';
+import { createRunPage, type RunPage } from './run-page.js';
 
 export type WebInput = Omit<WebContext, 'views'> & { views?: Views };
 
@@ -18,14 +21,29 @@ function unencapsulated(plugin: FastifyPluginAsync): FastifyPluginAsync {
   return plugin;
 }
 
-export function createWeb(input: WebInput): FastifyPluginAsync[] {
+export interface WebParts {
+  plugins: FastifyPluginAsync[];
+  /** The run's page for GET /runs/R/ (registered with the runs' JSON, app.ts); absent when the pipeline is off. */
+  runPage?: RunPage;
+}
+
+export function createWebParts(input: WebInput): WebParts {
   const ctx: WebContext = { ...input, views: input.views ?? createViews() };
-  return [
-    unencapsulated(sessionRoutes(ctx)),
-    staticRoutes(),
-    projectPagesRoutes(ctx),
-    seriesPagesRoutes(ctx),
-    adminRoutes(ctx),
-    ...(ctx.queue ? [queueRoutes(ctx, ctx.queue)] : []),
-  ];
+  return {
+    plugins: [
+      unencapsulated(sessionRoutes(ctx)),
+      staticRoutes(),
+      projectPagesRoutes(ctx),
+      seriesPagesRoutes(ctx),
+      adminRoutes(ctx),
+      ...(ctx.queue ? [queueRoutes(ctx, ctx.queue)] : []),
+      ...(ctx.runAdmin ? [runAdminRoutes(ctx, ctx.runAdmin)] : []),
+    ],
+    ...(ctx.runs ? { runPage: createRunPage({ views: ctx.views, runs: ctx.runs, runAdmin: ctx.runAdmin, projects: ctx.projects }) } : {}),
+  };
+}
+
+/** The web view's plugins alone (the run's page stays JSON). */
+export function createWeb(input: WebInput): FastifyPluginAsync[] {
+  return createWebParts(input).plugins;
 }

@@ -109,7 +109,7 @@ function rawLogHref(runId: number, step: string, job: string): string {
   return `/runs/${runId}/logs/${step}${job ? `/${job}` : ''}`;
 }
 
-function duration(from: string | null, to: string | null): string | null {
+export function duration(from: string | null, to: string | null): string | null {
   if (!from) return null;
   const ms = (to ? Date.parse(to) : Date.now()) - Date.parse(from);
   if (!Number.isFinite(ms) || ms < 0) return null;

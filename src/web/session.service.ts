@@ -60,6 +60,9 @@ export function sameToken(given: string, expected: string): boolean {
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{20,100}$/;
 export const isTokenShaped = (s: string | undefined): s is string => typeof s === 'string' && TOKEN_SHAPE.test(s);
 
+/** `Authorization: Token …`: the API's token scheme (scripts), which a browser never sends on its own. */
+export const isTokenAuthorization = (authorization: string | undefined): boolean => /^token\s+\S/i.test(authorization ?? '');
+
 const sessionId = (token: string) => sha256(token).toString('hex');
 
 export class SessionService {

@@ -4,6 +4,7 @@ import type { Project } from '../config/projects.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../log.js';
 import type { createApi } from '../api/create-api.js';
+import type { RunAdminService } from '../pipeline/run-admin.service.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
 import type { ModerationDeps } from '../smtp/moderation.service.js';
 import type { QuarantineService } from '../smtp/quarantine.service.js';
@@ -22,6 +23,8 @@ export interface WebContext {
   api: ReturnType<typeof createApi>;
   /** The pipeline's runs and logs; null when the pipeline is off. */
   runs: RunViewService | null;
+  /** The admin's cancel and retry of runs and the runs board (/admin/queue/, /runs/R/); absent or null when the pipeline is off. */
+  runAdmin?: RunAdminService | null;
   archive: ArchiveService;
   subscriptions: SubscriptionService;
   /** Held posts: list, approve (distributed and filed as any accepted post), reject (src/smtp/moderation.service.ts). */

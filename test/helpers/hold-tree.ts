@@ -132,6 +132,8 @@ export interface SeriesOptions {
   broken?: boolean;
   /** A v2: answers this Message-ID (v1's mail), so the series engine links it as v1's next revision. */
   v2Of?: string;
+  /** The commit's subject (the series' name); default `hello: return N`. */
+  subject?: string;
 }
 
 /** One patch by `student` on master (hello.c returns `n`), sent to `list` over SMTP; returns its Message-ID. */
@@ -142,7 +144,7 @@ export async function sendSeries(server: ServerAddress, list: string, bare: stri
   if (o.hold) fs.writeFileSync(path.join(repo, 'hold'), `${o.hold}\n`);
   git(repo, student, 'add', '-A');
   // A v2 keeps v1's subject.
-  const subject = o.v2Of ? 'hello: return the lab value' : `hello: return ${n}`;
+  const subject = o.subject ?? (o.v2Of ? 'hello: return the lab value' : `hello: return ${n}`);
   git(repo, student, 'commit', '-q', ...(o.signoff === false ? [] : ['-s']), '-m', subject, '-m', `The lab asks for ${n}.`);
   const revision = o.v2Of ? ['--subject-prefix=PATCH v2', `--in-reply-to=<${o.v2Of}>`] : [];
   const raw = git(repo, student, 'format-patch', '-1', '--stdout', '--thread', ...revision).replace(/^From [0-9a-f]{40} .*\n/, '').replace(/^Subject:/m, `To: ${list}\nSubject:`);

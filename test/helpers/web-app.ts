@@ -15,7 +15,7 @@ import { fileWithArchive } from '../../src/smtp/archive.service.js';
 import { createSubscriptionService } from '../../src/smtp/subscription.service.js';
 import { buildApp } from '../../src/web/app.js';
 import { createArchiveService } from '../../src/web/archive.service.js';
-import { createWeb } from '../../src/web/create-web.js';
+import { createWebParts } from '../../src/web/create-web.js';
 import { durationsFrom, LocalQueueView } from '../../src/queue/local-view.service.js';
 import type { QueueWatch } from '../../src/queue/queue-view.js';
 import { UPLOAD_LIMITS, WorkerFilesService, type FileKind } from '../../src/queue/worker-files.service.js';
@@ -147,6 +147,21 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     view: new LocalQueueView(h.db, { name: 'patchbay-test', host: 'localhost', arches: async () => ['x86_64'], startedAt: new Date().toISOString() }),
     durations: { durations: () => durationsFrom(h.db) },
   };
+  const parts = createWebParts({
+    db: h.db,
+    projects,
+    urls,
+    dataDir,
+    api,
+    runs,
+    archive,
+    subscriptions,
+    moderation: { db: h.db, projects, urls, hostname: 'lists.example.org', file, read: readInThread },
+    quarantine: new QuarantineService(h.db, projects, MAX_ATTEMPTS, () => {}),
+    kickOutbound: kick,
+    log,
+    queue,
+  });
   const app = await buildApp({
     log,
     trustProxy: opts.trustProxy,
@@ -155,22 +170,9 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     archive: { service: archive, publicBase: opts.baseUrl ?? null, authenticate: (a, ip) => api.auth.authenticate(a, ip) },
     api,
     runs,
+    runPage: parts.runPage,
     worker: { tokens: workerTokens, files: new WorkerFilesService(h.db, dataDir, opts.uploadLimits ?? UPLOAD_LIMITS) },
-    web: createWeb({
-      db: h.db,
-      projects,
-      urls,
-      dataDir,
-      api,
-      runs,
-      archive,
-      subscriptions,
-      moderation: { db: h.db, projects, urls, hostname: 'lists.example.org', file, read: readInThread },
-      quarantine: new QuarantineService(h.db, projects, MAX_ATTEMPTS, () => {}),
-      kickOutbound: kick,
-      log,
-      queue,
-    }),
+    web: parts.plugins,
   });
 
   const userIds = {} as Record<Who, number>;

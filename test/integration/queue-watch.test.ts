@@ -93,6 +93,28 @@ describe('the queue pages in-process (no --queue)', () => {
     assert.match(r.body, /^patchbay_step_duration_seconds_count\{step="signoff",arch=""\} 1$/m);
     assert.deepEqual((await durationsFrom(w.h.db)).map((d) => [d.step, d.arch]).sort(), [['apply', null], ['signoff', null]]);
   });
+
+  it('serves a run as a page to a browser and as JSON to scripts at /runs/R/, every value escaped', async () => {
+    const id = await createRun(w.h.db, { projectId: w.project.id, seriesId: 1, eventId: null, state: 'queued', steps: [{ step: 'apply', job: '' }] });
+    await startRun(w.h.db, id);
+    const log = path.join(w.dataDir, 'apply.log');
+    await markStepRunning(w.h.db, id, 'apply', '', log);
+    await finishStep(w.h.db, id, 'apply', '', { status: 'fail', summary: 'conflict in <script>alert(1)</script>', findings: [], outputs: {}, logPath: log, childMs: 0 } as never);
+    const page = await w.browser().get(`/runs/${id}/`);
+    assert.equal(page.statusCode, 200);
+    assert.match(String(page.headers['content-type']), /^text\/html/);
+    assert.match(page.body, new RegExp(`<h1 id="run-title">Run ${id}</h1>`));
+    assert.match(page.body, new RegExp(`<a class="log-link" href="/runs/${id}/log/apply/">log</a>`));
+    assert.ok(!page.body.includes('<script>alert'), 'a step summary rendered as markup');
+    assert.match(page.body, /conflict in &lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+    // Nobody gets buttons here: this server has no pipeline to act with.
+    assert.doesNotMatch((await (await w.login('admin')).get(`/runs/${id}/`)).body, /action="\/admin\/runs\//);
+    for (const r of [await w.app.inject({ url: `/runs/${id}/` }), await w.browser().get(`/runs/${id}/?format=json`)]) {
+      assert.equal(r.statusCode, 200);
+      assert.equal(JSON.parse(r.body).steps[0].summary, 'conflict in <script>alert(1)</script>');
+    }
+    assert.equal((await w.browser().get('/runs/999999/')).statusCode, 404);
+  });
 });
 
 describe('the queue pages with BullMQ (--queue)', () => {

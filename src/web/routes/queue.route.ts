@@ -1,10 +1,13 @@
-// Watching the queue (the talk's Flower): /admin/queue/ (lanes, workers), /admin/queue.json (the same for scripts)
+// Watching the queue (the talk's Flower): /admin/queue/ (lanes, workers, and the runs with their cancel and retry
+// buttons: run-admin.route.ts), /admin/queue.json (the same for scripts)
 // and /metrics (Prometheus). Admins only: a signed-in admin's session, or an admin's API token or password
 // (Authorization: Token …, or Basic), as a scraper sends them; 401 without credentials, 403 for anyone else.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { forbidden, unauthenticated } from '../../errors.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from '../../queue/metrics.js';
 import type { QueueSnapshot, QueueWatch } from '../../queue/queue-view.js';
+import type { RunBoard } from '../../pipeline/run-admin.service.js';
+import { DONE_TEXT } from '../admin.service.js';
 import { SEE_OTHER } from '../error-handler.js';
 import { loginLocation } from '../headers.js';
 import { sendWebError, wantsHtml } from '../html-error.js';
@@ -38,19 +41,27 @@ export function queueRoutes(ctx: WebContext, watch: QueueWatch): FastifyPluginAs
 
     const noStore = (reply: FastifyReply) => reply.header('cache-control', 'no-store');
 
-    app.get('/admin/queue/', { schema: { hide: true } }, async (req, reply) => {
-      const snap = await watch.view.snapshot();
+    const doneQuery = { type: 'object', properties: { done: { type: 'string', maxLength: 40 } } } as const;
+    app.get<{ Querystring: { done?: string } }>('/admin/queue/', { schema: { hide: true, querystring: doneQuery } }, async (req, reply) => {
+      const [snap, runs] = await Promise.all([watch.view.snapshot(), ctx.runAdmin?.board() ?? null]);
       const now = Date.parse(snap.takenAt);
-      const data = { ...snap, workers: snap.workers.map((w) => ({ ...w, heartbeatAge: ageText(w.lastHeartbeat, now) })) };
+      const data = {
+        ...snap,
+        workers: snap.workers.map((w) => ({ ...w, heartbeatAge: ageText(w.lastHeartbeat, now) })),
+        runs,
+        // The outcome of a cancel or retry button, as a fixed text (never the request's words).
+        done: DONE_TEXT[req.query.done ?? ''] ?? null,
+      };
       return noStore(reply)
         .type('text/html; charset=utf-8')
         .send(ctx.views.render('admin-queue', { title: 'Queue', viewer: viewerOf(req), scripts: ['keys.js'] }, data));
     });
 
     app.get('/admin/queue.json', { schema: { hide: true } }, async (_req, reply) => {
-      const snap: QueueSnapshot = await watch.view.snapshot();
-      // The registry's per-process instance id is of no use to a script.
-      return noStore(reply).send({ ...snap, workers: snap.workers.map(({ instance: _instance, ...w }) => w) });
+      const [snap, runs]: [QueueSnapshot, RunBoard | null] = await Promise.all([watch.view.snapshot(), ctx.runAdmin?.board() ?? null]);
+      // The registry's per-process instance id is of no use to a script. `runs`: what POST /admin/runs/R/cancel and
+      // …/retry act on (null when the pipeline is off).
+      return noStore(reply).send({ ...snap, workers: snap.workers.map(({ instance: _instance, ...w }) => w), runs });
     });
 
     app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {

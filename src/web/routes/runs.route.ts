@@ -1,13 +1,25 @@
-// The pipeline's runs: JSON for a run and a series' runs, and each step's full log as text (checks link to it).
+// The pipeline's runs: JSON for a run (its page for a browser) and a series' runs, and each step's full log as text (checks link to it).
 import fs from 'node:fs';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { RunViewService } from '../../pipeline/run-view.service.js';
+import { wantsHtml } from '../html-error.js';
+import type { RunPage } from '../run-page.js';
 
 const idParam = { type: 'object', properties: { id: { type: 'integer', minimum: 1 } }, required: ['id'] } as const;
 
-export function runsRoutes(deps: RunViewService): FastifyPluginAsync {
+/** @param page the run's page for browsers (src/web/run-page.ts); without it /runs/R/ is JSON for everyone. */
+export function runsRoutes(deps: RunViewService, page?: RunPage): FastifyPluginAsync {
   return async (app) => {
-    app.get<{ Params: { id: number } }>('/runs/:id/', { schema: { params: idParam, hide: true } }, async (req) => deps.run(req.params.id));
+    // One URL, two readers: a browser gets the run's page (the web view's, when it is on), anything else the JSON.
+    const runQuery = { type: 'object', properties: { format: { type: 'string', enum: ['json', 'html'] }, done: { type: 'string', maxLength: 40 } } } as const;
+    app.get<{ Params: { id: number }; Querystring: { format?: 'json' | 'html'; done?: string } }>(
+      '/runs/:id/',
+      { schema: { params: idParam, querystring: runQuery, hide: true } },
+      async (req, reply) => {
+        if (page && req.query.format !== 'json' && (req.query.format === 'html' || wantsHtml(req))) return page(req, reply, req.params.id);
+        return reply.header('vary', 'Accept').send(await deps.run(req.params.id));
+      },
+    );
     app.get<{ Params: { id: number } }>('/series/:id/runs/', { schema: { params: idParam, hide: true } }, async (req) => deps.runsOfSeries(req.params.id));
     const logParams = {
       type: 'object',

@@ -7,9 +7,16 @@ import { parseCookies, serializeCookie } from '../cookies.js';
 import { DEVICE_COOKIE, DEVICE_COOKIE_PATH, DeviceCookies } from '../device-cookie.js';
 import { OK, retryAfter, SEE_OTHER, statusFor } from '../error-handler.js';
 import { localPath, sendWebError } from '../html-error.js';
-import { isTokenShaped, LOGIN_CSRF_COOKIE, randomToken, sameToken, SESSION_COOKIE, SessionService } from '../session.service.js';
+import { isTokenAuthorization, isTokenShaped, LOGIN_CSRF_COOKIE, randomToken, sameToken, SESSION_COOKIE, SessionService } from '../session.service.js';
 import { ANONYMOUS, viewerOf } from '../viewer.js';
 import type { WebContext } from '../web-context.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route authenticates an `Authorization: Token …` itself (and then ignores the cookie): no CSRF field asked. */
+    tokenAuth?: boolean;
+  }
+}
 
 /**
  * First path segments whose POSTs are not the web view's and carry no session: the REST API (token or Basic auth,
@@ -84,6 +91,9 @@ export function sessionRoutes(ctx: WebContext): FastifyPluginAsync {
       if (!UNSAFE.has(req.method)) return;
       const root = firstSegment(req);
       if (!RESERVED_ROOTS.has(root) || NOT_SESSION.has(root)) return;
+      // A route that takes an API token (its own hook authenticates by it, never by the cookie): a browser never sends
+      // `Authorization: Token` by itself, so such a request is no forgery. Basic is not let through: browsers replay it.
+      if (req.routeOptions.config?.tokenAuth && isTokenAuthorization(req.headers.authorization)) return;
       const viewer = viewerOf(req);
       // Logging out without a session ends nothing: let it through to its redirect.
       if (root === 'logout' && !viewer.user) return;

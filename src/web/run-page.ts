@@ -1,0 +1,69 @@
+// GET /runs/R/ for a browser: the run as a page (its series, state, lane, steps with their logs and workers, its
+// artefacts), with the Cancel or Retry button for admins (run-admin.route.ts). Scripts keep the JSON of runs.route.ts
+// at the same URL.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { archiveRoot } from '../mail/archive-layout.js';
+import type { RunAdminService } from '../pipeline/run-admin.service.js';
+import type { RunViewService } from '../pipeline/run-view.service.js';
+import { DONE_TEXT } from './admin.service.js';
+import { duration, logPageHref } from './series-pages.service.js';
+import type { Views } from './views.js';
+import { viewerOf } from './viewer.js';
+
+/** Renders the run's page (runs.route.ts calls it for a browser's GET /runs/R/). */
+export type RunPage = (req: FastifyRequest, reply: FastifyReply, runId: number) => Promise<FastifyReply>;
+
+export interface RunPageDeps {
+  views: Views;
+  runs: RunViewService;
+  runAdmin?: RunAdminService | null;
+  projects: readonly { id: number; slug: string; name: string }[];
+}
+
+export function createRunPage(deps: RunPageDeps): RunPage {
+  return async (req, reply, runId) => {
+    const run = await deps.runs.run(runId);
+    const viewer = viewerOf(req);
+    const board = deps.runAdmin ? await deps.runAdmin.run(runId) : null;
+    const project = board?.project ? deps.projects.find((p) => p.id === board.project!.id) : undefined;
+    const isAdmin = viewer.user?.role === 'admin' && board !== null;
+    const done = typeof (req.query as { done?: unknown } | undefined)?.done === 'string' ? DONE_TEXT[(req.query as { done: string }).done] : undefined;
+    const html = deps.views.render(
+      'run',
+      { title: `Run ${run.id}`, viewer, project: project ? { slug: project.slug, name: project.name, archive: archiveRoot(project.slug) } : null, scripts: ['keys.js'] },
+      {
+        run: {
+          id: run.id,
+          state: run.state,
+          outcome: run.outcome,
+          badge: run.state === 'done' ? (run.outcome ?? 'skip') : run.state,
+          reason: run.reason,
+          base: run.base,
+          created: run.created_at,
+          started: run.started_at,
+          finished: run.finished_at,
+          duration: duration(run.started_at, run.finished_at),
+          queue: run.queue,
+          json: `/runs/${run.id}/?format=json`,
+        },
+        series: board?.series ?? { id: run.series, name: null, version: null, submitter: null },
+        seriesHref: `/series/${run.series}/`,
+        steps: run.steps.map((s) => ({
+          step: s.step,
+          job: s.job,
+          label: s.job ? `${s.step} (${s.job})` : s.step,
+          status: s.status,
+          summary: s.summary,
+          worker: s.worker,
+          duration: duration(s.started_at, s.finished_at),
+          // A step has a log once it started (steps skipped after a failed gate never did).
+          href: s.started_at === null ? null : logPageHref(run.id, s.step, s.job),
+        })),
+        artifacts: run.artifacts.map((a) => ({ path: a.path, bytes: a.bytes, href: `/runs/${run.id}/artifacts/${a.path.split('/').map(encodeURIComponent).join('/')}` })),
+        admin: isAdmin ? { canCancel: board.canCancel, canRetry: board.canRetry, newerRun: board.newerRun, superseded: board.superseded, back: `/runs/${run.id}/` } : null,
+        done: done ?? null,
+      },
+    );
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('vary', 'Accept, Cookie').send(html);
+  };
+}
