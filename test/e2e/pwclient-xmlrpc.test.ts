@@ -116,8 +116,9 @@ describe('pwclient’s XML-RPC calls (Python xmlrpc.client) against patchbay ser
 
   it('finds patches by submitter as `pwclient list -w zoe` does (person_list, then patch_list per person)', async () => {
     const people = result(await one('person_list', ['zoe', 0]));
-    assert.deepEqual(people, [{ id: people[0].id, email: ZOE.email, name: ZOE.name, user: bytes(ZOE.username) }]);
-    const patches = result(await one('patch_list', [{ submitter_id: people[0].id }]));
+    const id: number = people[0].id;
+    assert.deepEqual(people, [{ id, email: ZOE.email, name: ZOE.name, user: bytes(ZOE.username) }]);
+    const patches = result(await one('patch_list', [{ submitter_id: id }]));
     assert.equal(patches.length, 6);
     assert.ok(patches.every((p: any) => p.submitter.bytes === `${ZOE.name} <${ZOE.email}>`));
     assert.deepEqual(result(await one('person_list', ['nobody-here', 0])), []);
