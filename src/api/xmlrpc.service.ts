@@ -343,6 +343,7 @@ export class XmlRpcService {
         if (!l) return [];
         lookups.push(l);
       } else if (k.field === 'msgid') lookups.push(msgidLookup(k.op, value));
+      else if (k.field === 'hash' && (k.op === 'exact' || k.op === 'in')) lookups.push({ field: 'hash', op: k.op, value: lower(lookupValue('text', k.op, value, 'hash')) });
       else lookups.push({ field: k.field as PatchField, op: k.op, value: lookupValue(kind, k.op, value, k.field) });
     }
     return (await xmlrpcPatchRows(this.deps.db, lookups, max)).map((r) => patchDict(r, this.deps.api.projects));
@@ -459,9 +460,14 @@ function lookup(field: PatchField, id: number | null): Lookup<PatchField> {
   return { field, op: 'exact', value: id };
 }
 
-/** Hashes are stored in lowercase hex. */
+/** Hashes are stored in lowercase hex: a hash in capitals finds its patch too. */
+function lower(v: ReturnType<typeof lookupValue>): ReturnType<typeof lookupValue> {
+  if (typeof v === 'string') return v.trim().toLowerCase();
+  return Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? x.trim().toLowerCase() : x)) : v;
+}
+
 function hashLookup(v: XmlRpcValue): Lookup<PatchField> {
-  return { field: 'hash', op: 'exact', value: typeof v === 'string' ? v.trim().toLowerCase() : v === null || v === undefined ? null : String(lookupValue('text', 'exact', v, 'hash')) };
+  return { field: 'hash', op: 'exact', value: lower(lookupValue('text', 'exact', v, 'hash')) };
 }
 
 /**

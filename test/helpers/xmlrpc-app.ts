@@ -39,6 +39,7 @@ export async function startXmlRpcApp(fixtures: string[]): Promise<XmlRpcApp> {
     health: { snapshot: async () => ({ mails: 0, pending: 0, outboundQueued: 0 }) },
     lists: {} as never,
     api: a.api,
+    archive: { service: archive, publicBase: null },
     xmlrpc: { service, baseUrl: 'https://patchbay.example.org' },
   });
   return {
