@@ -9,6 +9,21 @@ import type { ProjectInfo } from './represent.js';
 
 const bytes = (s: string): Uint8Array => Buffer.from(s, 'utf8');
 
+/**
+ * The bytes of values a long list repeats (a project, a state, a submitter, 'None'), made once: one object per
+ * value, whose base64 the wire also makes once. Never written to; cleared when full.
+ */
+const SHARED_MAX = 4096;
+const shared = new Map<string, Uint8Array>();
+function sharedBytes(s: string): Uint8Array {
+  let b = shared.get(s);
+  if (b === undefined) {
+    if (shared.size >= SHARED_MAX) shared.clear();
+    shared.set(s, (b = bytes(s)));
+  }
+  return b;
+}
+
 /** str() of a naive UTC datetime, as Patchwork stores them: `2026-11-20 09:59:59`, microseconds only when not 0. */
 export function pyDate(iso: string): string {
   const d = new Date(iso);
@@ -40,7 +55,7 @@ function personStr(name: string | null, email: string | null): string {
 /** A person; `user` is the username of the account with the same email, or Python's str(None). */
 export function personDict(p: { id: number; name: string | null; email: string }, username: string | null): XmlRpcStruct {
   // XML-RPC has no None (Patchwork sends the email as the name of a person without one).
-  return { id: p.id, email: p.email, name: p.name || p.email, user: bytes(username ?? 'None') };
+  return { id: p.id, email: p.email, name: p.name || p.email, user: sharedBytes(username ?? 'None') };
 }
 
 export function patchDict(p: XmlRpcPatchRow, projects: ReadonlyMap<number, ProjectInfo>): XmlRpcStruct {
@@ -51,14 +66,14 @@ export function patchDict(p: XmlRpcPatchRow, projects: ReadonlyMap<number, Proje
     filename: mboxFilename(p.name, ''),
     msgid: `<${p.msgid}>`,
     name: p.name,
-    project: bytes(projects.get(p.project_id)?.name ?? ''),
+    project: sharedBytes(projects.get(p.project_id)?.name ?? ''),
     project_id: p.project_id,
-    state: bytes(state?.name ?? p.state),
+    state: sharedBytes(state?.name ?? p.state),
     state_id: stateId(p.state),
     archived: p.archived === 1,
-    submitter: bytes(personStr(p.submitter_name, p.submitter_email)),
+    submitter: sharedBytes(personStr(p.submitter_name, p.submitter_email)),
     submitter_id: p.submitter_id,
-    delegate: bytes(p.delegate_username ?? 'None'),
+    delegate: sharedBytes(p.delegate_username ?? 'None'),
     delegate_id: p.delegate_id ?? 0,
     commit_ref: p.commit_ref ?? '',
     hash: p.hash ?? '',
@@ -70,9 +85,9 @@ export function checkDict(c: XmlRpcCheckRow): XmlRpcStruct {
   return {
     id: c.id,
     date: bytes(pyDate(c.date)),
-    patch: bytes(c.patch_name),
+    patch: sharedBytes(c.patch_name),
     patch_id: c.patch_id,
-    user: bytes(c.username ?? 'None'),
+    user: sharedBytes(c.username ?? 'None'),
     user_id: c.user_id ?? 0,
     state: c.state,
     target_url: c.target_url ?? '',

@@ -42,74 +42,81 @@ export async function decodeCall(body: string): Promise<{ method: string; params
   }
 }
 
+/** Characters XML 1.0 cannot carry (C0 controls but tab and newlines, lone surrogates, U+FFFE, U+FFFF). */
+const INVALID = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+const INVALIDS = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+const MARKUP = /[&<>\r]/;
+
 /**
  * Text as XML character data. Besides & < >, a CR is written &#13; so that diffs with CRLF lines keep them (a
- * parser turns a literal CR into LF, XML 1.0 §2.11), and a character XML 1.0 cannot carry at all (C0 controls
- * but tab and newlines, lone surrogates, U+FFFE/U+FFFF) becomes U+FFFD: Python's client would refuse the whole answer.
+ * parser turns a literal CR into LF, XML 1.0 §2.11), and a character XML 1.0 cannot carry at all becomes U+FFFD:
+ * Python's client would refuse the whole answer.
  */
 export function xmlText(s: string): string {
-  return s.replace(/[&<>\r]|[^\t\n\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, (c) => {
-    switch (c) {
-      case '&':
-        return '&amp;';
-      case '<':
-        return '&lt;';
-      case '>':
-        return '&gt;';
-      case '\r':
-        return '&#13;';
-      default:
-        return '\uFFFD';
-    }
-  });
+  let t = INVALID.test(s) ? s.replace(INVALIDS, '\uFFFD') : s;
+  if (MARKUP.test(t)) t = t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#13;');
+  return t;
+}
+
+/** The same bytes come back for every patch (a state, a project, a submitter): their base64 is made once. */
+const base64s = new WeakMap<Uint8Array, string>();
+
+function base64(x: Uint8Array): string {
+  let b = base64s.get(x);
+  if (b === undefined) base64s.set(x, (b = Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64')));
+  return b;
 }
 
 /**
- * One value. The library's serializer is not used for answers: it writes a string holding `<` or `&` as CDATA and
- * throws on one that also holds `]]>` (a patch to an XML file), and it lets control characters through.
+ * One value as XML. The library's serializer is not used for answers: it writes a string holding `<` or `&` as
+ * CDATA and throws on one that also holds `]]>` (a patch to an XML file), and it lets control characters through.
+ * Recursive: answers are the service's dicts, a few levels deep, never a structure a client sent. Built with `+`
+ * (V8 joins such strings lazily), which is several times faster here than pushing pieces and joining them.
  */
-class Markup {
-  constructor(readonly xml: string) {}
-}
-
-function encodeValue(root: XmlRpcValue): string {
-  const out: string[] = [];
-  // Iterative: a value is never deep here, but nothing in this function depends on that.
-  const stack: (XmlRpcValue | Markup)[] = [root];
-  while (stack.length) {
-    const x = stack.pop();
-    if (x instanceof Markup) {
-      out.push(x.xml);
-      continue;
-    }
-    if (x === null || x === undefined) out.push('<value><nil/></value>');
-    else if (typeof x === 'string') out.push(`<value><string>${xmlText(x)}</string></value>`);
-    else if (typeof x === 'boolean') out.push(`<value><boolean>${x ? 1 : 0}</boolean></value>`);
-    else if (typeof x === 'number') out.push(Number.isInteger(x) ? `<value><int>${x}</int></value>` : `<value><double>${Number.isFinite(x) ? x : 0}</double></value>`);
-    else if (x instanceof Uint8Array) out.push(`<value><base64>${Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64')}</base64></value>`);
-    else if (x instanceof Date) out.push(`<value><dateTime.iso8601>${x.toISOString().slice(0, 19).replace(/-/g, '')}</dateTime.iso8601></value>`);
-    else if (Array.isArray(x)) {
-      out.push('<value><array><data>');
-      stack.push(new Markup('</data></array></value>'));
-      for (let i = x.length - 1; i >= 0; i--) stack.push(x[i]);
-    } else {
-      out.push('<value><struct>');
-      stack.push(new Markup('</struct></value>'));
-      const keys = Object.keys(x);
-      for (let i = keys.length - 1; i >= 0; i--) {
-        stack.push(new Markup('</member>'));
-        stack.push(x[keys[i]!]);
-        stack.push(new Markup(`<member><name>${xmlText(keys[i]!)}</name>`));
-      }
-    }
+function encodeValue(x: XmlRpcValue): string {
+  if (x === null || x === undefined) return '<value><nil/></value>';
+  if (typeof x === 'string') return '<value><string>' + xmlText(x) + '</string></value>';
+  if (typeof x === 'boolean') return x ? '<value><boolean>1</boolean></value>' : '<value><boolean>0</boolean></value>';
+  if (typeof x === 'number') return Number.isInteger(x) ? '<value><int>' + x + '</int></value>' : '<value><double>' + (Number.isFinite(x) ? x : 0) + '</double></value>';
+  if (x instanceof Uint8Array) return '<value><base64>' + base64(x) + '</base64></value>';
+  if (x instanceof Date) return '<value><dateTime.iso8601>' + x.toISOString().slice(0, 19).replace(/-/g, '') + '</dateTime.iso8601></value>';
+  let out: string;
+  if (Array.isArray(x)) {
+    out = '<value><array><data>';
+    for (const item of x) out += encodeValue(item);
+    return out + '</data></array></value>';
   }
-  return out.join('');
+  out = '<value><struct>';
+  for (const key of Object.keys(x)) out += '<member><name>' + xmlText(key) + '</name>' + encodeValue(x[key]) + '</member>';
+  return out + '</struct></value>';
 }
 
 const PROLOG = "<?xml version='1.0'?>\n";
+const OPEN = `${PROLOG}<methodResponse><params><param>`;
+const CLOSE = '</param></params></methodResponse>\n';
+/** Items of a long answer encoded between two turns of the event loop (a patch is about 1.3 KB of XML). */
+const BATCH = 200;
 
 export function encodeResponse(value: XmlRpcValue): string {
-  return `${PROLOG}<methodResponse><params><param>${encodeValue(value)}</param></params></methodResponse>\n`;
+  return OPEN + encodeValue(value) + CLOSE;
+}
+
+/**
+ * The answer in pieces, a long list BATCH items at a time: sent as a stream, so that listing every patch of a big
+ * project neither holds the whole text in memory nor keeps the event loop (SMTP, the other requests) waiting.
+ */
+export function* encodeResponseChunks(value: XmlRpcValue): Generator<string> {
+  if (!Array.isArray(value) || value.length <= BATCH) {
+    yield encodeResponse(value);
+    return;
+  }
+  yield `${OPEN}<value><array><data>`;
+  for (let i = 0; i < value.length; i += BATCH) {
+    let out = '';
+    for (const item of value.slice(i, i + BATCH)) out += encodeValue(item);
+    yield out;
+  }
+  yield `</data></array></value>${CLOSE}`;
 }
 
 export function encodeFault(fault: { faultCode: number; faultString: string }): string {

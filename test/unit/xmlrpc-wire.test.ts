@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { AppError, forbidden } from '../../src/errors.js';
 import { arityError, dateArg, lookupValue } from '../../src/api/xmlrpc-args.js';
 import { pyDate } from '../../src/api/xmlrpc-dicts.js';
-import { decodeCall, encodeFault, encodeResponse, faultOf, xmlText } from '../../src/web/xmlrpc-wire.js';
+import { decodeCall, encodeFault, encodeResponse, encodeResponseChunks, faultOf, xmlText } from '../../src/web/xmlrpc-wire.js';
 
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const noPython = spawnSync(PYTHON, ['--version'], { stdio: 'ignore' }).status !== 0;
@@ -50,6 +50,16 @@ describe('XML-RPC wire', () => {
       params: [{ id: 7, archived: false, ratio: 0.5, date: { bytes: Buffer.from('2026-11-20 09:59:59').toString('hex') }, list: [1, [true, 'x'], {}], close: 'struct keys are plain data', empty: '', 'a<b': 'key escaped' }],
     });
     assert.match(encodeResponse(value), /<member><name>id<\/name>.*<member><name>archived<\/name>.*<member><name>ratio<\/name>/);
+  });
+
+  it('writes a long list in batches whose concatenation is the whole answer', { skip: noPython && 'no python3' }, () => {
+    const list = Array.from({ length: 450 }, (_, i) => ({ id: i, name: `patch <${i}>`, date: Buffer.from(`2026-11-20 00:00:${i % 60}`) }));
+    const chunks = [...encodeResponseChunks(list)];
+    assert.ok(chunks.length > 3, `${chunks.length} chunks`);
+    assert.equal(chunks.join(''), encodeResponse(list));
+    const read = pythonLoads(chunks.join('')) as { params: [{ id: number; name: string }[]] };
+    assert.deepEqual(read.params[0].map((p) => p.name), list.map((p) => p.name));
+    assert.deepEqual([...encodeResponseChunks([1, 2])], [encodeResponse([1, 2])]);
   });
 
   it('writes a fault as Patchwork does: code 1 and "<class ...>:message"; anything that is no AppError is an internal error', { skip: noPython && 'no python3' }, () => {

@@ -1,11 +1,12 @@
 // Patchwork's XML-RPC endpoint for pwclient: POST /xmlrpc/ (faults as Patchwork writes them, HTTP 200), GET /xmlrpc/
 // (the method list), and GET /project/SLUG/pwclientrc/, a pwclient configuration for the project.
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { XmlRpcService } from '../../api/xmlrpc.service.js';
 import { isAppError, notAllowed } from '../../errors.js';
 import { contentDisposition } from '../headers.js';
 import { viewerOf } from '../viewer.js';
-import { decodeCall, encodeFault, encodeResponse, faultOf } from '../xmlrpc-wire.js';
+import { decodeCall, encodeFault, encodeResponseChunks, faultOf } from '../xmlrpc-wire.js';
 
 export interface XmlRpcRouteDeps {
   service: XmlRpcService;
@@ -34,16 +35,16 @@ export function xmlrpcRoutes(deps: XmlRpcRouteDeps): FastifyPluginAsync {
     app.addContentTypeParser(['text/xml', 'application/xml'], { parseAs: 'string', bodyLimit: XMLRPC_BODY_LIMIT }, (_req, body, done) => done(null, body));
 
     app.post('/xmlrpc/', { schema: { hide: true } }, async (req, reply) => {
-      let xml: string;
+      reply.type('text/xml; charset=utf-8').header('cache-control', 'no-store');
       try {
         const { method, params } = await decodeCall(typeof req.body === 'string' ? req.body : '');
         const result = await service.call(method, params, { authorization: req.headers.authorization, address: req.ip, base: baseOf(req) });
-        xml = encodeResponse(result);
+        // A long list goes out as a stream, a batch of items between turns of the event loop.
+        return reply.send(Readable.from(encodeResponseChunks(result), { objectMode: false, highWaterMark: 1 }));
       } catch (e) {
         if (!isAppError(e)) req.log.error({ err: e }, 'xmlrpc method failed');
-        xml = encodeFault(faultOf(e));
+        return reply.send(encodeFault(faultOf(e)));
       }
-      return reply.type('text/xml; charset=utf-8').header('cache-control', 'no-store').send(xml);
     });
 
     // Patchwork answers a GET with its generated documentation.
