@@ -118,6 +118,9 @@ export function applyWindow<T>(items: T[], n: number): T[] {
   return items;
 }
 
+/** Values of one `in` lookup. */
+export const MAX_IN = 1000;
+
 /** Values a lookup compares: 'int' ids, 'text', 'bool' (stored 0|1), 'date' (stored as ISO strings in UTC). */
 export type FieldKind = 'int' | 'text' | 'bool' | 'date';
 
@@ -182,6 +185,8 @@ export function lookupValue(kind: FieldKind, op: LookupOp, v: XmlRpcValue, field
   }
   if (op === 'in' || op === 'range') {
     if (!Array.isArray(v)) throw typeError(`'${pyType(v)}' object is not iterable`);
+    // Each value is a bound SQL parameter: a list as long as a 1 MiB request allows would pass SQLite's limit.
+    if (v.length > MAX_IN) throw valueError(`${field}__in: at most ${MAX_IN} values`);
     if (op === 'range' && v.length !== 2) throw valueError(`not enough values to unpack (expected 2, got ${v.length})`);
     return v.map((x) => scalarArg(kind, x, field));
   }

@@ -3,27 +3,15 @@
 import type { Db } from '../db/database.js';
 import { peopleRows, listPeople } from '../db/api-series.repository.js';
 import { usersByEmails } from '../db/user.repository.js';
-import { LOOKUP_OPS, xmlrpcCheckRows, xmlrpcPatchRows, type CheckField, type Lookup, type LookupOp, type PatchField } from '../db/xmlrpc.repository.js';
+import { xmlrpcCheckRows, xmlrpcPatchRows, type Lookup, type PatchField } from '../db/xmlrpc.repository.js';
 import { AppError, conflict, forbidden, invalid, isAppError, notFound, unauthenticated } from '../errors.js';
 import { STATES } from '../series/states.js';
 import type { ApiService } from './api.service.js';
 import type { ApiWriteService } from './api-write.service.js';
 import type { AuthService, Principal } from './auth.service.js';
 import { combinedCheckState } from './represent.js';
-import {
-  applyWindow,
-  arityError,
-  countArg,
-  idArg,
-  isStruct,
-  lookupValue,
-  pyType,
-  searchArg,
-  typeError,
-  type FieldKind,
-  type XmlRpcStruct,
-  type XmlRpcValue,
-} from './xmlrpc-args.js';
+import { applyWindow, arityError, countArg, idArg, isStruct, pyType, searchArg, typeError, type XmlRpcStruct, type XmlRpcValue } from './xmlrpc-args.js';
+import { checkFilter, filterArg, hashLookup, idLookup as lookup, patchFilter } from './xmlrpc-filters.js';
 import { checkDict, patchDict, personDict, projectDict, stateDict } from './xmlrpc-dicts.js';
 
 /** Who calls, as the HTTP edge saw it: the Authorization header (Basic, read only by the methods that need a user). */
@@ -57,42 +45,8 @@ interface Method {
   run(args: XmlRpcValue[], who: Principal | null, caller: XmlRpcCaller): Promise<XmlRpcValue>;
 }
 
-/** patch_list's fields (Patchwork's ok_fields), with the kind their lookups compare; `series` is pwclient's -S. */
-const PATCH_FILTER: Record<string, FieldKind | 'object' | 'count'> = {
-  id: 'int',
-  name: 'text',
-  project_id: 'object',
-  submitter_id: 'object',
-  delegate_id: 'object',
-  archived: 'bool',
-  state_id: 'object',
-  date: 'date',
-  commit_ref: 'text',
-  hash: 'text',
-  msgid: 'text',
-  max_count: 'count',
-  series: 'object',
-};
-
-const CHECK_FILTER: Record<string, FieldKind | 'object' | 'count' | 'user'> = { id: 'int', user: 'user', project_id: 'object', patch_id: 'object', max_count: 'count' };
-
 /** Django's get() counts up to 21 rows to say how many it found (MAX_GET_RESULTS). */
 const GET_RESULTS = 21;
-
-/** A filter key `field` or `field__lookup`; undefined for what Patchwork answers with an empty list. */
-function splitKey(key: string, fields: Record<string, unknown>): { field: string; op: LookupOp } | undefined {
-  const parts = key.split('__');
-  if (parts.length > 2 || !Object.prototype.hasOwnProperty.call(fields, parts[0]!)) return undefined;
-  const op = (parts[1] ?? 'exact') as LookupOp;
-  return parts.length === 1 || (LOOKUP_OPS as readonly string[]).includes(op) ? { field: parts[0]!, op } : undefined;
-}
-
-/** The filter argument of patch_list and check_list: a struct, or None for no filter. */
-function filterArg(v: XmlRpcValue, method: string): XmlRpcStruct {
-  if (v === null || v === undefined) return {};
-  if (!isStruct(v)) throw typeError(`${method}() filter must be a struct, got ${pyType(v)}`);
-  return v;
-}
 
 export class XmlRpcService {
   private readonly methods: ReadonlyMap<string, Method>;
@@ -328,27 +282,6 @@ export class XmlRpcService {
     }
   }
 
-  /** patch_list: Patchwork answers [] for an unknown field or lookup, and for an id that names nothing. */
-  private async patchList(filt: XmlRpcStruct): Promise<XmlRpcStruct[]> {
-    const lookups: Lookup<PatchField>[] = [];
-    let max = 0;
-    for (const key of Object.keys(filt)) {
-      const k = splitKey(key, PATCH_FILTER);
-      if (!k) return [];
-      const value = filt[key]!;
-      const kind = PATCH_FILTER[k.field]!;
-      if (kind === 'count') max = countArg(value);
-      else if (kind === 'object') {
-        const l = await this.objectLookup(k.field, idArg(value));
-        if (!l) return [];
-        lookups.push(l);
-      } else if (k.field === 'msgid') lookups.push(msgidLookup(k.op, value));
-      else if (k.field === 'hash' && (k.op === 'exact' || k.op === 'in')) lookups.push({ field: 'hash', op: k.op, value: lower(lookupValue('text', k.op, value, 'hash')) });
-      else lookups.push({ field: k.field as PatchField, op: k.op, value: lookupValue(kind, k.op, value, k.field) });
-    }
-    return (await xmlrpcPatchRows(this.deps.db, lookups, max)).map((r) => patchDict(r, this.deps.api.projects));
-  }
-
   /**
    * project_id, submitter_id, state_id, series: compared by id, whatever the lookup (Patchwork fetches the object).
    * delegate_id is a person's id, as pwclient's -d finds them with person_list: the account with that person's
@@ -373,26 +306,14 @@ export class XmlRpcService {
     }
   }
 
+  private async patchList(filt: XmlRpcStruct): Promise<XmlRpcStruct[]> {
+    const f = await patchFilter(filt, (field, id) => this.objectLookup(field, id));
+    return f ? (await xmlrpcPatchRows(this.deps.db, f.lookups, f.max)).map((r) => patchDict(r, this.deps.api.projects)) : [];
+  }
+
   private async checkList(filt: XmlRpcStruct): Promise<XmlRpcStruct[]> {
-    const lookups: Lookup<CheckField>[] = [];
-    let max = 0;
-    for (const key of Object.keys(filt)) {
-      const k = splitKey(key, CHECK_FILTER);
-      if (!k) return [];
-      const value = filt[key]!;
-      const kind = CHECK_FILTER[k.field]!;
-      if (kind === 'count') max = countArg(value);
-      else if (kind === 'object') {
-        const id = idArg(value);
-        if (id === null) return [];
-        lookups.push({ field: k.field as CheckField, op: 'exact', value: id });
-      } else if (kind === 'user') {
-        // A user by id, or by username (Patchwork compares the value with the user's id only).
-        const byId = typeof value === 'number' || (typeof value === 'string' && /^\d{1,15}$/.test(value));
-        lookups.push(byId ? { field: 'user_id', op: k.op, value: lookupValue('int', k.op, value, 'user') } : { field: 'username', op: k.op, value: lookupValue('text', k.op, value, 'user') });
-      } else lookups.push({ field: k.field as CheckField, op: k.op, value: lookupValue(kind, k.op, value, k.field) });
-    }
-    return (await xmlrpcCheckRows(this.deps.db, lookups, max)).map(checkDict);
+    const f = checkFilter(filt);
+    return f ? (await xmlrpcCheckRows(this.deps.db, f.lookups, f.max)).map(checkDict) : [];
   }
 
   private async patchChecks(id: number | null): Promise<XmlRpcStruct> {
@@ -456,28 +377,4 @@ export class XmlRpcService {
   }
 }
 
-function lookup(field: PatchField, id: number | null): Lookup<PatchField> {
-  return { field, op: 'exact', value: id };
-}
 
-/** Hashes are stored in lowercase hex: a hash in capitals finds its patch too. */
-function lower(v: ReturnType<typeof lookupValue>): ReturnType<typeof lookupValue> {
-  if (typeof v === 'string') return v.trim().toLowerCase();
-  return Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? x.trim().toLowerCase() : x)) : v;
-}
-
-function hashLookup(v: XmlRpcValue): Lookup<PatchField> {
-  return { field: 'hash', op: 'exact', value: lower(lookupValue('text', 'exact', v, 'hash')) };
-}
-
-/**
- * Patchwork keeps `<…>` in msgid; patchbay stores the id bare. exact, iexact and in take either form and compare
- * the bare column (its index); the other lookups see the bracketed form, as on Patchwork.
- */
-function msgidLookup(op: LookupOp, v: XmlRpcValue): Lookup<PatchField> {
-  const bare = (x: unknown) => (typeof x === 'string' ? x.trim().replace(/^<|>$/g, '') : x);
-  const value = lookupValue('text', op, v, 'msgid');
-  if (op === 'exact' || op === 'iexact') return { field: 'msgid', op, value: bare(value) as string | null };
-  if (op === 'in') return { field: 'msgid', op, value: (value as (string | null)[]).map((x) => bare(x) as string | null) };
-  return { field: 'bracketed_msgid', op, value };
-}

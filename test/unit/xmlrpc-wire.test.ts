@@ -107,6 +107,8 @@ describe('XML-RPC wire', () => {
     assert.equal(lookupValue('int', 'contains', 12, 'id'), '12');
     assert.throws(() => lookupValue('int', 'in', 3, 'id'), { code: 'xmlrpc_type_error', message: "'int' object is not iterable" });
     assert.throws(() => lookupValue('int', 'range', [1], 'id'), { code: 'xmlrpc_value_error' });
+    assert.equal((lookupValue('int', 'in', Array.from({ length: 1000 }, (_, i) => i), 'id') as number[]).length, 1000);
+    assert.throws(() => lookupValue('int', 'in', Array.from({ length: 1001 }, (_, i) => i), 'id'), { code: 'xmlrpc_value_error', message: 'id__in: at most 1000 values' });
     assert.throws(() => lookupValue('text', 'month', 11, 'name'), { code: 'xmlrpc_field_error' });
   });
 });
