@@ -12,7 +12,7 @@ import { BIN, ROOT, startServer, type ServerProcess } from '../helpers/server-pr
 
 // Debian's interpreter when there is one (a pyenv shim on PATH costs a second a start); its standard library only.
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-const CALLS = path.join(ROOT, 'test/helpers/xmlrpc_calls.py');
+const CALLS = path.join(ROOT, 'test/helpers/xmlrpc-calls.py');
 const FIXTURES = path.join(ROOT, 'test/fixtures/series');
 const TEACHER = { email: 'teacher@example.org', name: 'Tom Teacher', username: 'teacher', password: 'teacher-password-1' };
 const ZOE = { email: 'zoe@students.example.org', name: 'Zoé Étudiante', username: 'zoe', password: 'zoe-password-12' };
@@ -51,7 +51,7 @@ describe('pwclient’s XML-RPC calls (Python xmlrpc.client) against patchbay ser
       calls: calls.map((c) => ({ method: c.method, params: c.params ?? [], ...(c.as ? { username: c.as.username, password: c.as.password } : {}) })),
     });
     const r = await runCommand(PYTHON, [CALLS], { cwd: home, env: { ...process.env, PYTHONIOENCODING: 'utf-8' }, input, timeoutMs: 60_000 });
-    assert.equal(r.code, 0, `xmlrpc_calls.py failed: ${r.output}`);
+    assert.equal(r.code, 0, `xmlrpc-calls.py failed: ${r.output}`);
     return JSON.parse(r.stdout) as Answer[];
   }
   const result = (a: Answer | undefined): any => {
