@@ -25,6 +25,7 @@ import { buildRecipientTable } from './smtp/recipients.js';
 import { SmtpEdge } from './smtp/server.js';
 import { buildApp } from './web/app.js';
 import { createApi } from './api/create-api.js';
+import { XmlRpcService } from './api/xmlrpc.service.js';
 import { createArchiveService } from './web/archive.service.js';
 import { createPipeline, type Pipeline } from './pipeline/create-pipeline.js';
 import { createWebParts } from './web/create-web.js';
@@ -225,6 +226,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       authenticate: (authorization, address) => api.auth.authenticate(authorization, address),
     },
     api,
+    xmlrpc: { service: new XmlRpcService({ db, api: api.api, writes: api.writes, auth: api.auth, mbox: archiveService }), baseUrl: config.baseUrl },
     runs: pipeline?.runs,
     runPage: web.runPage,
     worker: { tokens: new WorkerTokenService(db), files: new WorkerFilesService(db, config.dataDir) },

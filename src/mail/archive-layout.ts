@@ -29,6 +29,7 @@ export const RESERVED_ROOTS: ReadonlySet<string> = new Set([
   'logout',
   'actions',
   'runs',
+  'xmlrpc',
 ]);
 
 /** The archive root that serves a list's mail: its name, or `all` when the name is reserved. */

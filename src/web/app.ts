@@ -13,6 +13,7 @@ import { apiRoutes, type ApiDeps } from './routes/api.route.js';
 import { apiDocsRoutes, openapiOptions } from './routes/api-docs.route.js';
 import { runsRoutes } from './routes/runs.route.js';
 import { workerRoutes, type WorkerRouteDeps } from './routes/worker.route.js';
+import { xmlrpcRoutes, type XmlRpcRouteDeps } from './routes/xmlrpc.route.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
 import type { RunPage } from './run-page.js';
 import type { FastifyPluginAsync } from 'fastify';
@@ -41,6 +42,8 @@ export interface AppDeps {
   trustProxy?: readonly string[];
   /** Uploads of remote steps' logs and artefacts by `patchbay worker` machines, with their tokens (issue 12). */
   worker?: WorkerRouteDeps;
+  /** Patchwork's XML-RPC interface for pwclient at /xmlrpc/, and /project/SLUG/pwclientrc/. */
+  xmlrpc?: XmlRpcRouteDeps;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -76,5 +79,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(apiRoutes(deps.api));
     await app.register(apiDocsRoutes());
   }
+  if (deps.xmlrpc) await app.register(xmlrpcRoutes(deps.xmlrpc));
   return app;
 }

@@ -19,11 +19,11 @@ declare module 'fastify' {
 }
 
 /**
- * First path segments whose POSTs are not the web view's and carry no session: the REST API (token or Basic auth,
- * never the cookie), the list pages (RFC 8058 one-click unsubscribe posts without cookies) and the archive's search.
+ * First path segments whose POSTs are not the web view's and carry no session: the REST API and XML-RPC (token or
+ * Basic auth, never the cookie), the list pages (RFC 8058 one-click unsubscribe posts without cookies) and the archive's search.
  * Every other reserved root (login, logout, actions, admin, project, series …) is checked.
  */
-const NOT_SESSION = new Set(['api', 'lists', 'healthz', 'mbox', 'bundle', 'all']);
+const NOT_SESSION = new Set(['api', 'xmlrpc', 'lists', 'healthz', 'mbox', 'bundle', 'all']);
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
