@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { VERSIONS } from '../../src/api/versions.js';
+import { buildJob } from '../../src/pipeline/job.js';
+import { createArchiveService } from '../../src/web/archive.service.js';
 import { startWebApp, type WebApp } from '../helpers/web-app.js';
 
 const NAMES = path.resolve('test/fixtures/names/names.mbox');
@@ -136,5 +138,13 @@ describe('names and prefixes as Patchwork shows them', () => {
     const series = await b.get(`/series/${rfc.id}/mbox/`);
     assert.equal(series.headers['content-disposition'], 'attachment; filename=proctree-live-view-of-forks.patch');
     assert.match(series.body, /^Subject: \[RFC PATCH 1\/2\] proctree: trace forks with eBPF$/m);
+  });
+
+  it('gives the pipeline each patch under its commit title, the mbox it applies keeping the Subject', async () => {
+    const rfc = (await w.apiGet('/api/series/?per_page=250')).find((s: { name: string }) => s.name === 'proctree: live view of forks');
+    const archive = createArchiveService({ db: w.h.db, lists: [{ id: w.project.id, slug: 'proctree', name: 'Proctree' }] });
+    const job = await buildJob(w.h.db, archive, 1, w.project, rfc.id);
+    assert.deepEqual(job.series.patches.map((p) => p.name), ['proctree: trace forks with eBPF', 'proctree: show forks live']);
+    assert.match(job.series.patches[0]!.mbox, /^Subject: \[RFC PATCH 1\/2\] proctree: trace forks with eBPF$/m);
   });
 });
