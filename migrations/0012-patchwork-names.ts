@@ -3,8 +3,9 @@
 // series named after one of them follows. No schema change: the same columns, new values.
 //
 // Frozen: the naming rules are copied here as they stand at this migration (src/series/patch-name.ts may move on).
-// The work goes in windows of ids, one transaction each, so the WAL stays small on a million patches; a run cut
-// short is simply run again (each step reads the old name or the subject, and gives the same result twice).
+// The work goes in windows of ids, one transaction each, so the WAL stays bounded on a million patches (about a minute
+// on the bench's database: docs/benchmarks.md); a run cut short is simply run again (each step reads the old name or
+// the subject, and gives the same result twice).
 import { sql, type Kysely } from 'kysely';
 
 const NAME_MAX = 255;
@@ -12,7 +13,7 @@ const PY_SPACES = /[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\
 const PY_SPACE = /^[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/;
 const REPLY_OR_FORWARD = /^(?:re|fwd?)[: ] */i;
 const HG_MARKER = /^PATCH (\p{Nd}+ of \p{Nd}+)(.*)$/su;
-const WINDOW = 10_000;
+const WINDOW = 50_000;
 
 function normaliseSpace(s: string): string {
   const one = s.replace(PY_SPACES, ' ');
@@ -81,6 +82,19 @@ async function inWindows(db: Kysely<any>, table: Table, step: (tx: Kysely<any>, 
 }
 
 export async function up(db: Kysely<any>): Promise<void> {
+  // Each window's commit is not fsynced (synchronous=NORMAL; WAL mode): a crash loses at most windows that are simply
+  // renamed again on the next start, and the commit that records this migration (at the caller's setting) syncs the
+  // WAL, every window's frames with it.
+  const mode = (await sql<{ synchronous: number }>`pragma synchronous`.execute(db)).rows[0]?.synchronous ?? 2;
+  await sql.raw('pragma synchronous = NORMAL').execute(db);
+  try {
+    await rename(db);
+  } finally {
+    await sql.raw(`pragma synchronous = ${Number(mode)}`).execute(db);
+  }
+}
+
+async function rename(db: Kysely<any>): Promise<void> {
   const slugs = new Map<number, Set<string>>();
   for (const p of (await sql<{ id: number; slug: string }>`select id, slug from projects`.execute(db)).rows) slugs.set(p.id, new Set([p.slug.toLowerCase(), 'patch']));
   const nameOf = (subject: string | null, projectId: number) => cleanName(subject ?? '', slugs.get(projectId) ?? new Set(['patch']));

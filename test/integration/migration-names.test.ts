@@ -80,7 +80,7 @@ describe('migration 0012: names as Patchwork stores them', () => {
     const s2 = await s.patch(proctree, split, zoe, 2, '[PATCH 2/3] proctree: explain the usage', 'proctree: explain the usage');
     // A mail without a subject, and a patch far past the first window of ids.
     const none = await s.patch(proctree, split, zoe, 3, null, '');
-    const far = await s.patch(proctree, split, zoe, 4, '[PATCH v3 4/4] proctree: far away', 'proctree: far away', 25_001);
+    const far = await s.patch(proctree, split, zoe, 4, '[PATCH v3 4/4] proctree: far away', 'proctree: far away', 125_001);
 
     await migrate(db);
 
@@ -95,7 +95,7 @@ describe('migration 0012: names as Patchwork stores them', () => {
     assert.equal(await nameOf(db, 'series', split), 'proctree: parse the pid');
     assert.equal(await nameOf(db, 'patches', s2), '[2/3] proctree: explain the usage');
     assert.equal(await nameOf(db, 'patches', none), '');
-    assert.equal(far, 25_001);
+    assert.equal(far, 125_001);
     assert.equal(await nameOf(db, 'patches', far), '[v3,4/4] proctree: far away');
 
     // Run again (a migration cut short is run again from the start): nothing changes.
