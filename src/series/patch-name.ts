@@ -33,8 +33,12 @@ export interface CleanSubject {
   prefixes: string[];
 }
 
+/** Something normaliseSpace would change: most names have nothing of it, and are read back on every API answer. */
+const UNNORMALISED = /[\t-\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]| {2}|^ | $/;
+
 /** Patchwork's normalise_space: runs of whitespace become one space, none at either end. */
 function normaliseSpace(s: string): string {
+  if (!UNNORMALISED.test(s)) return s;
   const one = s.replace(PY_SPACES, ' ');
   const start = one.startsWith(' ') ? 1 : 0;
   const end = one.length > start && one.endsWith(' ') ? one.length - 1 : one.length;
@@ -45,7 +49,7 @@ function normaliseSpace(s: string): string {
 function splitPrefixes(group: string): string[] {
   const tokens: string[] = [];
   let rest = group;
-  const hg = HG_MARKER.exec(group);
+  const hg = group.startsWith('PATCH ') ? HG_MARKER.exec(group) : null;
   if (hg) {
     tokens.push('PATCH', hg[1]!);
     rest = hg[2]!;
@@ -59,20 +63,26 @@ function splitPrefixes(group: string): string[] {
  * Subject header; PATCH is always dropped, and so is each of `dropPrefixes` (compared without case).
  */
 export function cleanSubject(subject: string, dropPrefixes: readonly string[] = []): CleanSubject {
-  const drop = new Set([...dropPrefixes.map((p) => p.toLowerCase()), 'patch']);
+  const drop = dropPrefixes.map((p) => p.toLowerCase());
+  const dropped = (token: string) => {
+    const t = token.toLowerCase();
+    return t === 'patch' || drop.includes(t);
+  };
   // clean_header: NULs go, whitespace is normalised; then one Re:/Fwd: is replaced by a space, normalised again.
-  let s = normaliseSpace(normaliseSpace(subject.replaceAll('\0', '')).replace(REPLY_OR_FORWARD, ' '));
+  let s = normaliseSpace(subject.includes('\0') ? subject.replaceAll('\0', '') : subject);
+  if (REPLY_OR_FORWARD.test(s)) s = normaliseSpace(s.replace(REPLY_OR_FORWARD, ' '));
   const prefixes: string[] = [];
   // The leading [groups], each up to its first "]": a scan rather than a regex per group (linear on any subject).
   let at = 0;
   while (s[at] === '[') {
     const close = s.indexOf(']', at + 1);
     if (close < 0) break;
-    for (const t of splitPrefixes(s.slice(at + 1, close))) if (!drop.has(t.toLowerCase())) prefixes.push(t);
+    for (const t of splitPrefixes(s.slice(at + 1, close))) if (!dropped(t)) prefixes.push(t);
     at = close + 1;
     while (s[at] === ' ') at++;
   }
-  s = normaliseSpace(s.slice(at));
+  // Patchwork normalises the rest again; the rest of a normalised string, its one leading space skipped, already is.
+  s = s.slice(at);
   return { name: prefixes.length ? `[${prefixes.join(',')}] ${s}` : s, prefixes };
 }
 
