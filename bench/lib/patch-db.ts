@@ -129,15 +129,18 @@ export function patchDb(shape: Shape) {
           const title = titleOf(g);
           const version = rand() < 0.25 ? 2 : 1;
           const prefix = version > 1 ? `PATCH v${version}` : 'PATCH';
-          const seriesId = w.series({ projectId, submitterId: who.id, name: title, version, total: size, date: dateOf(g, 0), titleNorm: title.toLowerCase() });
-          w.event({ projectId, category: 'series-created', date: dateOf(g, 0), seriesId });
           const coverMsgid = g % 2 === 0 ? msgidOf(g, 0) : null;
+          // Patchwork's names: the subject's prefixes but PATCH kept in front; a series without a cover takes 1/N's name.
+          const nameOf = (i: number, text: string) => `[${version > 1 ? `v${version},` : ''}${i}/${size}] ${text}`;
+          const seriesName = coverMsgid ? title : nameOf(1, `${title}, step 1`);
+          const seriesId = w.series({ projectId, submitterId: who.id, name: seriesName, version, total: size, date: dateOf(g, 0), titleNorm: title.toLowerCase() });
+          w.event({ projectId, category: 'series-created', date: dateOf(g, 0), seriesId });
           const refs = coverMsgid ? [coverMsgid] : [];
           if (coverMsgid) {
             const subject = `[${prefix} 0/${size}] ${title}`;
             const content = `This series ${VERBS[g % VERBS.length]}s the ${NOUNS[g % NOUNS.length]} in ${size} steps.\n\n${who.name} (${size}):\n  ${title}\n`;
             const mailId = w.mail({ projectId, msgid: coverMsgid, raw: mailRaw({ from, to: list, subject, date: dateOf(g, 0), msgid: coverMsgid }, content), fromAddr: who.email, subject, date: dateOf(g, 0) }, list);
-            const coverId = w.cover({ projectId, mailId, msgid: coverMsgid, seriesId, submitterId: who.id, name: version > 1 ? `[v${version}] ${title}` : title, content, date: dateOf(g, 0) });
+            const coverId = w.cover({ projectId, mailId, msgid: coverMsgid, seriesId, submitterId: who.id, name: nameOf(0, title), content, date: dateOf(g, 0) });
             w.event({ projectId, category: 'cover-created', date: dateOf(g, 0), coverId });
             w.archive({ mailId, projectId, msgid: coverMsgid, date: dateOf(g, 0), subject, sender: from, refs: [], recipients: list, body: content });
           }
@@ -159,7 +162,7 @@ export function patchDb(shape: Shape) {
               seriesId,
               number: i,
               submitterId: who.id,
-              name: `${version > 1 ? `[v${version},${i}/${size}] ` : `[${i}/${size}] `}${title}, step ${i}`,
+              name: nameOf(i, `${title}, step ${i}`),
               content,
               diff,
               hash: crypto.createHash('sha1').update(diff).digest('hex'),

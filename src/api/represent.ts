@@ -3,6 +3,7 @@
 // left undefined, which JSON.stringify drops (the field tables are in versions.ts, compiled once per version).
 import { archiveRoot, msgidSegment } from '../mail/archive-layout.js';
 import { listIdOf } from '../mail/list-headers.js';
+import { namePrefixes } from '../series/patch-name.js';
 import { LATEST, showsOf, type ApiVersion, type Shows } from './versions.js';
 
 /** What a project looks like to the API: its file and its database id. */
@@ -466,16 +467,8 @@ export function bundleOut(ctx: Ctx, b: { id: number; project_id: number; name: s
   };
 }
 
-/** Patchwork's clean_subject(name)[1]: the tokens of the leading [...] groups of a stored name. */
-export function prefixesOf(name: string): string[] {
-  const out: string[] = [];
-  let rest = name;
-  for (let m = /^\[([^\]]*)\]\s*(.*)$/s.exec(rest); m; m = /^\[([^\]]*)\]\s*(.*)$/s.exec(rest)) {
-    out.push(...m[1]!.split(/[,\s]+/).filter(Boolean));
-    rest = m[2]!;
-  }
-  return out;
-}
+/** Patchwork's clean_subject(name)[1]: the prefixes the API shows, read back from a stored name. */
+export const prefixesOf: (name: string) => string[] = namePrefixes;
 
 /** A mail's header block as Patchwork's `headers`: each field once, a list when it repeats, values unfolded. */
 export function headersDict(header: string): Record<string, string | string[]> {

@@ -133,7 +133,7 @@ export async function commentLocator(db: DbOrTx, id: number): Promise<{ project_
     .executeTakeFirst();
 }
 
-/** A patch's full text for the range-diff: name (the subject without [PATCH]), message and diff, by series. */
+/** A patch's full text for the range-diff: name (Patchwork's, with its prefixes), message and diff, by series. */
 export interface RangeDiffPatchRow {
   id: number;
   series_id: number;

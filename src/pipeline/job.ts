@@ -1,6 +1,7 @@
 // What a run works on, read once from the database: the series, its patches as mbox messages, the policies.
 import type { DbOrTx } from '../db/database.js';
 import { seriesForRun } from '../db/pipeline.repository.js';
+import { nameTitle } from '../series/patch-name.js';
 import { baseCommit, signedOffBy } from '../series/trailers.js';
 import type { Project } from '../config/projects.js';
 import type { Job } from './types.js';
@@ -22,7 +23,8 @@ export async function buildJob(db: DbOrTx, source: JobSource, runId: number, pro
     jobPatches.push({
       id: p.id,
       number: p.number,
-      name: p.name,
+      // Findings say "patch 2/3 'title'": the position is theirs, the name's prefixes would say it twice.
+      name: nameTitle(p.name),
       msgid: p.msgid,
       author: { name: p.author_name, email: p.author_email },
       signoffOk: p.signoff_ok === 1,

@@ -18,7 +18,7 @@ export interface JobPatch {
   id: number;
   /** Position in the series, 1-based. */
   number: number;
-  /** Patchwork's name: the subject without its [PATCH …] prefix. */
+  /** The commit's title: the patch's name without its prefixes ("[v2,1/3] x" → "x"), as the findings quote it. */
   name: string;
   msgid: string;
   author: PersonRef;

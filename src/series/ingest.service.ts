@@ -37,6 +37,7 @@ import type { Logger } from '../log.js';
 import type { Classified } from './classify.js';
 import type { Filing } from './filing.js';
 import { INITIAL_STATE, OPEN_STATES, stateFromHeader } from './states.js';
+import { nameTitle } from './patch-name.js';
 import { normalizeTitle } from './subject.js';
 import { batchOf, decide, findPredecessor, findSuccessor, type PredecessorCandidates, lookupOrder, UNTHREADED_WINDOW_MS, type Context, type RevisionHint } from './thread.js';
 import { sameName } from './trailers.js';
@@ -145,7 +146,8 @@ export class SeriesIngestService {
         const series = await this.seriesWithDate(tx, rows, seriesId, input.date);
         const title = classified.subject.title;
         const coverId = await insertCover(tx, { projectId: project.id, mailId: mail.id, msgid: input.msgid, seriesId, submitterId, name: classified.subject.name, content: classified.content, date: input.date });
-        const coverFields = { cover_id: coverId, name: title, title_norm: normalizeTitle(title), ...(classified.changeId ? { change_id: classified.changeId } : {}) };
+        // Named as Patchwork names a series after its cover: the cover's name without its prefixes.
+        const coverFields = { cover_id: coverId, name: nameTitle(classified.subject.name), title_norm: normalizeTitle(title), ...(classified.changeId ? { change_id: classified.changeId } : {}) };
         await setSeriesCover(tx, seriesId, { coverId, name: coverFields.name, titleNorm: coverFields.title_norm, changeId: classified.changeId || null });
         Object.assign(series, coverFields);
         // A cover's references are not claimed: it starts its thread (Patchwork does the same).

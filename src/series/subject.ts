@@ -1,6 +1,7 @@
 // Subject parsing: reply/forward markers, bracket prefixes, version, series marker, and the name Patchwork would show.
 import { isSpace, trimEndWhere } from '../text.js';
 import { boundedInt, MAX_SERIES_TOTAL, MAX_VERSION } from './limits.js';
+import { patchName } from './patch-name.js';
 
 export interface ParsedSubject {
   /** Re:/Aw:/SV: (a reply); Patchwork treats only a reply as a comment, never a forward. */
@@ -19,7 +20,7 @@ export interface ParsedSubject {
   resend: boolean;
   /** A marker or version outside limits.ts's bounds ("[PATCH 1/1000000000]"): ignored, the mail gets a defect. */
   outOfRange: boolean;
-  /** Patchwork's stored name: remaining prefixes kept as "[RFC,net-next] title" (marker dropped). */
+  /** Patchwork's stored name (patch-name.ts): "[RFC,v2,1/3] title", every prefix kept but PATCH and the list's tag. */
   name: string;
   /** The title without any prefix. */
   title: string;
@@ -149,7 +150,7 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
     rfc,
     resend,
     outOfRange,
-    name: kept.length ? `[${kept.join(',')}] ${title}` : title,
+    name: patchName(raw, projectSlug),
     title,
   };
 }

@@ -322,7 +322,7 @@ export function rebuildTrees(diff: string): { before: Tree; after: Tree } {
 // The fast-import stream.
 
 export interface RangeDiffPatch {
-  /** The subject without [PATCH …] (Patchwork's name). */
+  /** The commit's subject: the patch's name without its prefixes ("[v2,1/3] x" → "x"), as `git am` would commit it. */
   name: string;
   /** The mail's text before the diff: the commit message, then notes after a `---` line. */
   content: string;

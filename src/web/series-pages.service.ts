@@ -38,6 +38,7 @@ import { archiveRoot, msgidSegment } from '../mail/archive-layout.js';
 import { artifactsDir } from '../pipeline/artifacts.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
 import type { Finding } from '../pipeline/types.js';
+import { nameTitle } from '../series/patch-name.js';
 import { STATES } from '../series/states.js';
 import { trimStartChars } from '../text.js';
 import { parseDiff, type RangeDiffPatch, type RangeDiffResult, type RangeDiffService } from './range-diff.service.js';
@@ -417,7 +418,7 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
     const side = (s: number): RangeDiffPatch[] =>
       rows
         .filter((p) => p.series_id === s)
-        .map((p) => ({ name: p.name, content: p.content, diff: p.diff ?? '', authorName: p.submitter_name, authorEmail: p.submitter_email, date: p.date }));
+        .map((p) => ({ name: nameTitle(p.name), content: p.content, diff: p.diff ?? '', authorName: p.submitter_name, authorEmail: p.submitter_email, date: p.date }));
     return [side(from), side(to)];
   }
 

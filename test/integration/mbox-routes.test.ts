@@ -178,7 +178,7 @@ describe('mbox downloads (Patchwork)', () => {
     const coverId = (await h.rows()).covers.find((c) => c.msgid === s.cover)!.id;
     const r = await app.inject({ url: `/cover/${coverId}/mbox/` });
     assert.equal(r.statusCode, 200);
-    assert.equal(r.headers['content-disposition'], 'attachment; filename=proctree-count-the-children-of-a-process.mbox');
+    assert.equal(r.headers['content-disposition'], 'attachment; filename=0-3-proctree-count-the-children-of-a-process.mbox');
     const [m] = messages(r.body);
     assert.equal(headerValue(m!.header, 'x-patchwork-id'), String(coverId));
     assert.equal(headerValue(m!.header, 'subject'), '[PATCH 0/3] proctree: count the children of a process');

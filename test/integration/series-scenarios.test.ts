@@ -115,9 +115,9 @@ describe('series scenarios on real mail', () => {
     assert.deepEqual(
       s.patches.map((p) => [p.number, p.msgid, p.name, p.state, p.signoffOk]),
       [
-        [1, mails[1]!.msgid, 'proctree: read the children file', 'new', true],
-        [2, mails[2]!.msgid, 'proctree: count the children', 'new', true],
-        [3, mails[3]!.msgid, 'proctree: print the count', 'new', true],
+        [1, mails[1]!.msgid, '[1/3] proctree: read the children file', 'new', true],
+        [2, mails[2]!.msgid, '[2/3] proctree: count the children', 'new', true],
+        [3, mails[3]!.msgid, '[3/3] proctree: print the count', 'new', true],
       ],
     );
     assert.deepEqual(await h.eventCounts(), { 'series-created': 1, 'cover-created': 1, 'patch-created': 3, 'patch-completed': 3, 'series-completed': 1 });
@@ -149,7 +149,7 @@ describe('series scenarios on real mail', () => {
     const series = await h.series();
     assert.equal(series.length, 1);
     const s = series[0]!;
-    assert.deepEqual([s.version, s.total, s.name, s.completed, s.cover], [1, 3, 'proctree: parse the pid argument', true, null]);
+    assert.deepEqual([s.version, s.total, s.name, s.completed, s.cover], [1, 3, '[1/3] proctree: parse the pid argument', true, null]);
     assert.deepEqual(
       s.patches.map((p) => [p.number, p.msgid]),
       mails.map((m, i) => [i + 1, m.msgid]),
@@ -323,7 +323,7 @@ describe('series scenarios on real mail', () => {
         cpu.patches.map((p) => [p.number, p.msgid]),
         [3, 4, 5].map((i) => [i - 2, mails[i]!.msgid]),
       );
-      assert.deepEqual([mem.name, cpu.name], ['proctree: read the memory size', 'proctree: read the cpu time']);
+      assert.deepEqual([mem.name, cpu.name], ['[1/3] proctree: read the memory size', '[1/3] proctree: read the cpu time']);
       assert.ok(mem.completed && cpu.completed);
       assert.deepEqual(await h.revisions(), []);
       assert.deepEqual(await h.eventCounts(), { 'series-created': 2, 'patch-created': 6, 'patch-completed': 6, 'series-completed': 2 });
@@ -357,8 +357,8 @@ describe('series scenarios on real mail', () => {
     assert.deepEqual(
       s.patches.map((p) => [p.number, p.name, p.state]),
       [
-        [1, '[RFC] proctree: trace forks with eBPF', 'new'],
-        [2, '[RFC] proctree: show forks live', 'new'],
+        [1, '[RFC,1/2] proctree: trace forks with eBPF', 'new'],
+        [2, '[RFC,2/2] proctree: show forks live', 'new'],
       ],
     );
   });
@@ -377,13 +377,13 @@ describe('series scenarios on real mail', () => {
     assert.equal(series.length, 2);
     const v1 = seriesOf(series, mails[0]!.msgid);
     const v2 = seriesOf(series, mails[3]!.msgid);
-    assert.deepEqual([v2.version, v2.total, v2.completed, v2.name], [2, 3, true, 'proctree: handle SIGPIPE']);
+    assert.deepEqual([v2.version, v2.total, v2.completed, v2.name], [2, 3, true, '[1/3,v2] proctree: handle SIGPIPE']);
     assert.deepEqual(
       v2.patches.map((p) => [p.number, p.msgid, p.name]),
       [
-        [1, mails[3]!.msgid, 'proctree: handle SIGPIPE'],
-        [2, mails[4]!.msgid, 'proctree: handle SIGINT'],
-        [3, mails[5]!.msgid, 'proctree: restore the terminal'],
+        [1, mails[3]!.msgid, '[1/3,v2] proctree: handle SIGPIPE'],
+        [2, mails[4]!.msgid, '[2/3,v2] proctree: handle SIGINT'],
+        [3, mails[5]!.msgid, '[3/3,v2] proctree: restore the terminal'],
       ],
     );
     assert.deepEqual(await h.revisions(), [{ series: v2.id, previous: v1.id, reason: 'same title and submitter', source: 'parser', announced: true }]);
@@ -498,7 +498,7 @@ describe('series scenarios on real mail', () => {
     assert.equal(p.pullUrl, 'https://git.example.org/zoe/proctree.git for-tom');
     assert.equal(p.diff, null);
     assert.equal(p.hash, null);
-    assert.equal(p.name, 'proctree: man page for the course');
+    assert.equal(p.name, '[GIT,PULL] proctree: man page for the course');
   });
 
   // [PATCH 0/2] proctree: grandchildren                         Zoé

@@ -268,7 +268,7 @@ describe('web: series, patch, cover and log pages', () => {
     const v2patches = (await h.series()).find((s) => s.id === v2)!.patches;
     assert.deepEqual(rows, v2patches.map((p) => p.id));
     assert.match(patches, /<span class="badge new" data-state="new">New<\/span>/);
-    assert.match(patches, new RegExp(`<a class="patch-link" href="${(await patchUrl(v2patches[0]!.id)).replace(/[.]/g, '\\.')}">proctree: walk the tree</a>`));
+    assert.match(patches, new RegExp(`<a class="patch-link" href="${(await patchUrl(v2patches[0]!.id)).replace(/[.]/g, '\\.')}">\\[v2,1\\/2\\] proctree: walk the tree</a>`));
     assert.match(html, new RegExp(`<a id="series-mbox" href="/series/${v2}/mbox/">`));
     assert.match(html, new RegExp(`<section id="pipeline" data-series="${v2}"`));
     assert.match(html, /<script src="\/static\/live\.js" defer><\/script>/);
@@ -458,7 +458,7 @@ describe('web: series, patch, cover and log pages', () => {
 
     const cover = (await h.rows()).covers.find((c) => c.id === ids.v1cover)!;
     const coverPage = await page(`/project/proctree/cover/${msgidSegment(cover.msgid)}/`);
-    assert.match(coverPage, /<h1 id="cover-title">proctree: print the whole tree<\/h1>/);
+    assert.match(coverPage, /<h1 id="cover-title">\[0\/2\] proctree: print the whole tree<\/h1>/);
     assert.match(coverPage, /<pre id="cover-text">Walks the children recursively\./);
     assert.match(coverPage, new RegExp(`<a id="cover-series" href="/series/${v1}/">`));
     assert.match(coverPage, /<section id="comments">/);

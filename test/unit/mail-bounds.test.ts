@@ -13,7 +13,7 @@ import { ROOT } from '../helpers/server-process.js';
 type Want = Partial<ReturnType<typeof parseSubject>>;
 const cases: [string, Want][] = [
   // The poison of issue 11, item 1: ignored, flagged, still a patch-style subject.
-  ['[PATCH 99999999999999999999/0] proctree: x', { index: null, total: null, outOfRange: true, hasPatchTag: true, name: 'proctree: x' }],
+  ['[PATCH 99999999999999999999/0] proctree: x', { index: null, total: null, outOfRange: true, hasPatchTag: true, name: '[99999999999999999999/0] proctree: x' }],
   ['[PATCH 1/1000000000] proctree: x', { index: null, total: null, outOfRange: true, hasPatchTag: true }],
   ['[PATCH v99999999999999999999 1/3] proctree: x', { version: 1, index: 1, total: 3, outOfRange: true }],
   ['[PATCH 1/0] proctree: x', { index: null, total: null, outOfRange: true }],
