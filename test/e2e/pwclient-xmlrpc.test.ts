@@ -96,8 +96,8 @@ describe('pwclient’s XML-RPC calls (Python xmlrpc.client) against patchbay ser
     assert.equal(patches.length, 4);
     const p = patches[0];
     assert.deepEqual(Object.keys(p), ['id', 'date', 'filename', 'msgid', 'name', 'project', 'project_id', 'state', 'state_id', 'archived', 'submitter', 'submitter_id', 'delegate', 'delegate_id', 'commit_ref', 'hash']);
-    assert.equal(p.name, 'proctree: read the children file');
-    assert.equal(p.filename, 'proctree-read-the-children-file');
+    assert.equal(p.name, '[1/3] proctree: read the children file');
+    assert.equal(p.filename, '1-3-proctree-read-the-children-file');
     assert.equal(p.msgid, '<20261120100000.21562-2-zoe@students.example.org>');
     assert.deepEqual([p.project, p.state, p.submitter, p.delegate], [bytes(DEMO.name!), bytes('New'), bytes(`${ZOE.name} <${ZOE.email}>`), bytes('None')]);
     assert.deepEqual(p.date, bytes('2026-11-20 09:59:59'));
@@ -111,7 +111,7 @@ describe('pwclient’s XML-RPC calls (Python xmlrpc.client) against patchbay ser
     assert.equal(result(all).length, 6);
     assert.deepEqual(result(last), result(all).slice(-2));
     const named = result(await one('patch_list', [{ name__icontains: 'COUNT THE', project_id: projectId }]));
-    assert.deepEqual(named.map((x: any) => x.name), ['proctree: count the children']);
+    assert.deepEqual(named.map((x: any) => x.name), ['[2/3] proctree: count the children']);
   });
 
   it('finds patches by submitter as `pwclient list -w zoe` does (person_list, then patch_list per person)', async () => {
@@ -219,7 +219,7 @@ describe('pwclient’s XML-RPC calls (Python xmlrpc.client) against patchbay ser
     assert.equal(checks.length, 1);
     assert.deepEqual(
       { ...checks[0], id: 0, date: null },
-      { id: 0, date: null, patch: bytes('proctree: read the children file'), patch_id: 1, user: bytes(TEACHER.username), user_id: 1, state: 'success', target_url: 'https://ci.example.org/1', description: 'builds', context: 'ci-build' },
+      { id: 0, date: null, patch: bytes('[1/3] proctree: read the children file'), patch_id: 1, user: bytes(TEACHER.username), user_id: 1, state: 'success', target_url: 'https://ci.example.org/1', description: 'builds', context: 'ci-build' },
     );
     assert.match(checks[0].date.bytes, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{6})?$/);
     assert.deepEqual(result(byUser), checks);

@@ -7,6 +7,8 @@ import { serializeMethodCall } from '@foxglove/xmlrpc';
 import { PEOPLE } from '../helpers/api-app.js';
 import { basic, PASSWORD, startXmlRpcApp, text, type XmlRpcApp } from '../helpers/xmlrpc-app.js';
 
+/** A Patchwork name without its prefixes (`[v2,1/3] x` -> `x`). */
+const title = (name: string) => name.replace(/^(\[[^\]]*\]\s*)+/, '');
 const fault = (faultString: string) => ({ faultCode: 1, faultString });
 
 describe('XML-RPC (Patchwork’s interface for pwclient)', () => {
@@ -14,7 +16,7 @@ describe('XML-RPC (Patchwork’s interface for pwclient)', () => {
   /** Patch ids by name, from patch_list. */
   let ids: Map<string, number[]>;
   const id = (name: string) => ids.get(name)![0]!;
-  const names = (patches: any[]) => patches.map((p) => p.name);
+  const names = (patches: any[]) => patches.map((p) => title(p.name));
   const post = (payload: string | Buffer, headers: Record<string, string> = { 'content-type': 'text/xml' }) => x.app.inject({ method: 'POST', url: '/xmlrpc/', headers, payload });
 
   before(async () => {
@@ -22,7 +24,7 @@ describe('XML-RPC (Patchwork’s interface for pwclient)', () => {
     // 2-patch series the teacher replied to (so he is a person too): 10 patches.
     x = await startXmlRpcApp(['cover-letter', 'no-cover', 'resend', 'comments']);
     ids = new Map();
-    for (const p of await x.call('patch_list', [{}])) ids.set(p.name, [...(ids.get(p.name) ?? []), p.id]);
+    for (const p of await x.call('patch_list', [{}])) ids.set(title(p.name), [...(ids.get(title(p.name)) ?? []), p.id]);
   });
   after(() => x.close());
 
@@ -150,7 +152,7 @@ describe('XML-RPC (Patchwork’s interface for pwclient)', () => {
     const n = id('proctree: parse the pid argument');
     assert.equal(await x.call('patch_set', [n, { state: 7, archived: true, commit_ref: 'cafe1234', delegate: 'olga', name: 'renamed' }], 'teacher'), true);
     const p = await x.call('patch_get', [n]);
-    assert.deepEqual([text(p.state), p.state_id, p.archived, p.commit_ref, p.name, p.delegate_id], ['Changes Requested', 7, true, 'cafe1234', 'proctree: parse the pid argument', 0]);
+    assert.deepEqual([text(p.state), p.state_id, p.archived, p.commit_ref, p.name, p.delegate_id], ['Changes Requested', 7, true, 'cafe1234', '[1/3] proctree: parse the pid argument', 0]);
     const events = await x.a.get(`/api/events/?patch=${n}&category=patch-state-changed`);
     assert.deepEqual(
       events.map((e: any) => [e.actor.username, e.payload.current_state]),
