@@ -68,6 +68,8 @@ export interface PatchesTable {
   signoff_ok: 0 | 1;
   student_id: number | null;
   replaced_by: number | null;
+  /** The title without prefixes, normalized (normalizeTitle): revisions are found by the patches they share. */
+  title_norm: string | null;
 }
 
 export interface CommentsTable {

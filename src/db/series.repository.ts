@@ -324,6 +324,49 @@ const setSeriesNameQuery = prepared((db, p: { id: number; name: string; titleNor
   db.updateTable('series').set({ name: p.name, title_norm: p.titleNorm }).where('id', '=', p.id),
 );
 
+/** A cover stating the version its patches left out ("[PATCH v3 0/4]" over "[PATCH 1/4]") gives it to the series. */
+export async function setSeriesVersion(db: DbOrTx, id: number, version: number): Promise<void> {
+  await setSeriesVersionQuery(db, { id, version });
+}
+
+const setSeriesVersionQuery = prepared((db, p: { id: number; version: number }) => db.updateTable('series').set({ version: p.version }).where('id', '=', p.id));
+
+/**
+ * Other series of the same submitter holding patches with the titles of this series' patches: how many distinct
+ * titles each shares, and how many patches each has. A revision whose cover title changed, or that gained or lost
+ * a cover, still carries its patches' titles.
+ */
+export async function seriesSharingPatches(db: DbOrTx, seriesId: number): Promise<{ mine: number; others: { seriesId: number; shared: number; patches: number }[] }> {
+  const rows = await sharingQuery(db, { seriesId });
+  const mine = rows.find((r) => r.series_id === seriesId);
+  return {
+    mine: mine?.shared ?? 0,
+    others: rows.filter((r) => r.series_id !== seriesId).map((r) => ({ seriesId: r.series_id, shared: r.shared, patches: r.patches })),
+  };
+}
+
+const sharingQuery = prepared((db, p: { seriesId: number }) =>
+  db
+    .selectFrom('patches as m')
+    .innerJoin('patches as o', (j) => j.onRef('o.project_id', '=', 'm.project_id').onRef('o.title_norm', '=', 'm.title_norm'))
+    .where('m.series_id', '=', p.seriesId)
+    .where('m.replaced_by', 'is', null)
+    .whereRef('o.submitter_id', '=', 'm.submitter_id')
+    .where('o.replaced_by', 'is', null)
+    .groupBy('o.series_id')
+    .select((eb) => [
+      'o.series_id',
+      eb.fn.count<number>(sql`distinct ${sql.ref('o.title_norm')}`).as('shared'),
+      eb
+        .selectFrom('patches as c')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .whereRef('c.series_id', '=', 'o.series_id')
+        .where('c.replaced_by', 'is', null)
+        .$asScalar()
+        .as('patches'),
+    ]),
+);
+
 /** The cover letter names the series; its change-id, when it has one, is the series' (else the series keeps its own). */
 export async function setSeriesCover(db: DbOrTx, id: number, c: { coverId: number; name: string; titleNorm: string; changeId: string | null }): Promise<void> {
   await setSeriesCoverQuery(db, { id, ...c });
@@ -355,6 +398,8 @@ export interface NewPatch {
   changeId: string | null;
   signoffOk: boolean;
   studentId: number | null;
+  /** normalizeTitle of the title without prefixes. */
+  titleNorm: string;
 }
 
 export async function insertPatch(db: DbOrTx, p: NewPatch): Promise<number> {
@@ -389,6 +434,7 @@ const insertPatchQuery = prepared((db, p: FlatPatch) =>
       signoff_ok: p.signoffOk,
       student_id: p.studentId,
       replaced_by: null,
+      title_norm: p.titleNorm,
     })
     .returning('id'),
 );

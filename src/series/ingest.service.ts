@@ -22,6 +22,7 @@ import {
   patchState,
   predecessorCandidateIds,
   rosterOf,
+  seriesSharingPatches,
   seriesSummaries,
   seriesWithSummaries,
   setPatchState,
@@ -30,6 +31,7 @@ import {
   setSeriesCover,
   setSeriesDate,
   setSeriesName,
+  setSeriesVersion,
   threadLookup,
   upsertPerson,
 } from '../db/series.repository.js';
@@ -38,7 +40,19 @@ import type { Classified } from './classify.js';
 import type { Filing } from './filing.js';
 import { INITIAL_STATE, OPEN_STATES, stateFromHeader } from './states.js';
 import { normalizeTitle } from './subject.js';
-import { batchOf, decide, findPredecessor, findSuccessor, type PredecessorCandidates, lookupOrder, UNTHREADED_WINDOW_MS, type Context, type RevisionHint } from './thread.js';
+import {
+  batchOf,
+  decide,
+  findPredecessor,
+  findPredecessorByPatches,
+  findSuccessor,
+  findSuccessorByPatches,
+  type PredecessorCandidates,
+  lookupOrder,
+  UNTHREADED_WINDOW_MS,
+  type Context,
+  type RevisionHint,
+} from './thread.js';
 import { sameName } from './trailers.js';
 
 export interface IngestProject {
@@ -95,8 +109,9 @@ export class SeriesIngestService {
     const unthreaded = !input.inReplyTo && !input.references.length;
     let nearby: number[] = [];
     const filed = classified.kind === 'patch' || classified.kind === 'pull';
-    // Unthreaded patches, and any mail whose Message-ID names its send batch, may join a series sent with it.
-    if ((unthreaded && filed) || (batchOf(input.msgid) !== null && (filed || classified.kind === 'cover'))) {
+    // An unthreaded patch or cover of a series, and any whose Message-ID names its send batch, may join a series sent
+    // with it (decide: same sender, version and length, within the window).
+    if ((filed || classified.kind === 'cover') && (classified.subject.total ?? 1) > 1 && (unthreaded || batchOf(input.msgid) !== null)) {
       const t = Date.parse(input.date);
       nearby = await nearbySeriesIds(tx, {
         projectId: project.id,
@@ -143,6 +158,10 @@ export class SeriesIngestService {
         const seriesId =
           d.kind === 'cover' ? d.seriesId : await this.newSeries(tx, rows, project, submitterId, input.msgid, input.date, d.version, d.total, classified.changeId);
         const series = await this.seriesWithDate(tx, rows, seriesId, input.date);
+        if (d.kind === 'cover' && d.version !== undefined) {
+          await setSeriesVersion(tx, seriesId, d.version);
+          series.version = d.version;
+        }
         const title = classified.subject.title;
         const coverId = await insertCover(tx, { projectId: project.id, mailId: mail.id, msgid: input.msgid, seriesId, submitterId, name: classified.subject.name, content: classified.content, date: input.date });
         const coverFields = { cover_id: coverId, name: title, title_norm: normalizeTitle(title), ...(classified.changeId ? { change_id: classified.changeId } : {}) };
@@ -152,6 +171,8 @@ export class SeriesIngestService {
         await claimRefs(tx, project.id, seriesId, [input.msgid]);
         this.emit({ projectId: project.id, category: 'cover-created', coverId, seriesId });
         await this.linkRevision(tx, project, series, submitterId, input.from.email, classified, d.kind === 'cover-new-series' ? d.repliedTo : null);
+        // Patches all in before their cover: the cover's title may find nothing the patches' titles would.
+        if (series.completed) await this.linkByPatches(tx, project, series, input.from.email);
         return { kind: 'cover', coverId, seriesId, how: d.how };
       }
       default: {
@@ -180,6 +201,7 @@ export class SeriesIngestService {
           changeId: classified.changeId,
           signoffOk: classified.signoffs.some((s) => s.email === author.email || sameName(s.name, author.name)),
           studentId: await this.findStudent(tx, project.id, author, classified),
+          titleNorm: normalizeTitle(classified.subject.title),
         });
         await claimRefs(tx, project.id, seriesId, order);
         this.emit({ projectId: project.id, category: 'patch-created', patchId, seriesId });
@@ -193,7 +215,7 @@ export class SeriesIngestService {
           await setSeriesName(tx, seriesId, named.name, named.title_norm);
           Object.assign(series, named);
         }
-        await this.afterPatch(tx, project, series, d.index, d.kind === 'patch-replacement');
+        const completed = await this.afterPatch(tx, project, series, d.index, d.kind === 'patch-replacement');
         // A late patch of a revision that a newer, complete one already superseded is superseded on arrival.
         if (project.supersede && ctx.series.get(seriesId)?.superseded && (await nextRevisionOf(tx, seriesId))?.announced) {
           await this.changeState(tx, project.id, patchId, 'superseded', { superseded_by_series: (await nextRevisionOf(tx, seriesId))!.series_id });
@@ -202,6 +224,9 @@ export class SeriesIngestService {
         if (d.kind === 'patch-new-series' || d.index <= 1) {
           await this.linkRevision(tx, project, series, submitterId, input.from.email, classified, d.kind === 'patch-new-series' ? d.repliedTo : null);
         }
+        // Once all its patches are in, a series the thread, Supersedes:, change-id and title did not link is looked up
+        // by its patches' titles (after those, whose reasons say more).
+        if (completed) await this.linkByPatches(tx, project, series, input.from.email);
         return { kind: 'patch', patchId, seriesId, how: d.how };
       }
     }
@@ -264,7 +289,7 @@ export class SeriesIngestService {
    * patch-completed for this patch and its contiguous successors; series-completed once 1..N are all in.
    * A replacement (v5.1 of patch 2) completes only itself: its successors were complete already.
    */
-  private async afterPatch(tx: DbOrTx, project: IngestProject, series: SeriesRow, index: number, replacement: boolean): Promise<void> {
+  private async afterPatch(tx: DbOrTx, project: IngestProject, series: SeriesRow, index: number, replacement: boolean): Promise<boolean> {
     const seriesId = series.id;
     const patches = (await patchSlotsOfSeries(tx, seriesId)).filter((p) => p.replaced_by === null);
     const byNumber = new Map(patches.map((p) => [p.number, p]));
@@ -277,11 +302,14 @@ export class SeriesIngestService {
     }
     const all = present(series.total);
     if (all && (series.completed === 0 || replacement)) {
+      const first = series.completed === 0;
       await setSeriesCompleted(tx, seriesId);
       series.completed = 1;
       this.emit({ projectId: project.id, category: 'series-completed', seriesId, payload: replacement ? { replacement: true } : undefined });
       await this.announceRevision(tx, project, seriesId);
+      return first;
     }
+    return false;
   }
 
   private async linkRevision(
@@ -311,12 +339,8 @@ export class SeriesIngestService {
     };
 
     if (!(await getRevision(tx, seriesId))) {
-      const link = hint ?? findPredecessor(query, await load());
-      if (link && link.seriesId !== seriesId) {
-        await insertRevision(tx, { seriesId, previousId: link.seriesId, reason: link.reason, source: 'parser' });
-        this.log.debug({ seriesId, previous: link.seriesId, reason: link.reason }, 'revision linked');
-        if (series.completed) await this.announceRevision(tx, project, seriesId);
-      }
+      const found = hint ?? findPredecessor(query, await load());
+      if (found && found.seriesId !== seriesId) await this.insertLink(tx, project, series, found);
     }
     // The other way round: a newer version that was delivered before this one is linked to it now.
     if (series.title_norm || changeId) {
@@ -325,6 +349,54 @@ export class SeriesIngestService {
       if (!next) return;
       await insertRevision(tx, { seriesId: next.seriesId, previousId: seriesId, reason: next.reason, source: 'parser' });
       this.log.debug({ seriesId: next.seriesId, previous: seriesId, reason: next.reason }, 'revision linked to a version that arrived first');
+      if ((await getSeries(tx, next.seriesId))?.completed) await this.announceRevision(tx, project, next.seriesId);
+    }
+  }
+
+  /**
+   * Links `series` as a revision of what `found` names, or of the newest revision already made of it: v3 sent in
+   * reply to the v1 cover, when v2 revised v1, revises v2 (never two newer series of one).
+   */
+  private async insertLink(tx: DbOrTx, project: IngestProject, series: SeriesRow, found: RevisionHint): Promise<void> {
+    let previous = found.seriesId;
+    let reason = found.reason;
+    // A chain is short (one link per version); the bound only guards against a loop a maintainer's edit might make.
+    for (let hops = 0; hops < 100; hops++) {
+      const next = await nextRevisionOf(tx, previous);
+      if (!next || next.series_id === series.id) break;
+      const row = await getSeries(tx, next.series_id);
+      if (!row || row.version > series.version || row.date > series.date) break;
+      previous = row.id;
+      reason = `${found.reason}; v${row.version} is its newest revision`;
+    }
+    if (previous === series.id) return;
+    await insertRevision(tx, { seriesId: series.id, previousId: previous, reason, source: 'parser' });
+    this.log.debug({ seriesId: series.id, previous, reason }, 'revision linked');
+    if (series.completed) await this.announceRevision(tx, project, series.id);
+  }
+
+  /** A complete series without a link either way is linked by the patch titles it shares with another (thread.ts). */
+  private async linkByPatches(tx: DbOrTx, project: IngestProject, series: SeriesRow, submitter: string): Promise<void> {
+    const linked = await getRevision(tx, series.id);
+    const followed = await nextRevisionOf(tx, series.id);
+    if (linked && followed) return;
+    const sharing = await seriesSharingPatches(tx, series.id);
+    if (!sharing.others.length) return;
+    const sums = new Map((await seriesSummaries(tx, sharing.others.map((o) => o.seriesId))).map((x) => [x.id, x]));
+    const candidates = sharing.others.flatMap((o) => {
+      const summary = sums.get(o.seriesId);
+      return summary ? [{ series: summary, shared: o.shared, patches: o.patches }] : [];
+    });
+    const q = { seriesId: series.id, submitter, version: series.version, date: series.date, titles: sharing.mine };
+    if (!linked) {
+      const found = findPredecessorByPatches(q, candidates);
+      if (found) await this.insertLink(tx, project, series, found);
+    }
+    if (!followed) {
+      const next = findSuccessorByPatches(q, candidates);
+      if (!next) return;
+      await insertRevision(tx, { seriesId: next.seriesId, previousId: series.id, reason: next.reason, source: 'parser' });
+      this.log.debug({ seriesId: next.seriesId, previous: series.id, reason: next.reason }, 'revision linked to a version that arrived first');
       if ((await getSeries(tx, next.seriesId))?.completed) await this.announceRevision(tx, project, next.seriesId);
     }
   }
