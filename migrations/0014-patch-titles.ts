@@ -3,6 +3,9 @@
 // of the same submitter. The column is indexed with the project; rows filed before this migration get it from their
 // stored name, its leading bracket groups ("[RFC]", "[v2,4/5]") left out.
 //
+// Also series.revision_fixed: a maintainer linked or unlinked this series' earlier revision by hand; the parser,
+// which now links on more occasions (a cover or the last patch arriving late), leaves that decision alone.
+//
 // Frozen: the normalization is copied here as it stands at this migration (src/series/subject.ts normalizeTitle).
 // The backfill goes in windows of ids, one statement each, so a large table never needs one huge transaction.
 import { sql, type Kysely } from 'kysely';
@@ -35,6 +38,9 @@ function normalizeTitle(title: string): string {
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('patches').addColumn('title_norm', 'text').execute();
+  await db.schema.alterTable('series').addColumn('revision_fixed', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  // Links a maintainer made before this migration are fixed too.
+  await sql`update series set revision_fixed = 1 where id in (select series_id from revisions where source = 'maintainer')`.execute(db);
   await db.schema.createIndex('patches_title').on('patches').columns(['project_id', 'title_norm']).execute();
   for (let after = 0; ; ) {
     const rows = (await db.selectFrom('patches').select(['id', 'name']).where('id', '>', after).orderBy('id').limit(WINDOW).execute()) as { id: number; name: string }[];

@@ -186,7 +186,8 @@ const seriesSummariesQuery = prepared((db, p: { ids: string }) =>
     .select('people.email')
     .select((eb) => [
       eb.exists(eb.selectFrom('revisions').select('revisions.series_id').whereRef('revisions.previous_id', '=', 'series.id')).as('superseded'),
-      eb.exists(eb.selectFrom('revisions as r2').select('r2.series_id').whereRef('r2.series_id', '=', 'series.id')).as('revises'),
+      // A series whose earlier revision a maintainer set (or removed) counts as linked: the parser adds no link to it.
+      eb.or([eb.exists(eb.selectFrom('revisions as r2').select('r2.series_id').whereRef('r2.series_id', '=', 'series.id')), eb('series.revision_fixed', '=', 1)]).as('revises'),
       // Positions received (a replaced patch's position is held by its replacement).
       eb
         .selectFrom('patches')
@@ -296,7 +297,7 @@ const getSeriesQuery = prepared((db, p: { id: number }) => db.selectFrom('series
 export async function updateSeries(
   db: DbOrTx,
   id: number,
-  set: Partial<Pick<SeriesRow, 'name' | 'cover_id' | 'title_norm' | 'change_id' | 'completed' | 'total' | 'date'>>,
+  set: Partial<Pick<SeriesRow, 'name' | 'cover_id' | 'title_norm' | 'change_id' | 'completed' | 'total' | 'date' | 'revision_fixed'>>,
 ): Promise<void> {
   await db.updateTable('series').set(set).where('id', '=', id).execute();
 }

@@ -338,7 +338,7 @@ export class SeriesIngestService {
       });
     };
 
-    if (!(await getRevision(tx, seriesId))) {
+    if (!series.revision_fixed && !(await getRevision(tx, seriesId))) {
       const found = hint ?? findPredecessor(query, await load());
       if (found && found.seriesId !== seriesId) await this.insertLink(tx, project, series, found);
     }
@@ -377,7 +377,7 @@ export class SeriesIngestService {
 
   /** A complete series without a link either way is linked by the patch titles it shares with another (thread.ts). */
   private async linkByPatches(tx: DbOrTx, project: IngestProject, series: SeriesRow, submitter: string): Promise<void> {
-    const linked = await getRevision(tx, series.id);
+    const linked = series.revision_fixed === 1 || (await getRevision(tx, series.id)) !== undefined;
     const followed = await nextRevisionOf(tx, series.id);
     if (linked && followed) return;
     const sharing = await seriesSharingPatches(tx, series.id);
