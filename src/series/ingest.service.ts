@@ -6,6 +6,7 @@ import type { SeriesRow } from '../db/series-schema.js';
 import {
   addPatchTags,
   claimRefs,
+  deleteRevision,
   getRevision,
   getSeries,
   insertComment,
@@ -47,11 +48,15 @@ import {
   findPredecessorByPatches,
   findSuccessor,
   findSuccessorByPatches,
+  gapCandidates,
+  overlapping,
+  sameWork,
   type PredecessorCandidates,
   lookupOrder,
   UNTHREADED_WINDOW_MS,
   type Context,
   type RevisionHint,
+  type SeriesSummary,
 } from './thread.js';
 import { sameName } from './trailers.js';
 
@@ -341,6 +346,11 @@ export class SeriesIngestService {
     if (!series.revision_fixed && !(await getRevision(tx, seriesId))) {
       const found = hint ?? findPredecessor(query, await load());
       if (found && found.seriesId !== seriesId) await this.insertLink(tx, project, series, found);
+      else if (!found && (series.title_norm || changeId)) {
+        const c = await load();
+        const basis = (x: { changeId: string | null }) => (changeId && x.changeId === changeId ? 'same change-id' : 'same title and submitter');
+        await this.fillGap(tx, project, series, sameWork(query, c), basis);
+      }
     }
     // The other way round: a newer version that was delivered before this one is linked to it now.
     if (series.title_norm || changeId) {
@@ -375,6 +385,27 @@ export class SeriesIngestService {
     if (series.completed) await this.announceRevision(tx, project, series.id);
   }
 
+  /**
+   * A version delivered after a newer one already revised its predecessor (v1, v3, then v2): it goes between, v2
+   * revising v1 and v3 now revising v2, unless a maintainer set v3's link. True when it did.
+   */
+  private async fillGap(tx: DbOrTx, project: IngestProject, series: SeriesRow, same: SeriesSummary[], basis: (x: SeriesSummary) => string): Promise<boolean> {
+    for (const previous of gapCandidates({ seriesId: series.id, version: series.version, date: series.date }, same)) {
+      const next = await nextRevisionOf(tx, previous.id);
+      if (!next || next.source !== 'parser' || next.series_id === series.id) continue;
+      const newer = await getSeries(tx, next.series_id);
+      if (!newer || newer.revision_fixed || newer.version <= series.version || newer.date < series.date) continue;
+      await deleteRevision(tx, newer.id);
+      await insertRevision(tx, { seriesId: series.id, previousId: previous.id, reason: `${basis(previous)}, delivered after v${newer.version}`, source: 'parser' });
+      await insertRevision(tx, { seriesId: newer.id, previousId: series.id, reason: `${next.reason}; v${series.version} goes between`, source: 'parser' });
+      this.log.debug({ seriesId: series.id, previous: previous.id, newer: newer.id }, 'revision put between');
+      if (series.completed) await this.announceRevision(tx, project, series.id);
+      if (newer.completed) await this.announceRevision(tx, project, newer.id);
+      return true;
+    }
+    return false;
+  }
+
   /** A complete series without a link either way is linked by the patch titles it shares with another (thread.ts). */
   private async linkByPatches(tx: DbOrTx, project: IngestProject, series: SeriesRow, submitter: string): Promise<void> {
     const linked = series.revision_fixed === 1 || (await getRevision(tx, series.id)) !== undefined;
@@ -391,6 +422,10 @@ export class SeriesIngestService {
     if (!linked) {
       const found = findPredecessorByPatches(q, candidates);
       if (found) await this.insertLink(tx, project, series, found);
+      else {
+        const same = candidates.filter((x) => overlapping(q, x));
+        await this.fillGap(tx, project, series, same.map((x) => x.series), (x) => `same patches and submitter (${same.find((y) => y.series.id === x.id)!.shared} of ${q.titles})`);
+      }
     }
     if (!followed) {
       const next = findSuccessorByPatches(q, candidates);

@@ -222,10 +222,15 @@ export function findSuccessor(q: PredecessorQuery, c: PredecessorCandidates): Re
   return byTitle ? { seriesId: byTitle.id, reason: `same title and submitter (v${byTitle.version} arrived first)` } : null;
 }
 
+function newestFirst(a: SeriesSummary, b: SeriesSummary): number {
+  return b.version - a.version || b.date.localeCompare(a.date) || b.id - a.id;
+}
+
 /** Which earlier series a new one revises, and why; null when it is new work. */
 export function findPredecessor(q: PredecessorQuery, c: PredecessorCandidates): RevisionHint | null {
   const older = (x: SeriesSummary) => x.id !== q.seriesId && x.date <= q.date;
-  const newest = (xs: SeriesSummary[]) => xs.filter(older).sort((a, b) => b.date.localeCompare(a.date) || b.id - a.id)[0];
+  // The newest earlier revision: by version first (a v2 dated before v1 is still the newer), then by date.
+  const newest = (xs: SeriesSummary[]) => xs.filter(older).sort(newestFirst)[0];
   if (c.bySupersedes && c.bySupersedes.id !== q.seriesId) return { seriesId: c.bySupersedes.id, reason: `Supersedes: <${q.supersedes}>` };
   if (q.changeId) {
     const hit = newest(c.byChangeId.filter((x) => x.changeId === q.changeId && x.version <= q.version));
@@ -261,7 +266,7 @@ export interface OverlapQuery {
 }
 
 /** More than half of the shorter series' patches carry titles of the other's: the same work, whatever its cover says. */
-function overlapping(q: OverlapQuery, x: PatchOverlap): boolean {
+export function overlapping(q: OverlapQuery, x: PatchOverlap): boolean {
   return x.series.id !== q.seriesId && x.series.submitter === q.submitter && x.shared * 2 > Math.min(q.titles, x.patches);
 }
 
@@ -283,4 +288,25 @@ export function findSuccessorByPatches(q: OverlapQuery, candidates: PatchOverlap
     .filter((x) => overlapping(q, x) && x.series.version > q.version && x.series.date >= q.date && !x.series.revises)
     .sort((a, b) => a.series.version - b.series.version || a.series.date.localeCompare(b.series.date) || a.series.id - b.series.id)[0];
   return hit ? { seriesId: hit.series.id, reason: `same patches and submitter (v${hit.series.version} arrived first)` } : null;
+}
+
+/** The series a change-id or title says are the same work as this one (whether or not already revised). */
+export function sameWork(q: PredecessorQuery, c: PredecessorCandidates): SeriesSummary[] {
+  const title = q.title ? normalizeTitle(q.title) : null;
+  return [
+    ...(q.changeId ? c.byChangeId.filter((x) => x.changeId === q.changeId) : []),
+    ...(title ? c.byTitle.filter((x) => x.submitter === q.submitter && x.title === title) : []),
+  ];
+}
+
+/**
+ * A version delivered after a newer one (v2 after v3, which revised v1): the earlier versions of the same work that a
+ * newer one already revises, highest version first. The service puts this series between such a one and its
+ * revision when that revision's version is above this one's.
+ */
+export function gapCandidates(q: { seriesId: number; version: number; date: string }, same: SeriesSummary[]): SeriesSummary[] {
+  const seen = new Set<number>();
+  return same
+    .filter((x) => !seen.has(x.id) && seen.add(x.id) && x.id !== q.seriesId && x.superseded && x.version < q.version && x.date <= q.date)
+    .sort(newestFirst);
 }

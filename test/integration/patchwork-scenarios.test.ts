@@ -440,6 +440,23 @@ describe('patchbay grouping and revision links beyond Patchwork', () => {
     );
   });
 
+  // The same three delivered v1, v3, v2: v3 is first linked to v1 (its thread), then v2 goes between.
+  it('puts v2 between v1 and v3 when it is delivered after v3', async () => {
+    const { h, mails } = await deliver('pb-v3-in-reply-to-v1', { order: [0, 1, 2, 6, 7, 8, 3, 4, 5] });
+    assert.deepEqual(await links(h, mails), [
+      [3, 0, 'same title and submitter, delivered after v3'],
+      [6, 3, 'in reply to v1 cover; v2 goes between'],
+    ]);
+    const series = await h.series();
+    assert.deepEqual(
+      [0, 3, 6].map((i) => seriesOf(series, mails[i]!.msgid).patches.map((p) => p.state).join()),
+      ['superseded,superseded', 'superseded,superseded', 'new,new'],
+    );
+    const revised = (await h.events()).filter((e) => e.category === 'series-new-revision').map((e) => JSON.parse(e.payload!).previous_series);
+    const [v1, v2] = [seriesOf(series, mails[0]!.msgid).id, seriesOf(series, mails[3]!.msgid).id];
+    assert.deepEqual(revised, [v1, v2, v1], 'v3 revises v1; v3 revises v2 once v2 is known; v2, once complete, revises v1');
+  });
+
   // [PATCH 0/2] ringbuf: bounds                       Mon
   // [PATCH v2 0/2] ringbuf: bounds, take two          Tue (retitled)
   // [PATCH v3 0/2] ringbuf: bounds                    Wed (the v1 title again)
@@ -448,6 +465,11 @@ describe('patchbay grouping and revision links beyond Patchwork', () => {
     assert.deepEqual(await links(h, mails), [
       [3, 0, 'same patches and submitter (2 of 2)'],
       [6, 3, 'same patches and submitter (2 of 2)'],
+    ]);
+    const late = await deliver('pb-v3-title-back', { order: [0, 1, 2, 6, 7, 8, 3, 4, 5] });
+    assert.deepEqual(await links(late.h, late.mails), [
+      [3, 0, 'same patches and submitter (2 of 2), delivered after v3'],
+      [6, 3, 'same title and submitter; v2 goes between'],
     ]);
   });
 
