@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classify, type MailInput } from '../../src/series/classify.js';
-import { batchOf, decide, findPredecessor, findPredecessorByPatches, findSuccessor, findSuccessorByPatches, type Context, type KnownMail, type SeriesSummary } from '../../src/series/thread.js';
+import { batchOf, decide, findPredecessor, findPredecessorByPatches, findSuccessor, findSuccessorByPatches, gapCandidates, type Context, type KnownMail, type SeriesSummary } from '../../src/series/thread.js';
 
 const DIFF = 'diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n';
 const ZOE = 'zoe@students.example.org';
@@ -218,6 +218,24 @@ describe('findPredecessor', () => {
     const stranger = series({ id: 3, title: 'syscall: add dummy', submitter: 'x@y' });
     const old = series({ id: 4, title: 'syscall: add dummy', superseded: true });
     assert.equal(findPredecessor(q, { bySupersedes: null, byChangeId: [], byTitle: [other, stranger, old] }), null);
+  });
+
+  it('links v3 to v2 rather than v1 when both carry its title, whatever their dates', () => {
+    const v1 = series({ id: 1, version: 1, title: 'syscall: add dummy', date: '2026-11-19T10:00:00.000Z' });
+    const v2 = series({ id: 2, version: 2, title: 'syscall: add dummy', date: '2026-11-18T10:00:00.000Z' });
+    assert.deepEqual(findPredecessor({ ...q, version: 3 }, { bySupersedes: null, byChangeId: [], byTitle: [v1, v2] }), { seriesId: 2, reason: 'same title and submitter' });
+  });
+
+  it('offers a version delivered late the earlier versions a newer one already revises, highest first', () => {
+    // v1 (revised by v3), this v2 arriving now: v1 is where it goes; v1's revision by v3 is the service's to move.
+    const v1 = series({ id: 1, version: 1, superseded: true, date: '2026-11-19T10:00:00.000Z' });
+    const v0 = series({ id: 3, version: 1, superseded: true, date: '2026-11-18T10:00:00.000Z' });
+    const open = series({ id: 4, version: 1, date: '2026-11-19T10:00:00.000Z' });
+    const later = series({ id: 5, version: 1, superseded: true, date: '2026-11-23T10:00:00.000Z' });
+    assert.deepEqual(
+      gapCandidates({ seriesId: 9, version: 2, date: '2026-11-22T10:00:00.000Z' }, [v0, open, v1, later, v1]).map((x) => x.id),
+      [1, 3],
+    );
   });
 
   it('links a RESEND of the same version, saying so', () => {
