@@ -220,6 +220,10 @@ export class SeriesIngestService {
           await setSeriesName(tx, seriesId, named.name, named.title_norm);
           Object.assign(series, named);
         }
+        if (d.kind === 'patch' && d.version !== undefined) {
+          await setSeriesVersion(tx, seriesId, d.version);
+          series.version = d.version;
+        }
         const completed = await this.afterPatch(tx, project, series, d.index, d.kind === 'patch-replacement');
         // A late patch of a revision that a newer, complete one already superseded is superseded on arrival.
         if (project.supersede && ctx.series.get(seriesId)?.superseded && (await nextRevisionOf(tx, seriesId))?.announced) {

@@ -134,10 +134,11 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
     if (lower === 'resend') resend = true;
     prefixes.push(token);
   }
-  if (!versionSeen && !markerSeen) {
-    // Patchwork also reads "Hello, world (v2)" (its parse_version test), an old habit for a lone patch. A numbered
-    // patch carries its version in the brackets, where git format-patch -v puts it: in "[PATCH 7/7] requirements:
-    // Test older versions of DRF (v2)" the "(v2)" is the text's, and reading it as v2 took the patch out of its series.
+  if (!versionSeen && (!markerSeen || index === 0)) {
+    // Patchwork also reads "Hello, world (v2)" (its parse_version test), an old habit for a lone patch or a cover
+    // ("[PATCH 0/4] net: dsa: Multi-CPU ground work (v3)"). A numbered patch carries its version in the brackets,
+    // where git format-patch -v puts it: in "[PATCH 7/7] requirements: Test older versions of DRF (v2)" the "(v2)"
+    // is the text's, and reading it as v2 took the patch out of its series.
     const paren = /\([vV](\d+)\)/.exec(rest);
     const pn = paren ? boundedInt(paren[1]!, 0, MAX_VERSION) : null;
     if (paren && pn === null) outOfRange = true;

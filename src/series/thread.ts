@@ -58,7 +58,8 @@ export interface RevisionHint {
 }
 
 export type Decision =
-  | { kind: 'patch'; seriesId: number; index: number; how: string }
+  /** `version`: the patch states the version its series' cover left out; the series takes it. */
+  | { kind: 'patch'; seriesId: number; index: number; how: string; version?: number }
   | { kind: 'patch-new-series'; index: number; version: number; total: number; repliedTo: RevisionHint | null; how: string }
   | { kind: 'patch-replacement'; seriesId: number; index: number; replaces: number; how: string }
   /** `version`: the cover states the version its series' patches left out; the series takes it. */
@@ -124,20 +125,28 @@ export function decide(m: Message, ctx: Context): Decision {
   const index = c.kind === 'cover' ? 0 : (s.index ?? 1);
   const t = Date.parse(m.date);
   const near = (series: SeriesSummary) => Math.abs(Date.parse(series.date) - t) <= UNTHREADED_WINDOW_MS;
-  // One side stated no version and the two were sent together: a cover "[PATCH net-next v3 0/4]" whose patches say
-  // "[PATCH 1/4]" (Patchwork's base-different-versions), whichever arrives first. Patchwork lets a thread win over
-  // any version difference; a version a patch does state still keeps it out (v2 in reply to v1 is a new series).
-  const looseVersion = (series: SeriesSummary) =>
-    c.kind === 'cover' ? s.versionGiven && series.version === 1 && version > 1 && near(series) : !s.versionGiven && series.version > version && near(series);
-  const fits = (series: SeriesSummary) =>
-    (series.version === version || looseVersion(series)) &&
+  // One side stated a version and the other none, and they were sent together: a cover "[PATCH net-next v3 0/4]"
+  // whose patches say "[PATCH 1/4]" (Patchwork's base-different-versions), or a cover "[PATCH 0/3]" whose patches
+  // say "[PATCH v2 1/3]", whichever arrives first; the series takes the stated version. Patchwork lets a thread win
+  // over any version difference; two stated versions that differ still make two series (v2 in reply to v1).
+  const looseVersion = (series: SeriesSummary, via: { ref: string; known: KnownMail | undefined }) => {
+    if (series.version === version || !near(series)) return false;
+    // A cover joins only the series that claimed its own Message-ID: its patches, arrived first, reference it.
+    if (c.kind === 'cover') return via.ref === m.msgid && (s.versionGiven ? series.version === 1 : series.version > version);
+    if (!s.versionGiven) return series.version > version;
+    return series.version === 1 && series.hasCover && series.indices.length === 0 && via.known?.kind === 'cover';
+  };
+  const fits = (series: SeriesSummary, via?: { ref: string; known: KnownMail | undefined }) =>
+    (series.version === version || (via !== undefined && looseVersion(series, via))) &&
     series.total === total &&
     series.submitter === m.submitter &&
     (index === 0 ? !series.hasCover : !series.indices.includes(index));
-  const joined = (series: SeriesSummary, how: string): Decision =>
-    c.kind === 'cover'
-      ? { kind: 'cover', seriesId: series.id, how, ...(series.version !== version ? { version } : {}) }
-      : { kind: 'patch', seriesId: series.id, index, how: series.version !== version ? `${how} (v${series.version} by its cover)` : how };
+  const joined = (series: SeriesSummary, how: string): Decision => {
+    const takes = s.versionGiven && series.version !== version ? { version } : {};
+    if (c.kind === 'cover') return { kind: 'cover', seriesId: series.id, how, ...takes };
+    const note = series.version !== version && !s.versionGiven ? ` (v${series.version} by its cover)` : '';
+    return { kind: 'patch', seriesId: series.id, index, how: `${how}${note}`, ...takes };
+  };
 
   // [PATCH v5.1 10/12] in reply to patch 10 of v5 replaces that one patch (Patchwork #633).
   if (c.kind !== 'cover' && s.subversion !== null && m.inReplyTo) {
@@ -155,7 +164,7 @@ export function decide(m: Message, ctx: Context): Decision {
     if (sid === null) continue;
     const series = ctx.series.get(sid);
     if (!series) continue;
-    if (fits(series)) return joined(series, c.kind === 'cover' ? 'patches arrived first and reference this cover' : 'same thread');
+    if (fits(series, { ref, known })) return joined(series, c.kind === 'cover' ? 'patches arrived first and reference this cover' : 'same thread');
     // The thread leads to another series: a new version in reply to the old one, or a resend into its thread.
     // Never an older version in reply to a newer one (v1 arriving after the v2 that answered it): that is no revision.
     // Nor one patch sent into a longer series' thread (an unnumbered fix-up, "[PATCH v2] …" for one patch of five):

@@ -473,6 +473,18 @@ describe('patchbay grouping and revision links beyond Patchwork', () => {
     ]);
   });
 
+  // [PATCH 0/2] ringbuf: bounds          (no version)
+  // ├─ [PATCH v2 1/2] …, [PATCH v2 2/2] …
+  it('files a cover that states no version and its v2 patches as one v2 series, in either order', async () => {
+    for (const order of [undefined, [2, 1, 0]]) {
+      const { h, mails } = await deliver('pb-cover-without-version', { order });
+      assert.deepEqual(await shapes(h, mails), [{ cover: 0, patches: [1, 2] }], `order ${order ?? 'sent'}`);
+      const [s] = await h.series();
+      assert.deepEqual([s!.version, s!.completed], [2, true]);
+      assert.deepEqual(await h.revisions(), []);
+    }
+  });
+
   // [PATCH 0/3] deps: run the tests on older libfoo
   // ├─ 1/3, 2/3
   // └─ [PATCH 3/3] requirements: Test older versions of libfoo (v2)

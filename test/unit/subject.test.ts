@@ -49,6 +49,7 @@ const cases: [string, Want][] = [
   // In a numbered subject the version is the brackets' alone: "(v2)" here is the text's (issue 13).
   ['[PATCH 7/7] requirements: Test older versions of DRF (v2)', { version: 1, versionGiven: false, index: 7, total: 7, title: 'requirements: Test older versions of DRF (v2)' }],
   ['[PATCH v3 7/7] requirements: Test older versions of DRF (v2)', { version: 3, versionGiven: true }],
+  ['[PATCH 0/4] net: dsa: ground work (v3)', { version: 3, versionGiven: true, index: 0 }],
   ['[PATCH 1/4] net: dsa: no version of its own', { version: 1, versionGiven: false }],
 ];
 

@@ -166,6 +166,22 @@ describe('decide', () => {
     assert.deepEqual(d, { kind: 'cover', seriesId: 5, how: 'patches arrived first and reference this cover', version: 3 });
   });
 
+  it('files a v2 patch into the cover that stated no version it replies to, and the series becomes v2', () => {
+    // [PATCH 0/3] topic (series 4, v1, no patch yet) └─ [PATCH v2 1/3] ← this one, a second later
+    const known = new Map<string, KnownMail>([['c@h', { msgid: 'c@h', kind: 'cover', id: 40, seriesId: 4, index: 0 }]]);
+    const s4 = series({ id: 4, hasCover: true });
+    const d = decide(msg({ msgid: 'p1@h', inReplyTo: 'c@h', references: ['c@h'], date: '2026-11-20T10:00:01.000Z', subject: '[PATCH v2 1/3] a' }), ctx({ known, seriesRefs: new Map([['c@h', 4]]), series: new Map([[4, s4]]) }));
+    assert.deepEqual(d, { kind: 'patch', seriesId: 4, index: 1, how: 'same thread', version: 2 });
+  });
+
+  it('never gives a v2 cover sent in reply to a v1 patch to the v1 series', () => {
+    // [PATCH 1/3] (series 1, v1, no cover, 10:00) └─ [PATCH v2 0/3] ← this one, 10:05, --in-reply-to v1's 1/3
+    const known = new Map<string, KnownMail>([['p1@h', { msgid: 'p1@h', kind: 'patch', id: 11, seriesId: 1, index: 1 }]]);
+    const s1 = series({ id: 1, indices: [1, 2, 3] });
+    const d = decide(msg({ msgid: 'c2@h', inReplyTo: 'p1@h', references: ['p1@h'], date: '2026-11-20T10:05:00.000Z', subject: '[PATCH v2 0/3] topic' }), ctx({ known, seriesRefs: new Map([['p1@h', 1]]), series: new Map([[1, s1]]) }));
+    assert.deepEqual(d, { kind: 'cover-new-series', version: 2, total: 3, repliedTo: { seriesId: 1, reason: 'in reply to v1 patch 1/3' }, how: 'new series' });
+  });
+
   it('groups an unthreaded cover and patches without a send batch by sender, version, length and time', () => {
     // 10:00:00 [PATCH 0/2] (series 6, Thunderbird Message-ID)   10:00:18 [PATCH 1/2] ← this one
     const s6 = series({ id: 6, total: 2, hasCover: true });
