@@ -111,12 +111,12 @@ export class SeriesIngestService {
     if (knownRows.some((k) => k.msgid === input.msgid)) return { kind: 'duplicate' };
     const ctx: Context = { known: new Map(knownRows.map((k) => [k.msgid, k])), seriesRefs: thread.seriesRefs, series: new Map(), nearby: [] };
     const ids = new Set<number>([...ctx.seriesRefs.values(), ...knownRows.flatMap((k) => (k.seriesId === null ? [] : [k.seriesId]))]);
-    const unthreaded = !input.inReplyTo && !input.references.length;
     let nearby: number[] = [];
     const filed = classified.kind === 'patch' || classified.kind === 'pull';
-    // An unthreaded patch or cover of a series, and any whose Message-ID names its send batch, may join a series sent
-    // with it (decide: same sender, version and length, within the window).
-    if ((filed || classified.kind === 'cover') && (classified.subject.total ?? 1) > 1 && (unthreaded || batchOf(input.msgid) !== null)) {
+    // A patch or cover of a series whose thread leads to no series we know (unthreaded, or replying to mail never
+    // filed), and any whose Message-ID names its send batch, may join a series sent with it (decide: same sender,
+    // version and length, within the window).
+    if ((filed || classified.kind === 'cover') && (classified.subject.total ?? 1) > 1 && (ids.size === 0 || batchOf(input.msgid) !== null)) {
       const t = Date.parse(input.date);
       nearby = await nearbySeriesIds(tx, {
         projectId: project.id,

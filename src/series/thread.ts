@@ -175,15 +175,16 @@ export function decide(m: Message, ctx: Context): Decision {
   }
 
   const batch = batchOf(m.msgid);
-  const unthreaded = m.inReplyTo === null && m.references.length === 0;
-  // Unthreaded (--no-thread, or a mail client that sends each mail on its own): same sender, version and length,
-  // close in time, as Patchwork groups them. Where the Message-IDs name their send batch, the same batch too: two
-  // unrelated series sent minutes apart carry different batches, which Patchwork's time window alone merges. A
-  // threaded mail whose thread leads to no series it fits (v2, arriving first, claimed the v1 cover that v1's
-  // patches reply to) joins the series of its own send batch the same way; without a batch it does not.
-  // An unthreaded cover joins a series whose patches arrived first only if none of them is older than it: a cover is
-  // written first, so a coverless series sent before it is another series.
-  if (total > 1 && (batch !== null || unthreaded)) {
+  // No series found through the mail's own Message-ID or anything it references: sent without threading, or in
+  // reply to mail we never filed (a list that rewrote the cover's Message-ID, a thread started elsewhere).
+  const unanchored = lookupOrder(m).every((ref) => !ctx.seriesRefs.has(ref) && ctx.known.get(ref)?.seriesId == null);
+  // Then, as Patchwork falls back to its series markers: same sender, version and length, close in time. Where the
+  // Message-IDs name their send batch, the same batch too: two unrelated series sent minutes apart carry different
+  // batches, which Patchwork's time window alone merges. A threaded mail whose thread leads to no series it fits (v2,
+  // arriving first, claimed the v1 cover that v1's patches reply to) joins the series of its own send batch the
+  // same way; without a batch it does not. A cover without a batch joins a series whose patches arrived first only
+  // if none of them is older than it: a cover is written first, so a coverless series sent before it is another.
+  if (total > 1 && (batch !== null || unanchored)) {
     const match = ctx.nearby
       .filter((x) => fits(x) && near(x))
       .filter((x) => (batch || x.batch ? batch === x.batch : c.kind !== 'cover' || x.date >= m.date))

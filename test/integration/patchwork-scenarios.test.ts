@@ -485,6 +485,17 @@ describe('patchbay grouping and revision links beyond Patchwork', () => {
     }
   });
 
+  // [PATCH 0/2] <list.5be1d2c3@lists…>              the list gave the cover a Message-ID of its own
+  // [PATCH 1/2], [PATCH 2/2]  In-Reply-To <3f2a…@lab.example.com>, the cover's original one, never received
+  // Patchwork falls back to sender, version, count and time when no reference is known; so does patchbay.
+  it('groups patches replying to a cover Message-ID never received with the cover sent with them', async () => {
+    for (const order of [undefined, [1, 2, 0], [1, 0, 2]]) {
+      const { h, mails } = await deliver('pb-rewritten-cover-id', { order });
+      assert.deepEqual(await shapes(h, mails), [{ cover: 0, patches: [1, 2] }], `order ${order ?? 'sent'}`);
+      assert.equal((await h.series())[0]!.completed, true);
+    }
+  });
+
   // [PATCH 0/3] deps: run the tests on older libfoo
   // ├─ 1/3, 2/3
   // └─ [PATCH 3/3] requirements: Test older versions of libfoo (v2)
