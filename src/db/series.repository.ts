@@ -200,23 +200,31 @@ const seriesSummariesQuery = prepared((db, p: { ids: string }) =>
     .where('series.id', 'in', jsonValues<number>(p.ids)),
 );
 
+/**
+ * Series a mail sent without a known thread may belong to: same submitter, version and count, dated within the
+ * window, of the same send batch (both without one is the same), and without a cover when the mail is one.
+ */
 export async function nearbySeriesIds(
   db: DbOrTx,
-  q: { projectId: number; submitterId: number; version: number; total: number; from: string; to: string },
+  q: { projectId: number; submitterId: number; version: number; total: number; from: string; to: string; batch: string | null; coverless: boolean },
 ): Promise<number[]> {
-  return (await nearbyQuery(db, q)).map((r) => r.id);
+  return (await nearbyQuery(db, { ...q, coverless: q.coverless ? 1 : 0 })).map((r) => r.id);
 }
 
-const nearbyQuery = prepared((db, q: { projectId: number; submitterId: number; version: number; total: number; from: string; to: string }) =>
-  db
-    .selectFrom('series')
-    .select('id')
-    .where('project_id', '=', q.projectId)
-    .where('submitter_id', '=', q.submitterId)
-    .where('version', '=', q.version)
-    .where('total', '=', q.total)
-    .where('date', '>=', q.from)
-    .where('date', '<=', q.to),
+const nearbyQuery = prepared(
+  (db, q: { projectId: number; submitterId: number; version: number; total: number; from: string; to: string; batch: string | null; coverless: 0 | 1 }) =>
+    db
+      .selectFrom('series')
+      .select('id')
+      .where('project_id', '=', q.projectId)
+      .where('submitter_id', '=', q.submitterId)
+      .where('version', '=', q.version)
+      .where('total', '=', q.total)
+      .where('date', '>=', q.from)
+      .where('date', '<=', q.to)
+      // IS: two series without a batch are alike (decide compares the same way).
+      .where(sql<boolean>`${sql.ref('batch')} is ${q.batch}`)
+      .where(sql<boolean>`(${q.coverless} = 0 or ${sql.ref('cover_id')} is null)`),
 );
 
 export async function predecessorCandidateIds(
@@ -337,12 +345,15 @@ const setSeriesVersionQuery = prepared((db, p: { id: number; version: number }) 
  * titles each shares, and how many patches each has. A revision whose cover title changed, or that gained or lost
  * a cover, still carries its patches' titles.
  */
-export async function seriesSharingPatches(db: DbOrTx, seriesId: number): Promise<{ mine: number; others: { seriesId: number; shared: number; patches: number }[] }> {
+export async function seriesSharingPatches(
+  db: DbOrTx,
+  seriesId: number,
+): Promise<{ mine: number; others: { seriesId: number; shared: number; patches: number; version: number }[] }> {
   const rows = await sharingQuery(db, { seriesId });
   const mine = rows.find((r) => r.series_id === seriesId);
   return {
     mine: mine?.shared ?? 0,
-    others: rows.filter((r) => r.series_id !== seriesId).map((r) => ({ seriesId: r.series_id, shared: r.shared, patches: r.patches })),
+    others: rows.filter((r) => r.series_id !== seriesId).map((r) => ({ seriesId: r.series_id, shared: r.shared, patches: r.patches, version: r.version })),
   };
 }
 
@@ -350,6 +361,7 @@ const sharingQuery = prepared((db, p: { seriesId: number }) =>
   db
     .selectFrom('patches as m')
     .innerJoin('patches as o', (j) => j.onRef('o.project_id', '=', 'm.project_id').onRef('o.title_norm', '=', 'm.title_norm'))
+    .innerJoin('series as s', 's.id', 'o.series_id')
     .where('m.series_id', '=', p.seriesId)
     .where('m.replaced_by', 'is', null)
     .whereRef('o.submitter_id', '=', 'm.submitter_id')
@@ -357,6 +369,7 @@ const sharingQuery = prepared((db, p: { seriesId: number }) =>
     .groupBy('o.series_id')
     .select((eb) => [
       'o.series_id',
+      's.version',
       eb.fn.count<number>(sql`distinct ${sql.ref('o.title_norm')}`).as('shared'),
       eb
         .selectFrom('patches as c')

@@ -125,6 +125,8 @@ export class SeriesIngestService {
         total: classified.subject.total ?? 1,
         from: new Date(t - UNTHREADED_WINDOW_MS).toISOString(),
         to: new Date(t + UNTHREADED_WINDOW_MS).toISOString(),
+        batch: batchOf(input.msgid),
+        coverless: classified.kind === 'cover',
       });
     }
     // The series rows come along: filing reads them again only for a series made since (newSeries keeps its row).
@@ -416,9 +418,13 @@ export class SeriesIngestService {
     const followed = await nextRevisionOf(tx, series.id);
     if (linked && followed) return;
     const sharing = await seriesSharingPatches(tx, series.id);
-    if (!sharing.others.length) return;
-    const sums = new Map((await seriesSummaries(tx, sharing.others.map((o) => o.seriesId))).map((x) => [x.id, x]));
-    const candidates = sharing.others.flatMap((o) => {
+    // Only a series that repeats enough of these patches, at a version on a side still to link, is worth reading.
+    const worth = sharing.others.filter(
+      (o) => o.shared * 2 > Math.min(sharing.mine, o.patches) && ((!linked && o.version < series.version) || (!followed && o.version > series.version)),
+    );
+    if (!worth.length) return;
+    const sums = new Map((await seriesSummaries(tx, worth.map((o) => o.seriesId))).map((x) => [x.id, x]));
+    const candidates = worth.flatMap((o) => {
       const summary = sums.get(o.seriesId);
       return summary ? [{ series: summary, shared: o.shared, patches: o.patches }] : [];
     });
