@@ -414,14 +414,14 @@ export class SeriesIngestService {
 
   /** A complete series without a link either way is linked by the patch titles it shares with another (thread.ts). */
   private async linkByPatches(tx: DbOrTx, project: IngestProject, series: SeriesRow, submitter: string): Promise<void> {
+    const sharing = await seriesSharingPatches(tx, series.id);
+    // Only a series that repeats enough of these patches (most share none), at a version on a side still to link, is
+    // worth reading.
+    const repeating = sharing.others.filter((o) => o.shared * 2 > Math.min(sharing.mine, o.patches) && o.version !== series.version);
+    if (!repeating.length) return;
     const linked = series.revision_fixed === 1 || (await getRevision(tx, series.id)) !== undefined;
     const followed = await nextRevisionOf(tx, series.id);
-    if (linked && followed) return;
-    const sharing = await seriesSharingPatches(tx, series.id);
-    // Only a series that repeats enough of these patches, at a version on a side still to link, is worth reading.
-    const worth = sharing.others.filter(
-      (o) => o.shared * 2 > Math.min(sharing.mine, o.patches) && ((!linked && o.version < series.version) || (!followed && o.version > series.version)),
-    );
+    const worth = repeating.filter((o) => (!linked && o.version < series.version) || (!followed && o.version > series.version));
     if (!worth.length) return;
     const sums = new Map((await seriesSummaries(tx, worth.map((o) => o.seriesId))).map((x) => [x.id, x]));
     const candidates = worth.flatMap((o) => {
