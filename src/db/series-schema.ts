@@ -22,6 +22,8 @@ export interface SeriesTable {
   change_id: string | null;
   completed: Generated<0 | 1>;
   created_at: string;
+  /** A maintainer linked or unlinked its earlier revision (migration 0014): the parser leaves it as they left it. */
+  revision_fixed: Generated<0 | 1>;
 }
 
 export interface SeriesRefsTable {
@@ -68,6 +70,8 @@ export interface PatchesTable {
   signoff_ok: 0 | 1;
   student_id: number | null;
   replaced_by: number | null;
+  /** The title without prefixes, normalized (normalizeTitle): revisions are found by the patches they share. */
+  title_norm: string | null;
 }
 
 export interface CommentsTable {

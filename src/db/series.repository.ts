@@ -186,7 +186,8 @@ const seriesSummariesQuery = prepared((db, p: { ids: string }) =>
     .select('people.email')
     .select((eb) => [
       eb.exists(eb.selectFrom('revisions').select('revisions.series_id').whereRef('revisions.previous_id', '=', 'series.id')).as('superseded'),
-      eb.exists(eb.selectFrom('revisions as r2').select('r2.series_id').whereRef('r2.series_id', '=', 'series.id')).as('revises'),
+      // A series whose earlier revision a maintainer set (or removed) counts as linked: the parser adds no link to it.
+      eb.or([eb.exists(eb.selectFrom('revisions as r2').select('r2.series_id').whereRef('r2.series_id', '=', 'series.id')), eb('series.revision_fixed', '=', 1)]).as('revises'),
       // Positions received (a replaced patch's position is held by its replacement).
       eb
         .selectFrom('patches')
@@ -199,23 +200,31 @@ const seriesSummariesQuery = prepared((db, p: { ids: string }) =>
     .where('series.id', 'in', jsonValues<number>(p.ids)),
 );
 
+/**
+ * Series a mail sent without a known thread may belong to: same submitter, version and count, dated within the
+ * window, of the same send batch (both without one is the same), and without a cover when the mail is one.
+ */
 export async function nearbySeriesIds(
   db: DbOrTx,
-  q: { projectId: number; submitterId: number; version: number; total: number; from: string; to: string },
+  q: { projectId: number; submitterId: number; version: number; total: number; from: string; to: string; batch: string | null; coverless: boolean },
 ): Promise<number[]> {
-  return (await nearbyQuery(db, q)).map((r) => r.id);
+  return (await nearbyQuery(db, { ...q, coverless: q.coverless ? 1 : 0 })).map((r) => r.id);
 }
 
-const nearbyQuery = prepared((db, q: { projectId: number; submitterId: number; version: number; total: number; from: string; to: string }) =>
-  db
-    .selectFrom('series')
-    .select('id')
-    .where('project_id', '=', q.projectId)
-    .where('submitter_id', '=', q.submitterId)
-    .where('version', '=', q.version)
-    .where('total', '=', q.total)
-    .where('date', '>=', q.from)
-    .where('date', '<=', q.to),
+const nearbyQuery = prepared(
+  (db, q: { projectId: number; submitterId: number; version: number; total: number; from: string; to: string; batch: string | null; coverless: 0 | 1 }) =>
+    db
+      .selectFrom('series')
+      .select('id')
+      .where('project_id', '=', q.projectId)
+      .where('submitter_id', '=', q.submitterId)
+      .where('version', '=', q.version)
+      .where('total', '=', q.total)
+      .where('date', '>=', q.from)
+      .where('date', '<=', q.to)
+      // IS: two series without a batch are alike (decide compares the same way).
+      .where(sql<boolean>`${sql.ref('batch')} is ${q.batch}`)
+      .where(sql<boolean>`(${q.coverless} = 0 or ${sql.ref('cover_id')} is null)`),
 );
 
 export async function predecessorCandidateIds(
@@ -296,7 +305,7 @@ const getSeriesQuery = prepared((db, p: { id: number }) => db.selectFrom('series
 export async function updateSeries(
   db: DbOrTx,
   id: number,
-  set: Partial<Pick<SeriesRow, 'name' | 'cover_id' | 'title_norm' | 'change_id' | 'completed' | 'total' | 'date'>>,
+  set: Partial<Pick<SeriesRow, 'name' | 'cover_id' | 'title_norm' | 'change_id' | 'completed' | 'total' | 'date' | 'revision_fixed'>>,
 ): Promise<void> {
   await db.updateTable('series').set(set).where('id', '=', id).execute();
 }
@@ -322,6 +331,54 @@ export async function setSeriesName(db: DbOrTx, id: number, name: string, titleN
 
 const setSeriesNameQuery = prepared((db, p: { id: number; name: string; titleNorm: string }) =>
   db.updateTable('series').set({ name: p.name, title_norm: p.titleNorm }).where('id', '=', p.id),
+);
+
+/** A cover stating the version its patches left out ("[PATCH v3 0/4]" over "[PATCH 1/4]") gives it to the series. */
+export async function setSeriesVersion(db: DbOrTx, id: number, version: number): Promise<void> {
+  await setSeriesVersionQuery(db, { id, version });
+}
+
+const setSeriesVersionQuery = prepared((db, p: { id: number; version: number }) => db.updateTable('series').set({ version: p.version }).where('id', '=', p.id));
+
+/**
+ * Other series of the same submitter holding patches with the titles of this series' patches: how many distinct
+ * titles each shares, and how many patches each has. A revision whose cover title changed, or that gained or lost
+ * a cover, still carries its patches' titles.
+ */
+export async function seriesSharingPatches(
+  db: DbOrTx,
+  seriesId: number,
+): Promise<{ mine: number; others: { seriesId: number; shared: number; patches: number; version: number }[] }> {
+  const rows = await sharingQuery(db, { seriesId });
+  const mine = rows.find((r) => r.series_id === seriesId);
+  return {
+    mine: mine?.shared ?? 0,
+    others: rows.filter((r) => r.series_id !== seriesId).map((r) => ({ seriesId: r.series_id, shared: r.shared, patches: r.patches, version: r.version })),
+  };
+}
+
+const sharingQuery = prepared((db, p: { seriesId: number }) =>
+  db
+    .selectFrom('patches as m')
+    .innerJoin('patches as o', (j) => j.onRef('o.project_id', '=', 'm.project_id').onRef('o.title_norm', '=', 'm.title_norm'))
+    .innerJoin('series as s', 's.id', 'o.series_id')
+    .where('m.series_id', '=', p.seriesId)
+    .where('m.replaced_by', 'is', null)
+    .whereRef('o.submitter_id', '=', 'm.submitter_id')
+    .where('o.replaced_by', 'is', null)
+    .groupBy('o.series_id')
+    .select((eb) => [
+      'o.series_id',
+      's.version',
+      eb.fn.count<number>(sql`distinct ${sql.ref('o.title_norm')}`).as('shared'),
+      eb
+        .selectFrom('patches as c')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .whereRef('c.series_id', '=', 'o.series_id')
+        .where('c.replaced_by', 'is', null)
+        .$asScalar()
+        .as('patches'),
+    ]),
 );
 
 /** The cover letter names the series; its change-id, when it has one, is the series' (else the series keeps its own). */
@@ -355,6 +412,8 @@ export interface NewPatch {
   changeId: string | null;
   signoffOk: boolean;
   studentId: number | null;
+  /** normalizeTitle of the title without prefixes. */
+  titleNorm: string;
 }
 
 export async function insertPatch(db: DbOrTx, p: NewPatch): Promise<number> {
@@ -389,6 +448,7 @@ const insertPatchQuery = prepared((db, p: FlatPatch) =>
       signoff_ok: p.signoffOk,
       student_id: p.studentId,
       replaced_by: null,
+      title_norm: p.titleNorm,
     })
     .returning('id'),
 );

@@ -6,6 +6,7 @@ import type { SeriesRow } from '../db/series-schema.js';
 import {
   addPatchTags,
   claimRefs,
+  deleteRevision,
   getRevision,
   getSeries,
   insertComment,
@@ -22,6 +23,7 @@ import {
   patchState,
   predecessorCandidateIds,
   rosterOf,
+  seriesSharingPatches,
   seriesSummaries,
   seriesWithSummaries,
   setPatchState,
@@ -30,6 +32,7 @@ import {
   setSeriesCover,
   setSeriesDate,
   setSeriesName,
+  setSeriesVersion,
   threadLookup,
   upsertPerson,
 } from '../db/series.repository.js';
@@ -39,7 +42,23 @@ import type { Filing } from './filing.js';
 import { INITIAL_STATE, OPEN_STATES, stateFromHeader } from './states.js';
 import { nameTitle } from './patch-name.js';
 import { normalizeTitle } from './subject.js';
-import { batchOf, decide, findPredecessor, findSuccessor, type PredecessorCandidates, lookupOrder, UNTHREADED_WINDOW_MS, type Context, type RevisionHint } from './thread.js';
+import {
+  batchOf,
+  decide,
+  findPredecessor,
+  findPredecessorByPatches,
+  findSuccessor,
+  findSuccessorByPatches,
+  gapCandidates,
+  overlapping,
+  sameWork,
+  type PredecessorCandidates,
+  lookupOrder,
+  UNTHREADED_WINDOW_MS,
+  type Context,
+  type RevisionHint,
+  type SeriesSummary,
+} from './thread.js';
 import { sameName } from './trailers.js';
 
 export interface IngestProject {
@@ -93,11 +112,12 @@ export class SeriesIngestService {
     if (knownRows.some((k) => k.msgid === input.msgid)) return { kind: 'duplicate' };
     const ctx: Context = { known: new Map(knownRows.map((k) => [k.msgid, k])), seriesRefs: thread.seriesRefs, series: new Map(), nearby: [] };
     const ids = new Set<number>([...ctx.seriesRefs.values(), ...knownRows.flatMap((k) => (k.seriesId === null ? [] : [k.seriesId]))]);
-    const unthreaded = !input.inReplyTo && !input.references.length;
     let nearby: number[] = [];
     const filed = classified.kind === 'patch' || classified.kind === 'pull';
-    // Unthreaded patches, and any mail whose Message-ID names its send batch, may join a series sent with it.
-    if ((unthreaded && filed) || (batchOf(input.msgid) !== null && (filed || classified.kind === 'cover'))) {
+    // A patch or cover of a series whose thread leads to no series we know (unthreaded, or replying to mail never
+    // filed), and any whose Message-ID names its send batch, may join a series sent with it (decide: same sender,
+    // version and length, within the window).
+    if ((filed || classified.kind === 'cover') && (classified.subject.total ?? 1) > 1 && (ids.size === 0 || batchOf(input.msgid) !== null)) {
       const t = Date.parse(input.date);
       nearby = await nearbySeriesIds(tx, {
         projectId: project.id,
@@ -106,6 +126,8 @@ export class SeriesIngestService {
         total: classified.subject.total ?? 1,
         from: new Date(t - UNTHREADED_WINDOW_MS).toISOString(),
         to: new Date(t + UNTHREADED_WINDOW_MS).toISOString(),
+        batch: batchOf(input.msgid),
+        coverless: classified.kind === 'cover',
       });
     }
     // The series rows come along: filing reads them again only for a series made since (newSeries keeps its row).
@@ -144,6 +166,10 @@ export class SeriesIngestService {
         const seriesId =
           d.kind === 'cover' ? d.seriesId : await this.newSeries(tx, rows, project, submitterId, input.msgid, input.date, d.version, d.total, classified.changeId);
         const series = await this.seriesWithDate(tx, rows, seriesId, input.date);
+        if (d.kind === 'cover' && d.version !== undefined) {
+          await setSeriesVersion(tx, seriesId, d.version);
+          series.version = d.version;
+        }
         const title = classified.subject.title;
         const coverId = await insertCover(tx, { projectId: project.id, mailId: mail.id, msgid: input.msgid, seriesId, submitterId, name: classified.subject.name, content: classified.content, date: input.date });
         // Named as Patchwork names a series after its cover: the cover's name without its prefixes.
@@ -154,6 +180,8 @@ export class SeriesIngestService {
         await claimRefs(tx, project.id, seriesId, [input.msgid]);
         this.emit({ projectId: project.id, category: 'cover-created', coverId, seriesId });
         await this.linkRevision(tx, project, series, submitterId, input.from.email, classified, d.kind === 'cover-new-series' ? d.repliedTo : null);
+        // Patches all in before their cover: the cover's title may find nothing the patches' titles would.
+        if (series.completed) await this.linkByPatches(tx, project, series, input.from.email);
         return { kind: 'cover', coverId, seriesId, how: d.how };
       }
       default: {
@@ -182,6 +210,7 @@ export class SeriesIngestService {
           changeId: classified.changeId,
           signoffOk: classified.signoffs.some((s) => s.email === author.email || sameName(s.name, author.name)),
           studentId: await this.findStudent(tx, project.id, author, classified),
+          titleNorm: normalizeTitle(classified.subject.title),
         });
         await claimRefs(tx, project.id, seriesId, order);
         this.emit({ projectId: project.id, category: 'patch-created', patchId, seriesId });
@@ -195,7 +224,11 @@ export class SeriesIngestService {
           await setSeriesName(tx, seriesId, named.name, named.title_norm);
           Object.assign(series, named);
         }
-        await this.afterPatch(tx, project, series, d.index, d.kind === 'patch-replacement');
+        if (d.kind === 'patch' && d.version !== undefined) {
+          await setSeriesVersion(tx, seriesId, d.version);
+          series.version = d.version;
+        }
+        const completed = await this.afterPatch(tx, project, series, d.index, d.kind === 'patch-replacement');
         // A late patch of a revision that a newer, complete one already superseded is superseded on arrival.
         if (project.supersede && ctx.series.get(seriesId)?.superseded && (await nextRevisionOf(tx, seriesId))?.announced) {
           await this.changeState(tx, project.id, patchId, 'superseded', { superseded_by_series: (await nextRevisionOf(tx, seriesId))!.series_id });
@@ -204,6 +237,9 @@ export class SeriesIngestService {
         if (d.kind === 'patch-new-series' || d.index <= 1) {
           await this.linkRevision(tx, project, series, submitterId, input.from.email, classified, d.kind === 'patch-new-series' ? d.repliedTo : null);
         }
+        // Once all its patches are in, a series the thread, Supersedes:, change-id and title did not link is looked up
+        // by its patches' titles (after those, whose reasons say more).
+        if (completed) await this.linkByPatches(tx, project, series, input.from.email);
         return { kind: 'patch', patchId, seriesId, how: d.how };
       }
     }
@@ -266,7 +302,7 @@ export class SeriesIngestService {
    * patch-completed for this patch and its contiguous successors; series-completed once 1..N are all in.
    * A replacement (v5.1 of patch 2) completes only itself: its successors were complete already.
    */
-  private async afterPatch(tx: DbOrTx, project: IngestProject, series: SeriesRow, index: number, replacement: boolean): Promise<void> {
+  private async afterPatch(tx: DbOrTx, project: IngestProject, series: SeriesRow, index: number, replacement: boolean): Promise<boolean> {
     const seriesId = series.id;
     const patches = (await patchSlotsOfSeries(tx, seriesId)).filter((p) => p.replaced_by === null);
     const byNumber = new Map(patches.map((p) => [p.number, p]));
@@ -279,11 +315,14 @@ export class SeriesIngestService {
     }
     const all = present(series.total);
     if (all && (series.completed === 0 || replacement)) {
+      const first = series.completed === 0;
       await setSeriesCompleted(tx, seriesId);
       series.completed = 1;
       this.emit({ projectId: project.id, category: 'series-completed', seriesId, payload: replacement ? { replacement: true } : undefined });
       await this.announceRevision(tx, project, seriesId);
+      return first;
     }
+    return false;
   }
 
   private async linkRevision(
@@ -312,12 +351,13 @@ export class SeriesIngestService {
       });
     };
 
-    if (!(await getRevision(tx, seriesId))) {
-      const link = hint ?? findPredecessor(query, await load());
-      if (link && link.seriesId !== seriesId) {
-        await insertRevision(tx, { seriesId, previousId: link.seriesId, reason: link.reason, source: 'parser' });
-        this.log.debug({ seriesId, previous: link.seriesId, reason: link.reason }, 'revision linked');
-        if (series.completed) await this.announceRevision(tx, project, seriesId);
+    if (!series.revision_fixed && !(await getRevision(tx, seriesId))) {
+      const found = hint ?? findPredecessor(query, await load());
+      if (found && found.seriesId !== seriesId) await this.insertLink(tx, project, series, found);
+      else if (!found && (series.title_norm || changeId)) {
+        const c = await load();
+        const basis = (x: { changeId: string | null }) => (changeId && x.changeId === changeId ? 'same change-id' : 'same title and submitter');
+        await this.fillGap(tx, project, series, sameWork(query, c), basis);
       }
     }
     // The other way round: a newer version that was delivered before this one is linked to it now.
@@ -327,6 +367,83 @@ export class SeriesIngestService {
       if (!next) return;
       await insertRevision(tx, { seriesId: next.seriesId, previousId: seriesId, reason: next.reason, source: 'parser' });
       this.log.debug({ seriesId: next.seriesId, previous: seriesId, reason: next.reason }, 'revision linked to a version that arrived first');
+      if ((await getSeries(tx, next.seriesId))?.completed) await this.announceRevision(tx, project, next.seriesId);
+    }
+  }
+
+  /**
+   * Links `series` as a revision of what `found` names, or of the newest revision already made of it: v3 sent in
+   * reply to the v1 cover, when v2 revised v1, revises v2 (never two newer series of one).
+   */
+  private async insertLink(tx: DbOrTx, project: IngestProject, series: SeriesRow, found: RevisionHint): Promise<void> {
+    let previous = found.seriesId;
+    let reason = found.reason;
+    // A chain is short (one link per version); the bound only guards against a loop a maintainer's edit might make.
+    for (let hops = 0; hops < 100; hops++) {
+      const next = await nextRevisionOf(tx, previous);
+      if (!next || next.series_id === series.id) break;
+      const row = await getSeries(tx, next.series_id);
+      if (!row || row.version > series.version || row.date > series.date) break;
+      previous = row.id;
+      reason = `${found.reason}; v${row.version} is its newest revision`;
+    }
+    if (previous === series.id) return;
+    await insertRevision(tx, { seriesId: series.id, previousId: previous, reason, source: 'parser' });
+    this.log.debug({ seriesId: series.id, previous, reason }, 'revision linked');
+    if (series.completed) await this.announceRevision(tx, project, series.id);
+  }
+
+  /**
+   * A version delivered after a newer one already revised its predecessor (v1, v3, then v2): it goes between, v2
+   * revising v1 and v3 now revising v2, unless a maintainer set v3's link. True when it did.
+   */
+  private async fillGap(tx: DbOrTx, project: IngestProject, series: SeriesRow, same: SeriesSummary[], basis: (x: SeriesSummary) => string): Promise<boolean> {
+    for (const previous of gapCandidates({ seriesId: series.id, version: series.version, date: series.date }, same)) {
+      const next = await nextRevisionOf(tx, previous.id);
+      if (!next || next.source !== 'parser' || next.series_id === series.id) continue;
+      const newer = await getSeries(tx, next.series_id);
+      if (!newer || newer.revision_fixed || newer.version <= series.version || newer.date < series.date) continue;
+      await deleteRevision(tx, newer.id);
+      await insertRevision(tx, { seriesId: series.id, previousId: previous.id, reason: `${basis(previous)}, delivered after v${newer.version}`, source: 'parser' });
+      await insertRevision(tx, { seriesId: newer.id, previousId: series.id, reason: `${next.reason}; v${series.version} goes between`, source: 'parser' });
+      this.log.debug({ seriesId: series.id, previous: previous.id, newer: newer.id }, 'revision put between');
+      if (series.completed) await this.announceRevision(tx, project, series.id);
+      if (newer.completed) await this.announceRevision(tx, project, newer.id);
+      return true;
+    }
+    return false;
+  }
+
+  /** A complete series without a link either way is linked by the patch titles it shares with another (thread.ts). */
+  private async linkByPatches(tx: DbOrTx, project: IngestProject, series: SeriesRow, submitter: string): Promise<void> {
+    const sharing = await seriesSharingPatches(tx, series.id);
+    // Only a series that repeats enough of these patches (most share none), at a version on a side still to link, is
+    // worth reading.
+    const repeating = sharing.others.filter((o) => o.shared * 2 > Math.min(sharing.mine, o.patches) && o.version !== series.version);
+    if (!repeating.length) return;
+    const linked = series.revision_fixed === 1 || (await getRevision(tx, series.id)) !== undefined;
+    const followed = await nextRevisionOf(tx, series.id);
+    const worth = repeating.filter((o) => (!linked && o.version < series.version) || (!followed && o.version > series.version));
+    if (!worth.length) return;
+    const sums = new Map((await seriesSummaries(tx, worth.map((o) => o.seriesId))).map((x) => [x.id, x]));
+    const candidates = worth.flatMap((o) => {
+      const summary = sums.get(o.seriesId);
+      return summary ? [{ series: summary, shared: o.shared, patches: o.patches }] : [];
+    });
+    const q = { seriesId: series.id, submitter, version: series.version, date: series.date, titles: sharing.mine };
+    if (!linked) {
+      const found = findPredecessorByPatches(q, candidates);
+      if (found) await this.insertLink(tx, project, series, found);
+      else {
+        const same = candidates.filter((x) => overlapping(q, x));
+        await this.fillGap(tx, project, series, same.map((x) => x.series), (x) => `same patches and submitter (${same.find((y) => y.series.id === x.id)!.shared} of ${q.titles})`);
+      }
+    }
+    if (!followed) {
+      const next = findSuccessorByPatches(q, candidates);
+      if (!next) return;
+      await insertRevision(tx, { seriesId: next.seriesId, previousId: series.id, reason: next.reason, source: 'parser' });
+      this.log.debug({ seriesId: next.seriesId, previous: series.id, reason: next.reason }, 'revision linked to a version that arrived first');
       if ((await getSeries(tx, next.seriesId))?.completed) await this.announceRevision(tx, project, next.seriesId);
     }
   }

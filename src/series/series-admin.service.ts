@@ -35,6 +35,7 @@ export class SeriesAdminService {
       if (taken && taken.series_id !== seriesId) throw conflict('revision_taken', `series ${previousId} already has a newer revision (series ${taken.series_id})`);
       await deleteRevision(tx, seriesId);
       await insertRevision(tx, { seriesId, previousId, reason: 'linked by a maintainer', source: 'maintainer' });
+      await updateSeries(tx, seriesId, { revision_fixed: 1 });
       await insertEvent(tx, { projectId: s.project_id, category: 'series-new-revision', seriesId, actorId, payload: { previous_series: previousId, reason: 'linked by a maintainer' } });
     });
   }
@@ -44,6 +45,8 @@ export class SeriesAdminService {
       await this.series(tx, seriesId);
       if (!(await getRevision(tx, seriesId))) throw notFound('revision_not_found', `series ${seriesId} is not linked to an earlier revision`);
       await deleteRevision(tx, seriesId);
+      // Mail arriving later (its cover, a late patch) must not link it again: the maintainer has decided.
+      await updateSeries(tx, seriesId, { revision_fixed: 1 });
     });
   }
 

@@ -12,6 +12,12 @@ export interface ParsedSubject {
   /** The bracket groups held PATCH (or PATCHv2, PULL …): a patch-style subject. */
   hasPatchTag: boolean;
   version: number;
+  /**
+   * The subject states its version: a bracketed `v3` (or `PATCHv3`, `v3PATCH1/4`), or `(v3)` in an unnumbered
+   * subject. Without it `version` is 1 by default, and a patch may join a versioned series of its thread (a cover
+   * `[PATCH v3 0/4]` whose patches say `[PATCH 1/4]`, as Patchwork's base-different-versions).
+   */
+  versionGiven: boolean;
   /** "5.1" for a replacement of one patch of v5; null otherwise. */
   subversion: number | null;
   index: number | null;
@@ -129,12 +135,18 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
     if (lower === 'resend') resend = true;
     prefixes.push(token);
   }
-  if (!versionSeen) {
-    // Patchwork also reads "subject (v2)".
+  if (!versionSeen && (!markerSeen || index === 0)) {
+    // Patchwork also reads "Hello, world (v2)" (its parse_version test), an old habit for a lone patch or a cover
+    // ("[PATCH 0/4] net: dsa: Multi-CPU ground work (v3)"). A numbered patch carries its version in the brackets,
+    // where git format-patch -v puts it: in "[PATCH 7/7] requirements: Test older versions of DRF (v2)" the "(v2)"
+    // is the text's, and reading it as v2 took the patch out of its series.
     const paren = /\([vV](\d+)\)/.exec(rest);
     const pn = paren ? boundedInt(paren[1]!, 0, MAX_VERSION) : null;
     if (paren && pn === null) outOfRange = true;
-    else if (pn !== null) version = pn;
+    else if (pn !== null) {
+      version = pn;
+      versionSeen = true;
+    }
   }
   const title = rest.trim();
   const kept = prefixes;
@@ -144,6 +156,7 @@ export function parseSubject(raw: string, projectSlug?: string): ParsedSubject {
     prefixes: kept,
     hasPatchTag: hasPatchTag || (hadBracket && markerSeen),
     version,
+    versionGiven: versionSeen,
     subversion,
     index,
     total,

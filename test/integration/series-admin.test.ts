@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { isAppError } from '../../src/errors.js';
 import { SeriesAdminService } from '../../src/series/series-admin.service.js';
-import { startIngestHarness, type Harness } from '../helpers/ingest-harness.js';
+import { readMboxFile, startIngestHarness, type Delivered, type Harness } from '../helpers/ingest-harness.js';
 
 const FIXTURES = path.resolve('test/fixtures/series');
 const fails = (code: string) => (e: unknown) => isAppError(e) && e.code === code;
@@ -34,6 +34,31 @@ describe('SeriesAdminService', () => {
     await admin.unlinkRevision(b.id);
     assert.equal((await h.revisions()).length, 0);
     await assert.rejects(admin.unlinkRevision(b.id), fails('revision_not_found'));
+  });
+
+  // [PATCH 0/2] ringbuf: bounds (v1) · [PATCH v2 0/2] (standalone) · [PATCH v3 0/2] sent --in-reply-to the v1 cover.
+  // The parser links v3 to v2; the maintainer moves it to v1, then removes it; v3's cover, arriving last, changes neither.
+  it("keeps a maintainer's relink and unlink of a revision when more of the series arrives", async () => {
+    h = await startIngestHarness();
+    const raw = await readMboxFile(path.resolve('test/fixtures/patchwork/pb-v3-in-reply-to-v1.mbox'));
+    const mails: Delivered[] = [];
+    for (const [i, m] of raw.entries()) if (i !== 6) mails[i] = await h.deliver(m);
+    const seriesOf = async (i: number) => (await h.series()).find((s) => s.patches.some((p) => p.msgid === mails[i]!.msgid))!.id;
+    const [v1, v2, v3] = [await seriesOf(1), await seriesOf(4), await seriesOf(7)];
+    const linkOf = async (id: number) => (await h.revisions()).find((r) => r.series === id);
+    assert.equal((await linkOf(v3))?.previous, v2, 'the parser links v3 to the newest earlier revision');
+    const admin = new SeriesAdminService(h.db);
+
+    await assert.rejects(admin.linkRevision(v3, v1, null), fails('revision_taken'), 'v1 already has its successor, v2');
+    await admin.unlinkRevision(v2);
+    await admin.linkRevision(v3, v1, null);
+    assert.deepEqual([(await linkOf(v3))?.previous, (await linkOf(v3))?.source, await linkOf(v2)], [v1, 'maintainer', undefined]);
+
+    await admin.unlinkRevision(v3);
+    const cover = await h.deliver(raw[6]!); // v3's cover: its title and its thread would link it again
+    assert.equal((await h.series()).find((s) => s.id === v3)!.cover, cover.msgid);
+    assert.equal(await linkOf(v3), undefined, 'the unlink holds');
+    assert.equal(await linkOf(v2), undefined, 'and so does the first one');
   });
 
   it('splits patches off into a new series and merges them back', async () => {

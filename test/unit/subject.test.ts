@@ -26,6 +26,31 @@ const cases: [string, Want][] = [
   ['[proctree][PATCH v9] syscall: add dummy system call', { version: 9, name: '[v9] syscall: add dummy system call' }],
   ['[GIT PULL] Networking for 6.8', { hasPatchTag: true, name: '[GIT,PULL] Networking for 6.8' }],
   ['Hello list', { hasPatchTag: false, index: null, version: 1, name: 'Hello list' }],
+  // Patchwork's parse_series_marker (test_parser.py SubjectTest.test_series_markers).
+  ['[bar 1/2] x', { index: 1, total: 2 }],
+  ['[bar 0/12] x', { index: 0, total: 12 }],
+  ['[bar 1 of 2] x', { index: 1, total: 2 }],
+  ['[bar 0 of 12] x', { index: 0, total: 12 }],
+  ['[PATCH1 of 8] x', { index: 1, total: 8 }],
+  ['[PATCH100/123] x', { index: 100, total: 123 }],
+  ['[v2 PATCH1/4] x', { index: 1, total: 4, version: 2 }],
+  ['[v2.3PATCH1/4] x', { index: 1, total: 4 }],
+  ['[net,v2,1/2] net: comma prefixes', { version: 2, versionGiven: true, index: 1, total: 2, prefixes: ['net'] }],
+  ['[Patch 2/2]: hotplug: a colon after the bracket', { index: 2, total: 2, hasPatchTag: true }],
+  // Patchwork's parse_version (test_version): a bracketed vN, else "(vN)" in an unnumbered subject, else 1.
+  ['Hello, world', { version: 1, versionGiven: false }],
+  ['[version] Hello, world', { version: 1, versionGiven: false }],
+  ['[v2] Hello, world', { version: 2, versionGiven: true }],
+  ['[V6] Hello, world', { version: 6, versionGiven: true }],
+  ['[v10] Hello, world', { version: 10, versionGiven: true }],
+  ['Hello, world (v2)', { version: 2, versionGiven: true }],
+  ['Hello, world (V6)', { version: 6, versionGiven: true }],
+  ['[PATCH] mm: fix the thing (v2)', { version: 2, versionGiven: true, index: null }],
+  // In a numbered subject the version is the brackets' alone: "(v2)" here is the text's (issue 13).
+  ['[PATCH 7/7] requirements: Test older versions of DRF (v2)', { version: 1, versionGiven: false, index: 7, total: 7, title: 'requirements: Test older versions of DRF (v2)' }],
+  ['[PATCH v3 7/7] requirements: Test older versions of DRF (v2)', { version: 3, versionGiven: true }],
+  ['[PATCH 0/4] net: dsa: ground work (v3)', { version: 3, versionGiven: true, index: 0 }],
+  ['[PATCH 1/4] net: dsa: no version of its own', { version: 1, versionGiven: false }],
 ];
 
 describe('parseSubject', () => {

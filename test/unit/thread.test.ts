@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classify, type MailInput } from '../../src/series/classify.js';
-import { batchOf, decide, findPredecessor, findSuccessor, type Context, type KnownMail, type SeriesSummary } from '../../src/series/thread.js';
+import { batchOf, decide, findPredecessor, findPredecessorByPatches, findSuccessor, findSuccessorByPatches, gapCandidates, type Context, type KnownMail, type SeriesSummary } from '../../src/series/thread.js';
 
 const DIFF = 'diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n';
 const ZOE = 'zoe@students.example.org';
@@ -135,6 +135,86 @@ describe('decide', () => {
     assert.equal(stranger.kind, 'patch-new-series');
   });
 
+  it("files a patch into its nearest reference's series when its References also name an older series (Patchwork's test_nested_series)", () => {
+    // v1 cover (series 1) ─ v1 1/3, 2/3, 3/3
+    //                       └─ v2 cover (series 2)
+    //                          └─ this patch: References v1 cover, v1 1..3, v2 cover
+    const v1 = series({ id: 1, hasCover: true, indices: [1, 2, 3] });
+    const v2 = series({ id: 2, hasCover: true, indices: [] });
+    const refs = ['c1@h', 'p1@h', 'p2@h', 'p3@h', 'c2@h'];
+    const seriesRefs = new Map<string, number>([...refs.slice(0, 4).map((r): [string, number] => [r, 1]), ['c2@h', 2]]);
+    const d = decide(msg({ msgid: 'n@h', inReplyTo: 'c2@h', references: refs, subject: '[PATCH 1/3] a' }), ctx({ seriesRefs, series: new Map([[1, v1], [2, v2]]) }));
+    assert.deepEqual(d, { kind: 'patch', seriesId: 2, index: 1, how: 'same thread' });
+  });
+
+  it('files a patch without a version into the v3 series of the cover it replies to, sent with it', () => {
+    // [PATCH net-next v3 0/4] (series 4, 10:00:00)
+    // └─ [PATCH 1/4] ← this one, 10:00:01
+    const v3 = series({ id: 4, version: 3, total: 4, hasCover: true });
+    const c = ctx({ seriesRefs: new Map([['c@h', 4]]), series: new Map([[4, v3]]) });
+    const d = decide(msg({ msgid: 'p1@h', inReplyTo: 'c@h', references: ['c@h'], date: '2026-11-20T10:00:01.000Z', subject: '[PATCH 1/4] a' }), c);
+    assert.deepEqual(d, { kind: 'patch', seriesId: 4, index: 1, how: 'same thread (v3 by its cover)' });
+    // A patch that states another version stays out; so does one sent a day later.
+    assert.equal(decide(msg({ msgid: 'p2@h', inReplyTo: 'c@h', references: ['c@h'], date: '2026-11-20T10:00:01.000Z', subject: '[PATCH v2 1/4] a' }), c).kind, 'patch-new-series');
+    assert.equal(decide(msg({ msgid: 'p3@h', inReplyTo: 'c@h', references: ['c@h'], date: '2026-11-21T10:00:01.000Z', subject: '[PATCH 1/4] a' }), c).kind, 'patch-new-series');
+  });
+
+  it('gives a v3 cover to the series its unversioned patches made first, with its version', () => {
+    // [PATCH 1/4] … [PATCH 4/4] (series 5, version 1, claimed c@h) ← then the cover [PATCH net-next v3 0/4] c@h
+    const s5 = series({ id: 5, version: 1, total: 4, indices: [1, 2, 3, 4], date: '2026-11-20T10:00:01.000Z' });
+    const d = decide(msg({ msgid: 'c@h', subject: '[PATCH net-next v3 0/4] topic' }), ctx({ seriesRefs: new Map([['c@h', 5]]), series: new Map([[5, s5]]) }));
+    assert.deepEqual(d, { kind: 'cover', seriesId: 5, how: 'patches arrived first and reference this cover', version: 3 });
+  });
+
+  it('files a v2 patch into the cover that stated no version it replies to, and the series becomes v2', () => {
+    // [PATCH 0/3] topic (series 4, v1, no patch yet) └─ [PATCH v2 1/3] ← this one, a second later
+    const known = new Map<string, KnownMail>([['c@h', { msgid: 'c@h', kind: 'cover', id: 40, seriesId: 4, index: 0 }]]);
+    const s4 = series({ id: 4, hasCover: true });
+    const d = decide(msg({ msgid: 'p1@h', inReplyTo: 'c@h', references: ['c@h'], date: '2026-11-20T10:00:01.000Z', subject: '[PATCH v2 1/3] a' }), ctx({ known, seriesRefs: new Map([['c@h', 4]]), series: new Map([[4, s4]]) }));
+    assert.deepEqual(d, { kind: 'patch', seriesId: 4, index: 1, how: 'same thread', version: 2 });
+  });
+
+  it('never gives a v2 cover sent in reply to a v1 patch to the v1 series', () => {
+    // [PATCH 1/3] (series 1, v1, no cover, 10:00) └─ [PATCH v2 0/3] ← this one, 10:05, --in-reply-to v1's 1/3
+    const known = new Map<string, KnownMail>([['p1@h', { msgid: 'p1@h', kind: 'patch', id: 11, seriesId: 1, index: 1 }]]);
+    const s1 = series({ id: 1, indices: [1, 2, 3] });
+    const d = decide(msg({ msgid: 'c2@h', inReplyTo: 'p1@h', references: ['p1@h'], date: '2026-11-20T10:05:00.000Z', subject: '[PATCH v2 0/3] topic' }), ctx({ known, seriesRefs: new Map([['p1@h', 1]]), series: new Map([[1, s1]]) }));
+    assert.deepEqual(d, { kind: 'cover-new-series', version: 2, total: 3, repliedTo: { seriesId: 1, reason: 'in reply to v1 patch 1/3' }, how: 'new series' });
+  });
+
+  it('groups an unthreaded cover and patches without a send batch by sender, version, length and time', () => {
+    // 10:00:00 [PATCH 0/2] (series 6, Thunderbird Message-ID)   10:00:18 [PATCH 1/2] ← this one
+    const s6 = series({ id: 6, total: 2, hasCover: true });
+    const p1 = decide(msg({ msgid: 'b2c3@lab.example', date: '2026-11-20T10:00:18.000Z', subject: '[PATCH 1/2] a' }), ctx({ nearby: [s6], series: new Map([[6, s6]]) }));
+    assert.deepEqual(p1, { kind: 'patch', seriesId: 6, index: 1, how: 'same sender, version and length within 20 minutes' });
+    // The cover arriving after its patches joins them; a coverless series sent before the cover is another one.
+    const after = series({ id: 7, total: 2, indices: [1, 2], date: '2026-11-20T10:00:18.000Z' });
+    const before = series({ id: 8, total: 2, indices: [1, 2], date: '2026-11-20T09:50:00.000Z' });
+    const cover = (nearby: SeriesSummary[]) => decide(msg({ msgid: 'a1b2@lab.example', subject: '[PATCH 0/2] topic' }), ctx({ nearby, series: new Map(nearby.map((x) => [x.id, x])) }));
+    assert.deepEqual(cover([after]), { kind: 'cover', seriesId: 7, how: 'same sender, version and length within 20 minutes' });
+    assert.equal(cover([before]).kind, 'cover-new-series');
+  });
+
+  it('does not take one patch sent into a longer series thread for a revision of that series', () => {
+    // cover (series 1, 2 patches) └─ "[PATCH v2] fix one of them" ← this one, unnumbered
+    const known = new Map<string, KnownMail>([['c@h', { msgid: 'c@h', kind: 'cover', id: 11, seriesId: 1, index: 0 }]]);
+    const c = ctx({ known, seriesRefs: new Map([['c@h', 1]]), series: new Map([[1, series({ id: 1, total: 2, hasCover: true, indices: [1, 2] })]]) });
+    const one = decide(msg({ msgid: 'x@h', inReplyTo: 'c@h', references: ['c@h'], subject: '[PATCH v2] fix one of them' }), c);
+    assert.deepEqual(one, { kind: 'patch-new-series', index: 1, version: 2, total: 1, repliedTo: null, how: 'new series' });
+    const whole = decide(msg({ msgid: 'y@h', inReplyTo: 'c@h', references: ['c@h'], subject: '[PATCH v2 1/2] a' }), c);
+    assert.deepEqual(whole.kind === 'patch-new-series' && whole.repliedTo, { seriesId: 1, reason: 'in reply to v1 cover' });
+  });
+
+  it('reads the send batch of git send-email, b4 and git format-patch --thread Message-IDs, and no other', () => {
+    assert.equal(batchOf('20261120100000.12345-2-zoe@host'), 'git:20261120100000.12345');
+    assert.equal(batchOf('20261120-topic-v2-2-abcdef@host'), 'b4:20261120-topic-v2');
+    assert.equal(batchOf('cover.1684814458.git.vik@example.org'), 'format-patch:1684814458.vik@example.org');
+    assert.equal(batchOf('4f0c2a9d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4b3c.1684814458.git.vik@example.org'), 'format-patch:1684814458.vik@example.org');
+    // Older git send-email: also one patch per run, so no batch (Patchwork's base-no-references).
+    assert.equal(batchOf('1473632524-8585-1-git-send-email-user@example.com'), null);
+    assert.equal(batchOf('7b0e2c41-9a3d-4f1e-8c55-2d6f0a9b7e13@lab.example.com'), null);
+  });
+
   it('keeps a [PATCH] mail without a diff as plain list mail', () => {
     assert.deepEqual(decide(msg({ msgid: 'n@h', subject: '[PATCH] forgot the diff', text: 'oops\n' }), ctx()), { kind: 'plain', reason: 'patch-subject-without-diff' });
   });
@@ -156,6 +236,24 @@ describe('findPredecessor', () => {
     assert.equal(findPredecessor(q, { bySupersedes: null, byChangeId: [], byTitle: [other, stranger, old] }), null);
   });
 
+  it('links v3 to v2 rather than v1 when both carry its title, whatever their dates', () => {
+    const v1 = series({ id: 1, version: 1, title: 'syscall: add dummy', date: '2026-11-19T10:00:00.000Z' });
+    const v2 = series({ id: 2, version: 2, title: 'syscall: add dummy', date: '2026-11-18T10:00:00.000Z' });
+    assert.deepEqual(findPredecessor({ ...q, version: 3 }, { bySupersedes: null, byChangeId: [], byTitle: [v1, v2] }), { seriesId: 2, reason: 'same title and submitter' });
+  });
+
+  it('offers a version delivered late the earlier versions a newer one already revises, highest first', () => {
+    // v1 (revised by v3), this v2 arriving now: v1 is where it goes; v1's revision by v3 is the service's to move.
+    const v1 = series({ id: 1, version: 1, superseded: true, date: '2026-11-19T10:00:00.000Z' });
+    const v0 = series({ id: 3, version: 1, superseded: true, date: '2026-11-18T10:00:00.000Z' });
+    const open = series({ id: 4, version: 1, date: '2026-11-19T10:00:00.000Z' });
+    const later = series({ id: 5, version: 1, superseded: true, date: '2026-11-23T10:00:00.000Z' });
+    assert.deepEqual(
+      gapCandidates({ seriesId: 9, version: 2, date: '2026-11-22T10:00:00.000Z' }, [v0, open, v1, later, v1]).map((x) => x.id),
+      [1, 3],
+    );
+  });
+
   it('links a RESEND of the same version, saying so', () => {
     const v2 = series({ id: 5, version: 2, title: 'syscall: add dummy' });
     assert.deepEqual(findPredecessor({ ...q, resend: true }, { bySupersedes: null, byChangeId: [], byTitle: [v2] }), { seriesId: 5, reason: 'resend with the same title and submitter' });
@@ -175,5 +273,31 @@ describe('findSuccessor', () => {
     const earlier = series({ id: 3, version: 2, date: '2026-11-19T10:00:00.000Z', title: 'syscall: add dummy' });
     const stranger = series({ id: 4, version: 2, date: '2026-11-22T10:00:00.000Z', title: 'syscall: add dummy', submitter: 'x@y' });
     assert.equal(findSuccessor(q, { bySupersedes: null, byChangeId: [], byTitle: [linked, earlier, stranger] }), null);
+  });
+});
+
+describe('findPredecessorByPatches / findSuccessorByPatches', () => {
+  // This series: v2, 4 distinct patch titles. Candidates share titles with it.
+  const q = { seriesId: 9, submitter: ZOE, version: 2, date: '2026-11-22T10:00:00.000Z', titles: 4 };
+  const at = (over: Partial<SeriesSummary> & { id: number }) => series({ total: 3, date: '2026-11-20T10:00:00.000Z', ...over });
+  it('links the newest earlier version repeating more than half of the shorter series', () => {
+    const v1 = { series: at({ id: 1 }), shared: 3, patches: 3 };
+    assert.deepEqual(findPredecessorByPatches(q, [v1]), { seriesId: 1, reason: 'same patches and submitter (3 of 4)' });
+    const v1b = { series: at({ id: 2, version: 1, date: '2026-11-21T10:00:00.000Z' }), shared: 2, patches: 3 };
+    assert.equal(findPredecessorByPatches(q, [v1, v1b])!.seriesId, 2, 'the newest');
+  });
+  it('leaves half or less, another submitter, the same version, a later date and a series already revised', () => {
+    const half = { series: at({ id: 1 }), shared: 2, patches: 4 };
+    const stranger = { series: at({ id: 2, submitter: 'x@y' }), shared: 3, patches: 3 };
+    const same = { series: at({ id: 3, version: 2 }), shared: 3, patches: 3 };
+    const later = { series: at({ id: 4, date: '2026-11-23T10:00:00.000Z' }), shared: 3, patches: 3 };
+    const taken = { series: at({ id: 5, superseded: true }), shared: 3, patches: 3 };
+    assert.equal(findPredecessorByPatches(q, [half, stranger, same, later, taken]), null);
+  });
+  it('finds the lowest newer version delivered first, not yet linked', () => {
+    const v3 = { series: at({ id: 3, version: 3, date: '2026-11-24T10:00:00.000Z' }), shared: 4, patches: 4 };
+    const v4 = { series: at({ id: 4, version: 4, date: '2026-11-25T10:00:00.000Z' }), shared: 4, patches: 4 };
+    const linked = { series: at({ id: 5, version: 3, date: '2026-11-24T10:00:00.000Z', revises: true }), shared: 4, patches: 4 };
+    assert.deepEqual(findSuccessorByPatches(q, [v4, linked, v3]), { seriesId: 3, reason: 'same patches and submitter (v3 arrived first)' });
   });
 });
