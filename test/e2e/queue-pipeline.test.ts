@@ -10,17 +10,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { addUser, createToken } from '../../src/api/user.service.js';
 import { headerText, headerValue } from '../../src/mail/raw.js';
-import { openCore } from '../../src/main.js';
 import { projectsDir, tempDir } from '../helpers/dirs.js';
 import { buildSkipReason, getJson, holdDir, holdProject, makeHoldTree, patchOf, runWhen, sendSeries, step, sunkReplies, type Student } from '../helpers/hold-tree.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { runCommand } from '../helpers/run-command.js';
-import { BIN, ROOT, startServer, type ServerProcess } from '../helpers/server-process.js';
+import { startServer, type ServerProcess } from '../helpers/server-process.js';
 import { startSink, type Sink } from '../helpers/sink-smtp.js';
 import { waitFor } from '../helpers/wait.js';
-import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
+import { seedAdminToken, startWorkerProcess, workerSeats, type WorkerProcess } from '../helpers/worker-process.js';
 
 const LIST = 'remote@lists.example.org';
 /** A project whose build boots (lava: true), for a boot on another worker than its build. */
@@ -91,21 +88,13 @@ describe('the pipeline on two workers through BullMQ', { skip: NO_REDIS || build
     data = tempDir('patchbay-remote-server-');
     projects = projectsDir([holdProject('remote', LIST, bare), { ...holdProject('boot', BOOT_LIST, bare), builds: [{ arch: 'x86_64', base: 'tinyconfig', lava: true }] }]);
     dirs.push(data, projects, path.dirname(bare));
-    for (const name of WORKERS) {
-      const made = await runCommand(process.execPath, [BIN, 'worker', 'token', 'create', name, '--data', data, '--projects', projects], { cwd: ROOT, env: { ...process.env, PATCHBAY_LOG_LEVEL: 'warn' } });
-      assert.equal(made.code, 0, made.output);
-      tokens.set(name, made.stdout.trim());
-      const d = tempDir(`patchbay-remote-${name}-`);
+    const seats = await workerSeats(WORKERS, data, projects, 'patchbay-remote-');
+    for (const [name, token] of seats.tokens) tokens.set(name, token);
+    for (const [name, d] of seats.dirs) {
       workerData.set(name, d);
       dirs.push(d);
     }
-    const core = await openCore({ data, projects, logLevel: 'warn' }, {});
-    try {
-      await addUser(core.db, { email: 'root@example.org', name: 'Ada Admin', role: 'admin', username: 'root' });
-      adminToken = await createToken(core.db, 'root@example.org');
-    } finally {
-      await core.close();
-    }
+    adminToken = await seedAdminToken(data, projects);
     serverArgs = ['--data', data, '--projects', projects, '--queue', redis.url, '--outbound', sink.url, '--http-host', '127.0.0.1', '--http-port', String(await freePort())];
     server = await startServer(serverArgs);
     for (const name of WORKERS) await startWorker(name);

@@ -8,17 +8,14 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { addUser, createToken } from '../../src/api/user.service.js';
 import { headerText, headerValue } from '../../src/mail/raw.js';
-import { openCore } from '../../src/main.js';
 import { projectsDir, tempDir } from '../helpers/dirs.js';
 import { buildSkipReason, holdDir, holdProject, makeHoldTree, runWhen, sendSeries, step, sunkReplies, type RunView, type Student } from '../helpers/hold-tree.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { runCommand } from '../helpers/run-command.js';
-import { BIN, ROOT, startServer, type ServerProcess } from '../helpers/server-process.js';
+import { startServer, type ServerProcess } from '../helpers/server-process.js';
 import { startSink, type Sink } from '../helpers/sink-smtp.js';
 import { waitFor } from '../helpers/wait.js';
-import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
+import { seedAdminToken, startWorkerProcess, workerSeats, type WorkerProcess } from '../helpers/worker-process.js';
 
 const LIST = 'warm@lists.example.org';
 /** A second project (the same tree): its warm tree is held by whichever worker builds it first. */
@@ -90,21 +87,13 @@ describe('warm-tree preference on two workers through BullMQ', { skip: NO_REDIS 
     data = tempDir('patchbay-warm-server-');
     projects = projectsDir([holdProject('warm', LIST, bare), holdProject('other', OTHER_LIST, bare)]);
     dirs.push(data, projects, path.dirname(bare));
-    for (const name of WORKERS) {
-      const made = await runCommand(process.execPath, [BIN, 'worker', 'token', 'create', name, '--data', data, '--projects', projects], { cwd: ROOT, env: { ...process.env, PATCHBAY_LOG_LEVEL: 'warn' } });
-      assert.equal(made.code, 0, made.output);
-      tokens.set(name, made.stdout.trim());
-      const d = tempDir(`patchbay-warm-${name}-`);
+    const seats = await workerSeats(WORKERS, data, projects, 'patchbay-warm-');
+    for (const [name, token] of seats.tokens) tokens.set(name, token);
+    for (const [name, d] of seats.dirs) {
       workerData.set(name, d);
       dirs.push(d);
     }
-    const core = await openCore({ data, projects, logLevel: 'warn' }, {});
-    try {
-      await addUser(core.db, { email: 'root@example.org', name: 'Ada Admin', role: 'admin', username: 'root' });
-      adminToken = await createToken(core.db, 'root@example.org');
-    } finally {
-      await core.close();
-    }
+    adminToken = await seedAdminToken(data, projects);
     server = await startServer(['--data', data, '--projects', projects, '--queue', redis.url, '--outbound', sink.url, '--http-host', '127.0.0.1']);
   });
 

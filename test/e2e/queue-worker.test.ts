@@ -5,13 +5,12 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { addUser, createToken } from '../../src/api/user.service.js';
-import { openCore } from '../../src/main.js';
 import { DEMO, projectsDir, tempDir } from '../helpers/dirs.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { runCommand } from '../helpers/run-command.js';
 import { BIN, ROOT, startServer, type ServerProcess } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
+import { seedAdminToken } from '../helpers/worker-process.js';
 
 const env = { ...process.env, PATCHBAY_LOG_LEVEL: 'warn' };
 const cli = (args: string[]) => runCommand(process.execPath, [BIN, ...args], { cwd: ROOT, env, timeoutMs: 60_000 });
@@ -47,13 +46,7 @@ describe('patchbay serve --queue and patchbay worker', () => {
     data = tempDir('patchbay-server-');
     workerData = tempDir('patchbay-worker-');
     projects = projectsDir([DEMO]);
-    const core = await openCore({ data, projects, logLevel: 'warn' }, {});
-    try {
-      await addUser(core.db, { email: 'root@example.org', name: 'Ada Admin', role: 'admin', username: 'root' });
-      adminToken = await createToken(core.db, 'root@example.org');
-    } finally {
-      await core.close();
-    }
+    adminToken = await seedAdminToken(data, projects);
   });
   after(async () => {
     await server?.stop();
