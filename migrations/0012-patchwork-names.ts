@@ -97,7 +97,8 @@ export async function up(db: Kysely<any>): Promise<void> {
 async function rename(db: Kysely<any>): Promise<void> {
   const slugs = new Map<number, Set<string>>();
   for (const p of (await sql<{ id: number; slug: string }>`select id, slug from projects`.execute(db)).rows) slugs.set(p.id, new Set([p.slug.toLowerCase(), 'patch']));
-  const nameOf = (subject: string | null, projectId: number) => cleanName(subject ?? '', slugs.get(projectId) ?? new Set(['patch']));
+  // A mail whose subject was never recorded keeps the name it has: there is nothing to recompute it from.
+  const nameOf = (subject: string | null, projectId: number): string | null => (subject === null ? null : cleanName(subject, slugs.get(projectId) ?? new Set(['patch'])));
 
   // Series first, while their patches and covers still have the old names they were named after. A series without a
   // cover was named after one of its patches (1/N, or its only patch); with a cover, after the cover's title. A name
@@ -111,13 +112,19 @@ async function rename(db: Kysely<any>): Promise<void> {
       where s.id > ${lo} and s.id <= ${hi} and s.cover_id is null
       order by s.id, p.id`.execute(tx);
     // The last patch to name the series wins, as when it was filed.
-    for (const r of byPatch.rows) changes.set(r.id, nameOf(r.subject, r.project_id));
+    for (const r of byPatch.rows) {
+      const name = nameOf(r.subject, r.project_id);
+      if (name !== null) changes.set(r.id, name);
+    }
     const byCover = await sql<{ id: number; name: string | null; old: string; project_id: number; subject: string | null }>`
       select s.id, s.name, c.name as old, s.project_id, m.subject from series s
       join covers c on c.id = s.cover_id
       join mails m on m.id = c.mail_id
       where s.id > ${lo} and s.id <= ${hi}`.execute(tx);
-    for (const r of byCover.rows) if (r.name === coverTitle(r.old)) changes.set(r.id, coverTitle(nameOf(r.subject, r.project_id)));
+    for (const r of byCover.rows) {
+      const name = nameOf(r.subject, r.project_id);
+      if (name !== null && r.name === coverTitle(r.old)) changes.set(r.id, coverTitle(name));
+    }
     const seriesNames = new Map([...byPatch.rows, ...byCover.rows].map((r) => [r.id, r.name]));
     await setNames(tx, 'series', [...changes].filter(([id, name]) => seriesNames.get(id) !== name));
   });
@@ -131,7 +138,7 @@ async function rename(db: Kysely<any>): Promise<void> {
       const changes: [number, string][] = [];
       for (const r of rows.rows) {
         const name = nameOf(r.subject, r.project_id);
-        if (name !== r.name) changes.push([r.id, name]);
+        if (name !== null && name !== r.name) changes.push([r.id, name]);
       }
       await setNames(tx, table, changes);
     });
