@@ -488,15 +488,25 @@ export function headersDict(header: string): Record<string, string | string[]> {
   return out;
 }
 
+/** Patchwork's Patch.checks: the newest check of each (user, context), given in id order, in order of their last one. */
+export function latestChecks<C extends { user_id: number | null; context: string }>(checks: readonly C[]): C[] {
+  const latest = new Map<string, C>();
+  for (const c of checks) {
+    const key = `${c.user_id ?? ''}\u0000${c.context}`;
+    latest.delete(key);
+    latest.set(key, c);
+  }
+  return [...latest.values()];
+}
+
 /**
  * Patchwork's Patch.combined_check_state: the newest check per (user, context) counts; none is "pending"; otherwise
  * the first of fail, warning, pending present wins, and "success" when all succeeded.
  */
 export function combinedCheckState(checks: { user_id: number | null; context: string; state: string }[]): string {
-  const latest = new Map<string, string>();
-  for (const c of checks) latest.set(`${c.user_id ?? ''}\u0000${c.context}`, c.state);
-  if (!latest.size) return 'pending';
-  const states = new Set(latest.values());
+  const latest = latestChecks(checks);
+  if (!latest.length) return 'pending';
+  const states = new Set(latest.map((c) => c.state));
   for (const s of ['fail', 'warning', 'pending']) if (states.has(s)) return s;
   return 'success';
 }

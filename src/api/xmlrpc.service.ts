@@ -9,7 +9,7 @@ import { STATES } from '../series/states.js';
 import type { ApiService } from './api.service.js';
 import type { ApiWriteService } from './api-write.service.js';
 import type { AuthService, Principal } from './auth.service.js';
-import { combinedCheckState } from './represent.js';
+import { combinedCheckState, latestChecks } from './represent.js';
 import { applyWindow, arityError, countArg, idArg, isStruct, pyType, searchArg, typeError, type XmlRpcStruct, type XmlRpcValue } from './xmlrpc-args.js';
 import { checkFilter, filterArg, hashLookup, idLookup as lookup, patchFilter } from './xmlrpc-filters.js';
 import { checkDict, patchDict, personDict, projectDict, stateDict } from './xmlrpc-dicts.js';
@@ -319,14 +319,7 @@ export class XmlRpcService {
   private async patchChecks(id: number | null): Promise<XmlRpcStruct> {
     if (id === null || !(await xmlrpcPatchRows(this.deps.db, [lookup('id', id)], 1)).length) return {};
     const rows = await xmlrpcCheckRows(this.deps.db, [{ field: 'patch_id', op: 'exact', value: id }]);
-    // Patch.checks: the newest check of each (user, context).
-    const latest = new Map<string, (typeof rows)[number]>();
-    for (const c of rows) {
-      const key = `${c.user_id ?? ''}\u0000${c.context}`;
-      latest.delete(key);
-      latest.set(key, c);
-    }
-    const checks = [...latest.values()].sort((a, b) => a.id - b.id);
+    const checks = latestChecks(rows).sort((a, b) => a.id - b.id);
     return { state: combinedCheckState(checks), total: checks.length, checks: checks.map(checkDict) };
   }
 

@@ -1,8 +1,11 @@
 // `--queue URL` (serve and worker), `--ccache-remote URL` (the shared ccache's Redis) and the worker's own options:
 // parsed and checked once, refused at start with the flag, the variable and the reason. Redis is only ever reached as
 // an ACL user with a password, optionally over TLS.
+import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { invalid } from '../errors.js';
 import { isLane, knownArches, LANES, type Lane } from '../queue/names.js';
 import { trimEndChars } from '../text.js';
@@ -59,6 +62,25 @@ export function parseCcacheRemoteUrl(raw: string, caFile: string | null = null, 
   }
   return r;
 }
+
+/**
+ * The TLS options of a rediss:// connection: the certificate is checked against the host name (SNI), or an IP SAN for
+ * an address (SNI takes no address); the CA file is read now, refused with its flag when it cannot be.
+ */
+export function redisTlsOptions(q: QueueSettings, caFlag: string = QUEUE_ROLE.caFlag): ConnectionOptions {
+  let ca: Buffer | undefined;
+  if (q.caFile) {
+    try {
+      ca = fs.readFileSync(q.caFile);
+    } catch (e) {
+      throw invalid('config_invalid', `${caFlag}: cannot read ${q.caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  return { ...(net.isIP(q.host) ? {} : { servername: q.host }), ...(ca ? { ca } : {}) };
+}
+
+/** The flag of --ccache-remote's CA file, for redisTlsOptions' messages. */
+export const CCACHE_REMOTE_CA_FLAG = CCACHE_ROLE.caFlag;
 
 function parseRedisUrl(raw: string, caFile: string | null, role: RedisRole): QueueSettings {
   const FLAG = role.flag;

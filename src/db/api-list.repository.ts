@@ -15,9 +15,14 @@ export interface SortKey {
   desc: boolean;
 }
 
+/** `%`, `_` and `\` of a text made to match themselves in LIKE … ESCAPE '\'. */
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
 /** `%term%` for LIKE … ESCAPE '\': Patchwork's search is icontains; `%` and `_` in the term match themselves. */
 export function likePattern(term: string): string {
-  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return `%${escapeLike(term)}%`;
 }
 
 /**

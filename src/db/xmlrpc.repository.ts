@@ -1,6 +1,7 @@
 // SQL for the XML-RPC interface (pwclient): patches and checks filtered by Django-style field lookups, with the names
 // Patchwork's dicts show (submitter, delegate, patch, check user) joined in.
 import { sql, type RawBuilder } from 'kysely';
+import { escapeLike } from './api-list.repository.js';
 import type { DbOrTx } from './database.js';
 
 /** Patchwork's LOOKUP_TYPES (views/xmlrpc.py), plus `exact` for a key without one. */
@@ -80,8 +81,6 @@ export interface XmlRpcCheckRow {
   context: string;
 }
 
-/** `%`, `_` and `\` match themselves in LIKE … ESCAPE '\'. */
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function text(v: LookupScalar): string {
   return v === null ? '' : String(v);

@@ -13,8 +13,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import type { QueueSettings } from '../config/queue.js';
+import { CCACHE_REMOTE_CA_FLAG, redisTlsOptions, type QueueSettings } from '../config/queue.js';
 import { invalid } from '../errors.js';
+import { namesOfDeadOwners } from './dead-owners.js';
 import type { Logger } from '../log.js';
 
 /** Connecting and logging in to Redis: ccache waits up to its operation-timeout (10 s) for its first reply. */
@@ -89,7 +90,7 @@ export class CcacheRemote {
   private readonly dir: string;
   private readonly redis: QueueSettings;
   private readonly log: Logger;
-  private readonly ca: Buffer | undefined;
+  private readonly tlsOptions: tls.ConnectionOptions | null;
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   private readonly retryAfterMs: number;
@@ -107,13 +108,7 @@ export class CcacheRemote {
     if (Buffer.byteLength(this.socketPath) > MAX_SOCKET_PATH) {
       throw invalid('config_invalid', `the ccache remote's socket path ${this.socketPath} is longer than ${MAX_SOCKET_PATH} bytes: set TMPDIR to a shorter folder`);
     }
-    if (o.redis.caFile) {
-      try {
-        this.ca = fs.readFileSync(o.redis.caFile);
-      } catch (e) {
-        throw invalid('config_invalid', `--ccache-remote-ca / PATCHBAY_CCACHE_REMOTE_CA: cannot read ${o.redis.caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-    }
+    this.tlsOptions = o.redis.tls ? redisTlsOptions(o.redis, CCACHE_REMOTE_CA_FLAG) : null;
   }
 
   /** ccache's `remote_storage` for the trusted base builds: the socket, no password. */
@@ -263,9 +258,7 @@ export class CcacheRemote {
   private connectUpstream(): Promise<net.Socket> {
     const r = this.redis;
     return new Promise((resolve, reject) => {
-      const s = r.tls
-        ? tls.connect({ host: r.host, port: r.port, ...(net.isIP(r.host) ? {} : { servername: r.host }), ...(this.ca ? { ca: this.ca } : {}) })
-        : net.connect({ host: r.host, port: r.port });
+      const s = this.tlsOptions ? tls.connect({ host: r.host, port: r.port, ...this.tlsOptions }) : net.connect({ host: r.host, port: r.port });
       const timer = setTimeout(() => fail(new Error(`no connection to ${r.display} within ${LOGIN_TIMEOUT_MS / 1000} s`)), LOGIN_TIMEOUT_MS);
       const fail = (err: Error) => {
         clearTimeout(timer);
@@ -273,7 +266,7 @@ export class CcacheRemote {
         reject(err);
       };
       s.once('error', fail);
-      s.once(r.tls ? 'secureConnect' : 'connect', () => {
+      s.once(this.tlsOptions ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         s.off('error', fail);
         s.on('error', () => {});
@@ -336,21 +329,11 @@ function removeStale(parent: string): void {
   } catch {
     return;
   }
-  for (const name of names) {
-    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-[0-9a-f]{12}$`).exec(name);
-    if (!m || alive(Number(m[1]))) continue;
+  const folder = new RegExp(`^${DIR_PREFIX}(\\d+)-[0-9a-f]{12}$`);
+  for (const name of namesOfDeadOwners(names, (n) => Number(folder.exec(n)?.[1] ?? NaN) || null)) {
     const dir = path.join(parent, name);
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
     // Only our own folders (root's, not a symlink someone else planted).
     if (st?.isDirectory() && st.uid === process.getuid?.()) fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -8,6 +8,7 @@
 // the weight of `make -jN`'s N processes against the server's threads and everything else, whatever it forks.
 import fs from 'node:fs';
 import path from 'node:path';
+import { namesOfDeadOwners } from './dead-owners.js';
 
 export type Controller = 'pids' | 'memory' | 'cpu';
 export const CONTROLLERS: readonly Controller[] = ['pids', 'memory', 'cpu'];
@@ -147,23 +148,12 @@ function removeStale(parent: string): void {
   } catch {
     return;
   }
-  for (const name of names) {
-    const m = /^run-(\d+)-/.exec(name);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+  for (const name of namesOfDeadOwners(names, (n) => Number(/^run-(\d+)-/.exec(n)?.[1] ?? NaN) || null)) {
     try {
       fs.rmdirSync(path.join(parent, name));
     } catch {
       // still holds processes: left for a later start
     }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

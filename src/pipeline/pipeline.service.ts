@@ -42,7 +42,7 @@ import { Lane, type LanePosition } from './lane.js';
 import { isStop, makeGateUnit, outputList, runGateUnit, type GateHost, type GateReporter } from './gate-runner.js';
 import { clearUnits, runHeavyUnit, type HeavyHandle, type HeavyHost, type HeavyReporter } from './heavy-runner.js';
 import { makeHeavyUnit } from './heavy-unit.js';
-import type { PipelineRemote, RemoteEnd, RemoteEvents, RemoteLane, RemoteStepResult } from './remote.js';
+import type { PipelineRemote, RemoteEvents, RemoteLane, RemoteStepResult } from './remote.js';
 import type { TreeService } from './tree.service.js';
 import { queueReport } from './reply.service.js';
 import { errorResult, message, rowKey } from './run-step.js';

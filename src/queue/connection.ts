@@ -1,10 +1,8 @@
 // Connections to the queue's Redis: ioredis options from the parsed --queue URL (ACL user and password, TLS for
 // rediss://, the CA of --queue-ca), the settings BullMQ needs, and a check at start that tells a refused password
 // (a configuration error: stop) from a Redis that is not reachable yet (wait for it).
-import fs from 'node:fs';
-import net from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { QueueSettings } from '../config/queue.js';
+import { redisTlsOptions, type QueueSettings } from '../config/queue.js';
 import { invalid, unavailable } from '../errors.js';
 
 /** What a connection is for: its CLIENT SETNAME, so `CLIENT LIST` on the Redis shows who holds what. */
@@ -23,24 +21,8 @@ export function redisOptions(q: QueueSettings, role: ConnectionRole): RedisOptio
     maxRetriesPerRequest: null,
     // Reconnect for ever, backing off to 5 s: Redis restarted or unreachable is waited for (issue 12 §5).
     retryStrategy: (times) => Math.min(200 * times, 5_000),
-    ...(q.tls ? { tls: tlsOptions(q) } : {}),
+    ...(q.tls ? { tls: redisTlsOptions(q) } : {}),
   };
-}
-
-function tlsOptions(q: QueueSettings): NonNullable<RedisOptions['tls']> {
-  return {
-    // Node checks the certificate against the host name, or an IP SAN for an address (SNI takes no address).
-    ...(net.isIP(q.host) ? {} : { servername: q.host }),
-    ...(q.caFile ? { ca: readCa(q.caFile) } : {}),
-  };
-}
-
-function readCa(file: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    throw invalid('config_invalid', `--queue-ca / PATCHBAY_QUEUE_CA: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
 }
 
 /**

@@ -10,6 +10,14 @@ export const MAX_FILENAME = 150;
 /** The longest Location we build from a request (the rest of the answer's header block stays small). */
 export const MAX_LOCATION = 2048;
 
+/**
+ * The site's public base URL: --base-url when set, else the request's scheme and Host (X-Forwarded-Proto/-Host count
+ * only from a --trust-proxy peer: fastify's request.protocol and request.host).
+ */
+export function publicBase(configured: string | null | undefined, req: { protocol: string; host: string }): string {
+  return configured ?? `${req.protocol}://${req.host}`;
+}
+
 /** The extensions our downloads end in; kept when the name is shortened. */
 const EXTENSIONS = ['.mbox.gz', '.patch', '.diff', '.mbox', '.txt', '.csv'];
 

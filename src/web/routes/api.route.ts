@@ -11,6 +11,7 @@ import { VERSIONS, type ApiVersion } from '../../api/versions.js';
 import { invalid, notAllowed, notFound } from '../../errors.js';
 import * as S from '../api-schemas.js';
 import { CREATED, NO_CONTENT, NOT_MODIFIED, OK } from '../error-handler.js';
+import { publicBase } from '../headers.js';
 
 export interface ApiDeps {
   api: ApiService;
@@ -48,7 +49,7 @@ function queryNames(req: FastifyRequest): string[] {
 }
 
 function baseOf(deps: ApiDeps, req: FastifyRequest): string {
-  return deps.baseUrl ?? `${req.protocol}://${req.host}`;
+  return publicBase(deps.baseUrl, req);
 }
 
 /** What a GET handler hands over: the body to serialise (built on demand), a list's Link and contents (ListResult). */

@@ -5,7 +5,7 @@ import { msgidSegment } from '../../mail/archive-layout.js';
 import type { ArchiveService, Download } from '../archive.service.js';
 import { renderIndexPage, renderMessagePage } from '../archive-pages.js';
 import { MOVED_PERMANENTLY } from '../error-handler.js';
-import { boundedLocation, contentDisposition } from '../headers.js';
+import { boundedLocation, contentDisposition, publicBase } from '../headers.js';
 import { viewerOf } from '../viewer.js';
 
 export type ArchiveRouteDeps = Pick<ArchiveService, 'checkList' | 'message' | 'raw' | 'threadMbox' | 'searchMbox' | 'index'>;
@@ -60,7 +60,7 @@ export function archiveRoutes(deps: ArchiveRouteDeps, opts: ArchiveRouteOptions)
    * count only from a --trust-proxy peer: fastify's request.protocol and request.host).
    */
   function redirect(req: FastifyRequest, reply: FastifyReply, path: string): FastifyReply {
-    const base = opts.publicBase ?? `${req.protocol}://${req.host}`;
+    const base = publicBase(opts.publicBase, req);
     const q = req.url.indexOf('?');
     const location = boundedLocation(base, path, q === -1 ? '' : req.url.slice(q));
     return reply.status(MOVED_PERMANENTLY).header('location', location).type('text/plain; charset=utf-8').send(`Redirecting to ${location}\n`);

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { XmlRpcService } from '../../api/xmlrpc.service.js';
 import { isAppError, notAllowed } from '../../errors.js';
-import { contentDisposition } from '../headers.js';
+import { contentDisposition, publicBase } from '../headers.js';
 import { viewerOf } from '../viewer.js';
 import { decodeCall, encodeFault, encodeResponseChunks, faultOf } from '../xmlrpc-wire.js';
 
@@ -27,7 +27,7 @@ const ini = (s: string) => s.replace(/%/g, '%%');
 
 export function xmlrpcRoutes(deps: XmlRpcRouteDeps): FastifyPluginAsync {
   const { service } = deps;
-  const baseOf = (req: FastifyRequest) => deps.baseUrl ?? `${req.protocol}://${req.host}`;
+  const baseOf = (req: FastifyRequest) => publicBase(deps.baseUrl, req);
   return async (app) => {
     // XML only: a browser form cannot post text/xml to another site without CORS, so a page elsewhere cannot make a
     // signed-in browser call patch_set with credentials it remembers.
