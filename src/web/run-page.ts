@@ -6,7 +6,7 @@ import { archiveRoot } from '../mail/archive-layout.js';
 import type { RunAdminService } from '../pipeline/run-admin.service.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
 import { DONE_TEXT } from './admin.service.js';
-import { duration, logPageHref } from './series-pages.service.js';
+import { runRow, stepRow } from './run-rows.js';
 import type { Views } from './views.js';
 import { viewerOf } from './viewer.js';
 
@@ -33,32 +33,13 @@ export function createRunPage(deps: RunPageDeps): RunPage {
       { title: `Run ${run.id}`, viewer, project: project ? { slug: project.slug, name: project.name, archive: archiveRoot(project.slug) } : null, scripts: ['keys.js'] },
       {
         run: {
-          id: run.id,
-          state: run.state,
-          outcome: run.outcome,
-          badge: run.state === 'done' ? (run.outcome ?? 'skip') : run.state,
-          reason: run.reason,
-          base: run.base,
-          created: run.created_at,
-          started: run.started_at,
-          finished: run.finished_at,
-          duration: duration(run.started_at, run.finished_at),
+          ...runRow(run),
           queue: run.queue,
           json: `/runs/${run.id}/?format=json`,
         },
         series: board?.series ?? { id: run.series, name: null, version: null, submitter: null },
         seriesHref: `/series/${run.series}/`,
-        steps: run.steps.map((s) => ({
-          step: s.step,
-          job: s.job,
-          label: s.job ? `${s.step} (${s.job})` : s.step,
-          status: s.status,
-          summary: s.summary,
-          worker: s.worker,
-          duration: duration(s.started_at, s.finished_at),
-          // A step has a log once it started (steps skipped after a failed gate never did).
-          href: s.started_at === null ? null : logPageHref(run.id, s.step, s.job),
-        })),
+        steps: run.steps.map((s) => stepRow(run.id, s)),
         artifacts: run.artifacts.map((a) => ({ path: a.path, bytes: a.bytes, href: `/runs/${run.id}/artifacts/${a.path.split('/').map(encodeURIComponent).join('/')}` })),
         admin: isAdmin ? { canCancel: board.canCancel, canRetry: board.canRetry, newerRun: board.newerRun, superseded: board.superseded, back: `/runs/${run.id}/` } : null,
         done: done ?? null,

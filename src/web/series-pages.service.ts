@@ -42,6 +42,7 @@ import { nameTitle } from '../series/patch-name.js';
 import { STATES } from '../series/states.js';
 import { trimStartChars } from '../text.js';
 import { parseDiff, type RangeDiffPatch, type RangeDiffResult, type RangeDiffService } from './range-diff.service.js';
+import { duration, logPageHref, runRow, stepRow } from './run-rows.js';
 import type { PageFrame } from './views.js';
 import { canMaintain, type Viewer } from './viewer.js';
 
@@ -102,24 +103,8 @@ function safeHref(url: string | null): string | null {
   }
 }
 
-export function logPageHref(runId: number, step: string, job: string): string {
-  return `/runs/${runId}/log/${step}/${job ? `${job}/` : ''}`;
-}
-
 function rawLogHref(runId: number, step: string, job: string): string {
   return `/runs/${runId}/logs/${step}${job ? `/${job}` : ''}`;
-}
-
-export function duration(from: string | null, to: string | null): string | null {
-  if (!from) return null;
-  const ms = (to ? Date.parse(to) : Date.now()) - Date.parse(from);
-  if (!Number.isFinite(ms) || ms < 0) return null;
-  if (ms < 1000) return `${ms} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${Math.round(s - m * 60)} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
 /** The commit message (up to git am's `---` line) and what follows it (notes, diffstat). */
@@ -434,32 +419,7 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
         runs,
         stages: run ? stageSummary(steps) : [],
         runsJson: `/series/${seriesId}/runs/`,
-        run: run
-          ? {
-              id: run.id,
-              state: run.state,
-              // The badge: the outcome once done, else the state (queued/running → pending/running).
-              badge: run.state === 'done' ? (run.outcome ?? 'skip') : run.state === 'queued' ? 'pending' : run.state,
-              outcome: run.outcome,
-              reason: run.reason,
-              base: run.base,
-              created: run.created_at,
-              started: run.started_at,
-              finished: run.finished_at,
-              duration: duration(run.started_at, run.finished_at),
-              steps: steps.map((s) => ({
-                step: s.step,
-                job: s.job,
-                label: s.job ? `${s.step} (${s.job})` : s.step,
-                status: s.status,
-                summary: s.summary,
-                // A step has a log once it started (steps skipped after a failed gate never did).
-                href: s.started_at === null ? null : logPageHref(run.id, s.step, s.job),
-                duration: duration(s.started_at, s.finished_at),
-                worker: s.worker,
-              })),
-            }
-          : null,
+        run: run ? { ...runRow(run), steps: steps.map((s) => stepRow(run.id, s)) } : null,
       },
     };
   }
