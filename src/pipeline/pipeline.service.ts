@@ -155,7 +155,8 @@ export class PipelineService {
    */
   async cancel(runId: number, reason: string): Promise<boolean> {
     const cancelled = await cancelRun(this.deps.db, runId, reason);
-    this.abort(runId);
+    // Only a run that was live: the cancel mark a remote sets for it would also stop a run of that id yet to come.
+    if (cancelled) this.abort(runId);
     return cancelled;
   }
 

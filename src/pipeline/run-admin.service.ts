@@ -133,13 +133,11 @@ export function createRunAdminService(deps: RunAdminDeps): RunAdminService {
 
     async cancel(runId, by) {
       const reason = `cancelled by admin ${by}`;
-      const run = await getRun(db, runId);
-      if (!run) throw notFound('no_such_run', `no run ${runId}`);
-      // The engine's cancel writes only a live run: one that ended meanwhile keeps its end and its reply.
-      if (run.state !== 'queued' && run.state !== 'running') throw conflict('run_ended', `run ${runId} has already ended (${endText(run.state, run.outcome)}): nothing to cancel`);
+      // The engine's cancel writes only a live run: one that has ended keeps its end and its reply.
       if (!(await control.cancel(runId, reason))) {
-        const now = await getRun(db, runId);
-        throw conflict('run_ended', `run ${runId} has already ended (${now ? endText(now.state, now.outcome) : 'gone'}): nothing to cancel`);
+        const run = await getRun(db, runId);
+        if (!run) throw notFound('no_such_run', `no run ${runId}`);
+        throw conflict('run_ended', `run ${runId} has already ended (${endText(run.state, run.outcome)}): nothing to cancel`);
       }
       deps.log.info({ run: runId, by }, 'run cancelled by an admin');
       return { run: runId, state: 'cancelled', reason };
