@@ -51,6 +51,7 @@ import {
   findSuccessorByPatches,
   gapCandidates,
   overlapping,
+  repeatsEnough,
   sameWork,
   type PredecessorCandidates,
   lookupOrder,
@@ -364,10 +365,7 @@ export class SeriesIngestService {
     if (series.title_norm || changeId) {
       if (await nextRevisionOf(tx, seriesId)) return;
       const next = findSuccessor(query, await load());
-      if (!next) return;
-      await insertRevision(tx, { seriesId: next.seriesId, previousId: seriesId, reason: next.reason, source: 'parser' });
-      this.log.debug({ seriesId: next.seriesId, previous: seriesId, reason: next.reason }, 'revision linked to a version that arrived first');
-      if ((await getSeries(tx, next.seriesId))?.completed) await this.announceRevision(tx, project, next.seriesId);
+      if (next) await this.linkSuccessor(tx, project, seriesId, next);
     }
   }
 
@@ -419,7 +417,7 @@ export class SeriesIngestService {
     const sharing = await seriesSharingPatches(tx, series.id);
     // Only a series that repeats enough of these patches (most share none), at a version on a side still to link, is
     // worth reading.
-    const repeating = sharing.others.filter((o) => o.shared * 2 > Math.min(sharing.mine, o.patches) && o.version !== series.version);
+    const repeating = sharing.others.filter((o) => repeatsEnough(o.shared, sharing.mine, o.patches) && o.version !== series.version);
     if (!repeating.length) return;
     const linked = series.revision_fixed === 1 || (await getRevision(tx, series.id)) !== undefined;
     const followed = await nextRevisionOf(tx, series.id);
@@ -441,11 +439,15 @@ export class SeriesIngestService {
     }
     if (!followed) {
       const next = findSuccessorByPatches(q, candidates);
-      if (!next) return;
-      await insertRevision(tx, { seriesId: next.seriesId, previousId: series.id, reason: next.reason, source: 'parser' });
-      this.log.debug({ seriesId: next.seriesId, previous: series.id, reason: next.reason }, 'revision linked to a version that arrived first');
-      if ((await getSeries(tx, next.seriesId))?.completed) await this.announceRevision(tx, project, next.seriesId);
+      if (next) await this.linkSuccessor(tx, project, series.id, next);
     }
+  }
+
+  /** A newer version delivered before this series is linked to it now (announced if complete). */
+  private async linkSuccessor(tx: DbOrTx, project: IngestProject, seriesId: number, next: RevisionHint): Promise<void> {
+    await insertRevision(tx, { seriesId: next.seriesId, previousId: seriesId, reason: next.reason, source: 'parser' });
+    this.log.debug({ seriesId: next.seriesId, previous: seriesId, reason: next.reason }, 'revision linked to a version that arrived first');
+    if ((await getSeries(tx, next.seriesId))?.completed) await this.announceRevision(tx, project, next.seriesId);
   }
 
   /** Once a linked revision is complete: the earlier revision's open patches are superseded, and series-new-revision fires. */

@@ -276,8 +276,13 @@ export interface OverlapQuery {
 }
 
 /** More than half of the shorter series' patches carry titles of the other's: the same work, whatever its cover says. */
+export function repeatsEnough(shared: number, titles: number, patches: number): boolean {
+  return shared * 2 > Math.min(titles, patches);
+}
+
+/** Another series of the same submitter that repeatsEnough of this one's patches. */
 export function overlapping(q: OverlapQuery, x: PatchOverlap): boolean {
-  return x.series.id !== q.seriesId && x.series.submitter === q.submitter && x.shared * 2 > Math.min(q.titles, x.patches);
+  return x.series.id !== q.seriesId && x.series.submitter === q.submitter && repeatsEnough(x.shared, q.titles, x.patches);
 }
 
 /**
@@ -288,7 +293,7 @@ export function overlapping(q: OverlapQuery, x: PatchOverlap): boolean {
 export function findPredecessorByPatches(q: OverlapQuery, candidates: PatchOverlap[]): RevisionHint | null {
   const hit = candidates
     .filter((x) => overlapping(q, x) && x.series.version < q.version && x.series.date <= q.date && !x.series.superseded)
-    .sort((a, b) => b.series.version - a.series.version || b.series.date.localeCompare(a.series.date) || b.series.id - a.series.id)[0];
+    .sort((a, b) => newestFirst(a.series, b.series))[0];
   return hit ? { seriesId: hit.series.id, reason: `same patches and submitter (${hit.shared} of ${q.titles})` } : null;
 }
 
