@@ -42,8 +42,3 @@ export function createWebParts(input: WebInput): WebParts {
     ...(ctx.runs ? { runPage: createRunPage({ views: ctx.views, runs: ctx.runs, runAdmin: ctx.runAdmin, projects: ctx.projects }) } : {}),
   };
 }
-
-/** The web view's plugins alone (the run's page stays JSON). */
-export function createWeb(input: WebInput): FastifyPluginAsync[] {
-  return createWebParts(input).plugins;
-}

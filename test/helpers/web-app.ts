@@ -1,5 +1,5 @@
 // The whole web app in-process on a temp database: the fixture mail filed through the ingest harness, the REST API,
-// the archive, the runs, and the reviewer web view (createWeb) as main.ts wires them; users with passwords and
+// the archive, the runs, and the reviewer web view (createWebParts) as main.ts wires them; users with passwords and
 // tokens; and a small cookie-keeping browser over app.inject() that logs in through the login form.
 import fs from 'node:fs';
 import path from 'node:path';

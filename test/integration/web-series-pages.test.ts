@@ -20,7 +20,7 @@ import type { Finding } from '../../src/pipeline/types.js';
 import { SeriesAdminService } from '../../src/series/series-admin.service.js';
 import { buildApp } from '../../src/web/app.js';
 import { createArchiveService } from '../../src/web/archive.service.js';
-import { createWeb } from '../../src/web/create-web.js';
+import { createWebParts } from '../../src/web/create-web.js';
 import { computeRangeDiff } from '../../src/web/range-diff.service.js';
 import type { Viewer, ViewerUser } from '../../src/web/viewer.js';
 import { FIXTURES } from '../helpers/api-app.js';
@@ -194,7 +194,7 @@ describe('web: series, patch, cover and log pages', () => {
     const api = createApi(h.db, [project], null);
     const runs = createRunViewService(h.db, () => 'http://localhost', dataDir);
     const archive = createArchiveService({ db: h.db, lists: [{ id: project.id, slug: project.slug, name: project.name }] });
-    const web = createWeb({
+    const { plugins: web } = createWebParts({
       db: h.db,
       projects: [project],
       urls,
