@@ -17,7 +17,7 @@ import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { startServer, type ServerProcess } from '../helpers/server-process.js';
 import { startSink, type Sink } from '../helpers/sink-smtp.js';
 import { waitFor } from '../helpers/wait.js';
-import { seedAdminToken, startWorkerProcess, workerSeats, type WorkerProcess } from '../helpers/worker-process.js';
+import { keepLogs, seedAdminToken, startWorkerProcess, workerSeats, type WorkerProcess } from '../helpers/worker-process.js';
 
 const LIST = 'remote@lists.example.org';
 /** A project whose build boots (lava: true), for a boot on another worker than its build. */
@@ -101,13 +101,7 @@ describe('the pipeline on two workers through BullMQ', { skip: NO_REDIS || build
   });
 
   after(async () => {
-    // PATCHBAY_TEST_LOGS=DIR keeps what the server and the workers printed, to read after a failure.
-    const logs = process.env.PATCHBAY_TEST_LOGS;
-    if (logs) {
-      fs.mkdirSync(logs, { recursive: true });
-      fs.writeFileSync(path.join(logs, 'server.log'), server?.stderr() ?? '');
-      for (const [n, w] of workers) fs.writeFileSync(path.join(logs, `${n}.log`), w.stdout() + w.stderr());
-    }
+    keepLogs(server, workers);
     // A hold never outlives the test: a build still waiting goes on and ends.
     for (const h of holds) fs.writeFileSync(path.join(h, 'go'), '');
     for (const w of workers.values()) await w.stop();

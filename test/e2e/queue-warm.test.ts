@@ -15,7 +15,7 @@ import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { startServer, type ServerProcess } from '../helpers/server-process.js';
 import { startSink, type Sink } from '../helpers/sink-smtp.js';
 import { waitFor } from '../helpers/wait.js';
-import { seedAdminToken, startWorkerProcess, workerSeats, type WorkerProcess } from '../helpers/worker-process.js';
+import { keepLogs, seedAdminToken, startWorkerProcess, workerSeats, type WorkerProcess } from '../helpers/worker-process.js';
 
 const LIST = 'warm@lists.example.org';
 /** A second project (the same tree): its warm tree is held by whichever worker builds it first. */
@@ -98,13 +98,7 @@ describe('warm-tree preference on two workers through BullMQ', { skip: NO_REDIS 
   });
 
   after(async () => {
-    // PATCHBAY_TEST_LOGS=DIR keeps what the server and the workers printed, to read after a failure.
-    const logs = process.env.PATCHBAY_TEST_LOGS;
-    if (logs) {
-      fs.mkdirSync(logs, { recursive: true });
-      fs.writeFileSync(path.join(logs, 'server.log'), server?.stderr() ?? '');
-      for (const [n, w] of workers) fs.writeFileSync(path.join(logs, `${n}.log`), w.stdout() + w.stderr());
-    }
+    keepLogs(server, workers);
     for (const h of holds) fs.writeFileSync(path.join(h, 'go'), '');
     for (const w of workers.values()) await w.stop();
     await server?.stop();

@@ -271,3 +271,27 @@ export async function startIngestHarness(opts: HarnessOptions = {}): Promise<Har
     },
   };
 }
+
+/**
+ * Harnesses for a folder of `.mbox` fixtures: `deliver(name)` starts one and delivers the file (in `order` when
+ * given), `started()` a bare one; `closeAll` (after each test) closes every one started.
+ */
+export function fixtureHarnesses(dir: string) {
+  const open: Harness[] = [];
+  const started = async (opts: HarnessOptions = {}): Promise<Harness> => {
+    const h = await startIngestHarness(opts);
+    open.push(h);
+    return h;
+  };
+  return {
+    started,
+    async deliver(name: string, opts: HarnessOptions & { order?: number[] } = {}): Promise<{ h: Harness; mails: Delivered[] }> {
+      const h = await started(opts);
+      const mails = await h.deliverMbox(path.join(dir, `${name}.mbox`), { order: opts.order });
+      return { h, mails };
+    },
+    async closeAll(): Promise<void> {
+      for (const h of open.splice(0)) await h.close();
+    },
+  };
+}

@@ -1,6 +1,8 @@
 // Runs `patchbay worker` as a real process (as on a worker machine): its output kept, its exit awaited.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { addUser, createToken } from '../../src/api/user.service.js';
 import { openCore } from '../../src/main.js';
 import { tempDir } from './dirs.js';
@@ -64,4 +66,13 @@ export async function workerSeats(names: readonly string[], data: string, projec
     dirs.set(name, tempDir(`${prefix}${name}-`));
   }
   return { tokens, dirs };
+}
+
+/** PATCHBAY_TEST_LOGS=DIR keeps what the server and the workers printed, to read after a failure. */
+export function keepLogs(server: { stderr(): string } | undefined, workers: ReadonlyMap<string, WorkerProcess>): void {
+  const logs = process.env.PATCHBAY_TEST_LOGS;
+  if (!logs) return;
+  fs.mkdirSync(logs, { recursive: true });
+  fs.writeFileSync(path.join(logs, 'server.log'), server?.stderr() ?? '');
+  for (const [n, w] of workers) fs.writeFileSync(path.join(logs, `${n}.log`), w.stdout() + w.stderr());
 }

@@ -5,21 +5,13 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { readMboxFile, startIngestHarness, type Delivered, type Harness, type HarnessOptions, type SeriesView } from '../helpers/ingest-harness.js';
+import { fixtureHarnesses, readMboxFile, type Delivered, type Harness, type SeriesView } from '../helpers/ingest-harness.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/patchwork');
 
-const open: Harness[] = [];
-afterEach(async () => {
-  for (const h of open.splice(0)) await h.close();
-});
-
-async function deliver(name: string, opts: HarnessOptions & { order?: number[] } = {}): Promise<{ h: Harness; mails: Delivered[] }> {
-  const h = await startIngestHarness(opts);
-  open.push(h);
-  const mails = await h.deliverMbox(path.join(FIXTURES, `${name}.mbox`), { order: opts.order });
-  return { h, mails };
-}
+const fixtures = fixtureHarnesses(FIXTURES);
+afterEach(fixtures.closeAll);
+const deliver = fixtures.deliver;
 
 interface Shape {
   /** Position in the file of the series' cover, or null. */
@@ -94,8 +86,7 @@ describe("Patchwork's series scenarios (BaseSeriesTest)", () => {
   //     [PATCH 1/2]
   // [PATCH 0/2]       received last
   it('files a series received backwards as one, named after patch 1 and then after the cover (test_out_of_order, SeriesNameTestCase)', async () => {
-    const h = await startIngestHarness();
-    open.push(h);
+    const h = await fixtures.started();
     const raw = await readMboxFile(path.join(FIXTURES, 'base-out-of-order.mbox'));
     const mails: Delivered[] = [await h.deliver(raw[0]!)];
     assert.equal((await h.series())[0]!.name, null, 'patch 2 alone names nothing');

@@ -7,7 +7,7 @@ import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { rosterOf } from '../../src/db/series.repository.js';
 import { tempDir } from '../helpers/dirs.js';
-import { readMboxFile, startIngestHarness, type Delivered, type Harness, type HarnessOptions, type SeriesView } from '../helpers/ingest-harness.js';
+import { fixtureHarnesses, readMboxFile, type Harness, type SeriesView } from '../helpers/ingest-harness.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/series');
 const fixture = (name: string) => path.join(FIXTURES, `${name}.mbox`);
@@ -16,17 +16,9 @@ const TEACHER = 'teacher@example.org';
 /** Patchwork's hash of a diff with no ---/+++/@@/text lines (binary or rename only): SHA-1 of nothing. */
 const EMPTY_HASH = 'da39a3ee5e6b4b0d3255bfef95601890afd80709';
 
-const open: Harness[] = [];
-afterEach(async () => {
-  for (const h of open.splice(0)) await h.close();
-});
-
-async function deliver(name: string, opts: HarnessOptions & { order?: number[] } = {}): Promise<{ h: Harness; mails: Delivered[] }> {
-  const h = await startIngestHarness(opts);
-  open.push(h);
-  const mails = await h.deliverMbox(fixture(name), { order: opts.order });
-  return { h, mails };
-}
+const fixtures = fixtureHarnesses(FIXTURES);
+afterEach(fixtures.closeAll);
+const deliver = fixtures.deliver;
 
 
 /** The series of the mail with this Message-ID (as cover or patch). */
