@@ -11,6 +11,7 @@ import * as m0008 from './0008-web-sessions.js';
 import * as m0009 from './0009-mail-attempts.js';
 import * as m0010 from './0010-worker-tokens.js';
 import * as m0011 from './0011-step-worker.js';
+import * as m0013 from './0013-api-1-4.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-init': m0001,
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '0009-mail-attempts': m0009,
   '0010-worker-tokens': m0010,
   '0011-step-worker': m0011,
+  '0013-api-1-4': m0013,
 };
