@@ -222,6 +222,9 @@ export const SCHEMA: Record<Component, Field[]> = {
   Error: [['detail', str()]],
 };
 
+/** The components the documents build with allOf from another: a schema error of the base holds for them too. */
+export const BASE_OF: Partial<Record<Component, Component>> = { PatchDetail: 'PatchList', CoverDetail: 'CoverList', UserDetail: 'User' };
+
 /** The Event<Category> schemas: each category's `payload` properties (every document, 1.0 on). */
 export const EVENT_PAYLOADS: Record<string, Record<string, T>> = {
   'cover-created': { cover: ref('CoverEmbedded') },
