@@ -217,6 +217,8 @@ const formValue = { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boo
 const boolOrString = { anyOf: [{ type: 'boolean' }, { type: 'string' }] } as const;
 const intOrString = { anyOf: [{ type: 'integer' }, { type: 'string' }] } as const;
 const stringOrNull = { anyOf: [{ type: 'string' }, { type: 'null' }] } as const;
+/** No type: ajv would coerce null to "" (or "" to null); the service checks the value as DRF would. */
+const text = { description: 'a string (null is refused with 400)' } as const;
 
 export const bodies = {
   patch: {
@@ -239,17 +241,18 @@ export const bodies = {
       description: stringOrNull,
     },
   },
-  comment: { type: 'object', properties: { addressed: { anyOf: [{ type: 'boolean' }, { type: 'string' }, { type: 'null' }] } } },
+  // null first: ajv would coerce a JSON null to false for the boolean branch.
+  comment: { type: 'object', properties: { addressed: { anyOf: [{ type: 'null' }, { type: 'boolean' }, { type: 'string' }] } } },
   project: {
     type: 'object',
     description: 'fields a maintainer may change; read-only fields are ignored',
     properties: {
-      web_url: str,
-      scm_url: str,
-      webscm_url: str,
-      list_archive_url: str,
-      list_archive_url_format: str,
-      commit_url_format: str,
+      web_url: text,
+      scm_url: text,
+      webscm_url: text,
+      list_archive_url: text,
+      list_archive_url_format: text,
+      commit_url_format: text,
       show_dependencies: boolOrString,
     },
   },
@@ -257,8 +260,8 @@ export const bodies = {
     type: 'object',
     description: 'your own user: names, and (1.2+) settings; username and email are read-only',
     properties: {
-      first_name: str,
-      last_name: str,
+      first_name: text,
+      last_name: text,
       settings: obj({ send_email: boolOrString, items_per_page: intOrString, show_ids: boolOrString }),
     },
   },
