@@ -29,7 +29,7 @@ import { BUNDLE_SORT_FIELDS, bundlePatchIds, countBundles, findBundle, getBundle
 import { findUserByUsername, getUser, getUsers, listUsers, resolveUsers, usersByEmails, type UserSummary } from '../db/user.repository.js';
 import type { BundleRow, CheckRow, ProjectApiSettingsRow } from '../db/api-schema.js';
 import { allProjectApiSettings, userSettingsOf } from '../db/api-settings.repository.js';
-import { relatedOf } from '../db/patch-relation.repository.js';
+import { anyRelation, relatedOf } from '../db/patch-relation.repository.js';
 import { dependenciesOf, dependentsOf } from '../db/series-dependency.repository.js';
 import type { EventRow } from '../db/series-schema.js';
 import { notFound } from '../errors.js';
@@ -139,6 +139,8 @@ export class ApiService {
   private readonly contexts = new Map<string, Ctx>();
   private readonly personRows = new RowMemo<PersonLike>(MEMO_ROWS);
   private readonly userRows = new RowMemo<UserLike>(MEMO_ROWS);
+  /** Whether any relation exists, under the change marker it was read at (most trackers have none). */
+  private relations: { marker: string; any: Promise<boolean> } = { marker: '', any: Promise.resolve(false) };
 
   constructor(
     private readonly db: Db,
@@ -319,7 +321,7 @@ export class ApiService {
       this.usersMap(rows.flatMap((r) => (r.delegate_id === null ? [] : [r.delegate_id])), m),
       this.seriesMap(rows.map((r) => r.series_id)),
       checkStatesOf(this.db, rows.map((r) => r.id)),
-      this.relatedMap(ctx, rows.map((r) => r.id)),
+      this.relatedMap(ctx, rows.map((r) => r.id), m),
     ]);
     const checksOf = groupBy(checks, (c) => c.patch_id);
     return rows.map((p) =>
@@ -334,9 +336,11 @@ export class ApiService {
   }
 
   /** The other patches of each patch's relation (1.2+): one query for the page, a second only when any has some. */
-  private async relatedMap(ctx: Ctx, patchIds: number[]): Promise<Map<number, PatchLike[]>> {
+  private async relatedMap(ctx: Ctx, patchIds: number[], m: string): Promise<Map<number, PatchLike[]>> {
     const out = new Map<number, PatchLike[]>();
     if (!ctx.show.patch.related) return out;
+    if (this.relations.marker !== m) this.relations = { marker: m, any: anyRelation(this.db) };
+    if (!(await this.relations.any)) return out;
     const pairs = await relatedOf(this.db, patchIds);
     if (!pairs.length) return out;
     const rows = new Map((await embeddedPatches(this.db, pairs.map((r) => r.related_id))).map((p) => [p.id, p]));
@@ -360,7 +364,7 @@ export class ApiService {
       this.seriesMap([p.series_id]),
       checkStatesOf(this.db, [p.id]),
       mailHeaders(this.db, [p.mail_id]),
-      this.relatedMap(ctx, [p.id]),
+      this.relatedMap(ctx, [p.id], m),
     ]);
     return patchOut(
       ctx,

@@ -20,6 +20,11 @@ export const relatedOf: (db: DbOrTx, patchIds: readonly number[]) => Promise<{ p
     .orderBy('o.patch_id'),
 );
 
+/** Whether any patch is in a relation at all (most trackers have none: their pages then skip relatedOf). */
+export async function anyRelation(db: DbOrTx): Promise<boolean> {
+  return (await db.selectFrom('patch_relation_members').select('patch_id').limit(1).executeTakeFirst()) !== undefined;
+}
+
 export async function membersOf(db: DbOrTx, relationId: number): Promise<number[]> {
   return (await db.selectFrom('patch_relation_members').select('patch_id').where('relation_id', '=', relationId).orderBy('patch_id').execute()).map((r) => r.patch_id);
 }
