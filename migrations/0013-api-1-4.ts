@@ -14,12 +14,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   // The dependents of a series (the reverse lookup).
   await db.schema.createIndex('series_dependencies_on').on('series_dependencies').columns(['depends_on_id', 'series_id']).execute();
 
-  // Event lists leave out the categories a version or a client did not ask for (patchbay's own series-new-revision,
-  // the comment events before 1.3): with the category in the date index, counting a `since=` range still reads only
-  // the index. It replaces the date index of 0004 (same leading columns: date, then id), so filing mail updates no more indexes.
-  await db.schema.dropIndex('events_date').execute();
-  await db.schema.createIndex('events_date_category').on('events').columns(['date', 'id', 'category']).execute();
-
   // Patchwork's PatchRelation: a set of patches; a patch is in at most one.
   await db.schema
     .createTable('patch_relations')

@@ -1,7 +1,7 @@
 // The REST API's reads: resolves Patchwork's filters, pages on indexes, loads each embedded relation of a page in one query.
 import type { Db } from '../db/database.js';
 import { changeMarker, type Page } from '../db/api-list.repository.js';
-import { checkRows, checkStatesOf, checksOfPatch, countEvents, eventRows, existingIds, getCheck, pageEventIds, type EventFilter } from '../db/api-event.repository.js';
+import { anyEventOf, checkRows, checkStatesOf, checksOfPatch, countEvents, eventRows, existingIds, getCheck, pageEventIds, type EventFilter } from '../db/api-event.repository.js';
 import {
   commentRow,
   commentRows,
@@ -139,6 +139,8 @@ export class ApiService {
   private readonly contexts = new Map<string, Ctx>();
   private readonly personRows = new RowMemo<PersonLike>(MEMO_ROWS);
   private readonly userRows = new RowMemo<UserLike>(MEMO_ROWS);
+  /** Whether any event of patchbay's own categories exists, under the change marker it was read at. */
+  private ownEvents: { marker: string; any: Promise<boolean> } = { marker: '', any: Promise.resolve(false) };
   /** Whether any relation exists, under the change marker it was read at (most trackers have none). */
   private relations: { marker: string; any: Promise<boolean> } = { marker: '', any: Promise.resolve(false) };
 
@@ -565,14 +567,16 @@ export class ApiService {
         // Patchwork's series/patch/cover filters match the events it links to one (LINKED).
         for (const key of ['series', 'patch', 'cover'] as const) {
           if (!values(q, key)) continue;
-          categories = (categories ?? [...shown, ...PATCHBAY_CATEGORIES]).filter((c) => LINKED[key].includes(c));
+          categories = (categories ?? shown).filter((c) => LINKED[key].includes(c));
           if (!categories.length) throw new NoMatch(key);
         }
         return {
           projectIds: this.projectIds(q),
           categories,
           // Without a category filter: this version's categories only (not the 1.3 ones before 1.3, not patchbay's).
-          excludeCategories: asked ? [] : [...CATEGORIES_1_3.filter((c) => !shown.includes(c)), ...PATCHBAY_CATEGORIES],
+          // Leaving a category out costs a `since=` count a row read per event (the date index has no category),
+          // so patchbay's are left out only once there are some.
+          excludeCategories: categories ? [] : [...CATEGORIES_1_3.filter((c) => !shown.includes(c)), ...((await this.anyOwnEvents(m)) ? PATCHBAY_CATEGORIES : [])],
           seriesIds: await this.existing('series', idsParam(q, 'series')),
           patchIds: await this.existing('patches', idsParam(q, 'patch')),
           coverIds: await this.existing('covers', idsParam(q, 'cover')),
@@ -586,6 +590,11 @@ export class ApiService {
       page: (g, sort, pg) => pageEventIds(this.db, g, sort, pg),
       items: async (ids) => this.eventItems(ctx, inOrder(ids, await eventRows(this.db, ids)), m),
     });
+  }
+
+  private anyOwnEvents(m: string): Promise<boolean> {
+    if (this.ownEvents.marker !== m) this.ownEvents = { marker: m, any: anyEventOf(this.db, PATCHBAY_CATEGORIES) };
+    return this.ownEvents.any;
   }
 
   private async eventItems(ctx: Ctx, rows: EventRow[], m: string): Promise<Out[]> {
