@@ -12,6 +12,7 @@ import * as m0009 from './0009-mail-attempts.js';
 import * as m0010 from './0010-worker-tokens.js';
 import * as m0011 from './0011-step-worker.js';
 import * as m0012 from './0012-patchwork-names.js';
+import * as m0013 from './0013-api-1-4.js';
 import * as m0014 from './0014-patch-titles.js';
 
 export const migrations: Record<string, Migration> = {
@@ -27,5 +28,6 @@ export const migrations: Record<string, Migration> = {
   '0010-worker-tokens': m0010,
   '0011-step-worker': m0011,
   '0012-patchwork-names': m0012,
+  '0013-api-1-4': m0013,
   '0014-patch-titles': m0014,
 };

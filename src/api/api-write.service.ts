@@ -1,5 +1,6 @@
-// The REST API's writes: patch updates (through SeriesAdminService), checks, bundles, comments' `addressed`, and
-// patchbay's maintainer corrections (revision links, split, merge), each with Patchwork's permission rules.
+// The REST API's writes: patch updates (through SeriesAdminService) and relations, checks, bundles, comments'
+// `addressed`, projects (maintainers) and users (themselves), and patchbay's maintainer corrections (revision links,
+// split, merge), each with Patchwork's permission rules.
 import type { Db } from '../db/database.js';
 import { nowIso } from '../db/database.js';
 import { insertCheck } from '../db/api-event.repository.js';
@@ -7,12 +8,14 @@ import { commentRow, embeddedPatches, patchProject, setCommentAddressed } from '
 import { peopleRows, seriesRows } from '../db/api-series.repository.js';
 import { deleteBundle, findBundle, insertBundle, setBundlePatches, updateBundle } from '../db/bundle.repository.js';
 import { getRevision, insertEvent } from '../db/series.repository.js';
-import { findUserByLogin, getUser } from '../db/user.repository.js';
+import { setProjectApiSettings, setUserSettings, type ProjectSettingsChange } from '../db/api-settings.repository.js';
+import { findUserByLogin, getUser, updateUser } from '../db/user.repository.js';
 import { forbidden, invalid, notAllowed, notFound } from '../errors.js';
 import type { SeriesAdminService } from '../series/series-admin.service.js';
 import { STATES } from '../series/states.js';
 import { CHECK_STATES, type ApiService, type Parent } from './api.service.js';
 import { NO_PERMISSION, requireUser, type Principal } from './auth.service.js';
+import { PatchRelationService } from './patch-relations.service.js';
 import { parseBool } from './query.js';
 import type { Ctx } from './represent.js';
 import { hasVersion } from './versions.js';
@@ -27,6 +30,16 @@ function fieldError(field: string, message: string, code = `${field}_invalid`) {
 
 const has = (b: Body, k: string): b is Record<string, unknown> => !!b && Object.prototype.hasOwnProperty.call(b, k);
 
+/** A project's URL fields its maintainers may write, with the version that shows each (Patchwork's ProjectSerializer). */
+const PROJECT_URL_FIELDS = [
+  ['web_url', '1.0'],
+  ['scm_url', '1.0'],
+  ['webscm_url', '1.0'],
+  ['list_archive_url', '1.2'],
+  ['list_archive_url_format', '1.2'],
+  ['commit_url_format', '1.2'],
+] as const;
+
 /** A form field given once arrives as a string, given twice as a list: the last one counts, as Django's QueryDict. */
 function scalar(v: unknown): unknown {
   return Array.isArray(v) ? v[v.length - 1] : v;
@@ -37,6 +50,12 @@ function str(b: Record<string, unknown>, k: string): string | null {
   if (v === null || v === undefined) return null;
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
   throw fieldError(k, `Incorrect type for ${k}.`);
+}
+
+/** A boolean field that also takes null (Patchwork's BooleanField(null=True)); a form's empty value is null too. */
+function nullableBool(b: Record<string, unknown>, k: string): boolean | null {
+  const v = scalar(b[k]);
+  return v === null || v === '' || v === 'null' || v === 'None' ? null : bool(b, k);
 }
 
 function bool(b: Record<string, unknown>, k: string): boolean {
@@ -59,22 +78,27 @@ function idList(b: Record<string, unknown>, k: string): number[] {
 }
 
 export class ApiWriteService {
+  private readonly relations: PatchRelationService;
+
   constructor(
     private readonly db: Db,
     private readonly admin: SeriesAdminService,
     private readonly reads: ApiService,
-  ) {}
+  ) {
+    this.relations = new PatchRelationService(db, reads);
+  }
 
   /**
-   * PATCH/PUT /patches/N/ (Patchwork's PatchDetailSerializer): state, delegate, archived, commit_ref. Allowed to
-   * the project's maintainers, the patch's delegate, and its submitter (models.py Patch.is_editable).
+   * PATCH/PUT /patches/N/ (Patchwork's PatchDetailSerializer): state, delegate, archived, commit_ref, pull_url, and
+   * (1.2+) related. Allowed to the project's maintainers, the patch's delegate, and its submitter (models.py
+   * Patch.is_editable); `related` needs a maintainer of every patch it touches.
    */
   async updatePatch(ctx: Ctx, id: number, body: Body, who: Principal | null): Promise<Record<string, unknown>> {
     const patch = await patchProject(this.db, id);
     if (!patch) throw notFound('patch_not_found', 'No Patch matches the given query.');
     const me = requireUser(who);
     if (!(await this.canEditPatch(me, patch))) throw forbidden('patch_not_editable', NO_PERMISSION);
-    const change: { state?: string; delegateId?: number | null; archived?: boolean; commitRef?: string | null } = {};
+    const change: { state?: string; delegateId?: number | null; archived?: boolean; commitRef?: string | null; pullUrl?: string | null } = {};
     if (has(body, 'state')) {
       // Patchwork slugifies what it is given: "Under Review" and "under-review" are the same state.
       const given = str(body, 'state') ?? '';
@@ -89,6 +113,17 @@ export class ApiWriteService {
       if (ref !== null && ref.length > 255) throw fieldError('commit_ref', 'Ensure this field has no more than 255 characters.');
       change.commitRef = ref === '' ? null : ref;
     }
+    if (has(body, 'pull_url')) {
+      // Patchwork's model field is a CharField(max_length=255): no URL check on the server (the schema's `uri` is not).
+      const url = str(body, 'pull_url');
+      if (url !== null && url.length > 255) throw fieldError('pull_url', 'Ensure this field has no more than 255 characters.');
+      change.pullUrl = url === '' ? null : url;
+    }
+    // `related` is a 1.2 field; older versions never show it, and ignore it as any unknown field.
+    const related = hasVersion(ctx.v, '1.2') && has(body, 'related') ? [...new Set(idList(body, 'related'))] : undefined;
+    if (related) await this.relations.requireExisting(related);
+    // The relation first: it is the write that can still be refused (403, 409) once the fields are valid.
+    if (related) await this.relations.setRelated(patch, related, me);
     await this.admin.updatePatch(id, change, me.id);
     return this.reads.getPatch(ctx, id);
   }
@@ -148,8 +183,80 @@ export class ApiWriteService {
       allowed = await this.canEditPatch(me, p);
     }
     if (!allowed) throw forbidden('comment_not_editable', NO_PERMISSION);
-    if (has(body, 'addressed')) await setCommentAddressed(this.db, id, bool(body, 'addressed'), nowIso());
+    if (has(body, 'addressed')) await setCommentAddressed(this.db, id, nullableBool(body, 'addressed'), nowIso());
     return this.reads.getComment(ctx, parent, id);
+  }
+
+  /**
+   * PATCH/PUT /projects/N/ (Patchwork's ProjectSerializer): the fields its maintainers may change — web_url, scm_url,
+   * webscm_url, from 1.2 list_archive_url, list_archive_url_format, commit_url_format, from 1.4 show_dependencies.
+   * Read-only fields (name, link_name, …) are ignored, as DRF does; a field a version does not show is ignored too.
+   */
+  async updateProject(ctx: Ctx, idOrSlug: string, body: Body, who: Principal | null): Promise<Record<string, unknown>> {
+    const project = this.reads.project(idOrSlug);
+    const me = requireUser(who);
+    if (!this.reads.maintains(me, project.id)) throw forbidden('project_not_editable', NO_PERMISSION);
+    const b = body ?? {};
+    const change: ProjectSettingsChange = {};
+    for (const [field, since] of PROJECT_URL_FIELDS) {
+      if (!has(b, field) || !hasVersion(ctx.v, since)) continue;
+      const v = scalar(b[field]);
+      if (v === null || v === undefined) throw fieldError(field, 'This field may not be null.');
+      const text = str(b, field)!;
+      if (text.length > 2000) throw fieldError(field, 'Ensure this field has no more than 2000 characters.');
+      change[field] = text;
+    }
+    if (has(b, 'show_dependencies') && hasVersion(ctx.v, '1.4')) change.show_dependencies = bool(b, 'show_dependencies') ? 1 : 0;
+    await setProjectApiSettings(this.db, project.id, change, nowIso());
+    await this.reads.loadProjectSettings();
+    return this.reads.getProject(this.reads.ctx(ctx.base, ctx.requested), String(project.id));
+  }
+
+  /**
+   * PATCH/PUT /users/N/ (Patchwork's UserDetailSerializer): a user changes their own first and last name and, from
+   * 1.2, their settings; username and email are read-only. Anyone else is refused (IsOwnerOrReadOnly).
+   */
+  async updateUser(ctx: Ctx, id: number, body: Body, who: Principal | null): Promise<Record<string, unknown>> {
+    const me = requireUser(who);
+    if (!(await getUser(this.db, id))) throw notFound('user_not_found', 'No User matches the given query.');
+    if (me.id !== id) throw forbidden('user_not_editable', NO_PERMISSION);
+    const b = body ?? {};
+    const names: { first_name?: string; last_name?: string } = {};
+    for (const field of ['first_name', 'last_name'] as const) {
+      if (!has(b, field)) continue;
+      const v = str(b, field);
+      if (v === null) throw fieldError(field, 'This field may not be null.');
+      // Django's User keeps 150 characters for each (the published schema's 30 for first_name is Django < 3.1's).
+      if (v.length > 150) throw fieldError(field, 'Ensure this field has no more than 150 characters.');
+      names[field] = v;
+    }
+    const settings = hasVersion(ctx.v, '1.2') ? await this.settingsChange(me.id, b) : null;
+    await this.db.transaction().execute(async (tx) => {
+      await updateUser(tx, id, names);
+      if (settings) await setUserSettings(tx, id, settings, nowIso());
+    });
+    return this.reads.getUser(ctx, id, me);
+  }
+
+  /** The settings of a write (JSON `settings: {…}` or form keys `settings.send_email`), over the user's current ones. */
+  private async settingsChange(userId: number, b: Record<string, unknown>): Promise<{ send_email: 0 | 1; items_per_page: number; show_ids: 0 | 1 } | null> {
+    const nested = b.settings;
+    if (nested !== undefined && (nested === null || typeof nested !== 'object' || Array.isArray(nested))) throw fieldError('settings', 'Invalid data. Expected a dictionary.');
+    const given: Record<string, unknown> =
+      nested !== undefined
+        ? (nested as Record<string, unknown>)
+        : Object.fromEntries(Object.entries(b).flatMap(([k, v]) => (k.startsWith('settings.') ? [[k.slice('settings.'.length), v]] : [])));
+    if (!['send_email', 'items_per_page', 'show_ids'].some((k) => has(given, k))) return null;
+    const now = await this.reads.userSettings(userId);
+    const flag = (k: 'send_email' | 'show_ids'): 0 | 1 => ((has(given, k) ? bool(given, k) : now[k]) ? 1 : 0);
+    let perPage = now.items_per_page;
+    if (has(given, 'items_per_page')) {
+      const v = scalar(given.items_per_page);
+      const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,10}$/.test(v.trim()) ? Number(v) : NaN;
+      if (!Number.isInteger(n) || n < 0 || n > 2_147_483_647) throw fieldError('settings', 'items_per_page: A valid integer is required.', 'settings_invalid');
+      perPage = n;
+    }
+    return { send_email: flag('send_email'), items_per_page: perPage, show_ids: flag('show_ids') };
   }
 
   // Bundles (writes need 1.2, as in Patchwork's BundlePermission).

@@ -1,7 +1,7 @@
 // The REST API's reads: resolves Patchwork's filters, pages on indexes, loads each embedded relation of a page in one query.
 import type { Db } from '../db/database.js';
 import { changeMarker, type Page } from '../db/api-list.repository.js';
-import { checkRows, checkStatesOf, checksOfPatch, countEvents, eventRows, existingIds, getCheck, pageEventIds, type EventFilter } from '../db/api-event.repository.js';
+import { anyEventOf, checkRows, checkStatesOf, checksOfPatch, countEvents, eventRows, existingIds, getCheck, pageEventIds, type EventFilter } from '../db/api-event.repository.js';
 import {
   commentRow,
   commentRows,
@@ -27,7 +27,10 @@ import {
 import { countSeries, listPeople, pageSeriesIds, peopleRows, PERSON_SORT_FIELDS, resolvePeople, seriesRows, SERIES_SORT_FIELDS, type SeriesFilter } from '../db/api-series.repository.js';
 import { BUNDLE_SORT_FIELDS, bundlePatchIds, countBundles, findBundle, getBundle, pageBundles, type BundleFilter } from '../db/bundle.repository.js';
 import { findUserByUsername, getUser, getUsers, listUsers, resolveUsers, usersByEmails, type UserSummary } from '../db/user.repository.js';
-import type { BundleRow, CheckRow } from '../db/api-schema.js';
+import type { BundleRow, CheckRow, ProjectApiSettingsRow } from '../db/api-schema.js';
+import { allProjectApiSettings, userSettingsOf } from '../db/api-settings.repository.js';
+import { anyRelation, relatedOf } from '../db/patch-relation.repository.js';
+import { dependenciesOf, dependentsOf } from '../db/series-dependency.repository.js';
 import type { EventRow } from '../db/series-schema.js';
 import { notFound } from '../errors.js';
 import { splitHeader } from '../mail/raw.js';
@@ -70,9 +73,13 @@ import {
   userOut,
   type Ctx,
   type Out,
+  type PatchLike,
   type PersonLike,
   type ProjectInfo,
+  type ProjectOverrides,
   type UserLike,
+  type UserSettings,
+  DEFAULT_SETTINGS,
 } from './represent.js';
 import { RowMemo } from './row-memo.js';
 import { hasVersion, type ApiVersion } from './versions.js';
@@ -92,9 +99,24 @@ export interface ListResult {
 
 export type Parent = { kind: 'patch' | 'cover'; id: number };
 
-/** Patchwork's event categories; patchbay's own (series-new-revision) is shown from 1.3, with the comment events. */
-const CATEGORIES_1_0 = ['cover-created', 'patch-created', 'patch-completed', 'patch-state-changed', 'patch-delegated', 'check-created', 'series-created', 'series-completed'];
-const CATEGORIES_1_3 = ['cover-comment-created', 'patch-comment-created', 'series-new-revision'];
+/** Patchwork's event categories; the comment events only from 1.3 (Patchwork's EventList excludes them before). */
+const CATEGORIES_1_0 = ['cover-created', 'patch-created', 'patch-completed', 'patch-state-changed', 'patch-relation-changed', 'patch-delegated', 'check-created', 'series-created', 'series-completed'];
+const CATEGORIES_1_3 = ['cover-comment-created', 'patch-comment-created'];
+/**
+ * patchbay's own categories, in no Patchwork schema: listed only for a client that asks for them by name
+ * (`category=series-new-revision`), in any version; never in an unfiltered list (docs/api.md, "Events").
+ */
+export const PATCHBAY_CATEGORIES = ['series-new-revision'];
+/**
+ * The categories whose events Patchwork links to a series, a patch or a cover letter (signals.py): its `series`,
+ * `patch` and `cover` filters match only these. patchbay also notes the series of a patch-created or cover-created
+ * event (the pipeline reads it), which Patchwork's filter never returns.
+ */
+const LINKED: Record<'series' | 'patch' | 'cover', string[]> = {
+  series: ['patch-completed', 'series-created', 'series-completed', ...PATCHBAY_CATEGORIES],
+  patch: ['patch-created', 'patch-completed', 'patch-state-changed', 'patch-relation-changed', 'patch-delegated', 'check-created', 'patch-comment-created'],
+  cover: ['cover-created', 'cover-comment-created'],
+};
 export const CHECK_STATES = ['pending', 'success', 'warning', 'fail'] as const;
 
 const ID_ASC: SortKey[] = [{ field: 'id', desc: false }];
@@ -109,17 +131,43 @@ const DAY_MS = 86_400_000;
 const DELETED_PERSON: PersonLike = { id: 0, name: null, email: '' };
 
 export class ApiService {
-  readonly projects: ReadonlyMap<number, ProjectInfo>;
+  /** The projects as the API shows them: the project files' values with what maintainers set through the API. */
+  readonly projects = new Map<number, ProjectInfo>();
+  /** The project files' values, before the API's settings. */
+  private readonly fileProjects: ReadonlyMap<number, ProjectInfo>;
   private readonly counts = new Map<string, { marker: string; n: number }>();
   private readonly contexts = new Map<string, Ctx>();
   private readonly personRows = new RowMemo<PersonLike>(MEMO_ROWS);
   private readonly userRows = new RowMemo<UserLike>(MEMO_ROWS);
+  /** Whether any event of patchbay's own categories exists, under the change marker it was read at. */
+  private ownEvents: { marker: string; any: Promise<boolean> } = { marker: '', any: Promise.resolve(false) };
+  /** Whether any relation exists, under the change marker it was read at (most trackers have none). */
+  private relations: { marker: string; any: Promise<boolean> } = { marker: '', any: Promise.resolve(false) };
 
   constructor(
     private readonly db: Db,
     projects: ProjectInfo[],
   ) {
-    this.projects = new Map(projects.map((p) => [p.id, p]));
+    this.fileProjects = new Map(projects.map((p) => [p.id, p]));
+    for (const p of projects) this.projects.set(p.id, p);
+  }
+
+  /** Reads what maintainers set through the API (at start, by the API's routes, and after each such write). */
+  async loadProjectSettings(): Promise<void> {
+    for (const row of await allProjectApiSettings(this.db)) this.applyProjectSettings(row);
+  }
+
+  /** A project's settings row over its file's values; the contexts, which embed projects, are built afresh. */
+  applyProjectSettings(row: ProjectApiSettingsRow): void {
+    const base = this.fileProjects.get(row.project_id);
+    if (!base) return;
+    const overrides: ProjectOverrides = {};
+    for (const k of ['web_url', 'scm_url', 'webscm_url', 'list_archive_url', 'list_archive_url_format', 'commit_url_format'] as const) {
+      const v = row[k];
+      if (v !== null) overrides[k] = v;
+    }
+    this.projects.set(row.project_id, { ...base, overrides, showDependencies: row.show_dependencies === null ? base.showDependencies : row.show_dependencies === 1 });
+    this.contexts.clear();
   }
 
   /** The context of a base URL and version, kept with the embedded objects it has built. */
@@ -200,14 +248,20 @@ export class ApiService {
     let { total, rows } = await run(windowOf(rq));
     const pg = resolvePage(rq, total);
     if (rq.page === -1) ({ total, rows } = await run(pg));
-    return { ...pg, items: async () => rows.map((u) => userOut(ctx, u, false)) };
+    return { ...pg, items: async () => rows.map((u) => userOut(ctx, u, null)) };
   }
 
   async getUser(ctx: Ctx, id: number, who: Principal | null): Promise<Out> {
     const me = requireUser(who);
     const u = await getUser(this.db, id);
     if (!u) throw notFound('user_not_found', 'No User matches the given query.');
-    return userOut(ctx, u, me.id === u.id);
+    return userOut(ctx, u, me.id === u.id ? await this.userSettings(u.id) : null);
+  }
+
+  /** A user's profile settings: their row, or Patchwork's defaults. */
+  async userSettings(userId: number): Promise<UserSettings> {
+    const s = await userSettingsOf(this.db, userId);
+    return s ? { send_email: s.send_email === 1, items_per_page: s.items_per_page, show_ids: s.show_ids === 1 } : DEFAULT_SETTINGS;
   }
 
   async listPeople(ctx: Ctx, q: RawQuery, who: Principal | null): Promise<ListResult> {
@@ -264,11 +318,12 @@ export class ApiService {
 
   private async patchItems(ctx: Ctx, ids: number[], m: string): Promise<Out[]> {
     const rows = inOrder(ids, await patchListRows(this.db, ids));
-    const [people, users, series, checks] = await Promise.all([
+    const [people, users, series, checks, related] = await Promise.all([
       this.peopleMap(rows.map((r) => r.submitter_id), m),
       this.usersMap(rows.flatMap((r) => (r.delegate_id === null ? [] : [r.delegate_id])), m),
       this.seriesMap(rows.map((r) => r.series_id)),
       checkStatesOf(this.db, rows.map((r) => r.id)),
+      this.relatedMap(ctx, rows.map((r) => r.id), m),
     ]);
     const checksOf = groupBy(checks, (c) => c.patch_id);
     return rows.map((p) =>
@@ -277,20 +332,41 @@ export class ApiService {
         delegate: p.delegate_id === null ? null : (users.get(p.delegate_id) ?? null),
         series: series.get(p.series_id) ?? null,
         check: combinedCheckState(checksOf.get(p.id) ?? []),
+        related: related.get(p.id),
       }),
     );
+  }
+
+  /** The other patches of each patch's relation (1.2+): one query for the page, a second only when any has some. */
+  private async relatedMap(ctx: Ctx, patchIds: number[], m: string): Promise<Map<number, PatchLike[]>> {
+    const out = new Map<number, PatchLike[]>();
+    if (!ctx.show.patch.related) return out;
+    if (this.relations.marker !== m) this.relations = { marker: m, any: anyRelation(this.db) };
+    if (!(await this.relations.any)) return out;
+    const pairs = await relatedOf(this.db, patchIds);
+    if (!pairs.length) return out;
+    const rows = new Map((await embeddedPatches(this.db, pairs.map((r) => r.related_id))).map((p) => [p.id, p]));
+    for (const { patch_id, related_id } of pairs) {
+      const r = rows.get(related_id);
+      if (!r) continue;
+      const list = out.get(patch_id);
+      if (list) list.push(r);
+      else out.set(patch_id, [r]);
+    }
+    return out;
   }
 
   async getPatch(ctx: Ctx, id: number): Promise<Out> {
     const m = await this.marker();
     const p = await patchDetailRow(this.db, id);
     if (!p) throw notFound('patch_not_found', 'No Patch matches the given query.');
-    const [people, delegates, series, checks, mails] = await Promise.all([
+    const [people, delegates, series, checks, mails, related] = await Promise.all([
       this.peopleMap([p.submitter_id], m),
       this.usersMap(p.delegate_id === null ? [] : [p.delegate_id], m),
       this.seriesMap([p.series_id]),
       checkStatesOf(this.db, [p.id]),
       mailHeaders(this.db, [p.mail_id]),
+      this.relatedMap(ctx, [p.id], m),
     ]);
     return patchOut(
       ctx,
@@ -300,6 +376,7 @@ export class ApiService {
         delegate: p.delegate_id === null ? null : (delegates.get(p.delegate_id) ?? null),
         series: series.get(p.series_id) ?? null,
         check: combinedCheckState(checks),
+        related: related.get(p.id),
       },
       { headers: headersOf(mails.get(p.mail_id)?.raw), content: p.content, diff: p.diff },
     );
@@ -378,18 +455,26 @@ export class ApiService {
   }
 
   private async seriesItems(ctx: Ctx, rows: Awaited<ReturnType<typeof seriesRows>>, m: string): Promise<Out[]> {
-    const [people, covers, patches] = await Promise.all([
+    // Dependencies are read only where they are shown: 1.4, a project with show_dependencies.
+    const depIds = ctx.show.series.dependencies ? rows.filter((r) => this.projects.get(r.project_id)?.showDependencies).map((r) => r.id) : [];
+    const [people, covers, patches, dependencies, dependents] = await Promise.all([
       this.peopleMap(rows.map((r) => r.submitter_id), m),
       coverRows(this.db, rows.flatMap((r) => (r.cover_id === null ? [] : [r.cover_id]))),
       patchesOfSeriesList(this.db, rows.map((r) => r.id)),
+      dependenciesOf(this.db, depIds),
+      dependentsOf(this.db, depIds),
     ]);
     const coverById = new Map(covers.map((c) => [c.id, c]));
     const patchesOf = groupBy(patches, (p) => p.series_id);
+    const dependenciesOfSeries = groupBy(dependencies, (d) => d.series_id);
+    const dependentsOfSeries = groupBy(dependents, (d) => d.depends_on_id);
     return rows.map((s) =>
       seriesOut(ctx, s, {
         submitter: people.get(s.submitter_id) ?? DELETED_PERSON,
         cover: s.cover_id === null ? null : (coverById.get(s.cover_id) ?? null),
         patches: patchesOf.get(s.id) ?? [],
+        dependencies: (dependenciesOfSeries.get(s.id) ?? []).map((d) => d.depends_on_id),
+        dependents: (dependentsOfSeries.get(s.id) ?? []).map((d) => d.series_id),
       }),
     );
   }
@@ -475,12 +560,23 @@ export class ApiService {
       m,
       kind: 'events',
       filter: async () => {
-        const categories = values(q, 'category');
-        if (categories && !categories.every((c) => shown.includes(c))) throw new NoMatch('category');
+        const asked = values(q, 'category');
+        // A category this version does not list, or no category at all, names nothing (Patchwork: an empty list).
+        let categories = asked?.filter((c) => shown.includes(c) || PATCHBAY_CATEGORIES.includes(c));
+        if (asked && !categories!.length) throw new NoMatch('category');
+        // Patchwork's series/patch/cover filters match the events it links to one (LINKED).
+        for (const key of ['series', 'patch', 'cover'] as const) {
+          if (!values(q, key)) continue;
+          categories = (categories ?? shown).filter((c) => LINKED[key].includes(c));
+          if (!categories.length) throw new NoMatch(key);
+        }
         return {
           projectIds: this.projectIds(q),
           categories,
-          excludeCategories: categories ? [] : CATEGORIES_1_3.filter((c) => !shown.includes(c)),
+          // Without a category filter: this version's categories only (not the 1.3 ones before 1.3, not patchbay's).
+          // Leaving a category out costs a `since=` count a row read per event (the date index has no category),
+          // so patchbay's are left out only once there are some.
+          excludeCategories: categories ? [] : [...CATEGORIES_1_3.filter((c) => !shown.includes(c)), ...((await this.anyOwnEvents(m)) ? PATCHBAY_CATEGORIES : [])],
           seriesIds: await this.existing('series', idsParam(q, 'series')),
           patchIds: await this.existing('patches', idsParam(q, 'patch')),
           coverIds: await this.existing('covers', idsParam(q, 'cover')),
@@ -494,6 +590,11 @@ export class ApiService {
       page: (g, sort, pg) => pageEventIds(this.db, g, sort, pg),
       items: async (ids) => this.eventItems(ctx, inOrder(ids, await eventRows(this.db, ids)), m),
     });
+  }
+
+  private anyOwnEvents(m: string): Promise<boolean> {
+    if (this.ownEvents.marker !== m) this.ownEvents = { marker: m, any: anyEventOf(this.db, PATCHBAY_CATEGORIES) };
+    return this.ownEvents.any;
   }
 
   private async eventItems(ctx: Ctx, rows: EventRow[], m: string): Promise<Out[]> {
@@ -538,6 +639,10 @@ export class ApiService {
           break;
         case 'patch-delegated':
           payload = { patch: patch(e), previous_delegate: user(pl.previous_delegate), current_delegate: user(pl.current_delegate) };
+          break;
+        case 'patch-relation-changed':
+          // Patchwork's EventSerializer writes both as null (get_previous_relation/get_current_relation).
+          payload = { patch: patch(e), previous_relation: null, current_relation: null };
           break;
         case 'check-created':
           payload = { patch: patch(e), check: ref(checkById, pl.check, (c) => embedCheck(ctx, c)) };

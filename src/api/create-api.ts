@@ -11,7 +11,7 @@ import type { ProjectInfo } from './represent.js';
 import { DEFAULT_CACHE_LIMITS, ResponseCache } from './response-cache.js';
 
 export function projectInfo(p: Project & { id: number }): ProjectInfo {
-  return { id: p.id, slug: p.slug, name: p.name, list: p.addresses.list, scmUrl: p.tree?.url ?? null, maintainers: p.maintainers };
+  return { id: p.id, slug: p.slug, name: p.name, list: p.addresses.list, scmUrl: p.tree?.url ?? null, maintainers: p.maintainers, showDependencies: p.show_dependencies ?? false };
 }
 
 export interface ApiOptions {

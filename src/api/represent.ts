@@ -15,6 +15,20 @@ export interface ProjectInfo {
   scmUrl: string | null;
   /** Maintainers' emails from the project file. */
   maintainers: string[];
+  /** Patchwork 3.2's flag: series show `dependencies`/`dependents` (API 1.4). Project file, or set through the API. */
+  showDependencies?: boolean;
+  /** What the project's maintainers set through the API (PATCH /api/projects/N/); absent: patchbay's defaults. */
+  overrides?: ProjectOverrides;
+}
+
+/** Patchwork's editable project URLs; each replaces what patchbay shows by default (its archive, the file's tree). */
+export interface ProjectOverrides {
+  web_url?: string;
+  scm_url?: string;
+  webscm_url?: string;
+  list_archive_url?: string;
+  list_archive_url_format?: string;
+  commit_url_format?: string;
 }
 
 /** A JSON object as the API writes it: built by the writers below, serialised once per response. */
@@ -25,6 +39,8 @@ export interface Ctx {
   base: string;
   /** The version the request asked for (`/api/` asks for the latest). */
   v: ApiVersion;
+  /** The version in the request's path, null for `/api/` (what a new context for the same request is made with). */
+  requested: ApiVersion | null;
   /** `BASE/api` or `BASE/api/1.2`: resource URLs stay under the version they were requested with, as in DRF. */
   api: string;
   projects: ReadonlyMap<number, ProjectInfo>;
@@ -35,7 +51,7 @@ export interface Ctx {
 }
 
 interface CtxMemo {
-  projects: Map<number, { embedded: Out; archive: string }>;
+  projects: Map<number, ProjectMemo>;
   /** Keyed by the row object: the API service hands out the same row while the database is unchanged. */
   people: WeakMap<PersonLike, Out>;
   users: WeakMap<UserLike, Out>;
@@ -49,7 +65,7 @@ interface CtxMemo {
  */
 export function makeCtx(base: string, version: ApiVersion | null, projects: ReadonlyMap<number, ProjectInfo>): Ctx {
   const v = version ?? LATEST;
-  return { base, v, api: `${base}/api${version ? `/${version}` : ''}`, projects, show: showsOf(v), memo: { projects: new Map(), people: new WeakMap(), users: new WeakMap(), series: new WeakMap() } };
+  return { base, v, requested: version, api: `${base}/api${version ? `/${version}` : ''}`, projects, show: showsOf(v), memo: { projects: new Map(), people: new WeakMap(), users: new WeakMap(), series: new WeakMap() } };
 }
 
 export interface PersonLike {
@@ -110,7 +126,13 @@ export function apiDate(iso: string): string {
 /** Message-IDs are stored without angle brackets; Patchwork stores and shows them with. */
 export const apiMsgid = (msgid: string) => `<${msgid}>`;
 
-function projectMemo(ctx: Ctx, id: number): { embedded: Out; archive: string } {
+/** A project as every item embeds it, and how its messages' archive URLs are made (null: none). */
+interface ProjectMemo {
+  embedded: Out;
+  archive: ((msgid: string) => string) | null;
+}
+
+function projectMemo(ctx: Ctx, id: number): ProjectMemo {
   let m = ctx.memo.projects.get(id);
   if (!m) {
     const p = ctx.projects.get(id);
@@ -121,8 +143,10 @@ function projectMemo(ctx: Ctx, id: number): { embedded: Out; archive: string } {
   return m;
 }
 
-function archiveUrl(ctx: Ctx, projectId: number, msgid: string): string {
-  return `${projectMemo(ctx, projectId).archive}${msgidSegment(msgid)}/`;
+/** A message's list_archive_url: patchbay's archive, or the format the maintainers set (an empty one: null). */
+function archiveUrl(ctx: Ctx, projectId: number, msgid: string): string | null {
+  const archive = projectMemo(ctx, projectId).archive;
+  return archive ? archive(msgid) : null;
 }
 
 // Web and download URLs. The mbox URLs are served by src/web/routes/mbox.route.ts; "mbox" is only their last segment
@@ -146,9 +170,11 @@ export function embedProject(ctx: Ctx, id: number): Out {
   return projectMemo(ctx, id).embedded;
 }
 
-function buildEmbeddedProject(ctx: Ctx, p: ProjectInfo): { embedded: Out; archive: string } {
+function buildEmbeddedProject(ctx: Ctx, p: ProjectInfo): ProjectMemo {
   const root = `${ctx.base}/${encodeURIComponent(archiveRoot(p.slug))}/`;
+  const o = p.overrides ?? {};
   const show = ctx.show.embeddedProject;
+  const format = o.list_archive_url_format;
   const embedded = {
     id: p.id,
     url: `${ctx.api}/projects/${p.id}/`,
@@ -157,14 +183,16 @@ function buildEmbeddedProject(ctx: Ctx, p: ProjectInfo): { embedded: Out; archiv
     list_id: listIdOf(p.list),
     list_email: p.list,
     // Patchwork's web_url/webscm_url/commit_url_format are the project's own sites, blank unless configured.
-    web_url: '',
-    scm_url: p.scmUrl ?? '',
-    webscm_url: '',
-    list_archive_url: show.list_archive_url ? root : undefined,
-    list_archive_url_format: show.list_archive_url_format ? `${root}{}/` : undefined,
-    commit_url_format: show.commit_url_format ? '' : undefined,
+    web_url: o.web_url ?? '',
+    scm_url: o.scm_url ?? p.scmUrl ?? '',
+    webscm_url: o.webscm_url ?? '',
+    list_archive_url: show.list_archive_url ? (o.list_archive_url ?? root) : undefined,
+    list_archive_url_format: show.list_archive_url_format ? (format ?? `${root}{}/`) : undefined,
+    commit_url_format: show.commit_url_format ? (o.commit_url_format ?? '') : undefined,
   };
-  return { embedded, archive: root };
+  // Patchwork's Submission.list_archive_url: the format with the Message-ID (without <>) for {}; no format, none.
+  const archive = format === undefined ? (msgid: string) => `${root}${msgidSegment(msgid)}/` : format === '' ? null : (msgid: string) => format.replace('{}', msgidSegment(msgid));
+  return { embedded, archive };
 }
 
 /** Built once per context and person row (the service hands out one row object per person while nothing changes). */
@@ -274,13 +302,21 @@ export function projectOut(ctx: Ctx, id: number, maintainers: UserLike[]): Out {
     list_archive_url: show.list_archive_url ? e.list_archive_url : undefined,
     list_archive_url_format: show.list_archive_url_format ? e.list_archive_url_format : undefined,
     commit_url_format: show.commit_url_format ? e.commit_url_format : undefined,
+    show_dependencies: show.show_dependencies ? (ctx.projects.get(id)?.showDependencies ?? false) : undefined,
   };
 }
 
-/** Patchwork's profile settings; patchbay keeps none per user, so these are Patchwork's defaults. */
-export const DEFAULT_SETTINGS = { send_email: false, items_per_page: 100, show_ids: false } as const;
+/** Patchwork's profile settings as a user without a row in user_settings has them (UserProfile's defaults). */
+export const DEFAULT_SETTINGS: UserSettings = Object.freeze({ send_email: false, items_per_page: 100, show_ids: false });
 
-export function userOut(ctx: Ctx, u: UserLike, self: boolean): Out {
+export interface UserSettings {
+  send_email: boolean;
+  items_per_page: number;
+  show_ids: boolean;
+}
+
+/** `settings` is shown only to the user themself (null: another user asks), from 1.2. */
+export function userOut(ctx: Ctx, u: UserLike, settings: UserSettings | null): Out {
   return {
     id: u.id,
     url: `${ctx.api}/users/${u.id}/`,
@@ -288,7 +324,7 @@ export function userOut(ctx: Ctx, u: UserLike, self: boolean): Out {
     first_name: u.first_name,
     last_name: u.last_name,
     email: u.email,
-    settings: self && ctx.show.userDetail.settings ? { ...DEFAULT_SETTINGS } : undefined,
+    settings: settings && ctx.show.userDetail.settings ? { send_email: settings.send_email, items_per_page: settings.items_per_page, show_ids: settings.show_ids } : undefined,
   };
 }
 
@@ -312,13 +348,12 @@ export interface PatchDetailExtra {
 
 /** Patchwork's API hard-wires tags to {} (counting them per row was too slow: patchwork#580); never mutated. */
 const NO_TAGS = Object.freeze({});
-/** Patch relations are not kept by patchbay: revisions link whole series (/api/patchbay/series/N/revision/). */
 const NO_RELATED: readonly never[] = Object.freeze([]);
 
 export function patchOut(
   ctx: Ctx,
   p: PatchOutRow,
-  rel: { submitter: PersonLike; delegate: UserLike | null; series: SeriesLike | null; check: string },
+  rel: { submitter: PersonLike; delegate: UserLike | null; series: SeriesLike | null; check: string; related?: readonly PatchLike[] },
   detail?: PatchDetailExtra,
 ): Out {
   const show = ctx.show.patch;
@@ -345,7 +380,8 @@ export function patchOut(
     check: rel.check,
     checks: `${ctx.api}/patches/${p.id}/checks/`,
     tags: NO_TAGS,
-    related: show.related ? NO_RELATED : undefined,
+    // The other patches of its relation (Patchwork drops the patch itself from the list).
+    related: show.related ? (rel.related?.length ? rel.related.map((r) => embedPatch(ctx, r)) : NO_RELATED) : undefined,
   };
   if (detail) {
     // patchDetail: the list's fields, then these (both tables in versions.ts end alike).
@@ -388,8 +424,11 @@ export function coverOut(
 export function seriesOut(
   ctx: Ctx,
   s: SeriesLike & { total: number },
-  rel: { submitter: PersonLike; cover: CoverLike | null; patches: PatchLike[] },
+  rel: { submitter: PersonLike; cover: CoverLike | null; patches: PatchLike[]; dependencies?: readonly number[]; dependents?: readonly number[] },
 ): Out {
+  // Patchwork's SeriesSerializer leaves both fields out unless the project's show_dependencies is set.
+  const deps = ctx.show.series.dependencies && ctx.projects.get(s.project_id)?.showDependencies === true;
+  const urls = (ids: readonly number[] | undefined) => (ids ?? []).map((id) => `${ctx.api}/series/${id}/`);
   return {
     id: s.id,
     url: `${ctx.api}/series/${s.id}/`,
@@ -405,12 +444,14 @@ export function seriesOut(
     mbox: webUrls.seriesMbox(ctx, s.id),
     cover_letter: rel.cover ? embedCover(ctx, rel.cover) : null,
     patches: rel.patches.map((p) => embedPatch(ctx, p)),
+    dependencies: deps ? urls(rel.dependencies) : undefined,
+    dependents: deps ? urls(rel.dependents) : undefined,
   };
 }
 
 export function commentOut(
   ctx: Ctx,
-  c: CommentLike & { content: string; addressed: 0 | 1 },
+  c: CommentLike & { content: string; addressed: 0 | 1 | null },
   rel: { submitter: PersonLike; subject: string; headers: Record<string, string | string[]> },
 ): Out {
   const show = ctx.show.comment;
@@ -425,7 +466,8 @@ export function commentOut(
     submitter: embedPerson(ctx, rel.submitter),
     content: c.content,
     headers: rel.headers,
-    addressed: show.addressed ? c.addressed === 1 : undefined,
+    // Patchwork's BooleanField(null=True): null until someone sets it.
+    addressed: show.addressed ? (c.addressed === null ? null : c.addressed === 1) : undefined,
   };
 }
 

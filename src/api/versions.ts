@@ -1,9 +1,9 @@
 // Patchwork's API versions and, per resource, which field appeared in which version (Meta.versioned_fields).
 
-export const VERSIONS = ['1.0', '1.1', '1.2', '1.3'] as const;
+export const VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4'] as const;
 export type ApiVersion = (typeof VERSIONS)[number];
 /** `/api/` without a version serves the latest (Patchwork's has_version is true for a request without a version). */
-export const LATEST: ApiVersion = '1.3';
+export const LATEST: ApiVersion = '1.4';
 
 export function hasVersion(v: ApiVersion, min: ApiVersion): boolean {
   return VERSIONS.indexOf(v) >= VERSIONS.indexOf(min);
@@ -21,7 +21,7 @@ const F = {
   embeddedSeries: ['id', 'url', ['web_url', '1.1'], 'date', 'name', 'version', 'mbox'],
   embeddedCheck: ['id', 'url', 'date', 'state', 'target_url', 'context'],
   embeddedComment: ['id', ['url', '1.3'], ['web_url', '1.1'], 'msgid', ['list_archive_url', '1.2'], 'date'],
-  project: ['id', 'url', 'name', 'link_name', 'list_id', 'list_email', 'web_url', 'scm_url', 'webscm_url', 'maintainers', ['subject_match', '1.1'], ['list_archive_url', '1.2'], ['list_archive_url_format', '1.2'], ['commit_url_format', '1.2']],
+  project: ['id', 'url', 'name', 'link_name', 'list_id', 'list_email', 'web_url', 'scm_url', 'webscm_url', 'maintainers', ['subject_match', '1.1'], ['list_archive_url', '1.2'], ['list_archive_url_format', '1.2'], ['commit_url_format', '1.2'], ['show_dependencies', '1.4']],
   user: ['id', 'url', 'username', 'first_name', 'last_name', 'email'],
   userDetail: ['id', 'url', 'username', 'first_name', 'last_name', 'email', ['settings', '1.2']],
   person: ['id', 'url', 'name', 'email', 'user'],
@@ -29,7 +29,8 @@ const F = {
   patchDetail: ['id', 'url', ['web_url', '1.1'], 'project', 'msgid', ['list_archive_url', '1.2'], 'date', 'name', 'commit_ref', 'pull_url', 'state', 'archived', 'hash', 'submitter', 'delegate', 'mbox', 'series', ['comments', '1.1'], 'check', 'checks', 'tags', ['related', '1.2'], 'headers', 'content', 'diff', 'prefixes'],
   cover: ['id', 'url', ['web_url', '1.1'], 'project', 'msgid', ['list_archive_url', '1.2'], 'date', 'name', 'submitter', ['mbox', '1.1'], 'series', ['comments', '1.1']],
   coverDetail: ['id', 'url', ['web_url', '1.1'], 'project', 'msgid', ['list_archive_url', '1.2'], 'date', 'name', 'submitter', ['mbox', '1.1'], 'series', ['comments', '1.1'], 'headers', 'content'],
-  series: ['id', 'url', ['web_url', '1.1'], 'project', 'name', 'date', 'submitter', 'version', 'total', 'received_total', 'received_all', 'mbox', 'cover_letter', 'patches'],
+  // dependencies/dependents only for a project whose show_dependencies is set (Patchwork's SeriesSerializer).
+  series: ['id', 'url', ['web_url', '1.1'], 'project', 'name', 'date', 'submitter', 'version', 'total', 'received_total', 'received_all', 'mbox', 'cover_letter', 'patches', ['dependencies', '1.4'], ['dependents', '1.4']],
   comment: ['id', ['url', '1.3'], ['web_url', '1.1'], 'msgid', ['list_archive_url', '1.2'], 'date', 'subject', 'submitter', 'content', 'headers', ['addressed', '1.3']],
   check: ['id', 'url', 'user', 'date', 'state', 'target_url', 'context', 'description'],
   event: ['id', 'category', 'project', 'date', ['actor', '1.2'], 'payload'],

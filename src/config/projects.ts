@@ -23,6 +23,8 @@ const projectSchema = z
     list: email,
     policy: z.enum(['open', 'members', 'roster']).default('open'),
     supersede: z.boolean().default(true),
+    // Patchwork 3.2: series show the series they depend on (`Depends-on:` lines) in API 1.4. Off, as in Patchwork.
+    show_dependencies: z.boolean().default(false),
     bot: email.optional(),
     maintainers: z.array(email).default([]),
     roster: z.string().optional(),

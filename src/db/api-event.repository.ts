@@ -34,6 +34,11 @@ function filterEvents(db: DbOrTx, f: EventFilter): EventQuery {
   return q;
 }
 
+/** Whether any event of these categories exists (read on the category index: a lookup, not a scan). */
+export async function anyEventOf(db: DbOrTx, categories: string[]): Promise<boolean> {
+  return (await db.selectFrom('events').select('id').where('category', 'in', categories).limit(1).executeTakeFirst()) !== undefined;
+}
+
 export async function countEvents(db: DbOrTx, f: EventFilter): Promise<number> {
   return Number((await filterEvents(db, f).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
 }

@@ -188,7 +188,8 @@ export interface CommentRowOut {
   mail_id: number;
   patch_id: number | null;
   cover_id: number | null;
-  addressed: 0 | 1;
+  /** Patchwork's null until someone sets it. */
+  addressed: 0 | 1 | null;
 }
 
 const COMMENT_SORT: Record<string, string> = { id: 'comments.id', subject: 'mails.subject', date: 'comments.date', submitter: 'comments.submitter_id' };
@@ -209,7 +210,7 @@ function commentsQuery(db: DbOrTx) {
       'comments.mail_id',
       'comments.patch_id',
       'comments.cover_id',
-      sql<0 | 1>`comment_addressed.comment_id is not null`.as('addressed'),
+      'comment_addressed.addressed',
     ]);
 }
 
@@ -231,12 +232,18 @@ export async function commentRow(db: DbOrTx, id: number): Promise<CommentRowOut 
 
 export const commentRows: (db: DbOrTx, ids: readonly number[]) => Promise<CommentRowOut[]> = byIds((db, ids) => commentsQuery(db).where('comments.id', 'in', ids));
 
-export async function setCommentAddressed(db: DbOrTx, id: number, addressed: boolean, now: string): Promise<void> {
-  if (addressed) {
-    await db.insertInto('comment_addressed').values({ comment_id: id, updated_at: now }).onConflict((oc) => oc.doNothing()).execute();
-  } else {
+/** Sets a comment's `addressed` (true, false) or clears it back to Patchwork's null. */
+export async function setCommentAddressed(db: DbOrTx, id: number, addressed: boolean | null, now: string): Promise<void> {
+  if (addressed === null) {
     await db.deleteFrom('comment_addressed').where('comment_id', '=', id).execute();
+    return;
   }
+  const value = addressed ? 1 : 0;
+  await db
+    .insertInto('comment_addressed')
+    .values({ comment_id: id, updated_at: now, addressed: value })
+    .onConflict((oc) => oc.column('comment_id').doUpdateSet({ addressed: value, updated_at: now }))
+    .execute();
 }
 
 /**

@@ -46,13 +46,57 @@ export interface BundlePatchesTable {
   position: number;
 }
 
+/** A comment's `addressed` once someone set it (0004; the flag itself from 0013): no row is Patchwork's null. */
 export interface CommentAddressedTable {
   comment_id: number;
+  updated_at: string;
+  addressed: Generated<0 | 1>;
+}
+
+/** Migration 0013: series_id depends on depends_on_id (`Depends-on:` in its cover or patches). */
+export interface SeriesDependenciesTable {
+  series_id: number;
+  depends_on_id: number;
+}
+
+export interface PatchRelationsTable {
+  id: Generated<number>;
+  created_at: string;
+}
+
+export interface PatchRelationMembersTable {
+  patch_id: number;
+  relation_id: number;
+}
+
+/** What maintainers set through the API; null: the project file's value. */
+export interface ProjectApiSettingsTable {
+  project_id: number;
+  web_url: string | null;
+  scm_url: string | null;
+  webscm_url: string | null;
+  list_archive_url: string | null;
+  list_archive_url_format: string | null;
+  commit_url_format: string | null;
+  show_dependencies: 0 | 1 | null;
+  updated_at: string;
+}
+
+export interface UserSettingsTable {
+  user_id: number;
+  send_email: 0 | 1;
+  items_per_page: number;
+  show_ids: 0 | 1;
   updated_at: string;
 }
 
 export interface ApiDatabase {
   comment_addressed: CommentAddressedTable;
+  series_dependencies: SeriesDependenciesTable;
+  patch_relations: PatchRelationsTable;
+  patch_relation_members: PatchRelationMembersTable;
+  project_api_settings: ProjectApiSettingsTable;
+  user_settings: UserSettingsTable;
   users: UsersTable;
   api_tokens: ApiTokensTable;
   checks: ChecksTable;
@@ -63,3 +107,5 @@ export interface ApiDatabase {
 export type UserRow = Selectable<UsersTable>;
 export type CheckRow = Selectable<ChecksTable>;
 export type BundleRow = Selectable<BundlesTable>;
+export type ProjectApiSettingsRow = Selectable<ProjectApiSettingsTable>;
+export type UserSettingsRow = Selectable<UserSettingsTable>;

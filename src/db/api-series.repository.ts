@@ -25,9 +25,13 @@ export interface SeriesListRow {
 }
 
 const SERIES_LIST = ['id', 'project_id', 'name', 'date', 'version', 'total', 'submitter_id', 'cover_id'] as const;
-// received_all is derived (total <= patches received); ordering on it would need a count per series, so it sorts by id.
 const SERIES_SORT: Record<string, string> = { id: 'id', name: 'name', date: 'date', submitter: 'submitter_id' };
+/**
+ * Patchwork's SeriesList.ordering_fields. received_all is derived (total <= patches received), so ordering on it
+ * counts each filtered series' patches on the patches_series index: false before true, as Django sorts booleans.
+ */
 export const SERIES_SORT_FIELDS = [...Object.keys(SERIES_SORT), 'received_all'];
+const RECEIVED_ALL = sql`(total <= (select count(*) from patches where patches.series_id = series.id))`;
 
 type SeriesQuery = SelectQueryBuilder<Database, 'series', object>;
 
@@ -48,7 +52,10 @@ export async function countSeries(db: DbOrTx, f: SeriesFilter): Promise<number> 
 /** The ids of one page, in order (then seriesRows). */
 export async function pageSeriesIds(db: DbOrTx, f: SeriesFilter, sort: SortKey[], page: Page): Promise<number[]> {
   let q = filterSeries(db, f).select('id');
-  for (const s of sort) if (SERIES_SORT[s.field] && s.field !== 'id') q = q.orderBy(sql.ref(SERIES_SORT[s.field]!), s.desc ? 'desc' : 'asc');
+  for (const s of sort) {
+    if (s.field === 'received_all') q = q.orderBy(RECEIVED_ALL, s.desc ? 'desc' : 'asc');
+    else if (SERIES_SORT[s.field] && s.field !== 'id') q = q.orderBy(sql.ref(SERIES_SORT[s.field]!), s.desc ? 'desc' : 'asc');
+  }
   q = q.orderBy(idOrder(f), sort[sort.length - 1]?.desc ? 'desc' : 'asc');
   return (await q.limit(page.limit).offset(page.offset).execute()).map((r) => r.id);
 }

@@ -118,7 +118,9 @@ function withStatementCache(sqlite: SQLite.Database, size = 500) {
 }
 
 export async function migrate(db: Kysely<any>): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  // Unordered: migrations are written on parallel branches (0013 landed after 0014); each is independent of the
+  // ones numbered after it, so a database that already ran a later one still takes an earlier newcomer.
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

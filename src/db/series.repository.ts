@@ -704,7 +704,7 @@ export async function moveCover(db: DbOrTx, coverId: number, seriesId: number): 
   await db.updateTable('covers').set({ series_id: seriesId }).where('id', '=', coverId).execute();
 }
 
-export async function setPatchFields(db: DbOrTx, id: number, set: Partial<Pick<PatchRow, 'state' | 'delegate_id' | 'archived' | 'commit_ref'>>): Promise<void> {
+export async function setPatchFields(db: DbOrTx, id: number, set: Partial<Pick<PatchRow, 'state' | 'delegate_id' | 'archived' | 'commit_ref' | 'pull_url'>>): Promise<void> {
   if (!Object.keys(set).length) return;
   await db.updateTable('patches').set(set).where('id', '=', id).execute();
 }

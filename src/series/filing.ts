@@ -1,6 +1,7 @@
 // What the series engine reads from one list mail (its thread headers, classification, author, bounds defects):
 // pure, so that it runs in the mail-reading worker with a time budget and the main thread only files it.
 import { classify, type Classified, type MailInput } from './classify.js';
+import { dependsOnRefs, type DependencyRef } from './depends-on.js';
 import { NUMBER_OUT_OF_RANGE } from './limits.js';
 import { authorOf, headerOf, toMailInput } from './mail-input.js';
 import type { Identity } from './trailers.js';
@@ -15,6 +16,8 @@ export interface Filing {
   stateHeader: string | undefined;
   /** What the bounds of limits.ts ignored, recorded with the mail's parse defects. */
   defects: string[];
+  /** `Depends-on:` lines of a cover letter or patch (Patchwork 3.2), resolved by the ingest service. */
+  dependsOn: DependencyRef[];
 }
 
 export function readFiling(mail: Parameters<typeof toMailInput>[0], projectSlug: string): Filing {
@@ -27,5 +30,6 @@ export function readFiling(mail: Parameters<typeof toMailInput>[0], projectSlug:
     author: authorOf(full),
     stateHeader: headerOf(mail.header, 'x-patchwork-state'),
     defects: classified.subject.outOfRange ? [NUMBER_OUT_OF_RANGE] : [],
+    dependsOn: classified.kind === 'comment' || classified.kind === 'plain' ? [] : dependsOnRefs(classified.content),
   };
 }

@@ -38,6 +38,7 @@ import {
 } from '../db/series.repository.js';
 import type { Logger } from '../log.js';
 import type { Classified } from './classify.js';
+import { fileDependencies } from './dependencies.service.js';
 import type { Filing } from './filing.js';
 import { INITIAL_STATE, OPEN_STATES, stateFromHeader } from './states.js';
 import { nameTitle } from './patch-name.js';
@@ -91,6 +92,7 @@ export class SeriesIngestService {
     this.emitted = [];
     try {
       const result = await this.file(tx, mail, filing);
+      if ((result.kind === 'patch' || result.kind === 'cover') && filing.dependsOn.length) await fileDependencies(tx, mail.project_id, result.seriesId, filing.dependsOn);
       for (const e of this.emitted) await deferWrite(tx, insertEvents, e);
       return result;
     } finally {

@@ -83,8 +83,12 @@ export class SeriesAdminService {
     });
   }
 
-  /** Sets a patch's state, delegate, archived flag or commit reference, with Patchwork's events. */
-  async updatePatch(patchId: number, change: { state?: string; delegateId?: number | null; archived?: boolean; commitRef?: string | null }, actorId: number | null): Promise<void> {
+  /** Sets a patch's state, delegate, archived flag, commit reference or pull URL, with Patchwork's events. */
+  async updatePatch(
+    patchId: number,
+    change: { state?: string; delegateId?: number | null; archived?: boolean; commitRef?: string | null; pullUrl?: string | null },
+    actorId: number | null,
+  ): Promise<void> {
     if (change.state !== undefined && !isState(change.state)) throw invalid('state_unknown', `unknown state "${change.state}"`);
     await this.db.transaction().execute(async (tx) => {
       const p = await getPatch(tx, patchId);
@@ -94,6 +98,7 @@ export class SeriesAdminService {
         ...(change.delegateId !== undefined ? { delegate_id: change.delegateId } : {}),
         ...(change.archived !== undefined ? { archived: change.archived ? 1 : 0 } : {}),
         ...(change.commitRef !== undefined ? { commit_ref: change.commitRef } : {}),
+        ...(change.pullUrl !== undefined ? { pull_url: change.pullUrl } : {}),
       });
       if (change.state !== undefined && change.state !== p.state) {
         await insertEvent(tx, { projectId: p.project_id, category: 'patch-state-changed', patchId, actorId, payload: { previous_state: p.state, current_state: change.state } });

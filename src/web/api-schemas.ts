@@ -52,6 +52,7 @@ export const project = obj({
   list_archive_url: str,
   list_archive_url_format: str,
   commit_url_format: str,
+  show_dependencies: { ...bool, description: 'from 1.4: series show dependencies and dependents' },
 });
 
 export const user = obj({
@@ -121,6 +122,8 @@ export const series = obj({
   mbox: url,
   cover_letter: nullable(embeddedCover),
   patches: arrayOf(embeddedPatch),
+  dependencies: { ...arrayOf(url), description: 'from 1.4, when the project shows dependencies: the series this one depends on (`Depends-on:`)' },
+  dependents: { ...arrayOf(url), description: 'from 1.4, when the project shows dependencies: the series that depend on this one' },
 });
 
 export const comment = obj({
@@ -129,7 +132,7 @@ export const comment = obj({
   submitter: embeddedPerson,
   content: str,
   headers,
-  addressed: bool,
+  addressed: { type: ['boolean', 'null'], description: 'from 1.3; null until someone sets it' },
 });
 
 export const check = obj({
@@ -214,6 +217,8 @@ const formValue = { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boo
 const boolOrString = { anyOf: [{ type: 'boolean' }, { type: 'string' }] } as const;
 const intOrString = { anyOf: [{ type: 'integer' }, { type: 'string' }] } as const;
 const stringOrNull = { anyOf: [{ type: 'string' }, { type: 'null' }] } as const;
+/** No type: ajv would coerce null to "" (or "" to null); the service checks the value as DRF would. */
+const text = { description: 'a string (null is refused with 400)' } as const;
 
 export const bodies = {
   patch: {
@@ -223,6 +228,8 @@ export const bodies = {
       delegate: { ...formValue, description: 'user id (or username/email); empty or null clears it' },
       archived: boolOrString,
       commit_ref: stringOrNull,
+      pull_url: stringOrNull,
+      related: { anyOf: [formValue, arrayOf({ anyOf: [formValue, obj({ id: int })] })], description: 'from 1.2: ids of patches to relate this one to; [] takes it out of its relation (maintainers of every patch)' },
     },
   },
   check: {
@@ -234,7 +241,30 @@ export const bodies = {
       description: stringOrNull,
     },
   },
-  comment: { type: 'object', properties: { addressed: boolOrString } },
+  // null first: ajv would coerce a JSON null to false for the boolean branch.
+  comment: { type: 'object', properties: { addressed: { anyOf: [{ type: 'null' }, { type: 'boolean' }, { type: 'string' }] } } },
+  project: {
+    type: 'object',
+    description: 'fields a maintainer may change; read-only fields are ignored',
+    properties: {
+      web_url: text,
+      scm_url: text,
+      webscm_url: text,
+      list_archive_url: text,
+      list_archive_url_format: text,
+      commit_url_format: text,
+      show_dependencies: boolOrString,
+    },
+  },
+  user: {
+    type: 'object',
+    description: 'your own user: names, and (1.2+) settings; username and email are read-only',
+    properties: {
+      first_name: text,
+      last_name: text,
+      settings: obj({ send_email: boolOrString, items_per_page: intOrString, show_ids: boolOrString }),
+    },
+  },
   bundle: {
     type: 'object',
     properties: {

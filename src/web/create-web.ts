@@ -8,6 +8,7 @@ import { sessionRoutes } from './routes/session.route.js';
 import { staticRoutes } from './routes/static.route.js';
 import { projectPagesRoutes } from './routes/project-pages.route.js';
 import { seriesPagesRoutes } from './routes/series-pages.route.js';
+import { bundlePagesRoutes } from './routes/bundle-pages.route.js';
 import { adminRoutes } from './routes/admin.route.js';
 import { queueRoutes } from './routes/queue.route.js';
 import { runAdminRoutes } from './routes/run-admin.route.js';
@@ -35,6 +36,7 @@ export function createWebParts(input: WebInput): WebParts {
       staticRoutes(),
       projectPagesRoutes(ctx),
       seriesPagesRoutes(ctx),
+      bundlePagesRoutes(ctx),
       adminRoutes(ctx),
       ...(ctx.queue ? [queueRoutes(ctx, ctx.queue)] : []),
       ...(ctx.runAdmin ? [runAdminRoutes(ctx, ctx.runAdmin)] : []),

@@ -35,7 +35,10 @@ export interface ApiApp {
   close(): Promise<void>;
 }
 
-export async function startApiApp(fixtures: string[], opts: { baseUrl?: string | null; trustProxy?: string[]; loginLimits?: Partial<LoginLimits> } = {}): Promise<ApiApp> {
+export async function startApiApp(
+  fixtures: string[],
+  opts: { baseUrl?: string | null; trustProxy?: string[]; loginLimits?: Partial<LoginLimits>; showDependencies?: boolean } = {},
+): Promise<ApiApp> {
   const h = await startIngestHarness();
   for (const f of fixtures) await h.deliverMbox(path.join(FIXTURES, `${f}.mbox`));
   const project = {
@@ -46,6 +49,7 @@ export async function startApiApp(fixtures: string[], opts: { baseUrl?: string |
     addresses: addressesFor(LIST),
     maintainers: [PEOPLE.teacher.email],
     tree: { url: 'https://git.example.org/proctree.git', branch: 'master' },
+    show_dependencies: opts.showDependencies ?? false,
   } as unknown as Project & { id: number };
   const api = createApi(h.db, [project], opts.baseUrl ?? null, { loginLimits: opts.loginLimits });
   const app = await buildApp({

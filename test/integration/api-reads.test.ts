@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FIXTURES, startApiApp, type ApiApp } from '../helpers/api-app.js';
+import { readMboxFile } from '../helpers/ingest-harness.js';
 
 describe('REST API reads', () => {
   let a: ApiApp;
@@ -123,6 +124,79 @@ describe('REST API reads', () => {
     const ofPatch = await a.get(`/api/events/?patch=${all[0].id}`);
     assert.ok(ofPatch.length > 0 && ofPatch.every((e: { payload: { patch: { id: number } } }) => e.payload.patch.id === all[0].id));
     assert.deepEqual(await a.get('/api/events/?since=2099-01-01'), []);
+  });
+
+  it('filters events by series as Patchwork does: only the events it links to a series (not patch-created or cover-created)', async () => {
+    const s = all[0].series[0].id;
+    const ofSeries = await a.get(`/api/events/?series=${s}&per_page=250`);
+    assert.deepEqual([...new Set(ofSeries.map((e: { category: string }) => e.category))].sort(), ['patch-completed', 'series-completed', 'series-created']);
+    assert.ok(ofSeries.every((e: { payload: { series: { id: number } } }) => e.payload.series.id === s));
+    assert.deepEqual(await a.get(`/api/events/?series=${s}&category=patch-created`), [], 'Patchwork never links a patch-created event to a series');
+    assert.equal((await a.get(`/api/events/?series=${s}&category=patch-completed`)).length, ofSeries.filter((e: { category: string }) => e.category === 'patch-completed').length);
+  });
+
+  it('shows patchbay’s own series-new-revision only to a client that asks for it, in any version', async () => {
+    for (const base of ['/api', '/api/1.0', '/api/1.4']) {
+      const listed = await a.get(`${base}/events/?per_page=250`);
+      assert.ok(!listed.some((e: { category: string }) => e.category === 'series-new-revision'), `${base}: not in an unfiltered list`);
+      const asked = await a.get(`${base}/events/?category=series-new-revision`);
+      assert.equal(asked.length, 1, base);
+      assert.deepEqual(Object.keys(asked[0].payload), ['series', 'previous_series', 'reason']);
+    }
+    const v2 = (await a.get('/api/events/?category=series-new-revision'))[0].payload.series.id;
+    assert.ok(!(await a.get(`/api/events/?series=${v2}`)).some((e: { category: string }) => e.category === 'series-new-revision'));
+    assert.equal((await a.get(`/api/events/?series=${v2}&category=series-new-revision`)).length, 1);
+  });
+
+  it('orders series by received_all, as Patchwork’s SeriesList lists it among its ordering fields (false first)', async () => {
+    const b = await startApiApp([]);
+    try {
+      // no-cover: 1/3, 2/3, 3/3 unthreaded; single: one patch. Only 1/3 of no-cover arrives: that series is incomplete.
+      const [first] = await readMboxFile(path.join(FIXTURES, 'no-cover.mbox'));
+      await b.h.deliverMbox(path.join(FIXTURES, 'single.mbox'));
+      await b.h.deliver(first!);
+      await b.h.deliverMbox(path.join(FIXTURES, 'cover-letter.mbox'));
+      const byId = await b.get('/api/series/?order=id');
+      assert.deepEqual(byId.map((s: { received_all: boolean }) => s.received_all), [true, false, true]);
+      const up = await b.get('/api/series/?order=received_all');
+      assert.deepEqual(up.map((s: { id: number }) => s.id), [byId[1].id, byId[0].id, byId[2].id], 'false before true, then by id');
+      const down = await b.get('/api/series/?order=-received_all,-id');
+      assert.deepEqual(down.map((s: { id: number }) => s.id), [byId[2].id, byId[0].id, byId[1].id]);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('sends Allow with every answer (as DRF: GET, HEAD, OPTIONS for a list …), on a 405 too, and answers OPTIONS with the view’s metadata', async () => {
+    const cases: [string, string][] = [
+      ['/api/', 'GET, HEAD, OPTIONS'],
+      ['/api/patches/', 'GET, HEAD, OPTIONS'],
+      [`/api/patches/${all[0].id}/`, 'GET, PUT, PATCH, HEAD, OPTIONS'],
+      [`/api/patches/${all[0].id}/checks/`, 'GET, POST, HEAD, OPTIONS'],
+      ['/api/projects/proctree/', 'GET, PUT, PATCH, HEAD, OPTIONS'],
+      ['/api/bundles/', 'GET, POST, HEAD, OPTIONS'],
+      ['/api/1.0/series/', 'GET, HEAD, OPTIONS'],
+      ['/api/patchbay/series/1/split/', 'POST, OPTIONS'],
+    ];
+    for (const [url, allow] of cases) {
+      const opt = await a.req({ method: 'OPTIONS', url });
+      assert.equal(opt.statusCode, 200, url);
+      assert.equal(opt.headers.allow, allow, `OPTIONS ${url}`);
+      assert.deepEqual(Object.keys(opt.json()), ['name', 'description', 'renders', 'parses'], url);
+      const get = await a.req({ url });
+      assert.equal(get.headers.allow, allow, `GET ${url} (${get.statusCode})`);
+    }
+    assert.equal((await a.req({ method: 'OPTIONS', url: `/api/patches/${all[0].id}/` })).json().name, 'Patch Detail');
+    assert.equal((await a.req({ method: 'OPTIONS', url: '/api/patches/' })).json().name, 'Patch List');
+    const refused = await a.req({ method: 'DELETE', url: '/api/patches/', as: 'teacher' });
+    assert.equal(refused.statusCode, 405);
+    assert.equal(refused.headers.allow, 'GET, HEAD, OPTIONS');
+    const head = await a.req({ method: 'HEAD', url: '/api/patchbay/series/1/split/' });
+    assert.equal(head.statusCode, 405, 'no GET, no HEAD');
+    const wrong = await a.req({ url: '/api/patches/', headers: { authorization: `Token ${'f'.repeat(40)}` } });
+    assert.equal(wrong.statusCode, 403);
+    assert.equal(wrong.headers.allow, 'GET, HEAD, OPTIONS', 'a refused credential is answered by the view too');
+    assert.equal((await a.req({ url: '/api/patches/99999/' })).headers.allow, 'GET, PUT, PATCH, HEAD, OPTIONS');
   });
 
   it('lets only authenticated users list people and users; `project` is ignored there, `q` searches', async () => {

@@ -66,6 +66,21 @@ describe('REST API writes and permissions', () => {
     assert.deepEqual(delegated.map((e: any) => [e.payload.previous_delegate?.username ?? null, e.payload.current_delegate?.username ?? null]), [['root', null], [null, 'root']]);
   });
 
+  it('stores pull_url (and clears it with an empty value), refusing one longer than Patchwork keeps', async () => {
+    const id = patches[1].id;
+    const url = 'https://git.example.org/zoe/proctree.git for-tom';
+    const r = await a.req({ method: 'PATCH', url: `/api/patches/${id}/`, as: 'teacher', payload: { pull_url: url } });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal(r.json().pull_url, url);
+    assert.equal((await a.get(`/api/patches/${id}/`)).pull_url, url);
+    assert.equal((await a.get(`/api/patches/?order=id`)).find((p: { id: number }) => p.id === id).pull_url, url, 'the list too');
+    const long = await a.req({ method: 'PATCH', url: `/api/patches/${id}/`, as: 'teacher', payload: { pull_url: `https://h/${'x'.repeat(250)}` } });
+    assert.equal(long.statusCode, 400);
+    assert.deepEqual(long.json().pull_url, ['Ensure this field has no more than 255 characters.']);
+    assert.equal((await a.req({ method: 'PATCH', url: `/api/patches/${id}/`, as: 'olga', payload: { pull_url: 'https://evil.example/' } })).statusCode, 403);
+    assert.equal((await a.req({ method: 'PATCH', url: `/api/patches/${id}/`, as: 'zoe', headers: FORM, payload: 'pull_url=' })).json().pull_url, null, 'the submitter may');
+  });
+
   it('refuses a bad state, a delegate who maintains nothing here, and a bad boolean with 400 and the field named', async () => {
     const id = patches[1].id;
     const state = await a.req({ method: 'PATCH', url: `/api/patches/${id}/`, as: 'teacher', payload: { state: 'done' } });
@@ -155,17 +170,23 @@ describe('REST API writes and permissions', () => {
     assert.equal((await a.req({ url: `/api/bundles/${b.id}/`, as: 'teacher' })).statusCode, 404);
   });
 
-  it('marks a comment addressed (1.3): its author, the patch’s submitter or a maintainer, not a bystander', async () => {
+  it('marks a comment addressed (1.3): its author, the patch’s submitter or a maintainer, not a bystander; null until set, and settable back to null', async () => {
     const withComments = await Promise.all(patches.map(async (p) => ({ p, c: await a.get(`/api/patches/${p.id}/comments/`) })));
     const { p, c } = withComments.find((x) => x.c.length > 0)!;
     const url = `/api/patches/${p.id}/comments/${c[0].id}/`;
-    assert.equal(c[0].addressed, false);
+    // Patchwork's BooleanField(null=True): a new comment is null, not false.
+    assert.equal(c[0].addressed, null);
     assert.equal((await a.req({ method: 'PATCH', url, as: 'olga', payload: { addressed: true } })).statusCode, 403);
     const r = await a.req({ method: 'PATCH', url, as: 'zoe', payload: { addressed: true } });
     assert.equal(r.statusCode, 200, r.body);
     assert.equal(r.json().addressed, true);
     assert.equal((await a.get(url)).addressed, true);
     assert.equal((await a.req({ method: 'PATCH', url, as: 'teacher', headers: FORM, payload: 'addressed=False' })).json().addressed, false);
+    const cleared = await a.req({ method: 'PATCH', url, as: 'teacher', payload: { addressed: null } });
+    assert.equal(cleared.statusCode, 200, cleared.body);
+    assert.equal(cleared.json().addressed, null);
+    assert.equal((await a.get(url)).addressed, null);
+    assert.equal((await a.req({ method: 'PATCH', url, as: 'teacher', payload: { addressed: 'maybe' } })).statusCode, 400);
     assert.equal((await a.req({ method: 'PATCH', url: url.replace('/api/', '/api/1.2/'), as: 'teacher', payload: { addressed: true } })).statusCode, 404);
     assert.equal((await a.req({ url: `/api/patches/${p.id}/comments/99999/` })).statusCode, 404);
   });
@@ -219,8 +240,9 @@ describe('REST API writes and permissions', () => {
       '/api/bundles/': ['get', 'post'],
       '/api/bundles/{id}/': ['get', 'patch', 'put', 'delete'],
       '/api/projects/': ['get'],
-      '/api/projects/{id}/': ['get'],
+      '/api/projects/{id}/': ['get', 'patch', 'put'],
       '/api/users/': ['get'],
+      '/api/users/{id}/': ['get', 'patch', 'put'],
       '/api/people/': ['get'],
       '/api/patchbay/series/{id}/revision/': ['get', 'post', 'delete'],
       '/api/patchbay/series/{id}/split/': ['post'],

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import * as R from '../../src/api/represent.js';
 import { fieldsOf, VERSIONS, type ApiVersion, type Shape } from '../../src/api/versions.js';
 
-const project: R.ProjectInfo = { id: 1, slug: 'proctree', name: 'Proctree', list: 'proctree@lists.example.org', scmUrl: null, maintainers: [] };
+const project: R.ProjectInfo = { id: 1, slug: 'proctree', name: 'Proctree', list: 'proctree@lists.example.org', scmUrl: null, maintainers: [], showDependencies: true };
 const person = { id: 2, name: 'Zoé Étudiante', email: 'zoe@students.example.org' };
 const user = { id: 3, username: 'teacher', first_name: 'Tom', last_name: 'Teacher', email: 'teacher@example.org' };
 const patch = { id: 4, msgid: 'a@b', date: '2026-11-20T10:00:00.000Z', name: '[1/2] proctree: walk', project_id: 1 };
@@ -25,8 +25,8 @@ const writers: [Shape, (ctx: R.Ctx) => R.Out][] = [
   ['embeddedCheck', (ctx) => R.embedCheck(ctx, check)],
   ['embeddedComment', (ctx) => R.embedComment(ctx, comment)],
   ['project', (ctx) => R.projectOut(ctx, 1, [user])],
-  ['user', (ctx) => R.userOut(ctx, user, false)],
-  ['userDetail', (ctx) => R.userOut(ctx, user, true)],
+  ['user', (ctx) => R.userOut(ctx, user, null)],
+  ['userDetail', (ctx) => R.userOut(ctx, user, R.DEFAULT_SETTINGS)],
   ['person', (ctx) => R.personOut(ctx, person, user)],
   ['patch', (ctx) => R.patchOut(ctx, patchRow, { submitter: person, delegate: user, series, check: 'success' })],
   ['patchDetail', (ctx) => R.patchOut(ctx, patchRow, { submitter: person, delegate: null, series: null, check: 'pending' }, { headers, content: 'c', diff: null })],

@@ -1,4 +1,4 @@
-// /api/, /api/1.0/ … /api/1.3/: Patchwork's REST API (git-pw, pwclient, b4 and scripts work unchanged); /api/patchbay/:
+// /api/, /api/1.0/ … /api/1.4/: Patchwork's REST API (git-pw, pwclient, b4 and scripts work unchanged); /api/patchbay/:
 // the maintainers' corrections Patchwork lacks (revision links, split, merge). Handlers call the API services only.
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods, RouteShorthandOptions } from 'fastify';
 import type { ApiService, ListResult, Parent } from '../../api/api.service.js';
@@ -7,7 +7,7 @@ import type { AuthService, Principal } from '../../api/auth.service.js';
 import { linkHeader, type RawQuery } from '../../api/query.js';
 import type { Out } from '../../api/represent.js';
 import { etagOf, noneMatchHits, type CachedAnswer, type ResponseCache } from '../../api/response-cache.js';
-import { VERSIONS, type ApiVersion } from '../../api/versions.js';
+import { hasVersion, LATEST, VERSIONS, type ApiVersion } from '../../api/versions.js';
 import { invalid, notAllowed, notFound } from '../../errors.js';
 import * as S from '../api-schemas.js';
 import { CREATED, NO_CONTENT, NOT_MODIFIED, OK } from '../error-handler.js';
@@ -25,7 +25,19 @@ export interface ApiDeps {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The API route's `Allow` header (resource() sets it). */
+    allow?: string;
+  }
+}
+
 const METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+/** Django's View.http_method_names order, in which DRF writes `Allow` (HEAD comes with GET, OPTIONS always). */
+const ALLOW_ORDER = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
+/** What DRF's OPTIONS (SimpleMetadata) says a view renders and parses. */
+const RENDERS = ['application/json'];
+const PARSES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'];
 const ID = ':id(^\\d+)';
 const CHILD = ':child(^\\d+)';
 
@@ -92,17 +104,50 @@ function sendJson(reply: FastifyReply, body: Out): FastifyReply {
   return reply.type(JSON_TYPE).send(Buffer.from(JSON.stringify(body)));
 }
 
+/** DRF's name of the view behind a path (its class name in words), which OPTIONS shows: "Patch Detail". */
+function viewName(path: string): string {
+  const parts = path.split('/').filter(Boolean).map((p) => (p.startsWith(':') ? ':' : p));
+  const noun: Record<string, string> = { projects: 'Project', users: 'User', people: 'Person', patches: 'Patch', covers: 'Cover', series: 'Series', events: 'Event', bundles: 'Bundle', checks: 'Check', comments: 'Comment', revision: 'Revision', split: 'Split', merge: 'Merge' };
+  if (!parts.length) return 'Index';
+  const last = parts[parts.length - 1]!;
+  const detail = last === ':';
+  const nouns = parts.filter((p) => p !== ':').map((p) => noun[p] ?? p);
+  // Nested comments keep their parent's noun (PatchCommentList); a check list also creates (CheckListCreate).
+  const words = nouns.length > 1 && nouns[nouns.length - 1] === 'Comment' ? nouns.slice(-2) : nouns.slice(-1);
+  const kind = detail ? 'Detail' : words[0] === 'Check' ? 'List Create' : ['Revision', 'Split', 'Merge'].includes(words[0]!) ? '' : 'List';
+  return [...words, kind].filter(Boolean).join(' ');
+}
+
+/** The `Allow` header of a route (its config, set by resource()): DRF sends it with every answer of a view. */
+function allowOf(req: FastifyRequest): string | undefined {
+  return req.routeOptions.config?.allow;
+}
+
+/** Sets `Allow` before anything else can answer (authentication included), as DRF's finalize_response does. */
+async function allowHeader(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const allow = allowOf(req);
+  if (allow) reply.header('allow', allow);
+}
+
 /**
- * Registers one resource path: the methods it serves (each with its schemas), 405 in Patchwork's shape for the others,
- * and the same without the trailing slash (Patchwork requires it; clients that drop it still get an answer).
+ * Registers one resource path: the methods it serves (each with its schemas), OPTIONS (DRF's metadata), 405 in
+ * Patchwork's shape for the others, every answer with DRF's `Allow`; and the same without the trailing slash
+ * (Patchwork requires it; clients that drop it still get an answer).
  */
 function resource(app: FastifyInstance, path: string, r: Resource, hidden: boolean): void {
   // fastify serves a prefixed '/' with and without the slash already (prefixTrailingSlash).
   const paths = path.endsWith('/') && path !== '/' ? [path, path.slice(0, -1)] : [path];
+  const methods = [...(r.get ? ['GET'] : []), ...(r.post ? ['POST'] : []), ...(r.patch ? ['PUT', 'PATCH'] : []), ...(r.delete ? ['DELETE'] : []), ...(r.get ? ['HEAD'] : []), 'OPTIONS'];
+  const allow = ALLOW_ORDER.filter((m) => methods.includes(m)).join(', ');
+  const description = (r.get ?? r.post ?? r.patch ?? r.delete)!.summary;
+  const name = viewName(path);
   for (const p of paths) {
     const hide = hidden || p !== path;
     const served: HTTPMethods[] = [];
-    const opts = (schema: Record<string, unknown>): RouteShorthandOptions => ({ schema: { tags: r.tags, ...(r.params ? { params: r.params } : {}), ...schema, ...(hide ? { hide: true } : {}) } });
+    const opts = (schema: Record<string, unknown>): RouteShorthandOptions => ({
+      config: { allow },
+      schema: { tags: r.tags, ...(r.params ? { params: r.params } : {}), ...schema, ...(hide ? { hide: true } : {}) },
+    });
     if (r.get) {
       const g = r.get;
       served.push('GET');
@@ -122,11 +167,14 @@ function resource(app: FastifyInstance, path: string, r: Resource, hidden: boole
       served.push('DELETE');
       app.delete(p, opts({ summary: r.delete.summary, response: { [NO_CONTENT]: { type: 'null' }, '4xx': S.error } }), r.delete.handler);
     }
-    const others = METHODS.filter((m) => !served.includes(m));
+    // DRF's OPTIONS: 200 with the view's metadata and its Allow (SimpleMetadata; no "actions", which depend on who asks).
+    app.options(p, { config: { allow }, schema: { hide: true } }, async (_req, reply) => sendJson(reply, { name, description, renders: RENDERS, parses: PARSES }));
+    const others: HTTPMethods[] = [...METHODS.filter((m) => !served.includes(m)), ...(served.includes('GET') ? [] : (['HEAD'] as HTTPMethods[]))];
     if (others.length) {
       app.route({
         method: others,
         url: p,
+        config: { allow },
         schema: { hide: true, response: { '4xx': S.error } },
         handler: async (req) => {
           throw notAllowed('method_not_allowed', `Method "${req.method}" not allowed.`);
@@ -189,7 +237,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
         summary: 'Show a comment (1.3+)',
         response: S.comment,
         handler: read(async (req) => {
-          if (version !== null && version !== '1.3') throw notFoundForVersion();
+          if (!hasVersion(version ?? LATEST, '1.3')) throw notFoundForVersion();
           const { id, child } = (req as ChildReq).params;
           return api.getComment(ctx(req), parentOf(kind, id), child);
         }),
@@ -205,7 +253,8 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       },
     });
 
-    app.addHook('onRequest', async (req) => {
+    app.addHook('onRequest', async (req, reply) => {
+      await allowHeader(req, reply);
       principals.set(req, await deps.auth.authenticate(req.headers.authorization, req.ip));
     });
     // Patchwork ignores a write without a body (its docs warn of exactly that); an empty body is an empty change here too.
@@ -223,6 +272,12 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
         tags: ['projects'],
         params: S.projectParam,
         get: { summary: 'Show a project (by id or link name)', response: S.project, handler: read((req) => api.getProject(ctx(req), (req as FastifyRequest<{ Params: { id: string } }>).params.id)) },
+        patch: {
+          summary: 'Update a project (its maintainers): web_url, scm_url, webscm_url; 1.2+ list_archive_url(_format), commit_url_format; 1.4 show_dependencies',
+          body: S.bodies.project,
+          response: S.project,
+          handler: write((req) => writes.updateProject(ctx(req), (req as FastifyRequest<{ Params: { id: string } }>).params.id, req.body as Body, who(req))),
+        },
       },
       hidden,
     );
@@ -231,7 +286,17 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     resource(
       app,
       `/users/${ID}/`,
-      { tags: ['users'], params: S.idParam, get: { summary: 'Show a user (authenticated; settings only on yourself)', response: S.user, handler: read((req) => api.getUser(ctx(req), (req as IdReq).params.id, who(req)), false) } },
+      {
+        tags: ['users'],
+        params: S.idParam,
+        get: { summary: 'Show a user (authenticated; settings only on yourself)', response: S.user, handler: read((req) => api.getUser(ctx(req), (req as IdReq).params.id, who(req)), false) },
+        patch: {
+          summary: 'Update yourself: first_name, last_name, and (1.2+) settings',
+          body: S.bodies.user,
+          response: S.user,
+          handler: write((req) => writes.updateUser(ctx(req), (req as IdReq).params.id, req.body as Body, who(req))),
+        },
+      },
       hidden,
     );
     resource(app, '/people/', { tags: ['people'], get: { summary: 'List people (authenticated)', query: S.queries.plain, response: S.person, list: true, handler: list((req) => api.listPeople(ctx(req), q(req), who(req)), false) } }, hidden);
@@ -251,7 +316,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
         params: S.idParam,
         get: { summary: 'Show a patch', response: S.patchDetail, handler: read((req) => api.getPatch(ctx(req), (req as IdReq).params.id)) },
         patch: {
-          summary: 'Update a patch (state, delegate, archived, commit_ref): maintainers, the delegate, the submitter',
+          summary: 'Update a patch (state, delegate, archived, commit_ref, pull_url; related from 1.2): maintainers, the delegate, the submitter',
           body: S.bodies.patch,
           response: S.patchDetail,
           handler: write((req) => writes.updatePatch(ctx(req), (req as IdReq).params.id, req.body as Body, who(req))),
@@ -358,7 +423,8 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
 function patchbayRoutes(deps: ApiDeps): FastifyPluginAsync {
   return async (app) => {
     const { writes } = deps;
-    app.addHook('onRequest', async (req) => {
+    app.addHook('onRequest', async (req, reply) => {
+      await allowHeader(req, reply);
       principals.set(req, await deps.auth.authenticate(req.headers.authorization, req.ip));
     });
     resource(
@@ -447,6 +513,8 @@ function notFoundForVersion() {
 
 export function apiRoutes(deps: ApiDeps): FastifyPluginAsync {
   return async (app) => {
+    // What maintainers set through PATCH /api/projects/N/ is kept in the database.
+    await deps.api.loadProjectSettings();
     await app.register(versionRoutes(deps, null), { prefix: '/api' });
     for (const v of VERSIONS) await app.register(versionRoutes(deps, v), { prefix: `/api/${v}` });
     await app.register(patchbayRoutes(deps), { prefix: '/api/patchbay' });
