@@ -82,7 +82,7 @@ describe('outbound worker', () => {
       db,
       mode: { kind: 'smtp', host: '127.0.0.1', port, url: `smtp://127.0.0.1:${port}` },
       dataDir: tempDir(),
-      retry: { baseMs: 100, maxMs: 200, giveUpMs: 1_500 },
+      retry: { baseMs: 100, maxMs: 200, giveUpMs: 5_000 }, // wide enough that a loaded machine still fits several attempts
       bounceThreshold: 5,
       hostname: 'patchbay.test',
       log,
