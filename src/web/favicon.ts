@@ -4,13 +4,13 @@
 /** A patch bay: four jacks on the header's dark grey, one cable plugged across. Coordinates on a 32×32 grid. */
 const BG = { color: '#24292f', radius: 6 };
 const JACKS = [
-  [10, 10],
-  [22, 10],
-  [10, 22],
-  [22, 22],
+  [9, 9],
+  [23, 9],
+  [9, 23],
+  [23, 23],
 ] as const;
-const JACK = { color: '#ffffff', radius: 4.5, width: 2.5 };
-const CABLE = { color: '#f0883e', from: [10, 10], to: [22, 22], width: 3.5 } as const;
+const JACK = { color: '#ffffff', radius: 3.75, width: 2.5 };
+const CABLE = { color: '#f0883e', from: [9, 9], to: [23, 23], width: 3.5 } as const;
 
 export function faviconSvg(): string {
   const jacks = JACKS.map(([x, y]) => `<circle cx="${x}" cy="${y}" r="${JACK.radius}" fill="none" stroke="${JACK.color}" stroke-width="${JACK.width}"/>`);
