@@ -80,3 +80,56 @@ function recordStartLine(text: string, e: CsvError): number {
   const blank = /^(?:[ \t]*\r?\n)*/.exec(bytes.subarray(good).toString('utf8'))![0];
   return before.split('\n').length + blank.split('\n').length - 1;
 }
+
+// --- what an import changes ---------------------------------------------------------------------------------------
+
+export interface RosterUpdate {
+  login: string;
+  /** Set when the name changed. */
+  name?: { from: string; to: string };
+  /** Addresses the file adds and drops for this student; both empty when only the name changed. */
+  emailsAdded: string[];
+  emailsRemoved: string[];
+}
+
+export interface RosterChanges {
+  added: RosterEntry[];
+  updated: RosterUpdate[];
+  unchanged: number;
+  /** Students stored but absent from the file: an import keeps them (`students remove` removes one). */
+  notInFile: { login: string; name: string }[];
+  /** Addresses the file gives to a login while a stored student absent from the file holds them. */
+  conflicts: { email: string; login: string; heldBy: string }[];
+}
+
+/** What importing `entries` over the `stored` roster would change; both sides' emails are lowercase already. */
+export function diffRoster(stored: readonly RosterEntry[], entries: readonly RosterEntry[]): RosterChanges {
+  const byLogin = new Map(stored.map((s) => [s.login, s]));
+  const inFile = new Set(entries.map((e) => e.login));
+  const holder = new Map<string, string>();
+  for (const s of stored) if (!inFile.has(s.login)) for (const m of s.emails) holder.set(m, s.login);
+  const changes: RosterChanges = { added: [], updated: [], unchanged: 0, notInFile: [], conflicts: [] };
+  for (const e of entries) {
+    for (const email of e.emails) {
+      const heldBy = holder.get(email);
+      if (heldBy !== undefined) changes.conflicts.push({ email, login: e.login, heldBy });
+    }
+    const s = byLogin.get(e.login);
+    if (!s) {
+      changes.added.push(e);
+      continue;
+    }
+    const before = new Set(s.emails);
+    const after = new Set(e.emails);
+    const update: RosterUpdate = {
+      login: e.login,
+      ...(s.name !== e.name ? { name: { from: s.name, to: e.name } } : {}),
+      emailsAdded: e.emails.filter((m) => !before.has(m)).sort(),
+      emailsRemoved: s.emails.filter((m) => !after.has(m)).sort(),
+    };
+    if (update.name || update.emailsAdded.length || update.emailsRemoved.length) changes.updated.push(update);
+    else changes.unchanged++;
+  }
+  changes.notInFile = stored.filter((s) => !inFile.has(s.login)).map((s) => ({ login: s.login, name: s.name }));
+  return changes;
+}

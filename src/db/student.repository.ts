@@ -35,3 +35,45 @@ export async function isStudentEmail(db: DbOrTx, projectId: number, email: strin
     .executeTakeFirst();
   return row !== undefined;
 }
+
+export interface StoredStudent extends RosterEntry {
+  id: number;
+  /** Series holding a patch attributed to this student (patches.student_id). */
+  series: number;
+}
+
+/** The project's roster by login, each student with their addresses (sorted) and how many series they sent. */
+export async function listStudents(db: DbOrTx, projectId: number): Promise<StoredStudent[]> {
+  const rows = await db
+    .selectFrom('students')
+    .select(['students.id', 'students.login', 'students.name'])
+    .select((eb) =>
+      eb
+        .selectFrom('patches')
+        .select((x) => x.fn.count<number>('patches.series_id').distinct().as('n'))
+        .whereRef('patches.student_id', '=', 'students.id')
+        .as('series'),
+    )
+    .where('students.project_id', '=', projectId)
+    .orderBy('students.login')
+    .execute();
+  if (!rows.length) return [];
+  const emails = await db
+    .selectFrom('student_emails')
+    .select(['student_id', 'email'])
+    .where('student_id', 'in', rows.map((r) => r.id))
+    .orderBy('email')
+    .execute();
+  const byStudent = new Map<number, string[]>();
+  for (const e of emails) byStudent.set(e.student_id, [...(byStudent.get(e.student_id) ?? []), e.email]);
+  return rows.map((r) => ({ id: r.id, login: r.login, name: r.name, emails: byStudent.get(r.id) ?? [], series: Number(r.series ?? 0) }));
+}
+
+/**
+ * Deletes one student and their addresses. Their patches keep `student_id` (ids are AUTOINCREMENT, never reused):
+ * the series stay a student's work, never read as nobody's, and nobody else is credited with them.
+ */
+export async function deleteStudent(db: DbOrTx, studentId: number): Promise<void> {
+  await db.deleteFrom('student_emails').where('student_id', '=', studentId).execute();
+  await db.deleteFrom('students').where('id', '=', studentId).execute();
+}

@@ -119,3 +119,22 @@ export async function userByTokenHash(db: DbOrTx, keyHash: string): Promise<User
     .where('api_tokens.key_hash', '=', keyHash)
     .executeTakeFirst();
 }
+
+export interface UserListRow extends UserSummary {
+  has_password: 0 | 1;
+  tokens: number;
+}
+
+/** Every user for the operator's list: no password hash or token, only whether there is one and how many. */
+export async function listAllUsers(db: DbOrTx): Promise<UserListRow[]> {
+  const rows = await db
+    .selectFrom('users')
+    .select(SUMMARY)
+    .select((eb) => [
+      eb.case().when('password_hash', 'is not', null).then(1).else(0).end().as('has_password'),
+      eb.selectFrom('api_tokens').select((x) => x.fn.countAll<number>().as('n')).whereRef('api_tokens.user_id', '=', 'users.id').as('tokens'),
+    ])
+    .orderBy('email')
+    .execute();
+  return rows.map((r) => ({ ...r, has_password: r.has_password ? 1 : 0, tokens: Number(r.tokens ?? 0) }));
+}

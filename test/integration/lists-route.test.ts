@@ -97,13 +97,13 @@ describe('lists routes and subscription service', () => {
     const page = await app.inject({ method: 'GET', url });
     assert.equal(page.statusCode, 200);
     assert.match(page.body, /<title>Leave the Proctree/);
-    assert.match(page.body, /Unsubscribe leave@example\.com from the Proctree/);
+    assert.match(page.body, /Unsubscribe <strong>leave@example\.com<\/strong> from the Proctree/);
     assert.match(page.body, /<button type="submit">Confirm unsubscription<\/button>/);
     assert.equal((await sub('leave@example.com'))?.state, 'active');
     const done = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
     assert.equal(done.statusCode, 200);
     assert.match(String(done.headers['content-type']), /^text\/html/);
-    assert.match(done.body, /leave@example\.com has left the Proctree/);
+    assert.match(done.body, /<strong>leave@example\.com<\/strong> has left the Proctree/);
     assert.equal((await sub('leave@example.com'))?.state, 'unsubscribed');
     assert.deepEqual((await mailsTo('leave@example.com')).map((m) => m.kind), ['confirm-unsubscribe', 'goodbye']);
   });
@@ -116,8 +116,8 @@ describe('lists routes and subscription service', () => {
     assert.match(page.body, /<button type="submit">Confirm subscription<\/button>/);
     const done = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' }, payload: '' });
     assert.equal(done.statusCode, 200);
-    assert.match(done.body, /<title>Subscribed<\/title>/);
-    assert.match(done.body, /page@example\.com is now subscribed/);
+    assert.match(done.body, /<title>Subscribed · patchbay<\/title>/);
+    assert.match(done.body, /<strong>page@example\.com<\/strong> is now subscribed/);
   });
 
   it('refuses a one-click POST without "List-Unsubscribe=One-Click", and leaves the subscriber', async () => {
@@ -172,21 +172,43 @@ describe('lists routes and subscription service', () => {
     assert.equal((await listOutbound(db)).length, before);
   });
 
-  it('escapes the list name and the address on every page', async () => {
-    await service.subscribe('proctree', 'esc@example.com', null, { kind: 'web' });
-    const [confirm] = await mailsTo('esc@example.com');
+  it("shows every list page in the site's layout and stylesheet, the list name and address escaped", async () => {
+    // The address's local part carries the characters HTML escapes; RFC 5321 allows them quoted-free in a local part.
+    const email = "o'hara&co@example.com";
+    await service.subscribe('proctree', email, null, { kind: 'web' });
+    const [confirm] = await mailsTo(email);
     const token = await tokenOf(confirm!.raw);
+    await service.adminAdd('proctree', 'gone@example.com', null);
+    const unsubscribe = (await sub('gone@example.com'))!.token;
+    const form = { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' };
     const pages = [
       await app.inject({ method: 'GET', url: '/lists/proctree/subscribe' }),
       await app.inject({ method: 'GET', url: `/lists/proctree/confirm/${token}` }),
-      await app.inject({ method: 'POST', url: '/lists/proctree/subscribe', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'email=esc%40example.com' }),
+      await app.inject({ method: 'POST', url: '/lists/proctree/subscribe', headers: form, payload: `email=${encodeURIComponent(email)}` }),
+      await app.inject({ method: 'GET', url: `/lists/proctree/unsubscribe/${unsubscribe}` }),
+      await app.inject({ method: 'POST', url: `/lists/proctree/confirm/${token}`, headers: form, payload: '' }),
+      await app.inject({ method: 'POST', url: `/lists/proctree/unsubscribe/${unsubscribe}`, headers: form, payload: 'List-Unsubscribe=One-Click' }),
     ];
     for (const page of pages) {
       assert.match(String(page.headers['content-type']), /^text\/html/);
+      assert.ok([200, 202].includes(page.statusCode), page.body);
       assert.ok(page.body.includes('Proctree &quot;Syscall&quot; &lt;&amp;&gt;'), page.body);
       assert.ok(!page.body.includes('<&>'));
       assert.equal(page.headers['cache-control'], 'no-store');
+      // The site's frame: its stylesheet, its icon, its navigation bar with the list's project.
+      assert.match(page.body, /<link rel="stylesheet" href="\/static\/style\.css">/);
+      assert.match(page.body, /<link rel="icon" href="\/favicon\.ico"/);
+      assert.match(page.body, /<header class="top">[\s\S]*<a href="\/project\/proctree\/list\/">Proctree &quot;Syscall&quot; &lt;&amp;&gt;<\/a>/);
+      assert.match(page.body, /<title>[^<]* · patchbay<\/title>/);
+      assert.match(page.body, /<section class="list-page" id="list-[a-z-]+">/);
     }
+    for (const page of [pages[1]!, pages[2]!, pages[4]!]) {
+      assert.ok(page.body.includes('o&#x27;hara&amp;co@example.com'), page.body);
+      assert.ok(!page.body.includes(email));
+    }
+    assert.match(pages[1]!.body, /<form class="stacked" method="post" action="\/lists\/proctree\/confirm\/[A-Za-z0-9_-]+">/);
+    assert.match(pages[4]!.body, /<title>Subscribed · patchbay<\/title>/);
+    assert.match(pages[5]!.body, /<title>Unsubscribed · patchbay<\/title>/);
   });
 
   it('keeps the first confirmation code valid when the same address asks twice', async () => {

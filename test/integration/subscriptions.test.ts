@@ -149,7 +149,7 @@ describe('subscriptions (server as a process)', () => {
     const page = await fetch(url);
     assert.equal(page.status, 200);
     const html = await page.text();
-    assert.match(html, /<form method="post" action="\/lists\/proctree\/unsubscribe\/[A-Za-z0-9_-]+">/);
+    assert.match(html, /<form class="stacked" method="post" action="\/lists\/proctree\/unsubscribe\/[A-Za-z0-9_-]+">/);
     assert.match(html, /name="List-Unsubscribe" value="One-Click"/);
     assert.equal((await subscriber('alice@example.com'))?.state, 'active', 'a GET changes nothing');
 
@@ -216,7 +216,7 @@ describe('subscriptions (server as a process)', () => {
     const form = await fetch(`${base}/subscribe`);
     assert.equal(form.status, 200);
     const formHtml = await form.text();
-    assert.match(formHtml, /<form method="post" action="\/lists\/proctree\/subscribe">/);
+    assert.match(formHtml, /<form class="stacked" method="post" action="\/lists\/proctree\/subscribe">/);
     assert.ok(formHtml.includes('Proctree &lt;Syscall&gt; &amp; Friends'), 'the list name is escaped');
     assert.ok(!formHtml.includes('<Syscall>'));
 
@@ -239,7 +239,7 @@ describe('subscriptions (server as a process)', () => {
     const page = await fetch(link);
     assert.equal(page.status, 200);
     const pageHtml = await page.text();
-    assert.match(pageHtml, new RegExp(`<form method="post" action="/lists/proctree/confirm/${token}">`));
+    assert.match(pageHtml, new RegExp(`<form class="stacked" method="post" action="/lists/proctree/confirm/${token}">`));
     assert.equal((await subscriber('carol@example.net'))?.state, 'pending', 'opening the link changes nothing');
 
     const done = await fetch(link, { method: 'POST', headers: { accept: 'application/json' } });
@@ -364,7 +364,10 @@ describe('subscribers and students CLI (real processes)', () => {
     fs.writeFileSync(good, 'login,name,email\nalice,"Liddell, Alice",alice@example.com,alice@home.example\nbob,Bob,bob@example.com\n');
     const ok = await cli('students', 'import', '--project', 'proctree', good);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(ok.stdout, 'imported 2 students into proctree\n');
+    assert.equal(
+      ok.stdout,
+      'added    alice (Liddell, Alice) alice@example.com, alice@home.example\nadded    bob (Bob) bob@example.com\nproctree: 2 added, 0 updated, 0 unchanged, 0 not in the file kept\n',
+    );
     const students = await withDb(data, (db) =>
       db.selectFrom('students').innerJoin('student_emails', 'student_emails.student_id', 'students.id').select(['login', 'name', 'email']).orderBy('email').execute(),
     );

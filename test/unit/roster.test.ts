@@ -1,7 +1,7 @@
 // Roster CSV parsing: header row, quoted fields with commas, several emails, and refusals with their line numbers.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseRoster } from '../../src/config/roster.js';
+import { diffRoster, parseRoster } from '../../src/config/roster.js';
 
 describe('roster parsing', () => {
   it('reads login, name and every email, skipping the header row, comments and blank lines', () => {
@@ -59,4 +59,47 @@ describe('roster parsing', () => {
       });
     });
   }
+
+  describe('what an import changes', () => {
+    const stored = [
+      { login: 'alice', name: 'Alice', emails: ['alice@example.com'] },
+      { login: 'bob', name: 'Bob', emails: ['bob@example.com', 'bob@home.example'] },
+      { login: 'carol', name: 'Carol', emails: ['carol@example.com'] },
+    ];
+
+    it('finds nothing to change when the file holds what is stored (a repeated import)', () => {
+      const c = diffRoster(stored, stored);
+      assert.deepEqual(c, { added: [], updated: [], unchanged: 3, notInFile: [], conflicts: [] });
+    });
+
+    it('reports added students, changed names and addresses, and stored students the file leaves out', () => {
+      const c = diffRoster(stored, [
+        { login: 'alice', name: 'Alice Liddell', emails: ['alice@example.com'] },
+        { login: 'bob', name: 'Bob', emails: ['bob@example.com', 'bob@uni.example'] },
+        { login: 'dave', name: 'Dave', emails: ['dave@example.com'] },
+      ]);
+      assert.deepEqual(c.added, [{ login: 'dave', name: 'Dave', emails: ['dave@example.com'] }]);
+      assert.deepEqual(c.updated, [
+        { login: 'alice', name: { from: 'Alice', to: 'Alice Liddell' }, emailsAdded: [], emailsRemoved: [] },
+        { login: 'bob', emailsAdded: ['bob@uni.example'], emailsRemoved: ['bob@home.example'] },
+      ]);
+      assert.equal(c.unchanged, 0);
+      assert.deepEqual(c.notInFile, [{ login: 'carol', name: 'Carol' }]);
+      assert.deepEqual(c.conflicts, []);
+    });
+
+    it('flags an address the file gives away while a student left out of the file still holds it', () => {
+      const c = diffRoster(stored, [{ login: 'dave', name: 'Dave', emails: ['dave@example.com', 'carol@example.com'] }]);
+      assert.deepEqual(c.conflicts, [{ email: 'carol@example.com', login: 'dave', heldBy: 'carol' }]);
+    });
+
+    it('lets an address move between two students who are both in the file', () => {
+      const c = diffRoster(stored, [
+        { login: 'alice', name: 'Alice', emails: ['alice@example.com', 'carol@example.com'] },
+        { login: 'carol', name: 'Carol', emails: ['carol@uni.example'] },
+      ]);
+      assert.deepEqual(c.conflicts, []);
+      assert.deepEqual(c.updated.map((u) => u.login), ['alice', 'carol']);
+    });
+  });
 });

@@ -1,9 +1,11 @@
 // /lists/:slug/…: subscribe form, confirmation pages (POST only changes state) and RFC 8058 one-click unsubscribe.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { invalid } from '../../errors.js';
-import type { SubscriptionService } from '../../smtp/subscription.service.js';
+import { archiveRoot } from '../../mail/archive-layout.js';
+import type { ListSummary, SubscriptionService } from '../../smtp/subscription.service.js';
 import { ACCEPTED, OK } from '../error-handler.js';
-import { renderListPage, type ListPage } from '../list-pages.js';
+import { viewerOf } from '../viewer.js';
+import { createViews, type Views } from '../views.js';
 
 export type ListsDeps = Pick<
   SubscriptionService,
@@ -38,12 +40,16 @@ function wantsHtml(req: FastifyRequest): boolean {
   return String(req.headers.accept ?? '').includes('text/html');
 }
 
-function html(reply: FastifyReply, page: ListPage, data: object): FastifyReply {
+type ListPage = 'list-subscribe' | 'list-subscribe-sent' | 'list-confirm' | 'list-done' | 'list-unsubscribe';
+
+/** The site's layout and stylesheet around the list's page; every value is escaped by the views' templates. */
+function html(views: Views, req: FastifyRequest, reply: FastifyReply, page: ListPage, title: string, list: ListSummary, data: object): FastifyReply {
+  const frame = { title, viewer: viewerOf(req), project: { slug: list.slug, name: list.name, archive: archiveRoot(list.slug) } };
   // No cache: the pages show a person's address and a token-bearing form.
-  return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderListPage(page, data));
+  return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(views.render(page, frame, { ...data, list }));
 }
 
-export function listsRoutes(deps: ListsDeps): FastifyPluginAsync {
+export function listsRoutes(deps: ListsDeps, views: Views = createViews()): FastifyPluginAsync {
   return async (app) => {
     // RFC 8058 §3.1: the one-click POST body may come as multipart/form-data; read with the platform's form parser.
     app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: FORM_LIMIT }, async (req: FastifyRequest, body: Buffer) => {
@@ -61,7 +67,7 @@ export function listsRoutes(deps: ListsDeps): FastifyPluginAsync {
 
     app.get<{ Params: SlugParams }>('/lists/:slug/subscribe', { schema: { params: slugOnly } }, async (req, reply) => {
       const list = deps.list(req.params.slug);
-      return html(reply, 'subscribe', { list, action: `/lists/${list.slug}/subscribe` });
+      return html(views, req, reply, 'list-subscribe', `Subscribe to ${list.name}`, list, { action: `/lists/${list.slug}/subscribe` });
     });
 
     app.post<{ Params: SlugParams; Body: { email: string; name?: string } }>(
@@ -82,7 +88,7 @@ export function listsRoutes(deps: ListsDeps): FastifyPluginAsync {
         const r = await deps.subscribe(list.slug, req.body.email, req.body.name ?? null, { kind: 'web' });
         // Already-subscribed gets the same answer (its owner is told by mail): the form reveals no membership.
         reply.status(ACCEPTED);
-        if (wantsHtml(req)) return html(reply, 'subscribe-sent', { list, email: r.email });
+        if (wantsHtml(req)) return html(views, req, reply, 'list-subscribe-sent', 'Check your mail', list, { email: r.email });
         return { status: 'confirmation-sent', email: r.email, list: list.slug };
       },
     );
@@ -91,12 +97,8 @@ export function listsRoutes(deps: ListsDeps): FastifyPluginAsync {
     app.get<{ Params: TokenParams }>('/lists/:slug/confirm/:token', { schema: { params: slugAndToken } }, async (req, reply) => {
       const { email, action, list } = await deps.pendingConfirmation(req.params.slug, req.params.token);
       const joining = action === 'subscribe';
-      return html(reply, 'confirm', {
-        title: joining ? `Join the ${list.name} list` : `Leave the ${list.name} list`,
-        question: joining ? `Subscribe ${email} to the ${list.name} list (${list.list})?` : `Unsubscribe ${email} from the ${list.name} list (${list.list})?`,
-        button: joining ? 'Confirm subscription' : 'Confirm unsubscription',
-        action: `/lists/${list.slug}/confirm/${req.params.token}`,
-      });
+      const title = joining ? `Join the ${list.name} list` : `Leave the ${list.name} list`;
+      return html(views, req, reply, 'list-confirm', title, list, { joining, email, action: `/lists/${list.slug}/confirm/${req.params.token}` });
     });
 
     app.post<{ Params: TokenParams }>(
@@ -105,19 +107,14 @@ export function listsRoutes(deps: ListsDeps): FastifyPluginAsync {
       async (req, reply) => {
         const r = await deps.confirm(req.params.token, req.params.slug, { kind: 'web' });
         if (!wantsHtml(req)) return { status: r.action === 'subscribe' ? 'subscribed' : 'unsubscribed', email: r.email, state: r.state, list: r.list.slug };
-        return html(reply, 'done', {
-          title: r.action === 'subscribe' ? 'Subscribed' : 'Unsubscribed',
-          message:
-            r.action === 'subscribe'
-              ? `${r.email} is now subscribed to the ${r.list.name} list. Post to ${r.list.list}.`
-              : `${r.email} has left the ${r.list.name} list.`,
-        });
+        const joined = r.action === 'subscribe';
+        return html(views, req, reply, 'list-done', joined ? 'Subscribed' : 'Unsubscribed', r.list, { joined, email: r.email });
       },
     );
 
     app.get<{ Params: TokenParams }>('/lists/:slug/unsubscribe/:token', { schema: { params: slugAndToken } }, async (req, reply) => {
       const { email, list } = await deps.unsubscribeTarget(req.params.slug, req.params.token);
-      return html(reply, 'unsubscribe', { email, list, action: `/lists/${list.slug}/unsubscribe/${req.params.token}` });
+      return html(views, req, reply, 'list-unsubscribe', `Leave the ${list.name} list`, list, { email, action: `/lists/${list.slug}/unsubscribe/${req.params.token}` });
     });
 
     // RFC 8058 §3.1: an unauthenticated POST of "List-Unsubscribe=One-Click", no cookies, unsubscribes at once.
@@ -135,7 +132,7 @@ export function listsRoutes(deps: ListsDeps): FastifyPluginAsync {
         const list = deps.list(req.params.slug);
         const r = await deps.unsubscribeOneClick(list.slug, req.params.token);
         if (!wantsHtml(req)) return { status: 'unsubscribed', email: r.email, state: r.state, list: list.slug };
-        return html(reply, 'done', { title: 'Unsubscribed', message: `${r.email} has left the ${list.name} list.` });
+        return html(views, req, reply, 'list-done', 'Unsubscribed', list, { joined: false, email: r.email });
       },
     );
   };
