@@ -346,7 +346,7 @@ export class TreeService {
         await fn(p);
       } catch (e) {
         // A missing local tree is told once, in plain words, when the server starts (main.ts): no stack every round.
-        if (e instanceof AppError && e.code === 'tree_missing') this.log.debug({ slug: p.slug, url: p.url }, e.message);
+        if (e instanceof AppError && e.code === 'tree_unavailable' && missingLocalTree(p.url)) this.log.debug({ slug: p.slug, url: p.url }, e.message);
         else this.log.error({ slug: p.slug, err: e }, 'tree maintenance failed');
       }
     }
@@ -393,7 +393,7 @@ export class TreeService {
     // The time the fetch started: whatever the upstream got after it is not covered.
     const started = new Date();
     if (!this.hasMirror(p)) {
-      if (missingLocalTree(p.url)) throw unavailable('tree_missing', `the tree of ${p.slug} (${p.url}) does not exist; there is no mirror yet`);
+      if (missingLocalTree(p.url)) throw unavailable('tree_unavailable', `the tree of ${p.slug} (${p.url}) does not exist; there is no mirror yet`);
       // Cloned beside and renamed, so a crash mid-clone never leaves a half mirror at the real path.
       const tmp = `${p.mirror}.tmp`;
       await removeTree(tmp);

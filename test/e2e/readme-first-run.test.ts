@@ -17,6 +17,7 @@ import { SEND_EMAIL_SKIP } from '../helpers/pipeline-e2e.js';
 import { runCommand, type CommandResult } from '../helpers/run-command.js';
 import { ROOT } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
+import { keepLogs } from '../helpers/worker-process.js';
 
 // The tree projects/example.yaml names (~ is the home folder) and what scripts/kernel-tree.sh needs to (re)make it.
 const TREE = path.join(os.homedir(), '.cache/patchbay/linux.git');
@@ -94,6 +95,9 @@ describe('the README\'s first run on a fresh clone', { skip: SKIP }, () => {
       process.kill(-server.pid, 'SIGTERM');
       await serverExited;
     }
+    keepLogs({ stderr: () => serverOut + serverErr }, new Map());
+    // The clone holds the mirror and worktree slots of the kernel tree (gigabytes): gone with the test.
+    fs.rmSync(path.dirname(clone), { recursive: true, force: true });
   });
 
   it('has the four blocks in the order a newcomer runs them', () => {
