@@ -1,4 +1,5 @@
 // The `patchbay` command line: `serve` and the operator commands, each a thin call into services.
+import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { isAppError } from './errors.js';
 import type { Flags } from './config/config.js';
@@ -12,6 +13,22 @@ import { studentsCommand } from './cli/students.command.js';
 import { tokenCommand } from './cli/token.command.js';
 import { userCommand } from './cli/user.command.js';
 import { workerCommand } from './cli/worker.command.js';
+import { serveDefaults } from './cli/serve-help.js';
+import { setupStudentCommand } from './cli/setup-student.command.js';
+
+/** The version of package.json, the one `patchbay --version` prints. */
+export function patchbayVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Appends "(default: …)" to each of the command's options that has a default and whose text does not give it. */
+function showDefaults(cmd: Command, defaults: Record<string, string>): void {
+  for (const o of cmd.options) {
+    const d = defaults[o.attributeName()];
+    if (d !== undefined && !/\bdefault\b/.test(o.description)) o.description = `${o.description} (default: ${d})`;
+  }
+}
 
 function serverOptions(cmd: Command): Command {
   return cmd
@@ -22,11 +39,12 @@ function serverOptions(cmd: Command): Command {
 export function buildCli(): Command {
   const program = new Command('patchbay').description('Patch review, mailing list and CI for projects that work by mail');
   program.exitOverride();
+  program.version(patchbayVersion(), '-V, --version', 'print the version of patchbay');
   // Each command's options belong to it, in order: `worker token create NAME --data DIR` gives --data to the token
   // command, not to `worker` (commander otherwise splits the words before a subcommand from the options after it).
   program.enablePositionalOptions();
 
-  serverOptions(program.command('serve').description('run the SMTP and HTTP servers'))
+  const serveCmd = serverOptions(program.command('serve').description('run the SMTP and HTTP servers'))
     .option('--smtp-host <host>', 'SMTP listen address (PATCHBAY_SMTP_HOST)')
     .option('--smtp-port <n>', 'SMTP port, 0 = any free port (PATCHBAY_SMTP_PORT)')
     .option('--http-host <host>', 'HTTP listen address (PATCHBAY_HTTP_HOST)')
@@ -79,6 +97,7 @@ export function buildCli(): Command {
         process.once('SIGINT', onSignal);
       });
     });
+  showDefaults(serveCmd, serveDefaults());
 
   subscribersCommand(program);
   studentsCommand(program);
@@ -89,6 +108,7 @@ export function buildCli(): Command {
   tokenCommand(program);
   doctorCommand(program);
   workerCommand(program);
+  setupStudentCommand(program);
   return program;
 }
 

@@ -28,6 +28,7 @@ import { createApi } from './api/create-api.js';
 import { XmlRpcService } from './api/xmlrpc.service.js';
 import { createArchiveService } from './web/archive.service.js';
 import { createPipeline, type Pipeline } from './pipeline/create-pipeline.js';
+import { missingLocalTree } from './pipeline/tree.service.js';
 import { createWebParts } from './web/create-web.js';
 import { createQueueWatch } from './queue/create-queue-watch.js';
 import { QueueTransport } from './queue/queue-transport.service.js';
@@ -243,6 +244,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
   const smtpAddress = await smtp.start();
   process.stdout.write(`smtp listening on ${hostForUrl(smtpAddress.address)}:${smtpAddress.port}\n`);
   process.stdout.write(`http listening on http://${hostForUrl(httpAddress.address)}:${httpAddress.port}\n`);
+  warnMissingTrees(projects);
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
@@ -258,6 +260,17 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       await core.close();
     })());
   return { config, smtp: smtpAddress, http: httpAddress, baseUrl: urls.base, stop };
+}
+
+/** One plain line per local tree that does not exist, naming its projects and how the demo's tree is made. */
+function warnMissingTrees(projects: readonly Project[]): void {
+  const missing = new Map<string, string[]>();
+  for (const p of projects) if (p.tree && missingLocalTree(p.tree.url)) missing.set(p.tree.url, [...(missing.get(p.tree.url) ?? []), p.slug]);
+  for (const [url, slugs] of missing) {
+    process.stderr.write(
+      `patchbay: no git tree at ${url} (project${slugs.length > 1 ? 's' : ''} ${slugs.join(', ')}): their series get no CI run until it exists; make the demo tree with: bash scripts/kernel-tree.sh\n`,
+    );
+  }
 }
 
 function hostForUrl(address: string): string {

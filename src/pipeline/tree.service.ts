@@ -118,6 +118,12 @@ function normaliseUrl(url: string): string {
   return path.resolve(url);
 }
 
+/** A tree given as a local path that does not exist (the demo's tree before `scripts/kernel-tree.sh` made it). */
+export function missingLocalTree(url: string): boolean {
+  const u = normaliseUrl(url);
+  return path.isAbsolute(u) && !fs.existsSync(u);
+}
+
 export function formatAge(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 120) return `${s} s`;
@@ -339,7 +345,9 @@ export class TreeService {
       try {
         await fn(p);
       } catch (e) {
-        this.log.error({ slug: p.slug, err: e }, 'tree maintenance failed');
+        // A missing local tree is told once, in plain words, when the server starts (main.ts): no stack every round.
+        if (e instanceof AppError && e.code === 'tree_unavailable' && missingLocalTree(p.url)) this.log.debug({ slug: p.slug, url: p.url }, e.message);
+        else this.log.error({ slug: p.slug, err: e }, 'tree maintenance failed');
       }
     }
   }
@@ -385,6 +393,7 @@ export class TreeService {
     // The time the fetch started: whatever the upstream got after it is not covered.
     const started = new Date();
     if (!this.hasMirror(p)) {
+      if (missingLocalTree(p.url)) throw unavailable('tree_unavailable', `the tree of ${p.slug} (${p.url}) does not exist; there is no mirror yet`);
       // Cloned beside and renamed, so a crash mid-clone never leaves a half mirror at the real path.
       const tmp = `${p.mirror}.tmp`;
       await removeTree(tmp);

@@ -70,6 +70,17 @@ export function resolveRecipient(address: string, table: RecipientTable): Resolu
   return { kind: 'unknown', reason: 'no-such-user' };
 }
 
+/**
+ * Whether an outside address (not one of our domains) is taken in a transaction that already holds these mailboxes.
+ * Only beside a post to a list or a bot address (git send-email names the list first, then the Ccs it adds: the
+ * patch's author, Signed-off-by, Cc: trailers): the mail is filed there and the outside address gets nothing from us,
+ * so patchbay is never a relay; refusing it instead would abort the student's whole send (git send-email stops at
+ * the first refused RCPT). Alone, or beside -request/-bounces/postmaster only, an outside address is a relay attempt.
+ */
+export function acceptsOutsideBeside(mailboxes: readonly Mailbox[]): boolean {
+  return mailboxes.some((m) => m.route === 'list' || m.route === 'bot');
+}
+
 export function encodeVerp(bounces: string, subscriber: string): string {
   const at = bounces.lastIndexOf('@');
   const s = subscriber.toLowerCase();

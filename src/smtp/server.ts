@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { addressKey, ConnectionSlots } from './connection-slots.js';
 import type { IntakeService } from './intake.service.js';
 import { RateLimiter } from './rate-limit.js';
-import { resolveRecipient, type Mailbox, type RecipientTable } from './recipients.js';
+import { acceptsOutsideBeside, resolveRecipient, type Mailbox, type RecipientTable } from './recipients.js';
 import { toSmtpError, type SmtpReplyError } from './reply-codes.js';
 import { SessionGuard } from './session-guard.js';
 
@@ -202,12 +202,31 @@ export class SmtpEdge {
 
   private onRcptTo(address: string, session: Session, cb: (err?: Error | null) => void): void {
     const state = (session.patchbay ??= { mailboxes: [] });
+    const refuse = (e: AppError) => {
+      // Every refused recipient is logged with its reason: a sender's client often shows only "send failed".
+      this.opts.log.warn(
+        { remote: session.remoteAddress, sessionId: session.id, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcpt: address, reason: e.code },
+        `recipient refused: ${e.message}`,
+      );
+      cb(toSmtpError(e));
+    };
     if (session.envelope.rcptTo.length >= this.opts.limits.maxRecipients) {
-      return cb(toSmtpError(new AppError('rate_limited', 'too_many_recipients', 'Too many recipients')));
+      return refuse(new AppError('rate_limited', 'too_many_recipients', 'Too many recipients'));
     }
     const r = resolveRecipient(address, this.opts.recipients);
-    if (r.kind === 'relay') return cb(toSmtpError(new AppError('forbidden', 'relay_denied', `<${address}>: Relay access denied`)));
-    if (r.kind === 'unknown') return cb(toSmtpError(new AppError('not_found', 'no_such_user', `<${address}>: Recipient address rejected: no such mailbox`)));
+    if (r.kind === 'relay') {
+      const taken = state.mailboxes.map((m) => m.mailbox);
+      if (!acceptsOutsideBeside(taken)) {
+        return refuse(new AppError('forbidden', 'relay_denied', `<${address}>: Relay access denied (patchbay takes mail only for its lists; name a list first)`));
+      }
+      // Taken beside the list post and relayed to no one (recipients.ts, acceptsOutsideBeside): never an open relay.
+      this.opts.log.info(
+        { remote: session.remoteAddress, sessionId: session.id, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcpt: address, beside: taken.map((m) => m.slug) },
+        'outside recipient accepted beside a list post, not relayed',
+      );
+      return cb();
+    }
+    if (r.kind === 'unknown') return refuse(new AppError('not_found', 'no_such_user', `<${address}>: Recipient address rejected: no such mailbox`));
     state.mailboxes.push({ mailbox: r.mailbox, address: r.recipient });
     cb();
   }

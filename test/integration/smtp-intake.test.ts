@@ -1,5 +1,6 @@
 // SMTP intake through a real socket against the server as a process: recipients, limits, storage, duplicates.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase } from '../../src/db/database.js';
@@ -7,6 +8,7 @@ import { listMails } from '../../src/db/mail.repository.js';
 import { DEMO, projectsDir, tempDir } from '../helpers/dirs.js';
 import { startServer, type ServerProcess } from '../helpers/server-process.js';
 import { openDialog, sendMessage } from '../helpers/smtp-dialog.js';
+import { waitFor } from '../helpers/wait.js';
 
 const LIST = DEMO.list;
 const mail = (id: string, subject = 'hello') =>
@@ -54,6 +56,49 @@ describe('SMTP intake', () => {
     const d = await openDialog(server.smtpPort);
     await d.send('EHLO t');
     await d.send('MAIL FROM:<alice@example.com>');
+    assert.match(await d.send('RCPT TO:<victim@gmail.example>'), /^550 5\.7\.1 /);
+    d.close();
+  });
+
+  it('logs each refused recipient at warn with the client address, sender, recipient and reason', async () => {
+    const d = await openDialog(server.smtpPort);
+    await d.send('EHLO t');
+    await d.send('MAIL FROM:<mallory@example.com>');
+    assert.match(await d.send('RCPT TO:<target@elsewhere.example>'), /^550 5\.7\.1 .*Relay access denied/);
+    assert.match(await d.send('RCPT TO:<ghost@lists.example.org>'), /^550 5\.1\.1 /);
+    d.close();
+    const refusals = () => server
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string; remote?: string; from?: string; rcpt?: string; reason?: string })
+      .filter((l) => l.from === 'mallory@example.com');
+    const refused = await waitFor('both refusals logged', () => (refusals().length >= 2 ? refusals() : undefined));
+    assert.deepEqual(
+      refused.map((l) => [l.level, l.remote, l.rcpt, l.reason]),
+      [
+        [40, '127.0.0.1', 'target@elsewhere.example', 'relay_denied'],
+        [40, '127.0.0.1', 'ghost@lists.example.org', 'no_such_user'],
+      ],
+    );
+  });
+
+  it('takes an outside Cc named after the list, files the post once and relays it to no one', async () => {
+    const { replies, final } = await sendMessage(server.smtpPort, 'alice@example.com', [LIST, 'teacher@university.example'], mail('cc-outside@example.com'));
+    assert.match(replies[3]!, /^250 /, 'the outside Cc is accepted');
+    assert.match(final, /^250 /);
+    const rows = (await stored()).filter((m) => m.msgid === 'cc-outside@example.com');
+    assert.deepEqual(rows.map((r) => r.route), ['list']);
+    const outbox = path.join(data, 'outbox');
+    const queued = fs.existsSync(outbox) ? fs.readdirSync(outbox).map((f) => fs.readFileSync(path.join(outbox, f), 'latin1')) : [];
+    assert.equal(queued.filter((m) => m.includes('teacher@university.example')).length, 0, 'no copy goes to the outside address');
+  });
+
+  it('refuses an outside address beside a -request address only, as a relay attempt', async () => {
+    const d = await openDialog(server.smtpPort);
+    await d.send('EHLO t');
+    await d.send('MAIL FROM:<alice@example.com>');
+    assert.match(await d.send('RCPT TO:<proctree-request@lists.example.org>'), /^250 /);
     assert.match(await d.send('RCPT TO:<victim@gmail.example>'), /^550 5\.7\.1 /);
     d.close();
   });

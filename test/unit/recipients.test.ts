@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addressesFor } from '../../src/config/projects.js';
-import { buildRecipientTable, encodeVerp, resolveRecipient } from '../../src/smtp/recipients.js';
+import { acceptsOutsideBeside, buildRecipientTable, encodeVerp, resolveRecipient, type Mailbox } from '../../src/smtp/recipients.js';
 
 const table = buildRecipientTable([{ id: 7, slug: 'proctree', addresses: addressesFor('proctree@Lists.Example.org') }]);
 
@@ -56,5 +56,15 @@ describe('recipient resolution', () => {
     assert.equal(verp, 'proctree-bounces+bob.smith=example.net@lists.example.org');
     const r = resolveRecipient(verp, table);
     assert.equal(r.kind === 'local' && r.verp, 'bob.smith@example.net');
+  });
+});
+
+describe('outside recipients beside local ones', () => {
+  const box = (route: Mailbox['route']): Mailbox => ({ projectId: 7, slug: 'proctree', route });
+  it('takes an outside address only beside a list or bot mailbox', () => {
+    assert.equal(acceptsOutsideBeside([box('list')]), true);
+    assert.equal(acceptsOutsideBeside([box('request'), box('bot')]), true);
+    assert.equal(acceptsOutsideBeside([]), false);
+    assert.equal(acceptsOutsideBeside([box('request'), box('bounces'), box('postmaster')]), false);
   });
 });
