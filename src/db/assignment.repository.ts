@@ -44,9 +44,6 @@ export async function saveRulesFingerprint(db: DbOrTx, projectId: number, finger
     .execute();
 }
 
-export async function deleteProjectAssignments(db: DbOrTx, projectId: number): Promise<void> {
-  await db.deleteFrom('series_assignments').where('project_id', '=', projectId).execute();
-}
 
 /** One window of the project's series ids, in id order (series_project_date's project column, then the key). */
 export async function projectSeriesIds(db: DbOrTx, projectId: number, after: number, limit: number): Promise<number[]> {

@@ -2,7 +2,6 @@
 // series again at start when its rules changed in the project file (or were never applied: series filed before).
 import type { Db, DbOrTx } from '../db/database.js';
 import {
-  deleteProjectAssignments,
   mailMarksOfSeries,
   projectSeriesIds,
   rulesFingerprintOf,
@@ -19,10 +18,9 @@ const WINDOW = 500;
 
 /**
  * Files one patch or cover into its series' assignment row: the first assignment listed that any of the series' mails
- * fits, and the latest time the server received one of them. Nothing is written for a project without assignments.
+ * fits (none: null), and the latest time the server received one of them, which the gradebook lists attempts by.
  */
 export async function noteAssignment(tx: DbOrTx, projectId: number, assignments: readonly CompiledAssignment[], seriesId: number, marks: SeriesMarks, receivedAt: string): Promise<void> {
-  if (!assignments.length) return;
   const row = await seriesAssignment(tx, seriesId);
   const current = row?.assignment == null ? -1 : assignments.findIndex((a) => a.name === row.assignment);
   const index = bestIndex(current, matchIndex(assignments, marks));
@@ -32,7 +30,7 @@ export async function noteAssignment(tx: DbOrTx, projectId: number, assignments:
 
 /** Matches these series again from their stored mails (a maintainer's split or merge moved patches between them). */
 export async function rematchSeries(tx: DbOrTx, projectId: number, assignments: readonly CompiledAssignment[], ids: readonly number[]): Promise<void> {
-  if (!assignments.length || !ids.length) return;
+  if (!ids.length) return;
   const best = new Map<number, { index: number; received: string }>();
   for (const m of await mailMarksOfSeries(tx, ids)) {
     const marks: SeriesMarks = { tags: m.subject === null ? [] : subjectTags(m.subject), files: m.diff === null ? [] : diffFiles(m.diff).slice(0, MAX_FILES) };
@@ -55,8 +53,7 @@ export async function rematchProject(db: Db, projectId: number, rules: readonly 
   if ((await rulesFingerprintOf(db, projectId)) === fingerprint) return null;
   const assignments = compileAssignments(rules);
   let count = 0;
-  if (!rules.length) await deleteProjectAssignments(db, projectId);
-  for (let after = 0; rules.length; ) {
+  for (let after = 0; ; ) {
     const ids = await projectSeriesIds(db, projectId, after, WINDOW);
     if (!ids.length) break;
     await db.transaction().execute((tx) => rematchSeries(tx, projectId, assignments, ids));

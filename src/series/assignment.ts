@@ -73,3 +73,20 @@ export function isLate(deadline: string, receivedAt: string): boolean {
 export function rulesFingerprint(rules: readonly AssignmentRule[]): string {
   return JSON.stringify(rules.map((r) => [r.name, r.match.tag?.toLowerCase() ?? null, r.match.path ?? null]));
 }
+
+/** What pages and the API show of a series' assignment. */
+export interface AssignmentView {
+  name: string;
+  title: string;
+  deadline: string;
+  /** When the server received the series' newest patch or cover. */
+  receivedAt: string;
+  late: boolean;
+}
+
+/** The series' assignment as the project file now describes it; null when it matched none (or its row predates it). */
+export function describeAssignment(rules: readonly AssignmentRule[], row: { assignment: string | null; received_at: string } | undefined): AssignmentView | null {
+  const rule = row?.assignment == null ? undefined : rules.find((r) => r.name === row.assignment);
+  if (!rule || !row) return null;
+  return { name: rule.name, title: rule.title, deadline: rule.deadline, receivedAt: row.received_at, late: isLate(rule.deadline, row.received_at) };
+}

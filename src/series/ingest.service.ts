@@ -70,7 +70,7 @@ export interface IngestProject {
   slug: string;
   /** A completed newer revision marks the older revision's open patches superseded. */
   supersede: boolean;
-  /** The project file's assignments (assignment.ts), in their order; none: nothing is recorded. */
+  /** The project file's assignments (assignment.ts), in their order; undefined: nothing is recorded (tests' harnesses). */
   assignments?: readonly CompiledAssignment[];
 }
 
@@ -98,7 +98,7 @@ export class SeriesIngestService {
       const result = await this.file(tx, mail, filing);
       if ((result.kind === 'patch' || result.kind === 'cover') && filing.dependsOn.length) await fileDependencies(tx, mail.project_id, result.seriesId, filing.dependsOn);
       const assignments = this.projects.get(mail.project_id)?.assignments;
-      if ((result.kind === 'patch' || result.kind === 'cover') && assignments?.length) {
+      if ((result.kind === 'patch' || result.kind === 'cover') && assignments) {
         await noteAssignment(tx, mail.project_id, assignments, result.seriesId, filing.marks, mail.received_at);
       }
       for (const e of this.emitted) await deferWrite(tx, insertEvents, e);
