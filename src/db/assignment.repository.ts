@@ -45,6 +45,10 @@ export async function saveRulesFingerprint(db: DbOrTx, projectId: number, finger
 }
 
 
+export async function deleteSeriesAssignments(db: DbOrTx, ids: readonly number[]): Promise<void> {
+  if (ids.length) await db.deleteFrom('series_assignments').where('series_id', 'in', [...ids]).execute();
+}
+
 /** One window of the project's series ids, in id order (series_project_date's project column, then the key). */
 export async function projectSeriesIds(db: DbOrTx, projectId: number, after: number, limit: number): Promise<number[]> {
   const rows = await db.selectFrom('series').select('id').where('project_id', '=', projectId).where('id', '>', after).orderBy('id').limit(limit).execute();

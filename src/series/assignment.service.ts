@@ -2,6 +2,7 @@
 // series again at start when its rules changed in the project file (or were never applied: series filed before).
 import type { Db, DbOrTx } from '../db/database.js';
 import {
+  deleteSeriesAssignments,
   mailMarksOfSeries,
   projectSeriesIds,
   rulesFingerprintOf,
@@ -38,6 +39,8 @@ export async function rematchSeries(tx: DbOrTx, projectId: number, assignments: 
     const index = matchIndex(assignments, marks);
     best.set(m.series_id, seen ? { index: bestIndex(seen.index, index), received: seen.received > m.received_at ? seen.received : m.received_at } : { index, received: m.received_at });
   }
+  // A series left without mail (merged into another) has no attempt to show.
+  await deleteSeriesAssignments(tx, ids.filter((id) => !best.has(id)));
   for (const [seriesId, b] of best) {
     await saveSeriesAssignment(tx, { series_id: seriesId, project_id: projectId, assignment: b.index === -1 ? null : assignments[b.index]!.name, received_at: b.received });
   }
