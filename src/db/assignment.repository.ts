@@ -63,20 +63,25 @@ export interface SeriesMailMarks {
   received_at: string;
 }
 
-export const mailMarksOfSeries: (db: DbOrTx, ids: readonly number[]) => Promise<SeriesMailMarks[]> = byIds((db, ids) =>
+const patchMarks = byIds((db, ids) =>
   db
     .selectFrom('patches')
     .innerJoin('mails', 'mails.id', 'patches.mail_id')
     .select(['patches.series_id', 'mails.subject', 'patches.diff', 'mails.received_at'])
-    .where('patches.series_id', 'in', ids)
-    .unionAll(
-      db
-        .selectFrom('covers')
-        .innerJoin('mails', 'mails.id', 'covers.mail_id')
-        .select([sql<number>`covers.series_id`.as('series_id'), 'mails.subject', sql<string | null>`null`.as('diff'), 'mails.received_at'])
-        .where('covers.series_id', 'in', ids),
-    ),
+    .where('patches.series_id', 'in', ids),
 );
+
+const coverMarks = byIds((db, ids) =>
+  db
+    .selectFrom('covers')
+    .innerJoin('mails', 'mails.id', 'covers.mail_id')
+    .select([sql<number>`covers.series_id`.as('series_id'), 'mails.subject', sql<string | null>`null`.as('diff'), 'mails.received_at'])
+    .where('covers.series_id', 'in', ids),
+);
+
+export async function mailMarksOfSeries(db: DbOrTx, ids: readonly number[]): Promise<SeriesMailMarks[]> {
+  return [...(await patchMarks(db, ids)), ...(await coverMarks(db, ids))];
+}
 
 /** The assignment rows of these series (absent: the project has no assignments, or the series predates them). */
 export const assignmentsOfSeries: (db: DbOrTx, ids: readonly number[]) => Promise<SeriesAssignmentRow[]> = byIds((db, ids) =>

@@ -436,7 +436,7 @@ export function createProjectPagesService(deps: ProjectPagesDeps) {
       const rows = page.assignments.flatMap((a) =>
         a.students.flatMap((st) => {
           const lead = [a.name ?? '', a.deadline ?? '', st.login, st.name];
-          if (!st.attempts.length) return [[...lead, '', '', '', '', '', 'none', '', '', '']];
+          if (!st.attempts.length) return [[...lead, '', '', '', '', '', '', '', '', '']];
           return st.attempts.map((t) => [
             ...lead,
             String(t.number),
