@@ -39,7 +39,8 @@ export function createApi(db: Db, projects: (Project & { id: number })[], baseUr
   const limits = { maxBytes: options.cacheBytes ?? DEFAULT_CACHE_LIMITS.maxBytes, maxEntries: options.cacheEntries ?? DEFAULT_CACHE_LIMITS.maxEntries };
   return {
     api,
-    writes: new ApiWriteService(db, new SeriesAdminService(db, new Map(projects.map((p) => [p.id, compileAssignments(p.assignments)]))), api),
+    // `?? []`: callers (tests) may hand over partial project objects.
+    writes: new ApiWriteService(db, new SeriesAdminService(db, new Map(projects.map((p) => [p.id, compileAssignments(p.assignments ?? [])]))), api),
     auth: new AuthService(db, guard),
     /** The failed-login limits: the web view's login form counts into the same ones. */
     guard,

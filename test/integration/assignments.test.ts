@@ -45,7 +45,7 @@ describe('assignments', () => {
   const ids: Record<string, number> = {};
 
   before(async () => {
-    [single] = await readMboxFile(path.join(FIXTURES, 'single.mbox'));
+    single = (await readMboxFile(path.join(FIXTURES, 'single.mbox')))[0]!;
     w = await startWebApp({ roster: ROSTER, project: { assignments: ASSIGNMENTS } });
     teacher = await w.login('teacher');
     const deliver = async (key: string, raw: Buffer) => {
