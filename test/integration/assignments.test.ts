@@ -207,4 +207,15 @@ describe('assignments', () => {
     assert.equal(await rematchProject(w.h.db, w.project.id, w.project.assignments, log), 7);
     assert.equal((await w.h.db.selectFrom('series_assignments').select('assignment').where('series_id', '=', ids['zetu-hw2']!).executeTakeFirstOrThrow()).assignment, 'hw2');
   });
+
+  it("matches again the series a maintainer's merge changed: the merged series' match counts, the emptied one is dropped", async () => {
+    // Zoé's test definition series merged into her series of no assignment: that one now adds tests/zoe.yaml.
+    const r = await teacher.post(`/api/patchbay/series/${ids['zetu-none']}/merge/`, { series: String(ids['zetu-hw2']) }, { csrf: false, headers: { authorization: `Token ${w.tokens.teacher}` } });
+    assert.equal(r.statusCode, 200, r.body);
+    const merged = await w.apiGet(`/api/patchbay/series/${ids['zetu-none']}/assignment/`);
+    assert.equal(merged.assignment?.name, 'hw2');
+    assert.equal(merged.late, true);
+    const emptied = await w.apiGet(`/api/patchbay/series/${ids['zetu-hw2']}/assignment/`);
+    assert.deepEqual([emptied.assignment, emptied.received_at, emptied.late], [null, null, false]);
+  });
 });
