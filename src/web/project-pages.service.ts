@@ -401,9 +401,11 @@ export function createProjectPagesService(deps: ProjectPagesDeps) {
       if (unmatched.length || !blocks.length) {
         blocks.push({ name: null, title: blocks.length ? 'Not matched to an assignment' : 'All series', deadline: null, students: [] });
       }
+      // Each attempt under its block (null: matched none) and student, in the order received.
+      const byBlock = group(mine, (r) => `${r.assignment !== null && known.has(r.assignment) ? r.assignment : ''}\0${r.student_id}`);
       for (const block of blocks) {
         block.students = roster.map((st) => {
-          const own = mine.filter((r) => r.student_id === st.id && (block.name === null ? r.assignment === null || !known.has(r.assignment) : r.assignment === block.name));
+          const own = byBlock.get(`${block.name ?? ''}\0${st.id}`) ?? [];
           const attempts = own.flatMap((r, i) => {
             const s = series.get(r.series_id);
             if (!s) return [];
