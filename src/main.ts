@@ -14,6 +14,8 @@ import { createMailReader, type MailReader } from './smtp/mail-reader.js';
 import { QuarantineService } from './smtp/quarantine.service.js';
 import type { MailRoute } from './db/schema.js';
 import { SeriesIngestService } from './series/ingest.service.js';
+import { compileAssignments } from './series/assignment.js';
+import { rematchProject } from './series/assignment.service.js';
 import { backfillArchive, fileWithArchive } from './smtp/archive.service.js';
 import { createListHandler, type FileMail } from './smtp/list.service.js';
 import { createBackfillHandler, ProcessingService, type ProcessingOptions, type RouteHandler } from './smtp/processing.service.js';
@@ -72,8 +74,10 @@ export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<C
   );
   const projects = files.map((p) => ({ ...p, id: ids.get(p.slug)! }));
   await backfillArchive(db, log.child({ subsystem: 'archive' }));
+  // Series filed under other rules (or before assignments existed) are matched to the project file's assignments.
+  for (const p of projects) await rematchProject(db, p.id, p.assignments, log.child({ subsystem: 'assignments' }));
   const ingest = new SeriesIngestService(
-    new Map(projects.map((p) => [p.id, { id: p.id, slug: p.slug, supersede: p.supersede }])),
+    new Map(projects.map((p) => [p.id, { id: p.id, slug: p.slug, supersede: p.supersede, assignments: compileAssignments(p.assignments) }])),
     log.child({ subsystem: 'series' }),
   );
   let pool: MailReader | null = null;

@@ -8,6 +8,8 @@ import { commentRow, embeddedPatches, patchProject, setCommentAddressed } from '
 import { peopleRows, seriesRows } from '../db/api-series.repository.js';
 import { deleteBundle, findBundle, insertBundle, setBundlePatches, updateBundle } from '../db/bundle.repository.js';
 import { getRevision, insertEvent } from '../db/series.repository.js';
+import { seriesAssignment } from '../db/assignment.repository.js';
+import { describeAssignment } from '../series/assignment.js';
 import { setProjectApiSettings, setUserSettings, type ProjectSettingsChange } from '../db/api-settings.repository.js';
 import { findUserByLogin, getUser, updateUser } from '../db/user.repository.js';
 import { forbidden, invalid, notAllowed, notFound } from '../errors.js';
@@ -341,6 +343,22 @@ export class ApiWriteService {
     const r = await getRevision(this.db, seriesId);
     if (!r) throw notFound('revision_not_found', `series ${seriesId} is not linked to an earlier revision`);
     return { series: r.series_id, previous: r.previous_id, reason: r.reason, source: r.source };
+  }
+
+  /**
+   * patchbay's own: the project file's assignment this series is an attempt at, when the server received its newest
+   * patch or cover, and whether that was after the deadline (docs/assignments.md). Anyone who may read the series.
+   */
+  async assignment(seriesId: number): Promise<{ series: number; assignment: { name: string; title: string; deadline: string } | null; received_at: string | null; late: boolean }> {
+    const projectId = await this.seriesProject(seriesId);
+    const row = await seriesAssignment(this.db, seriesId);
+    const view = describeAssignment(this.reads.projects.get(projectId)?.assignments ?? [], row);
+    return {
+      series: seriesId,
+      assignment: view && { name: view.name, title: view.title, deadline: view.deadline },
+      received_at: row?.received_at ?? null,
+      late: view?.late ?? false,
+    };
   }
 
   async linkRevision(seriesId: number, previousId: number, who: Principal | null): Promise<{ series: number; previous: number; reason: string; source: string }> {

@@ -2,6 +2,7 @@
 // and the cache of shared GET answers (docs/api.md, "Caching").
 import type { Project } from '../config/projects.js';
 import type { Db } from '../db/database.js';
+import { compileAssignments } from '../series/assignment.js';
 import { SeriesAdminService } from '../series/series-admin.service.js';
 import { ApiService } from './api.service.js';
 import { ApiWriteService } from './api-write.service.js';
@@ -11,7 +12,16 @@ import type { ProjectInfo } from './represent.js';
 import { DEFAULT_CACHE_LIMITS, ResponseCache } from './response-cache.js';
 
 export function projectInfo(p: Project & { id: number }): ProjectInfo {
-  return { id: p.id, slug: p.slug, name: p.name, list: p.addresses.list, scmUrl: p.tree?.url ?? null, maintainers: p.maintainers, showDependencies: p.show_dependencies ?? false };
+  return {
+    id: p.id,
+    slug: p.slug,
+    name: p.name,
+    list: p.addresses.list,
+    scmUrl: p.tree?.url ?? null,
+    maintainers: p.maintainers,
+    showDependencies: p.show_dependencies ?? false,
+    assignments: p.assignments,
+  };
 }
 
 export interface ApiOptions {
@@ -29,7 +39,8 @@ export function createApi(db: Db, projects: (Project & { id: number })[], baseUr
   const limits = { maxBytes: options.cacheBytes ?? DEFAULT_CACHE_LIMITS.maxBytes, maxEntries: options.cacheEntries ?? DEFAULT_CACHE_LIMITS.maxEntries };
   return {
     api,
-    writes: new ApiWriteService(db, new SeriesAdminService(db), api),
+    // `?? []`: callers (tests) may hand over partial project objects.
+    writes: new ApiWriteService(db, new SeriesAdminService(db, new Map(projects.map((p) => [p.id, compileAssignments(p.assignments ?? [])]))), api),
     auth: new AuthService(db, guard),
     /** The failed-login limits: the web view's login form counts into the same ones. */
     guard,

@@ -3,6 +3,7 @@
 // left undefined, which JSON.stringify drops (the field tables are in versions.ts, compiled once per version).
 import { archiveRoot, msgidSegment } from '../mail/archive-layout.js';
 import { listIdOf } from '../mail/list-headers.js';
+import type { AssignmentRule } from '../series/assignment.js';
 import { namePrefixes } from '../series/patch-name.js';
 import { LATEST, showsOf, type ApiVersion, type Shows } from './versions.js';
 
@@ -19,6 +20,8 @@ export interface ProjectInfo {
   showDependencies?: boolean;
   /** What the project's maintainers set through the API (PATCH /api/projects/N/); absent: patchbay's defaults. */
   overrides?: ProjectOverrides;
+  /** The project file's assignments (patchbay's /api/patchbay/series/N/assignment/ only; no Patchwork field). */
+  assignments?: readonly AssignmentRule[];
 }
 
 /** Patchwork's editable project URLs; each replaces what patchbay shows by default (its archive, the file's tree). */

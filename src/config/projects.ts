@@ -16,6 +16,41 @@ const duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?\
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
 });
 
+/**
+ * A deadline: ISO 8601 with a date, a time and a zone (`2026-03-01T23:59:00+01:00`, `…Z`). Without a zone the same
+ * text would mean a different instant on a server in another timezone, so it is refused.
+ */
+const deadline = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i, 'must be an ISO 8601 date and time with a timezone, like 2026-03-01T23:59:00+01:00')
+  .refine(realDateTime, 'is not a real date and time')
+  .transform((v) => new Date(Date.parse(v.replace(' ', 'T'))).toISOString());
+
+/** Date.parse rolls 2026-02-30 over into March: the day must exist in its month, the time must parse. */
+function realDateTime(v: string): boolean {
+  const [y, m, d] = v.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d && !Number.isNaN(Date.parse(v.replace(' ', 'T')));
+}
+
+/** One assignment of a course (issue 14): what a series is an attempt at, and when it is due. */
+const assignmentSchema = z
+  .object({
+    // The id used in URLs, the CSV and the API.
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes'),
+    title: z.string().min(1).max(200),
+    deadline,
+    // A series matches when its subject carries the tag, or when its diff touches a file the path glob matches.
+    match: z
+      .object({
+        tag: z.string().regex(/^[^\s,[\]]{1,64}$/, "must be one word of a subject's [brackets], like proctree").optional(),
+        path: z.string().min(1).max(500).optional(),
+      })
+      .strict()
+      .refine((m) => m.tag !== undefined || m.path !== undefined, 'needs a tag, a path or both'),
+  })
+  .strict();
+
 const projectSchema = z
   .object({
     name: z.string().min(1),
@@ -86,6 +121,17 @@ const projectSchema = z
       })
       .strict()
       .prefault({}),
+    // Assignments with deadlines (docs/assignments.md); a series is matched to the first one listed that fits.
+    assignments: z
+      .array(assignmentSchema)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((a, i) => {
+          if (seen.has(a.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${a.name}" is listed twice` });
+          seen.add(a.name);
+        });
+      }),
   })
   .strict();
 

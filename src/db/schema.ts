@@ -2,6 +2,7 @@
 import type { Generated, Insertable, Selectable } from 'kysely';
 import type { ApiDatabase } from './api-schema.js';
 import type { ArchiveDatabase } from './archive-schema.js';
+import type { AssignmentDatabase } from './assignment-schema.js';
 import type { PipelineDatabase } from './pipeline-schema.js';
 import type { SeriesDatabase } from './series-schema.js';
 import type { SessionDatabase } from './session-schema.js';
@@ -115,7 +116,7 @@ export interface StudentEmailsTable {
   email: string;
 }
 
-export interface Database extends SeriesDatabase, ArchiveDatabase, ApiDatabase, PipelineDatabase, SessionDatabase, WorkerDatabase {
+export interface Database extends SeriesDatabase, AssignmentDatabase, ArchiveDatabase, ApiDatabase, PipelineDatabase, SessionDatabase, WorkerDatabase {
   projects: ProjectsTable;
   mails: MailsTable;
   mail_attempts: MailAttemptsTable;

@@ -217,31 +217,9 @@ export async function studentIdByLogin(db: DbOrTx, projectId: number, login: str
   return row?.id;
 }
 
-export interface RosterRow {
-  id: number;
-  login: string;
-  name: string;
-  /** The series of the student's newest patch (patches_student), null when they sent none. */
-  series_id: number | null;
-}
-
-/** The project's roster by login, each with the series of their newest patch. */
-export async function rosterWithLatestSeries(db: DbOrTx, projectId: number): Promise<RosterRow[]> {
-  return db
-    .selectFrom('students')
-    .select(['students.id', 'students.login', 'students.name'])
-    .select((eb) =>
-      eb
-        .selectFrom('patches')
-        .select('patches.series_id')
-        .whereRef('patches.student_id', '=', 'students.id')
-        .orderBy('patches.date', 'desc')
-        .limit(1)
-        .as('series_id'),
-    )
-    .where('students.project_id', '=', projectId)
-    .orderBy('students.login')
-    .execute();
+/** The project's roster by login, with each student's id (patches.student_id). */
+export async function rosterStudents(db: DbOrTx, projectId: number): Promise<{ id: number; login: string; name: string }[]> {
+  return db.selectFrom('students').select(['id', 'login', 'name']).where('project_id', '=', projectId).orderBy('login').execute();
 }
 
 export async function rosterLogins(db: DbOrTx, projectId: number): Promise<{ login: string; name: string }[]> {

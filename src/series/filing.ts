@@ -1,6 +1,8 @@
 // What the series engine reads from one list mail (its thread headers, classification, author, bounds defects):
 // pure, so that it runs in the mail-reading worker with a time budget and the main thread only files it.
+import { MAX_FILES, subjectTags, type SeriesMarks } from './assignment.js';
 import { classify, type Classified, type MailInput } from './classify.js';
+import { diffFiles } from './diff.js';
 import { dependsOnRefs, type DependencyRef } from './depends-on.js';
 import { NUMBER_OUT_OF_RANGE } from './limits.js';
 import { authorOf, headerOf, toMailInput } from './mail-input.js';
@@ -18,6 +20,8 @@ export interface Filing {
   defects: string[];
   /** `Depends-on:` lines of a cover letter or patch (Patchwork 3.2), resolved by the ingest service. */
   dependsOn: DependencyRef[];
+  /** What matches a patch or cover to an assignment (assignment.ts): subject words, the project's tag kept; files touched. */
+  marks: SeriesMarks;
 }
 
 export function readFiling(mail: Parameters<typeof toMailInput>[0], projectSlug: string): Filing {
@@ -31,5 +35,9 @@ export function readFiling(mail: Parameters<typeof toMailInput>[0], projectSlug:
     stateHeader: headerOf(mail.header, 'x-patchwork-state'),
     defects: classified.subject.outOfRange ? [NUMBER_OUT_OF_RANGE] : [],
     dependsOn: classified.kind === 'comment' || classified.kind === 'plain' ? [] : dependsOnRefs(classified.content),
+    marks: {
+      tags: classified.kind === 'comment' || classified.kind === 'plain' ? [] : subjectTags(input.subject),
+      files: classified.kind === 'patch' ? diffFiles(classified.diff).slice(0, MAX_FILES) : [],
+    },
   };
 }

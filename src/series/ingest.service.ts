@@ -37,6 +37,8 @@ import {
   upsertPerson,
 } from '../db/series.repository.js';
 import type { Logger } from '../log.js';
+import type { CompiledAssignment } from './assignment.js';
+import { noteAssignment } from './assignment.service.js';
 import type { Classified } from './classify.js';
 import { fileDependencies } from './dependencies.service.js';
 import type { Filing } from './filing.js';
@@ -68,6 +70,8 @@ export interface IngestProject {
   slug: string;
   /** A completed newer revision marks the older revision's open patches superseded. */
   supersede: boolean;
+  /** The project file's assignments (assignment.ts), in their order; undefined: nothing is recorded (tests' harnesses). */
+  assignments?: readonly CompiledAssignment[];
 }
 
 export type IngestResult =
@@ -93,6 +97,10 @@ export class SeriesIngestService {
     try {
       const result = await this.file(tx, mail, filing);
       if ((result.kind === 'patch' || result.kind === 'cover') && filing.dependsOn.length) await fileDependencies(tx, mail.project_id, result.seriesId, filing.dependsOn);
+      const assignments = this.projects.get(mail.project_id)?.assignments;
+      if ((result.kind === 'patch' || result.kind === 'cover') && assignments) {
+        await noteAssignment(tx, mail.project_id, assignments, result.seriesId, filing.marks, mail.received_at);
+      }
       for (const e of this.emitted) await deferWrite(tx, insertEvents, e);
       return result;
     } finally {

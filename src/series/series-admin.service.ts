@@ -16,10 +16,16 @@ import {
   updateSeries,
 } from '../db/series.repository.js';
 import { conflict, invalid, notFound } from '../errors.js';
+import type { CompiledAssignment } from './assignment.js';
+import { rematchSeries } from './assignment.service.js';
 import { isState } from './states.js';
 
 export class SeriesAdminService {
-  constructor(private readonly db: Db) {}
+  /** @param assignments each project's compiled assignments: a split or merge matches the series it changed again. */
+  constructor(
+    private readonly db: Db,
+    private readonly assignments: ReadonlyMap<number, readonly CompiledAssignment[]> = new Map(),
+  ) {}
 
   /** Records that `seriesId` is a revision of `previousId`, replacing any link the parser made. */
   async linkRevision(seriesId: number, previousId: number, actorId: number | null): Promise<void> {
@@ -62,6 +68,7 @@ export class SeriesAdminService {
       await movePatches(tx, moving.map((p) => p.id), id);
       await updateSeries(tx, seriesId, { total: patches.length - moving.length });
       await insertEvent(tx, { projectId: s.project_id, category: 'series-created', seriesId: id, payload: { split_from: seriesId } });
+      await this.rematch(tx, s.project_id, [seriesId, id]);
       return id;
     });
   }
@@ -80,6 +87,7 @@ export class SeriesAdminService {
       }
       await updateSeries(tx, fromId, { cover_id: null, total: 0 });
       await updateSeries(tx, intoId, { total: Math.max(into.total, ...(await patchesOfSeries(tx, intoId)).map((p) => p.number)) });
+      await this.rematch(tx, into.project_id, [intoId, fromId]);
     });
   }
 
@@ -107,6 +115,11 @@ export class SeriesAdminService {
         await insertEvent(tx, { projectId: p.project_id, category: 'patch-delegated', patchId, actorId, payload: { previous_delegate: p.delegate_id, current_delegate: change.delegateId } });
       }
     });
+  }
+
+  private async rematch(tx: DbOrTx, projectId: number, ids: number[]): Promise<void> {
+    const rules = this.assignments.get(projectId);
+    if (rules) await rematchSeries(tx, projectId, rules, ids);
   }
 
   private async series(tx: DbOrTx, id: number) {

@@ -174,6 +174,12 @@ export const error = {
   additionalProperties: arrayOf(str),
 };
 
+export const seriesAssignment = obj({
+  series: int,
+  assignment: { type: ['object', 'null'], properties: { name: str, title: str, deadline: str } },
+  received_at: { type: ['string', 'null'] },
+  late: { type: 'boolean' },
+});
 export const revision = obj({ series: int, previous: int, reason: str, source: { type: 'string', enum: ['parser', 'maintainer'] } });
 export const seriesRef = obj({ series: int });
 

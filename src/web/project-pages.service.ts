@@ -2,6 +2,7 @@
 // each series' patches, student and pipeline stages, and the roster's gradebook (as a page and as CSV).
 import type { Project } from '../config/projects.js';
 import { changeMarker } from '../db/api-list.repository.js';
+import { assignmentsOfSeries, projectAttempts } from '../db/assignment.repository.js';
 import type { Db } from '../db/database.js';
 import { readCursor } from '../db/pipeline.repository.js';
 import {
@@ -10,7 +11,7 @@ import {
   patchesOfSeries,
   projectCounts,
   rosterLogins,
-  rosterWithLatestSeries,
+  rosterStudents,
   seriesPageIds,
   seriesRowsByIds,
   seriesWithFailingCheck,
@@ -23,6 +24,7 @@ import {
 } from '../db/web-list.repository.js';
 import { notFound } from '../errors.js';
 import { archiveRoot } from '../mail/archive-layout.js';
+import { describeAssignment, type AssignmentView } from '../series/assignment.js';
 import { STATES } from '../series/states.js';
 
 export const PAGE_SIZE = 50;
@@ -104,6 +106,8 @@ export interface SeriesItem {
   /** A patch's latest check of some context failed (shown when no pipeline stage failed). */
   failingCheck: boolean;
   states: StateCount[];
+  /** The project file's assignment this series is an attempt at (null: none matched), with its late flag. */
+  assignment: AssignmentView | null;
 }
 
 export interface ProjectRef {
@@ -139,6 +143,8 @@ export interface SeriesListPage {
   states: { slug: string; name: string }[];
   orders: { value: SeriesOrder; label: string }[];
   students: { login: string; name: string }[];
+  /** The project file lists assignments: the list shows each series' and its late flag. */
+  assignments: boolean;
 }
 
 export interface ProjectItem extends ProjectRef {
@@ -148,17 +154,55 @@ export interface ProjectItem extends ProjectRef {
   latest: string | null;
 }
 
-export interface StudentItem {
+/** What the run of an attempt came to: its worst stage (warnings pass); none: no run, and none is coming. */
+export type AttemptResult = 'pass' | 'fail' | 'error' | 'pending' | 'cancelled' | 'none';
+
+export interface Attempt {
+  seriesId: number;
+  /** 1 for the student's first attempt at this assignment, in the order the server received them. */
+  number: number;
+  name: string;
+  version: number;
+  /** When the server received the series' newest patch or cover (what lateness is read against). */
+  receivedAt: string;
+  received: number;
+  total: number;
+  result: AttemptResult;
+  stages: StageBadge[];
+  tests: { passed: number; total: number } | null;
+  late: boolean;
+}
+
+export interface GradebookStudent {
   login: string;
   name: string;
-  series: SeriesItem | null;
+  /** Every attempt, oldest first. */
+  attempts: Attempt[];
+}
+
+export interface GradebookAssignment {
+  /** null: the series that matched no assignment (or every series, when the project file lists none). */
+  name: string | null;
+  title: string;
+  deadline: string | null;
+  students: GradebookStudent[];
 }
 
 export interface StudentsPage {
   project: ProjectRef;
-  students: StudentItem[];
-  /** The stages that appear in any student's latest run, for the CSV's columns. */
-  stages: string[];
+  /** The project file's assignments in order, then the attempts matched to none (left out when there are none). */
+  assignments: GradebookAssignment[];
+  roster: number;
+}
+
+/** An attempt's result from its latest run's badges (stageBadges, or the pending badge of a run to come). */
+export function attemptResult(stages: readonly StageBadge[]): AttemptResult {
+  const statuses = new Set(stages.map((s) => s.status));
+  if (!stages.length) return 'none';
+  for (const r of ['fail', 'error'] as const) if (statuses.has(r)) return r;
+  if (statuses.has('running') || statuses.has('pending')) return 'pending';
+  if (statuses.has('cancelled')) return 'cancelled';
+  return 'pass';
 }
 
 const ORDER_LABELS: Record<SeriesOrder, string> = {
@@ -175,9 +219,6 @@ const ORDER_CHOICES = ORDERS.map((value) => ({ value, label: ORDER_LABELS[value]
 
 /** The badge of a complete series the pipeline has not reached yet (no run, so no stage has a status). */
 const PENDING_STAGE = 'pipeline';
-
-/** The gates and per-build steps of docs/pipeline.md, the CSV's stage columns when no run shows them. */
-const PIPELINE_STAGES = ['signoff', 'testdesc', 'checkpatch', 'apply', 'build', 'test'];
 
 export interface ProjectPagesDeps {
   db: Db;
@@ -204,9 +245,16 @@ export function createProjectPagesService(deps: ProjectPagesDeps) {
   const refOf = (p: Project): ProjectRef => ({ slug: p.slug, name: p.name, archive: archiveRoot(p.slug) });
 
   /** What a row shows of each series, in the ids' order; with `tests`, the test cases passed (the gradebook). */
-  async function items(ids: number[], opts: { tests?: boolean } = {}): Promise<SeriesItem[]> {
+  async function items(project: Project, ids: number[], opts: { tests?: boolean } = {}): Promise<SeriesItem[]> {
     if (!ids.length) return [];
-    const [rows, patches, steps, failingRows] = await Promise.all([seriesRowsByIds(db, ids), patchesOfSeries(db, ids), latestRunSteps(db, ids), seriesWithFailingCheck(db, ids)]);
+    const [rows, patches, steps, failingRows, assigned] = await Promise.all([
+      seriesRowsByIds(db, ids),
+      patchesOfSeries(db, ids),
+      latestRunSteps(db, ids),
+      seriesWithFailingCheck(db, ids),
+      assignmentsOfSeries(db, ids),
+    ]);
+    const assignmentOf = new Map(assigned.map((a) => [a.series_id, a]));
     const failing = new Set(failingRows.map((r) => r.id));
     const patchesOf = group(patches, (p) => p.series_id);
     const stepsOf = group(steps, (s) => s.series_id);
@@ -233,6 +281,7 @@ export function createProjectPagesService(deps: ProjectPagesDeps) {
           tests: st.length ? testTotals(countsOf.get(st[0]!.run_id) ?? []) : null,
           failingCheck: failing.has(id) && !stages.some((b) => b.status === 'fail'),
           states: stateSummary(ps.map((p) => p.state)),
+          assignment: describeAssignment(project.assignments, assignmentOf.get(id)),
         },
       ];
     });
@@ -274,7 +323,7 @@ export function createProjectPagesService(deps: ProjectPagesDeps) {
     // One more than a page: whether there is a next one, without counting every match.
     const ids = empty ? [] : await seriesPageIds(db, filter, { field, desc }, { limit: PAGE_SIZE + 1, offset: (page - 1) * PAGE_SIZE });
     const more = ids.length > PAGE_SIZE;
-    const [series, students] = await Promise.all([items(ids.slice(0, PAGE_SIZE)), rosterLogins(db, project.id)]);
+    const [series, students] = await Promise.all([items(project, ids.slice(0, PAGE_SIZE)), rosterLogins(db, project.id)]);
 
     const given: Record<string, string> = { state, submitter, student, failing: failing ? '1' : '', q, order: order === '-date' ? '' : order };
     const kept = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== ''));
@@ -293,6 +342,7 @@ export function createProjectPagesService(deps: ProjectPagesDeps) {
       states: STATE_CHOICES,
       orders: ORDER_CHOICES,
       students,
+      assignments: project.assignments.length > 0,
     };
   }
 
@@ -339,39 +389,70 @@ export function createProjectPagesService(deps: ProjectPagesDeps) {
     },
 
 
+    /** The gradebook: per assignment, every roster student with every attempt (series) they sent for it. */
     async students(slug: string): Promise<StudentsPage> {
       const project = projectOf(slug);
-      const roster = await rosterWithLatestSeries(db, project.id);
-      const ids = [...new Set(roster.flatMap((r) => (r.series_id === null ? [] : [r.series_id])))];
-      const series = new Map((await items(ids, { tests: true })).map((s) => [s.id, s]));
-      const students = roster.map((r) => ({ login: r.login, name: r.name, series: r.series_id === null ? null : (series.get(r.series_id) ?? null) }));
-      // The "pipeline: pending" badge of a series without a run is no stage.
-      const seen = new Set(students.flatMap((s) => s.series?.stages.map((b) => b.stage) ?? []));
-      const stages = [...PIPELINE_STAGES, ...[...seen].filter((s) => s !== PENDING_STAGE && !PIPELINE_STAGES.includes(s))];
-      return { project: refOf(project), students, stages };
+      const [roster, rows] = await Promise.all([rosterStudents(db, project.id), projectAttempts(db, project.id)]);
+      const mine = rows.filter((r) => r.student_id !== null);
+      const series = new Map((await items(project, mine.map((r) => r.series_id), { tests: true })).map((s) => [s.id, s]));
+      const blocks: GradebookAssignment[] = project.assignments.map((a) => ({ name: a.name, title: a.title, deadline: a.deadline, students: [] }));
+      const known = new Set(project.assignments.map((a) => a.name));
+      const unmatched = mine.filter((r) => r.assignment === null || !known.has(r.assignment));
+      if (unmatched.length || !blocks.length) {
+        blocks.push({ name: null, title: blocks.length ? 'Not matched to an assignment' : 'All series', deadline: null, students: [] });
+      }
+      // Each attempt under its block (null: matched none) and student, in the order received.
+      const byBlock = group(mine, (r) => `${r.assignment !== null && known.has(r.assignment) ? r.assignment : ''}\0${r.student_id}`);
+      for (const block of blocks) {
+        block.students = roster.map((st) => {
+          const own = byBlock.get(`${block.name ?? ''}\0${st.id}`) ?? [];
+          const attempts = own.flatMap((r, i) => {
+            const s = series.get(r.series_id);
+            if (!s) return [];
+            return [
+              {
+                seriesId: s.id,
+                number: i + 1,
+                name: s.name,
+                version: s.version,
+                receivedAt: r.received_at,
+                received: s.received,
+                total: s.total,
+                result: attemptResult(s.stages),
+                stages: s.stages,
+                tests: s.tests,
+                late: s.assignment?.late ?? false,
+              },
+            ];
+          });
+          return { login: st.login, name: st.name, attempts };
+        });
+      }
+      return { project: refOf(project), assignments: blocks, roster: roster.length };
     },
 
-    /** The gradebook as CSV (RFC 4180), a header row first. */
+    /** The gradebook as CSV (RFC 4180), a header row first: one row per attempt, and one per student without any. */
     async studentsCsv(slug: string): Promise<{ filename: string; body: string }> {
       const page = await this.students(slug);
-      const header = ['login', 'name', 'series_id', 'series', 'version', 'date', 'received', ...page.stages, 'tests_passed', 'tests_total', 'state'];
-      const rows = page.students.map((st) => {
-        const s = st.series;
-        const stage = new Map(s?.stages.map((b) => [b.stage, b.status]) ?? []);
-        return [
-          st.login,
-          st.name,
-          s ? String(s.id) : '',
-          s?.name ?? '',
-          s ? String(s.version) : '',
-          s?.date ?? '',
-          s ? `${s.received} of ${s.total}` : '',
-          ...page.stages.map((x) => stage.get(x) ?? ''),
-          s?.tests ? String(s.tests.passed) : '',
-          s?.tests ? String(s.tests.total) : '',
-          s ? s.states.map((x) => `${x.count} ${x.state}`).join(', ') : '',
-        ];
-      });
+      const header = ['assignment', 'deadline', 'login', 'name', 'attempt', 'series_id', 'series', 'version', 'received_at', 'result', 'tests_passed', 'tests_total', 'late'];
+      const rows = page.assignments.flatMap((a) =>
+        a.students.flatMap((st) => {
+          const lead = [a.name ?? '', a.deadline ?? '', st.login, st.name];
+          if (!st.attempts.length) return [[...lead, '', '', '', '', '', '', '', '', '']];
+          return st.attempts.map((t) => [
+            ...lead,
+            String(t.number),
+            String(t.seriesId),
+            t.name,
+            String(t.version),
+            t.receivedAt,
+            t.result,
+            t.tests ? String(t.tests.passed) : '',
+            t.tests ? String(t.tests.total) : '',
+            a.name === null ? '' : t.late ? 'yes' : 'no',
+          ]);
+        }),
+      );
       return { filename: `${page.project.slug}-students.csv`, body: toCsv([header, ...rows]) };
     },
   };

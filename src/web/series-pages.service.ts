@@ -38,6 +38,8 @@ import { archiveRoot, msgidSegment } from '../mail/archive-layout.js';
 import { artifactsDir } from '../pipeline/artifacts.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
 import type { Finding } from '../pipeline/types.js';
+import { seriesAssignment } from '../db/assignment.repository.js';
+import { describeAssignment } from '../series/assignment.js';
 import { nameTitle } from '../series/patch-name.js';
 import { STATES } from '../series/states.js';
 import { trimStartChars } from '../text.js';
@@ -429,11 +431,12 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
       const s = await webSeries(db, id);
       if (!s) throw notFound('series_not_found', `no series ${id}`);
       const project = projectOf(s.project_id);
-      const [cover, patches, chain, pipe] = await Promise.all([
+      const [cover, patches, chain, pipe, assigned] = await Promise.all([
         s.cover_id === null ? undefined : webCover(db, s.cover_id),
         webSeriesPatches(db, id),
         revisionChain(db, id),
         pipelineData(id),
+        seriesAssignment(db, id),
       ]);
       const checks = await checksOfPatches(db, patches.map((p) => p.id));
       const current = patches.filter((p) => p.replaced_by === null);
@@ -501,6 +504,9 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
             submitter: person(s.submitter_name, s.submitter_email),
             mbox: `/series/${id}/mbox/`,
             runsJson: `/series/${id}/runs/`,
+            // The assignment it is an attempt at and whether it came late (project file's assignments).
+            assignment: describeAssignment(project.assignments, assigned),
+            unassigned: project.assignments.length > 0 && !describeAssignment(project.assignments, assigned),
           },
           cover: cover
             ? { id: cover.id, name: cover.name, content: cover.content, href: coverHref(project.slug, cover.msgid), mbox: `/cover/${cover.id}/mbox/`, date: cover.date }

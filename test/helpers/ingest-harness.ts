@@ -8,6 +8,7 @@ import type { MailRoute } from '../../src/db/schema.js';
 import type { CommentRow, CoverRow, EventRow, PatchRow, RevisionRow, SeriesRow } from '../../src/db/series-schema.js';
 import { getPeople, listComments, listCovers, listEvents, listPatches, listRevisions, listSeries } from '../../src/db/series.repository.js';
 import { createLogger } from '../../src/log.js';
+import type { CompiledAssignment } from '../../src/series/assignment.js';
 import { SeriesIngestService, type IngestResult } from '../../src/series/ingest.service.js';
 import { indexPost } from '../../src/smtp/archive.service.js';
 import { IntakeService } from '../../src/smtp/intake.service.js';
@@ -25,6 +26,8 @@ export interface HarnessOptions {
   roster?: string;
   /** How the mail reached us; both are filed the same way. */
   source?: 'import' | 'smtp';
+  /** The project file's assignments (compiled), recorded as main.ts's ingest does; default none recorded. */
+  assignments?: readonly CompiledAssignment[];
 }
 
 export interface Delivered {
@@ -127,7 +130,7 @@ export async function startIngestHarness(opts: HarnessOptions = {}): Promise<Har
   const projectId = ids.get('proctree')!;
   if (opts.roster !== undefined) await importRoster(db, projectId, 'roster.csv', opts.roster);
   const log = createLogger('silent');
-  const ingest = new SeriesIngestService(new Map([[projectId, { id: projectId, slug: 'proctree', supersede: opts.supersede ?? true }]]), log);
+  const ingest = new SeriesIngestService(new Map([[projectId, { id: projectId, slug: 'proctree', supersede: opts.supersede ?? true, assignments: opts.assignments }]]), log);
 
   const results = new Map<number, IngestResult>();
   const failures = new Map<number, unknown>();

@@ -10,6 +10,7 @@ import { addUser, createToken } from '../../src/api/user.service.js';
 import { parseProjectFile, type Project } from '../../src/config/projects.js';
 import { createLogger } from '../../src/log.js';
 import { createRunViewService } from '../../src/pipeline/run-view.service.js';
+import { compileAssignments } from '../../src/series/assignment.js';
 import { SeriesIngestService } from '../../src/series/ingest.service.js';
 import { fileWithArchive } from '../../src/smtp/archive.service.js';
 import { createSubscriptionService } from '../../src/smtp/subscription.service.js';
@@ -127,16 +128,18 @@ function projectYaml(extra: Record<string, unknown>): string {
 }
 
 export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
-  const h = await startIngestHarness(opts);
-  for (const f of opts.fixtures ?? []) await h.deliverMbox(path.join(FIXTURES, `${f}.mbox`));
   const dataDir = tempDir('patchbay-web-');
-  const project = { ...parseProjectFile(path.join(dataDir, 'proctree.yaml'), projectYaml(opts.project ?? {})), id: h.projectId };
+  const file = parseProjectFile(path.join(dataDir, 'proctree.yaml'), projectYaml(opts.project ?? {}));
+  // Mail is filed with the project file's assignments, as main.ts's ingest files it.
+  const h = await startIngestHarness({ assignments: compileAssignments(file.assignments), ...opts });
+  for (const f of opts.fixtures ?? []) await h.deliverMbox(path.join(FIXTURES, `${f}.mbox`));
+  const project = { ...file, id: h.projectId };
   const projects = [project];
   const log = createLogger('silent');
   const urls = { base: opts.baseUrl ?? '' };
   const api = createApi(h.db, projects, opts.baseUrl ?? null, { loginLimits: opts.loginLimits });
-  const ingest = new SeriesIngestService(new Map([[project.id, { id: project.id, slug: project.slug, supersede: project.supersede }]]), log);
-  const file = fileWithArchive(ingest.ingest.bind(ingest));
+  const ingest = new SeriesIngestService(new Map([[project.id, { id: project.id, slug: project.slug, supersede: project.supersede, assignments: compileAssignments(project.assignments) }]]), log);
+  const fileMail = fileWithArchive(ingest.ingest.bind(ingest));
   let kicks = 0;
   const kick = () => void kicks++;
   const subscriptions = createSubscriptionService({ db: h.db, projects, urls, hostname: 'lists.example.org', kick, log });
@@ -156,7 +159,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     runs,
     archive,
     subscriptions,
-    moderation: { db: h.db, projects, urls, hostname: 'lists.example.org', file, read: readInThread },
+    moderation: { db: h.db, projects, urls, hostname: 'lists.example.org', file: fileMail, read: readInThread },
     quarantine: new QuarantineService(h.db, projects, MAX_ATTEMPTS, () => {}),
     kickOutbound: kick,
     log,

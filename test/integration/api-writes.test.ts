@@ -245,6 +245,7 @@ describe('REST API writes and permissions', () => {
       '/api/users/{id}/': ['get', 'patch', 'put'],
       '/api/people/': ['get'],
       '/api/patchbay/series/{id}/revision/': ['get', 'post', 'delete'],
+      '/api/patchbay/series/{id}/assignment/': ['get'],
       '/api/patchbay/series/{id}/split/': ['post'],
       '/api/patchbay/series/{id}/merge/': ['post'],
     };

@@ -275,59 +275,62 @@ describe('project pages', () => {
     assert.deepEqual(rowIds(await list()).slice(0, 5).sort(), [A, B, C, D, E].sort());
   });
 
-  it('shows the gradebook: each roster student with the latest series, its stages and tests passed', async () => {
+  /** The gradebook's attempt rows as [login, series id], in order (a project without assignments: one table). */
+  const attemptRows = (html: string) => [...html.matchAll(/<tr data-student="([^"]+)" data-series="(\d+)" data-nav>/g)].map((m) => [m[1], Number(m[2])] as const);
+  const attemptRow = (html: string, id: number) => {
+    const start = html.indexOf(`data-series="${id}" data-nav>`);
+    assert.ok(start >= 0, `attempt row of series ${id}`);
+    return html.slice(start, html.indexOf('</tr>', start));
+  };
+
+  it('shows the gradebook: every series of each roster student, oldest first, with stages and tests passed', async () => {
     const html = await get('/project/proctree/students/');
-    assert.match(html, /<table id="students">/);
-    const logins = [...html.matchAll(/<tr data-student="([^"]+)" data-nav>/g)].map((m) => m[1]);
-    assert.deepEqual(logins, ['nobody', 'olga', 'zetu']);
-    const row = (login: string) => html.slice(html.indexOf(`<tr data-student="${login}"`), html.indexOf('</tr>', html.indexOf(`<tr data-student="${login}"`)));
-    // Zoé's latest series is the one of her newest patch.
-    const { patches } = await w.h.rows();
-    const zetu = (await w.h.db.selectFrom('students').select('id').where('login', '=', 'zetu').executeTakeFirstOrThrow()).id;
-    const newest = patches.filter((p) => p.student_id === zetu).sort((a, b) => b.date.localeCompare(a.date))[0]!;
-    assert.match(row('zetu'), new RegExp(`<a class="series-link" href="/series/${newest.series_id}/">`));
-    assert.match(row('olga'), new RegExp(`<a class="series-link" href="/series/${D}/">&lt;script&gt;`));
-    assert.deepEqual(badges(row('olga')), ['pipeline:pending']);
-    assert.match(row('nobody'), /No series yet/);
-    assert.ok(decode(row('olga')).includes('<td>=HYPERLINK("http://evil.example/","x")</td>'));
-    assert.ok(hrefs(row('zetu')).includes('/project/proctree/list/?student=zetu'));
+    assert.match(html, /<section class="assignment" data-assignment="-">\s*<h2>All series<\/h2>/);
+    const rows = attemptRows(html);
+    assert.deepEqual(rows.filter(([l]) => l === 'olga').map(([, id]) => id), [D]);
+    // Every series of Zoé's patches, not only the latest; in the order the server received them.
+    const zetu = rows.filter(([l]) => l === 'zetu').map(([, id]) => id);
+    assert.deepEqual([...zetu].sort(), [A, B, C, E].sort());
+    const received = await w.h.db.selectFrom('series_assignments').select(['series_id', 'received_at']).execute();
+    const at = (id: number) => received.find((r) => r.series_id === id)!.received_at;
+    assert.deepEqual(zetu, [...zetu].sort((x, y) => at(x).localeCompare(at(y)) || x - y));
+    assert.match(attemptRow(html, D), /<a class="series-link" href="\/series\/\d+\/">&lt;script&gt;/);
+    assert.deepEqual(badges(attemptRow(html, D)), ['pipeline:pending']);
+    assert.match(attemptRow(html, D), /data-result="pending"/);
+    assert.match(attemptRow(html, A), /data-result="fail"/, "the latest run's failed build");
+    assert.match(html, /<tr data-student="nobody" data-nav>[\s\S]*?No attempt yet\./);
+    assert.ok(decode(attemptRow(html, D)).includes('<td rowspan="1">=HYPERLINK("http://evil.example/","x")</td>'));
+    assert.ok(hrefs(attemptRow(html, zetu[0]!)).includes('/project/proctree/list/?student=zetu'));
+    assert.doesNotMatch(html, /data-late=/, 'no assignment, no late flag');
   });
 
-  it('sums the tests passed over the builds of the latest run: P/T', async () => {
-    // Make B Zoé's newest series: its latest run passed 2/2 and 5/5.
-    await w.h.db.updateTable('patches').set({ date: '2027-01-01T00:00:00.000Z' }).where('series_id', '=', B).execute();
+  it('sums the tests passed over the builds of each attempt\'s latest run: P/T', async () => {
     const html = await get('/project/proctree/students/');
-    const start = html.indexOf('<tr data-student="zetu"');
-    const row = html.slice(start, html.indexOf('</tr>', start));
-    assert.match(row, new RegExp(`href="/series/${B}/"`));
-    assert.match(row, /<td class="tests">7\/7<\/td>/);
+    assert.match(attemptRow(html, B), /<td class="tests">7\/7<\/td>/);
+    assert.match(attemptRow(html, A), /<td class="tests">3\/4<\/td>/);
     const csv = parse((await w.app.inject({ url: '/project/proctree/students.csv' })).body) as string[][];
-    const zetu = csv.find((r) => r[0] === 'zetu')!;
-    assert.equal(zetu[csv[0]!.indexOf('tests_passed')], '7');
-    assert.equal(zetu[csv[0]!.indexOf('tests_total')], '7');
-    await w.h.db.updateTable('patches').set({ date: '2026-11-20T12:59:59.000Z' }).where('series_id', '=', B).execute();
+    const b = csv.find((r) => r[csv[0]!.indexOf('series_id')] === String(B))!;
+    assert.equal(b[csv[0]!.indexOf('tests_passed')], '7');
+    assert.equal(b[csv[0]!.indexOf('tests_total')], '7');
+    assert.equal(b[csv[0]!.indexOf('result')], 'pass');
   });
 
-  it('exports the gradebook as CSV: a header row, RFC 4180 quoting, formulas defused', async () => {
+  it('exports the gradebook as CSV: a header row, a row per attempt, RFC 4180 quoting, formulas defused', async () => {
     const r = await w.app.inject({ url: '/project/proctree/students.csv' });
     assert.equal(r.statusCode, 200);
     assert.match(String(r.headers['content-type']), /^text\/csv; charset=utf-8/);
     assert.match(String(r.headers['content-disposition']), /attachment; filename="proctree-students\.csv"/);
     assert.ok(r.body.endsWith('\r\n'));
-    assert.equal(r.body.split('\r\n').length, 5, 'a header and three students, each line ended by CRLF');
+    assert.equal(r.body.split('\r\n').length, 8, 'a header, nobody without an attempt, one of Olga, four of Zoé, each line ended by CRLF');
     const rows = parse(r.body) as string[][];
-    assert.deepEqual(rows[0], ['login', 'name', 'series_id', 'series', 'version', 'date', 'received', 'signoff', 'testdesc', 'checkpatch', 'apply', 'build', 'test', 'tests_passed', 'tests_total', 'state']);
-    const byLogin = new Map(rows.slice(1).map((x) => [x[0], x]));
-    assert.deepEqual([...byLogin.keys()], ['nobody', 'olga', 'zetu']);
-    assert.equal(byLogin.get('nobody')![1], 'Nobody, Yet');
-    assert.equal(byLogin.get('olga')![1], `'=HYPERLINK("http://evil.example/","x")`, 'a formula starts with a quote mark');
+    assert.deepEqual(rows[0], ['assignment', 'deadline', 'login', 'name', 'attempt', 'series_id', 'series', 'version', 'received_at', 'result', 'tests_passed', 'tests_total', 'late']);
+    assert.deepEqual(rows.slice(1).map((x) => x[2]), ['nobody', 'olga', 'zetu', 'zetu', 'zetu', 'zetu']);
+    assert.deepEqual(rows[1], ['', '', 'nobody', 'Nobody, Yet', '', '', '', '', '', '', '', '', '']);
+    const olga = rows[2]!;
+    assert.equal(olga[3], `'=HYPERLINK("http://evil.example/","x")`, 'a formula starts with a quote mark');
     assert.ok(r.body.includes(`"'=HYPERLINK(""http://evil.example/"",""x"")"`), 'quotes doubled inside a quoted field');
-    const olga = byLogin.get('olga')!;
-    assert.equal(olga[2], String(D));
-    assert.equal(olga[3], HOSTILE);
-    assert.equal(olga[6], '1 of 1');
-    assert.equal(olga[15], '1 new');
-    assert.deepEqual(olga.slice(7, 13), ['', '', '', '', '', '']);
+    assert.deepEqual([olga[4], olga[5], olga[6], olga[7], olga[9], olga[12]], ['1', String(D), HOSTILE, '1', 'pending', '']);
+    assert.deepEqual(rows.slice(3).map((x) => x[4]), ['1', '2', '3', '4'], "Zoé's attempts numbered in order");
   });
 
   it('answers 404 for an unknown project on every project page', async () => {

@@ -2,10 +2,12 @@
 // valid. Runs before `apply`, without a worktree: a file the series creates is read whole from its diff; a file it
 // modifies is rebuilt from the tree's copy (`git show` in the mirror, at base-commit or the branch) plus the
 // series' hunks. When that copy cannot be had, only the lines the series adds are checked, and the step says so.
-import { RE2JS } from 're2js';
+import { globMatcher } from '../../glob.js';
 import type { Finding, Job, JobPatch, StepContext, StepResult } from '../types.js';
 import { logLine, runTool } from '../exec.js';
 import { testCasesIn, validateTestDefinition } from '../lava-testdef.js';
+
+export { globMatcher };
 
 /** The test case names a passing or failing testdesc step found (outputs.testCases is a JSON array). */
 export function testCasesOf(result: StepResult | undefined): string[] {
@@ -342,39 +344,3 @@ function unquote(s: string): string {
   return Buffer.from(bytes).toString('utf8');
 }
 
-/**
- * The project's glob as a matcher: `*` and `?` stay within a path segment, `**` crosses them (`**\/` also matches
- * no directory), `{a,b}` is either. Paths are relative to the tree's top, without `./`.
- */
-export function globMatcher(glob: string): (path: string) => boolean {
-  let re = '';
-  const g = glob.replace(/^\.\//, '');
-  for (let i = 0; i < g.length; i++) {
-    const c = g[i]!;
-    if (c === '*' && g[i + 1] === '*') {
-      if (g[i + 2] === '/') {
-        re += '(?:.*/)?';
-        i += 2;
-      } else {
-        re += '.*';
-        i += 1;
-      }
-    } else if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '{') {
-      const end = g.indexOf('}', i);
-      if (end === -1) re += '\\{';
-      else {
-        re += `(?:${g.slice(i + 1, end).split(',').map(escapeRe).join('|')})`;
-        i = end;
-      }
-    } else re += escapeRe(c);
-  }
-  // RE2, not RegExp: with a glob of several stars (`*a*a*a*a*b`) a backtracking match took 3 minutes on a 300-character path.
-  const regex = RE2JS.compile(`^${re}$`);
-  return (path) => regex.test(path.replace(/^\.\//, ''));
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}

@@ -453,6 +453,16 @@ function patchbayRoutes(deps: ApiDeps): FastifyPluginAsync {
     );
     resource(
       app,
+      `/series/${ID}/assignment/`,
+      {
+        tags: ['patchbay'],
+        params: S.idParam,
+        get: { summary: "The project file's assignment this series is an attempt at, and whether it came after the deadline", response: S.seriesAssignment, handler: async (req) => writes.assignment((req as IdReq).params.id) },
+      },
+      false,
+    );
+    resource(
+      app,
       `/series/${ID}/split/`,
       {
         tags: ['patchbay'],
