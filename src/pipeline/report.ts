@@ -4,6 +4,7 @@
 import { AppError } from '../errors.js';
 import { renderTemplate } from '../mail/compose.js';
 import { trimChars, trimEndChars } from '../text.js';
+import { unvetQuoteLine, VETTED_QUOTE_TYPES } from './rules/checkpatch-output.js';
 import type { Finding, PersonRef, StepResult, StepStatus } from './types.js';
 
 export type ReportKind = 'signoff-missing' | 'test-description' | 'coding-style' | 'apply-failed' | 'build-failed' | 'test-results';
@@ -254,13 +255,50 @@ function person(p: PersonRef): string {
 /** One step as a report shows it: its summary and its findings, each a head line and the lines it quotes. */
 function stepView(s: ReportStep, total: number) {
   const shown = s.result.findings.slice(0, MAX_FINDINGS);
+  const command = s.result.outputs?.command;
   return {
     name: line(s.name),
     status: s.result.status,
     summary: line(s.result.summary),
     findings: shown.map((f) => findingView(s.name, f, total)),
     more: s.result.findings.length - shown.length,
+    // checkpatch's whitespace findings quote their line with the whitespace shown: the marks are explained once.
+    whitespaceShown: s.name === 'checkpatch' && shown.some((f) => f.quote && f.type !== undefined && VETTED_QUOTE_TYPES.includes(f.type)),
+    // The command the step ran, for the student to run on their own patches (checkpatch's outputs.command).
+    command: s.name === 'checkpatch' && typeof command === 'string' && command ? line(command) : null,
   };
+}
+
+/** Column of tab stops, as checkpatch and the kernel's coding style count them. */
+const TAB_WIDTH = 8;
+
+/**
+ * A line checkpatch quoted for a whitespace finding (its `^I` and `$` already undone), made readable in any mail
+ * reader: each tab is `→` padded to its tab stop (not at the end of the line), the spaces such findings are about
+ * (the indentation, the end of the line, before a tab) are `·`, a CR is `␍`. The diff's first column stays as it is.
+ */
+export function showWhitespace(quoted: string): string {
+  const lead = /^[+\- ]/.test(quoted) ? quoted[0]! : '';
+  const body = quoted.slice(lead.length);
+  const indent = /^[ \t]*/.exec(body)![0].length;
+  const trail = body.length - /[ \t\r]*$/.exec(body)![0].length;
+  let out = lead;
+  let col = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === '\t') {
+      const pad = TAB_WIDTH - (col % TAB_WIDTH);
+      // A tab at the end of the line is not padded: the mail line would end in blanks.
+      out += i < trail ? `→${' '.repeat(pad - 1)}` : '→';
+      col += pad;
+      continue;
+    }
+    col++;
+    if (c === '\r') out += '␍';
+    else if (c === ' ' && (i < indent || i >= trail || /^ *\t/.test(body.slice(i)))) out += '·';
+    else out += c;
+  }
+  return out;
 }
 
 function findingView(step: string, f: Finding, total: number): { head: string; quote: string[] } {
@@ -280,12 +318,16 @@ function findingView(step: string, f: Finding, total: number): { head: string; q
         head: where ? `${where}: ${message}` : message,
         quote: f.quote !== undefined && f.line ? quoteLines(f.quote, 1).map((l) => `${f.line} | ${l}`) : [],
       };
-    case 'checkpatch':
-      // As checkpatch prints it: "ERROR: message", the place, the offending source line(s).
+    case 'checkpatch': {
+      // As checkpatch prints it: "ERROR: message", the place, the offending source line(s); a whitespace finding's
+      // line without checkpatch's `^I`/`$` marks, its whitespace shown (showWhitespace).
+      const vetted = f.type !== undefined && VETTED_QUOTE_TYPES.includes(f.type);
+      const quote = f.quote === undefined ? undefined : vetted ? f.quote.split('\n').map((l) => showWhitespace(unvetQuoteLine(f.type, l))).join('\n') : f.quote;
       return {
         head: [f.patch ? `patch ${f.patch}/${total}` : '', where].filter(Boolean).join(', ') + `${f.patch || where ? ': ' : ''}${f.level ? `${line(f.level)}: ` : ''}${message}`,
-        quote: quoteLines(f.quote),
+        quote: quoteLines(quote),
       };
+    }
     default:
       return {
         head: `${where ? `${where}: ` : ''}${f.level && f.level !== 'ERROR' ? `${line(f.level)}: ` : ''}${message}`,
