@@ -45,8 +45,10 @@ export interface BuildReport {
   /** The first errors, in the compiler's order. */
   errors: BuildDiagnostic[];
   warnings: BuildDiagnostic[];
-  /** The exact make command, to redo the build. */
+  /** The make command, to redo the build in the student's own tree (no path of the server's). */
   makeCommand?: string | null;
+  /** The build's .config, downloadable (a build that passed). */
+  configUrl?: string | null;
   /** The compiler's version line. */
   toolchain?: string | null;
 }
@@ -68,8 +70,8 @@ export interface TestSuiteReport {
   summary?: string;
   /** The kernel's panic/oops lines, or why the guest never finished. */
   crash?: string | null;
-  /** The QEMU command line, to reproduce. */
-  qemuCommand?: string | null;
+  /** To reproduce the boot anywhere: `curl -fO URL` for each file, then the QEMU line naming the downloaded files. */
+  reproduce?: { downloads: string[]; command: string } | null;
 }
 
 export interface ReportInput {
@@ -358,6 +360,7 @@ function buildView(b: BuildReport) {
     moreWarnings: b.warnings.length - warnings.length,
     hasNewWarnings: b.warnings.some((w) => w.isNew),
     makeCommand: b.makeCommand ? line(b.makeCommand) : null,
+    configUrl: b.configUrl ? line(b.configUrl) : null,
     toolchain: b.toolchain ? line(b.toolchain) : null,
   };
 }
@@ -373,6 +376,6 @@ function suiteView(t: TestSuiteReport) {
       .filter((c) => c.result !== 'pass')
       .map((c) => ({ name: line(c.name), result: c.result, log: tailLines(c.logTail) })),
     crash: t.crash ? tailLines(t.crash) : null,
-    qemuCommand: t.qemuCommand ? line(t.qemuCommand) : null,
+    reproduce: t.reproduce ? { downloads: t.reproduce.downloads.map(line), command: line(t.reproduce.command) } : null,
   };
 }

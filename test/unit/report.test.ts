@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { renderInfraError, renderReport, reportKind, showWhitespace, stripControls, type ReportInput, type ReportStep } from '../../src/pipeline/report.js';
+import { artifactUrl, reproduceTest } from '../../src/pipeline/reply.service.js';
 import { checkpatchCommand, parseCheckpatchOutput } from '../../src/pipeline/rules/checkpatch-output.js';
 import type { Finding, StepStatus } from '../../src/pipeline/types.js';
 
@@ -347,4 +348,56 @@ describe('showWhitespace', () => {
     [' \tkeep(); ', ' →       keep();·'],
   ];
   for (const [raw, shown] of cases) it(`shows ${JSON.stringify(raw)} as ${shown}`, () => assert.equal(showWhitespace(raw), shown));
+});
+
+describe('artefacts in the reply', () => {
+  const urls = { base: 'https://ci.example.org' };
+  // A test step's outputs as test.step.ts writes them (the server's paths only in qemuCommand, never used in the mail).
+  const outputs = {
+    qemuCommand: 'qemu-system-x86_64 -cpu qemu64 -m 256 -smp 1 -nographic -no-reboot -nic none -kernel /var/lib/patchbay/artifacts/run-3/x86_64/bzImage',
+    qemuDownloaded:
+      "qemu-system-x86_64 -cpu qemu64 -m 256 -smp 1 -nographic -no-reboot -nic none -kernel bzImage -initrd initramfs.cpio.gz -append 'console=ttyS0 panic=-1 oops=panic' -drive file=modules.ext2,format=raw,if=none,id=disk0,readonly=on -device virtio-blk-pci,drive=disk0 -drive file=tests.ext2,format=raw,if=none,id=disk1,readonly=on -device virtio-blk-pci,drive=disk1",
+    qemuFiles: JSON.stringify(['bzImage', 'initramfs.cpio.gz', 'modules.ext2', 'tests.ext2']),
+  };
+
+  it('downloads each file the boot needs by its absolute URL, then boots them by the names curl gave them', () => {
+    const reproduce = reproduceTest(urls, 3, 'x86_64', outputs);
+    assert.deepEqual(reproduce?.downloads, [
+      'curl -fO https://ci.example.org/runs/3/artifacts/x86_64/bzImage',
+      'curl -fO https://ci.example.org/runs/3/artifacts/x86_64/initramfs.cpio.gz',
+      'curl -fO https://ci.example.org/runs/3/artifacts/x86_64/modules.ext2',
+      'curl -fO https://ci.example.org/runs/3/artifacts/x86_64/tests.ext2',
+    ]);
+    const r = renderReport(input({ tests: [{ suite: 'dummy', arch: 'x86_64', cases: [{ name: 'dummy-1', result: 'pass' }], reproduce }] }));
+    assert.ok(
+      r.text.includes(`To reproduce, download the files into an empty folder and boot them:\n    curl -fO https://ci.example.org/runs/3/artifacts/x86_64/bzImage\n`),
+      r.text,
+    );
+    assert.ok(r.text.includes(`\n    curl -fO https://ci.example.org/runs/3/artifacts/x86_64/tests.ext2\n    qemu-system-x86_64 `), r.text);
+    assert.match(r.text, / -kernel bzImage -initrd initramfs\.cpio\.gz .*file=modules\.ext2,.*file=tests\.ext2,/);
+    // Nothing of the server's file system.
+    assert.doesNotMatch(r.text, /\/var\/lib|artifacts\/run-/);
+  });
+
+  it('gives no reproduce line rather than a server path when the step named no downloadable files', () => {
+    assert.equal(reproduceTest(urls, 3, 'x86_64', { qemuCommand: outputs.qemuCommand }), null);
+    assert.equal(reproduceTest(urls, 3, 'x86_64', { ...outputs, qemuFiles: JSON.stringify(['../../etc/passwd']) }), null);
+    const r = renderReport(input({ tests: [{ suite: 'dummy', cases: [{ name: 'dummy-1', result: 'pass' }], reproduce: null }] }));
+    assert.doesNotMatch(r.text, /To reproduce/);
+  });
+
+  it('names the make command for the student’s own tree and the build’s .config by its URL', () => {
+    assert.equal(artifactUrl(urls, 3, 'x86_64', 'config'), 'https://ci.example.org/runs/3/artifacts/x86_64/config');
+    const r = renderReport(
+      input({
+        steps: [...GATES_OK, step('build', 'fail', 'build failed for arm64')],
+        builds: [
+          { arch: 'x86_64', status: 'pass', errors: [], warnings: [], makeCommand: 'make O=build ARCH=x86 -j2', configUrl: artifactUrl(urls, 3, 'x86_64', 'config') },
+          { arch: 'arm64', status: 'fail', errors: [{ file: 'kernel/sys.c', line: 3, column: 1, level: 'error', message: 'expected ; before }', source: null, isNew: true }], warnings: [], makeCommand: 'make O=build ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- -j2' },
+        ],
+      }),
+    );
+    assert.ok(r.text.includes('x86_64: ok\n  $ make O=build ARCH=x86 -j2\n  (its .config: https://ci.example.org/runs/3/artifacts/x86_64/config)\n'), r.text);
+    assert.ok(r.text.includes('arm64: FAILED\n  $ make O=build ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- -j2\n'), r.text);
+  });
 });

@@ -236,6 +236,8 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
   ];
   const makeArgs = [...makeVars, `-j${ctx.jobs}`];
   outputs.makeCommand = ['make', ...makeArgs].map(shellQuote).join(' ');
+  // The same build in a student's own tree: their own object folder, their compiler, no server path, no ccache.
+  outputs.makeCommandHere = ['make', 'O=build', `ARCH=${tc.kernelArch}`, ...(tc.crossCompile ? [`CROSS_COMPILE=${tc.crossCompile}`] : []), `-j${ctx.jobs}`].map(shellQuote).join(' ');
   const ccacheEnv = {
     CCACHE_DIR: ccache,
     CCACHE_BASEDIR: worktree,
