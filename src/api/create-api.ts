@@ -1,6 +1,6 @@
 // Wires the REST API's services from the core: the read service, the write service (over SeriesAdminService), auth,
 // and the cache of shared GET answers (docs/api.md, "Caching").
-import type { Project } from '../config/projects.js';
+import { publicTreeUrl, type Project } from '../config/projects.js';
 import type { Db } from '../db/database.js';
 import { SeriesAdminService } from '../series/series-admin.service.js';
 import { ApiService } from './api.service.js';
@@ -11,7 +11,7 @@ import type { ProjectInfo } from './represent.js';
 import { DEFAULT_CACHE_LIMITS, ResponseCache } from './response-cache.js';
 
 export function projectInfo(p: Project & { id: number }): ProjectInfo {
-  return { id: p.id, slug: p.slug, name: p.name, list: p.addresses.list, scmUrl: p.tree?.url ?? null, maintainers: p.maintainers, showDependencies: p.show_dependencies ?? false };
+  return { id: p.id, slug: p.slug, name: p.name, list: p.addresses.list, scmUrl: publicTreeUrl(p.tree), maintainers: p.maintainers, showDependencies: p.show_dependencies ?? false };
 }
 
 export interface ApiOptions {

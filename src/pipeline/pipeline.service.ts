@@ -36,7 +36,7 @@ import {
 import type { RunOutcome, RunStepRow } from '../db/pipeline-schema.js';
 import { conflict, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
-import { checkFor, writeCheck } from './checks.js';
+import { checkFor, withdrawPendingCheck, writeCheck } from './checks.js';
 import { buildJob, type JobSource, type PipelineProject } from './job.js';
 import { Lane, type LanePosition } from './lane.js';
 import { isStop, makeGateUnit, outputList, runGateUnit, type GateHost, type GateReporter } from './gate-runner.js';
@@ -596,7 +596,11 @@ export class PipelineService {
         childMs: result.childMs,
         ...(remote ? { worker: remote.worker, logPath: result.logPath } : {}),
       });
-      if (first) await writeCheck(tx, this.deps.urls, project.id, job, runId, step, key, checkFor(result));
+      if (first) {
+        const check = checkFor(result);
+        if (check) await writeCheck(tx, this.deps.urls, project.id, job, runId, step, key, check);
+        else await withdrawPendingCheck(tx, this.deps.urls, job, runId, step, key);
+      }
       return first;
     });
     if (wrote) this.deps.log.info({ run: runId, step, job: key || undefined, status: result.status }, result.summary);

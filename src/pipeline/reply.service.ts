@@ -2,6 +2,7 @@
 // or first patch, queued in the transaction that ends the run. Students get results; our own failures go to the
 // project's maintainers only.
 import type { PublicUrls } from '../config/config.js';
+import { publicTreeUrl } from '../config/projects.js';
 import type { DbOrTx } from '../db/database.js';
 import { nowIso } from '../db/database.js';
 import { insertMails } from '../db/mail.repository.js';
@@ -63,7 +64,7 @@ export async function queueReport(tx: DbOrTx, r: ReportRequest): Promise<{ msgid
   let text: string;
   let status: string;
   const series = { name: job.series.name, version: job.series.version, total: job.series.total };
-  const base = reportBase(r.results.apply, r.base, job);
+  const base = { ...reportBase(r.results.apply, r.base, job), url: publicTreeUrl(project.tree) };
   if (r.outcome === 'error') {
     // Never the student: the run could not judge their work.
     to = project.maintainers.map((address) => ({ address }));

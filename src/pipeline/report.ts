@@ -23,6 +23,8 @@ export interface ReportBase {
   commit: string | null;
   /** True when the commit is the series' own `base-commit:`. */
   fromSeries: boolean;
+  /** Where anyone can fetch the tree (the project's `tree.public_url`); null: not said (never a server path). */
+  url?: string | null;
 }
 
 /** One compiler diagnostic, as the build stage parsed it (gcc/clang: `file:line:col: level: message`). */
@@ -176,6 +178,8 @@ export function renderReport(input: ReportInput): RenderedReport {
     suites: tests.map(suiteView),
     noSuites: tests.length === 0,
     checks: line(input.steps.filter((s) => s.result.status === 'pass').map((s) => s.name).join(', ') || 'none'),
+    // A step that did not run is said so, never counted as passed (its Patchwork check is left out too).
+    skipped: line(input.steps.filter((s) => s.result.status === 'skip').map((s) => `${s.name} (${s.result.summary})`).join('; ')),
     warnings: warned.map((s) => stepView(s, input.series.total)),
     perfect: status === 'pass',
     passedWithWarnings: status === 'warn',
@@ -246,8 +250,9 @@ function patchLine(series: { name: string; version: number }): string {
 
 function baseLine(base: ReportBase): string {
   const short = base.commit ? line(base.commit).slice(0, 12) : null;
-  if (base.fromSeries && short) return `base-commit ${short}`;
-  return short ? `${line(base.branch)} at ${short}` : line(base.branch);
+  const what = base.fromSeries && short ? `base-commit ${short}` : short ? `${line(base.branch)} at ${short}` : line(base.branch);
+  // "master at f210688f6ccd of https://…": the student fetches that branch from there to find the commit.
+  return base.url ? `${what} of ${line(base.url)}` : what;
 }
 
 function person(p: PersonRef): string {

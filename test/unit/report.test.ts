@@ -190,6 +190,8 @@ describe('renderReport', () => {
     assert.equal(r.status, 'warn');
     assertFrame(r.text);
     assert.match(r.text, /^Checks passed: signoff, apply\.$/m);
+    // The skipped step is said not to have run, never counted as passed.
+    assert.match(r.text, /^Not run: testdesc \(testdesc: skip\)\.$/m);
     assert.ok(r.text.includes('Warnings from checkpatch: checkpatch: 1 warning\npatch 1/3, kernel/dummy.c:5: WARNING: Missing a blank line after declarations\n    +\tint ret;\n    +\tret = 0;\n'), r.text);
     assert.doesNotMatch(r.text, /Perfect!/);
   });
