@@ -29,10 +29,15 @@ export interface TreeState {
   worktree: string | null;
   /** The base build's warnings (rules/gcc-output.ts warningKey → count). */
   warnings: Record<string, number> | null;
+  /**
+   * The most files a base build of this tree compiled (a build from an empty tree compiles them all): what a series'
+   * build is measured against before it is called incremental. Null: not known (a tree built by older code).
+   */
+  compiled: number | null;
 }
 
 const STATE = 'state.json';
-const EMPTY: TreeState = { base: null, config: null, worktree: null, warnings: null };
+const EMPTY: TreeState = { base: null, config: null, worktree: null, warnings: null, compiled: null };
 
 /** The state, or null when the host folder has none: a tree this code never built, which nothing vouches for. */
 export function readTreeState(objDir: string): TreeState | null {
@@ -71,6 +76,21 @@ function writeOwn(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, file);
+}
+
+/**
+ * What a series' build over a tree was, from what it did: `after-base` when the tree did not hold the base and the
+ * base was built first; `incremental` when the tree was warm and the series' build compiled at most half of what a
+ * whole build of the tree compiles; `rebuilt` when, warm or not, it compiled more (its sources looked newer than the
+ * tree's objects: a worktree made anew, files rewritten by a crash or a restart). Unknown size: a warm tree counts as
+ * incremental.
+ */
+export type BuildKind = 'after-base' | 'incremental' | 'rebuilt';
+
+export function buildKind(o: { warm: boolean; compiled: number; treeCompiled: number | null }): BuildKind {
+  if (!o.warm) return 'after-base';
+  if (o.treeCompiled !== null && o.treeCompiled > 0 && o.compiled > o.treeCompiled / 2) return 'rebuilt';
+  return 'incremental';
 }
 
 /** The worktree as the tree state records it: its path and its `.git` file's identity (made anew with the slot). */

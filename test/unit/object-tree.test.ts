@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseMountinfo, parseOwnCgroups } from '../../src/pipeline/cgroup.js';
-import { BASE_MTIME, layerSources, recordTouched, readTouched, restoreSourceTimes, studentKey, type BlobLookup } from '../../src/pipeline/object-tree.js';
+import { BASE_MTIME, buildKind, layerSources, recordTouched, readTouched, restoreSourceTimes, studentKey, type BlobLookup } from '../../src/pipeline/object-tree.js';
 import { patchFiles, unquotePath } from '../../src/pipeline/patch-files.js';
 import { tempDir } from '../helpers/dirs.js';
 
@@ -140,5 +140,18 @@ describe('control groups of this process', () => {
     );
     const own = parseOwnCgroups('8:pids:/\n4:memory:/process_api/be80\n2:cpu,cpuacct:/a\n0::/\n');
     assert.deepEqual([own.v1.get('pids'), own.v1.get('memory'), own.v1.get('cpu'), own.v1.get('cpuacct'), own.v2], ['/', '/process_api/be80', '/a', '/a', '/']);
+  });
+});
+
+describe('buildKind', () => {
+  it('calls a build incremental only when the warm tree spared it most of a whole build', () => {
+    // 745 files: a whole x86_64 tinyconfig build (docs/benchmarks.md); a system call series recompiles about 540 when
+    // its sources look new, 3 when the mtimes are right.
+    assert.equal(buildKind({ warm: true, compiled: 3, treeCompiled: 745 }), 'incremental');
+    assert.equal(buildKind({ warm: true, compiled: 745, treeCompiled: 745 }), 'rebuilt');
+    assert.equal(buildKind({ warm: true, compiled: 540, treeCompiled: 745 }), 'rebuilt');
+    assert.equal(buildKind({ warm: false, compiled: 3, treeCompiled: 745 }), 'after-base');
+    // A tree built by older code: its size is not known.
+    assert.equal(buildKind({ warm: true, compiled: 700, treeCompiled: null }), 'incremental');
   });
 });
