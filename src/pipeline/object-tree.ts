@@ -80,16 +80,18 @@ function writeOwn(file: string, text: string): void {
 
 /**
  * What a series' build over a tree was, from what it did: `after-base` when the tree did not hold the base and the
- * base was built first; `incremental` when the tree was warm and the series' build compiled at most half of what a
- * whole build of the tree compiles; `rebuilt` when, warm or not, it compiled more (its sources looked newer than the
- * tree's objects: a worktree made anew, files rewritten by a crash or a restart). Unknown size: a warm tree counts as
- * incremental.
+ * base was built first; `rebuilt` when the tree was warm but the series' build compiled nearly all (90 %) of what a
+ * whole build of the tree compiles, as from scratch (its sources looked newer than the tree's objects: a worktree made
+ * anew, files rewritten by a crash or a restart); `incremental` otherwise. Trees of fewer than REBUILT_MIN_FILES files
+ * (test trees), and trees whose size is not known, are never said to be rebuilt.
  */
 export type BuildKind = 'after-base' | 'incremental' | 'rebuilt';
 
+const REBUILT_MIN_FILES = 20;
+
 export function buildKind(o: { warm: boolean; compiled: number; treeCompiled: number | null }): BuildKind {
   if (!o.warm) return 'after-base';
-  if (o.treeCompiled !== null && o.treeCompiled > 0 && o.compiled > o.treeCompiled / 2) return 'rebuilt';
+  if (o.treeCompiled !== null && o.treeCompiled >= REBUILT_MIN_FILES && o.compiled >= o.treeCompiled * 0.9) return 'rebuilt';
   return 'incremental';
 }
 

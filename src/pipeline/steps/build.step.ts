@@ -488,7 +488,7 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     outputs.buildKind = kind;
     const how = {
       incremental: 'incremental on the warm tree',
-      rebuilt: `over the warm tree, but not incremental: its sources looked newer than the tree's objects (a whole build compiles ${state.compiled ?? '?'})`,
+      rebuilt: `over the warm tree, but as from scratch: its sources looked newer than the tree's objects (a whole build compiles ${state.compiled ?? '?'})`,
       'after-base': `after building the base (${Math.round(Number(outputs.baseBuildMs) / 1000)} s)`,
     }[kind];
     const what = `${tc.arch} (${ctx.build.base}) built: ${s.log.compiled.length} files compiled, ${how}`;
