@@ -1,6 +1,6 @@
 // Wires the REST API's services from the core: the read service, the write service (over SeriesAdminService), auth,
 // and the cache of shared GET answers (docs/api.md, "Caching").
-import type { Project } from '../config/projects.js';
+import { publicTreeUrl, type Project } from '../config/projects.js';
 import type { Db } from '../db/database.js';
 import { compileAssignments } from '../series/assignment.js';
 import { SeriesAdminService } from '../series/series-admin.service.js';
@@ -17,7 +17,7 @@ export function projectInfo(p: Project & { id: number }): ProjectInfo {
     slug: p.slug,
     name: p.name,
     list: p.addresses.list,
-    scmUrl: p.tree?.url ?? null,
+    scmUrl: publicTreeUrl(p.tree),
     maintainers: p.maintainers,
     showDependencies: p.show_dependencies ?? false,
     assignments: p.assignments,

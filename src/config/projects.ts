@@ -9,6 +9,16 @@ import { invalid } from '../errors.js';
 // The domain's first dot after its first character splits it: one way to match, linear time (`[^\s@<>]+\.[^\s@<>]+` was quadratic).
 const email = z.string().regex(/^[^\s@<>]+@[^\s@<>][^\s@<>.]*\.[^\s@<>]+$/, 'must be an email address like name@example.org');
 
+/** A URL others can fetch a tree from: http(s) or git, with no user or password in it (it is shown to everyone). */
+const publicUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return ['http:', 'https:', 'git:'].includes(u.protocol) && !u.username && !u.password && !/\s/.test(v);
+  } catch {
+    return false;
+  }
+}, 'must be an http(s):// or git:// URL without a user or password, like https://git.example.org/linux.git');
+
 /** "90s", "5m", "2h" or a number of seconds, as milliseconds. */
 const duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)$/, 'must be a duration like 30s, 5m or 2h')]).transform((v) => {
   if (typeof v === 'number') return v * 1000;
@@ -69,6 +79,8 @@ const projectSchema = z
         branch: z.string().min(1).default('master'),
         // Fetch before a run when the mirror's last fetch is older than this.
         max_age: duration.prefault('5m'),
+        // Where anyone can fetch the tree (the reply's "Base:" line, the API's scm_url): `url` may be a local path.
+        public_url: publicUrl.optional(),
       })
       .strict()
       .optional(),
@@ -202,6 +214,16 @@ export function parseProjectFile(file: string, text: string): Project {
     config: b.config.map((c) => localPath(c, dir)),
   }));
   return { ...data, file, addresses: addressesFor(data.list, data.bot) };
+}
+
+/**
+ * The URL to tell people to fetch the project's tree from: `tree.public_url`, else `tree.url` when that is itself a
+ * public http(s) or git URL; null otherwise (a local path, an ssh address or a URL with credentials is never shown).
+ */
+export function publicTreeUrl(tree: Project['tree']): string | null {
+  if (!tree) return null;
+  if (tree.public_url) return tree.public_url;
+  return publicUrl.safeParse(tree.url).success ? tree.url : null;
 }
 
 /** `~/x` is in the home directory, a relative path is relative to the project file; URLs stay as written. */

@@ -1,5 +1,5 @@
 // SQL for the REST API's events and checks: events page on (date) or (project, date); checks by patch.
-import type { SelectQueryBuilder } from 'kysely';
+import { sql, type SelectQueryBuilder } from 'kysely';
 import type { CheckRow } from './api-schema.js';
 import type { DbOrTx } from './database.js';
 import type { Database } from './schema.js';
@@ -103,6 +103,34 @@ export async function insertCheck(
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;
+}
+
+/**
+ * Removes the `pending` checks a pipeline step wrote when it started (its user, context and log URL, on these
+ * patches) with their check-created events: a step that turned out not to run leaves no check (docs/pipeline.md,
+ * "Checks"). Returns how many checks went.
+ */
+export async function deletePendingChecks(db: DbOrTx, c: { userId: number; context: string; targetUrl: string; patchIds: number[] }): Promise<number> {
+  if (!c.patchIds.length) return 0;
+  const rows = await db
+    .selectFrom('checks')
+    .select('id')
+    .where('user_id', '=', c.userId)
+    .where('context', '=', c.context)
+    .where('target_url', '=', c.targetUrl)
+    .where('state', '=', 'pending')
+    .where('patch_id', 'in', c.patchIds)
+    .execute();
+  const ids = rows.map((r) => r.id);
+  if (!ids.length) return 0;
+  await db
+    .deleteFrom('events')
+    .where('category', '=', 'check-created')
+    .where('patch_id', 'in', c.patchIds)
+    .where(sql<number>`json_extract(payload, '$.check')`, 'in', ids)
+    .execute();
+  await db.deleteFrom('checks').where('id', 'in', ids).execute();
+  return ids.length;
 }
 
 /** Ids among these that name an existing row of the table (unknown filter values empty the list, as in Patchwork). */

@@ -1,4 +1,4 @@
-// Row types of the pipeline's tables (migration 0006; run_steps.worker: 0011).
+// Row types of the pipeline's tables (migration 0006; run_steps.worker: 0011; runs.paused_ms, resumed_at: 0015).
 import type { Generated, Selectable } from 'kysely';
 
 export type RunState = 'queued' | 'running' | 'done' | 'cancelled';
@@ -18,6 +18,10 @@ export interface RunsTable {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** Milliseconds the run stood still while the server was down (from its last activity to each restart); null: never resumed. */
+  paused_ms: number | null;
+  /** When it was last resumed after a restart. */
+  resumed_at: string | null;
 }
 
 export interface RunStepsTable {

@@ -141,6 +141,21 @@ export async function startRun(db: DbOrTx, runId: number): Promise<void> {
   await db.updateTable('runs').set({ state: 'running', started_at: nowIso() }).where('id', '=', runId).execute();
 }
 
+/**
+ * A running run resumed after a restart: the time from when the run last moved (its start, a step's start or end, or
+ * the server's last sign of life `aliveAt` if later) to `now` is added to its paused_ms, so its duration does not count
+ * the downtime. Returns the milliseconds added.
+ */
+export async function markResumed(db: DbOrTx, runId: number, now: string, aliveAt: string | null): Promise<number> {
+  const run = await db.selectFrom('runs').select(['started_at', 'paused_ms']).where('id', '=', runId).executeTakeFirst();
+  if (!run?.started_at) return 0;
+  const steps = await db.selectFrom('run_steps').select(['started_at', 'finished_at']).where('run_id', '=', runId).execute();
+  const times = [run.started_at, aliveAt, ...steps.flatMap((s) => [s.started_at, s.finished_at])].filter((t): t is string => t !== null).map((t) => Date.parse(t));
+  const paused = Math.max(0, Date.parse(now) - Math.max(...times));
+  await db.updateTable('runs').set({ paused_ms: (run.paused_ms ?? 0) + paused, resumed_at: now }).where('id', '=', runId).execute();
+  return paused;
+}
+
 /** After a restart: the steps cut short start again; the finished ones keep their results. */
 export async function resetRunningSteps(db: DbOrTx, runId: number): Promise<void> {
   await db

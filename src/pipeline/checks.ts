@@ -2,7 +2,7 @@
 import type { PublicUrls } from '../config/config.js';
 import type { DbOrTx } from '../db/database.js';
 import { nowIso } from '../db/database.js';
-import { insertCheck } from '../db/api-event.repository.js';
+import { deletePendingChecks, insertCheck } from '../db/api-event.repository.js';
 import { ciUserId } from '../db/pipeline.repository.js';
 import { insertEvent } from '../db/series.repository.js';
 import { checkContext } from './steps.js';
@@ -10,8 +10,12 @@ import type { Job, StepName, StepResult } from './types.js';
 
 export type CheckState = 'pending' | 'success' | 'warning' | 'fail';
 
-/** Patchwork has four states: a skipped step is a success that says so; our own failure is a warning, never the student's fail. */
-export function checkFor(r: Pick<StepResult, 'status' | 'summary'>): { state: CheckState; summary: string } {
+/**
+ * Patchwork has four states and each is a verdict (its combined state counts them all): a step that did not run
+ * (`skip`) gets no check at all — see checkFor's callers and docs/pipeline.md, "Checks"; our own failure is a warning,
+ * never the student's fail.
+ */
+export function checkFor(r: Pick<StepResult, 'status' | 'summary'>): { state: CheckState; summary: string } | null {
   switch (r.status) {
     case 'pass':
       return { state: 'success', summary: r.summary };
@@ -20,10 +24,15 @@ export function checkFor(r: Pick<StepResult, 'status' | 'summary'>): { state: Ch
     case 'fail':
       return { state: 'fail', summary: r.summary };
     case 'skip':
-      return { state: 'success', summary: `skipped: ${r.summary}` };
+      return null;
     case 'error':
       return { state: 'warning', summary: `patchbay could not run this step (the maintainers are told): ${r.summary}` };
   }
+}
+
+/** A step that did not run takes back the pending check it wrote when it started (and that check's event). */
+export async function withdrawPendingCheck(tx: DbOrTx, urls: PublicUrls, job: Job, runId: number, step: StepName, buildKey: string): Promise<void> {
+  await deletePendingChecks(tx, { userId: await ciUserId(tx), context: checkContext(step, buildKey), targetUrl: logUrl(urls, runId, step, buildKey), patchIds: job.series.patches.map((p) => p.id) });
 }
 
 export function logUrl(urls: PublicUrls, runId: number, step: string, job = ''): string {

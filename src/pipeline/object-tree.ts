@@ -29,10 +29,15 @@ export interface TreeState {
   worktree: string | null;
   /** The base build's warnings (rules/gcc-output.ts warningKey → count). */
   warnings: Record<string, number> | null;
+  /**
+   * The most files a base build of this tree compiled (a build from an empty tree compiles them all): what a series'
+   * build is measured against before it is called incremental. Null: not known (a tree built by older code).
+   */
+  compiled: number | null;
 }
 
 const STATE = 'state.json';
-const EMPTY: TreeState = { base: null, config: null, worktree: null, warnings: null };
+const EMPTY: TreeState = { base: null, config: null, worktree: null, warnings: null, compiled: null };
 
 /** The state, or null when the host folder has none: a tree this code never built, which nothing vouches for. */
 export function readTreeState(objDir: string): TreeState | null {
@@ -71,6 +76,23 @@ function writeOwn(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, file);
+}
+
+/**
+ * What a series' build over a tree was, from what it did: `after-base` when the tree did not hold the base and the
+ * base was built first; `rebuilt` when the tree was warm but the series' build compiled nearly all (90 %) of what a
+ * whole build of the tree compiles, as from scratch (its sources looked newer than the tree's objects: a worktree made
+ * anew, files rewritten by a crash or a restart); `incremental` otherwise. Trees of fewer than REBUILT_MIN_FILES files
+ * (test trees), and trees whose size is not known, are never said to be rebuilt.
+ */
+export type BuildKind = 'after-base' | 'incremental' | 'rebuilt';
+
+const REBUILT_MIN_FILES = 20;
+
+export function buildKind(o: { warm: boolean; compiled: number; treeCompiled: number | null }): BuildKind {
+  if (!o.warm) return 'after-base';
+  if (o.treeCompiled !== null && o.treeCompiled >= REBUILT_MIN_FILES && o.compiled >= o.treeCompiled * 0.9) return 'rebuilt';
+  return 'incremental';
 }
 
 /** The worktree as the tree state records it: its path and its `.git` file's identity (made anew with the slot). */

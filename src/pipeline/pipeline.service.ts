@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PublicUrls } from '../config/config.js';
-import type { Db } from '../db/database.js';
+import { nowIso, type Db } from '../db/database.js';
 import {
   activeRuns,
   cancelRun,
@@ -21,6 +21,7 @@ import {
   getRun,
   hasCursor,
   lastCompletedEvent,
+  markResumed,
   markStepRunning,
   newerRevision,
   newerRunOfSeries,
@@ -36,7 +37,7 @@ import {
 import type { RunOutcome, RunStepRow } from '../db/pipeline-schema.js';
 import { conflict, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
-import { checkFor, writeCheck } from './checks.js';
+import { checkFor, withdrawPendingCheck, writeCheck } from './checks.js';
 import { buildJob, type JobSource, type PipelineProject } from './job.js';
 import { Lane, type LanePosition } from './lane.js';
 import { isStop, makeGateUnit, outputList, runGateUnit, type GateHost, type GateReporter } from './gate-runner.js';
@@ -82,6 +83,8 @@ export interface PipelineDeps {
 }
 
 const SCAN_EVERY_MS = 5_000;
+/** Touched at each scan and at a stop: when the server was last seen alive, for the downtime of a resumed run. */
+const ALIVE_FILE = 'pipeline.alive';
 /** With a remote, a lane only queues units (the workers' concurrency is theirs): this many enqueues at once. */
 const REMOTE_ENQUEUES = 16;
 
@@ -114,18 +117,30 @@ export class PipelineService {
     if (!(await hasCursor(db))) await writeCursor(db, await lastCompletedEvent(db));
     clearUnits(this.deps.dataDir);
     await this.deps.remote?.start(this.remoteEvents());
+    const aliveAt = this.lastAlive();
+    this.touchAlive();
     const resumed = { gates: 0, builds: 0 };
     for (const run of await activeRuns(db)) {
       // A step cut short starts again; finished steps keep their results (each lane leases a fresh tree anyway). A
       // remote step may still be running on its worker: it stays `running` (its result is written over it all the
       // same), and the lane queues it again if its job is gone.
-      if (run.state === 'running' && !this.deps.remote) await resetRunningSteps(db, run.id);
+      // The time the server was down is not the run's: counted from its last activity (before the steps cut short
+      // lose their start). With a remote, the workers went on building meanwhile: nothing is taken off.
+      if (run.state === 'running' && !this.deps.remote) {
+        await db.transaction().execute(async (tx) => {
+          await markResumed(tx, run.id, nowIso(), aliveAt);
+          await resetRunningSteps(tx, run.id);
+        });
+      }
       const lane = run.state === 'running' && gatesPassed(await runSteps(db, run.id)) ? this.heavy : this.gates;
       lane.push(run.id);
       resumed[lane.name]++;
     }
     if (resumed.gates || resumed.builds) this.deps.log.info(resumed, 'resuming unfinished runs');
-    this.timer = setInterval(() => this.kick(), SCAN_EVERY_MS);
+    this.timer = setInterval(() => {
+      this.touchAlive();
+      this.kick();
+    }, SCAN_EVERY_MS);
     this.timer.unref();
     this.kick();
   }
@@ -224,6 +239,24 @@ export class PipelineService {
     const reason = new Error('server stopping');
     await Promise.all([this.gates.stop(reason, (id) => this.killChildren(id)), this.heavy.stop(reason, (id) => this.killChildren(id))]);
     await this.deps.remote?.stop();
+    this.touchAlive();
+  }
+
+  /** When the pipeline was last seen alive (its file's mtime: the last scan, or the stop), as an ISO time. */
+  private lastAlive(): string | null {
+    const st = fs.statSync(path.join(this.deps.dataDir, ALIVE_FILE), { throwIfNoEntry: false });
+    return st ? new Date(st.mtimeMs).toISOString() : null;
+  }
+
+  private touchAlive(): void {
+    try {
+      const file = path.join(this.deps.dataDir, ALIVE_FILE);
+      const now = new Date();
+      if (fs.existsSync(file)) fs.utimesSync(file, now, now);
+      else fs.writeFileSync(file, '');
+    } catch (e) {
+      this.deps.log.warn({ err: e }, 'could not touch the pipeline alive file');
+    }
   }
 
   private isIdle(): boolean {
@@ -596,7 +629,11 @@ export class PipelineService {
         childMs: result.childMs,
         ...(remote ? { worker: remote.worker, logPath: result.logPath } : {}),
       });
-      if (first) await writeCheck(tx, this.deps.urls, project.id, job, runId, step, key, checkFor(result));
+      if (first) {
+        const check = checkFor(result);
+        if (check) await writeCheck(tx, this.deps.urls, project.id, job, runId, step, key, check);
+        else await withdrawPendingCheck(tx, this.deps.urls, job, runId, step, key);
+      }
       return first;
     });
     if (wrote) this.deps.log.info({ run: runId, step, job: key || undefined, status: result.status }, result.summary);

@@ -2,6 +2,7 @@
 // or first patch, queued in the transaction that ends the run. Students get results; our own failures go to the
 // project's maintainers only.
 import type { PublicUrls } from '../config/config.js';
+import { publicTreeUrl } from '../config/projects.js';
 import type { DbOrTx } from '../db/database.js';
 import { nowIso } from '../db/database.js';
 import { insertMails } from '../db/mail.repository.js';
@@ -63,7 +64,7 @@ export async function queueReport(tx: DbOrTx, r: ReportRequest): Promise<{ msgid
   let text: string;
   let status: string;
   const series = { name: job.series.name, version: job.series.version, total: job.series.total };
-  const base = reportBase(r.results.apply, r.base, job);
+  const base = { ...reportBase(r.results.apply, r.base, job), url: publicTreeUrl(project.tree) };
   if (r.outcome === 'error') {
     // Never the student: the run could not judge their work.
     to = project.maintainers.map((address) => ({ address }));
@@ -105,8 +106,8 @@ export async function queueReport(tx: DbOrTx, r: ReportRequest): Promise<{ msgid
         ...r.builds.filter((b) => b.result.status === 'fail').map((b) => ({ name: 'build', result: b.result })),
         ...r.tests.filter((t) => t.result.status === 'fail').map((t) => ({ name: 'test', result: t.result })),
       ],
-      builds: r.builds.map((b) => buildReport(b.build, b.result)),
-      tests: r.tests.map((t) => testReport(t.build, t.result)),
+      builds: r.builds.map((b) => buildReport(b.build, b.result, r.urls, r.runId)),
+      tests: r.tests.map((t) => testReport(t.build, t.result, r.urls, r.runId)),
       signature: project.report.signature,
     });
     text = rendered.text;
@@ -159,8 +160,33 @@ function reportBase(apply: StepResult | undefined, tip: string | null, job: Job)
   return { branch: job.project.branch, commit: tip, fromSeries: false };
 }
 
+/** A file name an artefact URL may end in (a step's outputs name it; nothing else reaches the URL). */
+const ARTIFACT_NAME = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}$/;
+
+/** Where a build's artefact is downloaded: `BASE/runs/R/artifacts/KEY/NAME` (the run's artefacts route). */
+export function artifactUrl(urls: PublicUrls, runId: number, key: string, name: string): string {
+  return `${urls.base}/runs/${runId}/artifacts/${encodeURIComponent(key)}/${encodeURIComponent(name)}`;
+}
+
+/**
+ * How a student boots the guest of a test run on their own machine: each file the QEMU line needs downloaded by its
+ * URL into the current folder (`curl -fO` names it as the URL ends), then the line naming those files. Null when the
+ * step gave no such line (a run from before it did, or a file that was not among the artefacts).
+ */
+export function reproduceTest(urls: PublicUrls, runId: number, key: string, o: StepResult['outputs']): { downloads: string[]; command: string } | null {
+  if (typeof o?.qemuDownloaded !== 'string' || typeof o.qemuFiles !== 'string') return null;
+  let files: unknown;
+  try {
+    files = JSON.parse(o.qemuFiles);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(files) || !files.length || !files.every((f): f is string => typeof f === 'string' && ARTIFACT_NAME.test(f))) return null;
+  return { downloads: files.map((f) => `curl -fO ${artifactUrl(urls, runId, key, f)}`), command: o.qemuDownloaded };
+}
+
 /** A build's result as the report shows it: the first errors, the warnings (new ones marked), how to redo it. */
-function buildReport(build: BuildSpec, r: StepResult): BuildReport {
+function buildReport(build: BuildSpec, r: StepResult, urls: PublicUrls, runId: number): BuildReport {
   const diag = (f: Finding): BuildDiagnostic => {
     // The message runs to the end of its line (with `$`, a line break after it made every `:` a new, failing start).
     const m = /^(.+?):(\d+)(?::(\d+))?: (?:fatal )?(error|warning): (.*)/.exec(f.message);
@@ -180,7 +206,10 @@ function buildReport(build: BuildSpec, r: StepResult): BuildReport {
     status: r.status,
     errors: r.findings.filter((f) => f.level === 'error').map(diag),
     warnings: r.findings.filter((f) => f.level === 'warning').map(diag),
-    makeCommand: typeof o.makeCommand === 'string' ? o.makeCommand : null,
+    // The line for the student's own tree (the server's has its object folder and ccache in it).
+    makeCommand: typeof o.makeCommandHere === 'string' ? o.makeCommandHere : null,
+    // The build's .config, kept with the artefacts once the build passed.
+    configUrl: typeof o.config === 'string' ? artifactUrl(urls, runId, build.key, 'config') : null,
     toolchain: typeof o.toolchain === 'string' ? o.toolchain : null,
   };
 }
@@ -197,7 +226,7 @@ function failedCase(message: string): string {
 }
 
 /** A test run as the report shows it: every case (from the step's case list), failing ones with their output. */
-function testReport(build: BuildSpec, r: StepResult): TestSuiteReport {
+function testReport(build: BuildSpec, r: StepResult, urls: PublicUrls, runId: number): TestSuiteReport {
   const o = r.outputs ?? {};
   let cases: { suite: string; name: string; result: string }[] = [];
   try {
@@ -219,6 +248,6 @@ function testReport(build: BuildSpec, r: StepResult): TestSuiteReport {
     })),
     summary: r.summary,
     crash: crash ? `${crash.message}${crash.quote ? `\n${crash.quote}` : ''}` : null,
-    qemuCommand: typeof o.qemuCommand === 'string' ? o.qemuCommand : null,
+    reproduce: reproduceTest(urls, runId, build.key, o),
   };
 }

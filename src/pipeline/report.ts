@@ -4,6 +4,7 @@
 import { AppError } from '../errors.js';
 import { renderTemplate } from '../mail/compose.js';
 import { trimChars, trimEndChars } from '../text.js';
+import { unvetQuoteLine, VETTED_QUOTE_TYPES } from './rules/checkpatch-output.js';
 import type { Finding, PersonRef, StepResult, StepStatus } from './types.js';
 
 export type ReportKind = 'signoff-missing' | 'test-description' | 'coding-style' | 'apply-failed' | 'build-failed' | 'test-results';
@@ -22,6 +23,8 @@ export interface ReportBase {
   commit: string | null;
   /** True when the commit is the series' own `base-commit:`. */
   fromSeries: boolean;
+  /** Where anyone can fetch the tree (the project's `tree.public_url`); null: not said (never a server path). */
+  url?: string | null;
 }
 
 /** One compiler diagnostic, as the build stage parsed it (gcc/clang: `file:line:col: level: message`). */
@@ -44,8 +47,10 @@ export interface BuildReport {
   /** The first errors, in the compiler's order. */
   errors: BuildDiagnostic[];
   warnings: BuildDiagnostic[];
-  /** The exact make command, to redo the build. */
+  /** The make command, to redo the build in the student's own tree (no path of the server's). */
   makeCommand?: string | null;
+  /** The build's .config, downloadable (a build that passed). */
+  configUrl?: string | null;
   /** The compiler's version line. */
   toolchain?: string | null;
 }
@@ -67,8 +72,8 @@ export interface TestSuiteReport {
   summary?: string;
   /** The kernel's panic/oops lines, or why the guest never finished. */
   crash?: string | null;
-  /** The QEMU command line, to reproduce. */
-  qemuCommand?: string | null;
+  /** To reproduce the boot anywhere: `curl -fO URL` for each file, then the QEMU line naming the downloaded files. */
+  reproduce?: { downloads: string[]; command: string } | null;
 }
 
 export interface ReportInput {
@@ -173,6 +178,8 @@ export function renderReport(input: ReportInput): RenderedReport {
     suites: tests.map(suiteView),
     noSuites: tests.length === 0,
     checks: line(input.steps.filter((s) => s.result.status === 'pass').map((s) => s.name).join(', ') || 'none'),
+    // A step that did not run is said so, never counted as passed (its Patchwork check is left out too).
+    skipped: line(input.steps.filter((s) => s.result.status === 'skip').map((s) => `${s.name} (${s.result.summary})`).join('; ')),
     warnings: warned.map((s) => stepView(s, input.series.total)),
     perfect: status === 'pass',
     passedWithWarnings: status === 'warn',
@@ -243,8 +250,9 @@ function patchLine(series: { name: string; version: number }): string {
 
 function baseLine(base: ReportBase): string {
   const short = base.commit ? line(base.commit).slice(0, 12) : null;
-  if (base.fromSeries && short) return `base-commit ${short}`;
-  return short ? `${line(base.branch)} at ${short}` : line(base.branch);
+  const what = base.fromSeries && short ? `base-commit ${short}` : short ? `${line(base.branch)} at ${short}` : line(base.branch);
+  // "master at f210688f6ccd of https://…": the student fetches that branch from there to find the commit.
+  return base.url ? `${what} of ${line(base.url)}` : what;
 }
 
 function person(p: PersonRef): string {
@@ -254,13 +262,50 @@ function person(p: PersonRef): string {
 /** One step as a report shows it: its summary and its findings, each a head line and the lines it quotes. */
 function stepView(s: ReportStep, total: number) {
   const shown = s.result.findings.slice(0, MAX_FINDINGS);
+  const command = s.result.outputs?.command;
   return {
     name: line(s.name),
     status: s.result.status,
     summary: line(s.result.summary),
     findings: shown.map((f) => findingView(s.name, f, total)),
     more: s.result.findings.length - shown.length,
+    // checkpatch's whitespace findings quote their line with the whitespace shown: the marks are explained once.
+    whitespaceShown: s.name === 'checkpatch' && shown.some((f) => f.quote && f.type !== undefined && VETTED_QUOTE_TYPES.includes(f.type)),
+    // The command the step ran, for the student to run on their own patches (checkpatch's outputs.command).
+    command: s.name === 'checkpatch' && typeof command === 'string' && command ? line(command) : null,
   };
+}
+
+/** Column of tab stops, as checkpatch and the kernel's coding style count them. */
+const TAB_WIDTH = 8;
+
+/**
+ * A line checkpatch quoted for a whitespace finding (its `^I` and `$` already undone), made readable in any mail
+ * reader: each tab is `→` padded to its tab stop (not at the end of the line), the spaces such findings are about
+ * (the indentation, the end of the line, before a tab) are `·`, a CR is `␍`. The diff's first column stays as it is.
+ */
+export function showWhitespace(quoted: string): string {
+  const lead = /^[+\- ]/.test(quoted) ? quoted[0]! : '';
+  const body = quoted.slice(lead.length);
+  const indent = /^[ \t]*/.exec(body)![0].length;
+  const trail = body.length - /[ \t\r]*$/.exec(body)![0].length;
+  let out = lead;
+  let col = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === '\t') {
+      const pad = TAB_WIDTH - (col % TAB_WIDTH);
+      // A tab at the end of the line is not padded: the mail line would end in blanks.
+      out += i < trail ? `→${' '.repeat(pad - 1)}` : '→';
+      col += pad;
+      continue;
+    }
+    col++;
+    if (c === '\r') out += '␍';
+    else if (c === ' ' && (i < indent || i >= trail || /^ *\t/.test(body.slice(i)))) out += '·';
+    else out += c;
+  }
+  return out;
 }
 
 function findingView(step: string, f: Finding, total: number): { head: string; quote: string[] } {
@@ -280,12 +325,16 @@ function findingView(step: string, f: Finding, total: number): { head: string; q
         head: where ? `${where}: ${message}` : message,
         quote: f.quote !== undefined && f.line ? quoteLines(f.quote, 1).map((l) => `${f.line} | ${l}`) : [],
       };
-    case 'checkpatch':
-      // As checkpatch prints it: "ERROR: message", the place, the offending source line(s).
+    case 'checkpatch': {
+      // As checkpatch prints it: "ERROR: message", the place, the offending source line(s); a whitespace finding's
+      // line without checkpatch's `^I`/`$` marks, its whitespace shown (showWhitespace).
+      const vetted = f.type !== undefined && VETTED_QUOTE_TYPES.includes(f.type);
+      const quote = f.quote === undefined ? undefined : vetted ? f.quote.split('\n').map((l) => showWhitespace(unvetQuoteLine(f.type, l))).join('\n') : f.quote;
       return {
         head: [f.patch ? `patch ${f.patch}/${total}` : '', where].filter(Boolean).join(', ') + `${f.patch || where ? ': ' : ''}${f.level ? `${line(f.level)}: ` : ''}${message}`,
-        quote: quoteLines(f.quote),
+        quote: quoteLines(quote),
       };
+    }
     default:
       return {
         head: `${where ? `${where}: ` : ''}${f.level && f.level !== 'ERROR' ? `${line(f.level)}: ` : ''}${message}`,
@@ -316,6 +365,7 @@ function buildView(b: BuildReport) {
     moreWarnings: b.warnings.length - warnings.length,
     hasNewWarnings: b.warnings.some((w) => w.isNew),
     makeCommand: b.makeCommand ? line(b.makeCommand) : null,
+    configUrl: b.configUrl ? line(b.configUrl) : null,
     toolchain: b.toolchain ? line(b.toolchain) : null,
   };
 }
@@ -331,6 +381,6 @@ function suiteView(t: TestSuiteReport) {
       .filter((c) => c.result !== 'pass')
       .map((c) => ({ name: line(c.name), result: c.result, log: tailLines(c.logTail) })),
     crash: t.crash ? tailLines(t.crash) : null,
-    qemuCommand: t.qemuCommand ? line(t.qemuCommand) : null,
+    reproduce: t.reproduce ? { downloads: t.reproduce.downloads.map(line), command: line(t.reproduce.command) } : null,
   };
 }

@@ -18,6 +18,10 @@ export interface RunView {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** Milliseconds the run stood still while the server was down (resumed after a restart); null: never resumed. */
+  paused_ms: number | null;
+  /** When it was last resumed after a restart. */
+  resumed_at: string | null;
   /**
    * Where a queued or running run is: its lane (`gates`, `builds`), whether it runs or waits, and how many runs wait
    * ahead of it there; null once it has ended (or when this process does not hold it).
@@ -64,6 +68,8 @@ export function createRunViewService(db: Db, base: () => string, dataDir: string
     created_at: r.created_at,
     started_at: r.started_at,
     finished_at: r.finished_at,
+    paused_ms: r.paused_ms,
+    resumed_at: r.resumed_at,
     queue: r.state === 'queued' || r.state === 'running' ? position(r.id) : null,
     artifacts: listArtifacts(dataDir, r.id).map((a) => ({ ...a, url: `${base()}/runs/${r.id}/artifacts/${a.path}` })),
     steps: (await runSteps(db, r.id)).map((s) => ({

@@ -5,10 +5,15 @@ export function logPageHref(runId: number, step: string, job: string): string {
   return `/runs/${runId}/log/${step}/${job ? `${job}/` : ''}`;
 }
 
-export function duration(from: string | null, to: string | null): string | null {
+export function duration(from: string | null, to: string | null, minusMs = 0): string | null {
   if (!from) return null;
-  const ms = (to ? Date.parse(to) : Date.now()) - Date.parse(from);
+  return formatMs((to ? Date.parse(to) : Date.now()) - Date.parse(from) - minusMs);
+}
+
+/** "350 ms", "4.2 s", "2 min 5 s", "1 h 12 min". */
+export function formatMs(ms: number): string | null {
   if (!Number.isFinite(ms) || ms < 0) return null;
+  ms = Math.round(ms);
   if (ms < 1000) return `${ms} ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(1)} s`;
@@ -26,6 +31,7 @@ interface RunFields {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  paused_ms?: number | null;
 }
 
 interface StepFields {
@@ -50,7 +56,9 @@ export function runRow(run: RunFields) {
     created: run.created_at,
     started: run.started_at,
     finished: run.finished_at,
-    duration: duration(run.started_at, run.finished_at),
+    // From start to end without the time the server was down (a run resumed after a restart): the run's own time.
+    duration: duration(run.started_at, run.finished_at, run.paused_ms ?? 0),
+    paused: run.paused_ms ? formatMs(run.paused_ms) : null,
   };
 }
 

@@ -37,7 +37,7 @@ export interface ApiApp {
 
 export async function startApiApp(
   fixtures: string[],
-  opts: { baseUrl?: string | null; trustProxy?: string[]; loginLimits?: Partial<LoginLimits>; showDependencies?: boolean } = {},
+  opts: { baseUrl?: string | null; trustProxy?: string[]; loginLimits?: Partial<LoginLimits>; showDependencies?: boolean; tree?: { url: string; branch: string; public_url?: string } } = {},
 ): Promise<ApiApp> {
   const h = await startIngestHarness();
   for (const f of fixtures) await h.deliverMbox(path.join(FIXTURES, `${f}.mbox`));
@@ -48,7 +48,7 @@ export async function startApiApp(
     list: LIST,
     addresses: addressesFor(LIST),
     maintainers: [PEOPLE.teacher.email],
-    tree: { url: 'https://git.example.org/proctree.git', branch: 'master' },
+    tree: opts.tree ?? { url: 'https://git.example.org/proctree.git', branch: 'master' },
     show_dependencies: opts.showDependencies ?? false,
   } as unknown as Project & { id: number };
   const api = createApi(h.db, [project], opts.baseUrl ?? null, { loginLimits: opts.loginLimits });

@@ -105,3 +105,25 @@ describe('project and user writes', () => {
     assert.equal((await a.req({ method: 'DELETE', url: me, as: 'olga' })).statusCode, 405);
   });
 });
+
+describe("a project's scm_url", () => {
+  it('is the API setting, else tree.public_url, else blank: the local path of the tree is never shown', async () => {
+    const local = await startApiApp([], { tree: { url: '/srv/patchbay/trees/proctree.git', branch: 'master' } });
+    try {
+      assert.equal((await local.get('/api/projects/proctree/')).scm_url, '', 'Patchwork shows a blank scm_url when none is set');
+      assert.doesNotMatch(JSON.stringify(await local.get('/api/projects/')), /\/srv\/patchbay/);
+    } finally {
+      await local.close();
+    }
+    const a = await startApiApp([], { tree: { url: '/srv/patchbay/trees/proctree.git', branch: 'master', public_url: 'https://git.example.org/proctree.git' } });
+    try {
+      assert.equal((await a.get('/api/projects/proctree/')).scm_url, 'https://git.example.org/proctree.git');
+      const r = await a.req({ method: 'PATCH', url: '/api/projects/proctree/', as: 'teacher', payload: { scm_url: 'https://mirror.example.org/proctree.git' } });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal((await a.get('/api/projects/proctree/')).scm_url, 'https://mirror.example.org/proctree.git', "the maintainers' setting wins");
+      assert.equal((await a.get('/api/projects/')).find((p: { link_name: string }) => p.link_name === 'proctree').scm_url, 'https://mirror.example.org/proctree.git');
+    } finally {
+      await a.close();
+    }
+  });
+});

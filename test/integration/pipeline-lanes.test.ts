@@ -80,7 +80,11 @@ interface StepView {
 }
 interface RunView {
   id: number;
+  series: number;
   state: string;
+  started_at: string | null;
+  finished_at: string | null;
+  paused_ms: number | null;
   outcome: string | null;
   queue: { lane: string; state: string; ahead: number } | null;
   steps: StepView[];
@@ -305,16 +309,25 @@ describe('the gate lane and the heavy lane', { skip: SKIP }, () => {
       for (const g of GATES) assert.deepEqual({ ...step(run, g), log: null }, { ...step(was, g), log: null }, `${g} ran again`);
       assert.equal(step(run, 'build', 'x86_64').status, 'pass');
       assert.match(fs.readFileSync(path.join(data, 'logs', 'runs', String(run.id), 'build-x86_64.log'), 'utf8'), /the series applied again/);
+      // The downtime (1.5 s at least between the kill and the restart) is not the run's time, and the page says so.
+      assert.ok((run.paused_ms ?? 0) >= 1500, `paused_ms ${run.paused_ms}`);
+      const page = await (await fetch(`${server.baseUrl}/series/${run.series}/`)).text();
+      assert.match(page, /<span class="muted small" id="run-paused">\(resumed after a restart; the \d[^<]* the server was down not counted\)<\/span>/);
     }
+    // Alice's build was cut after its base build: it ran again over the warm tree, and says so truthfully.
+    const aliceRun = await runWhen(server, alice, (r) => r.state === 'done', "Alice's run");
+    assert.match(step(aliceRun, 'build', 'x86_64').summary ?? '', /built: \d+ files compiled, /);
     // Bob's gate checks were written once each (pending, then the result), his build's once too.
     const checks = await getJson<{ context: string; state: string }[]>(server, `/api/patches/${bobPatch.id}/checks/`);
-    for (const context of ['signoff', 'test-description', 'checkpatch', 'apply', 'build-x86_64']) {
+    for (const context of ['signoff', 'apply', 'build-x86_64']) {
       assert.deepEqual(
         checks.filter((c) => c.context === context).map((c) => c.state),
         ['pending', 'success'],
         context,
       );
     }
+    // The steps that did not run (no test description asked for, checkpatch off) took their pending check back.
+    for (const context of ['test-description', 'checkpatch']) assert.deepEqual(checks.filter((c) => c.context === context), [], context);
     await waitFor('both replies', () => outboxReplies(data, alice).length > 0 && outboxReplies(data, bob).length > 0);
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(outboxReplies(data, alice).length, 1);

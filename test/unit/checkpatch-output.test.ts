@@ -2,7 +2,7 @@
 // Linux 6.1's checkpatch.pl (--no-tree --show-types --color=never, patch on stdin).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CHECKPATCH_RULES, isFormatOption, parseCheckpatchOutput } from '../../src/pipeline/rules/checkpatch-output.js';
+import { CHECKPATCH_RULES, checkpatchCommand, checkpatchOptions, isFormatOption, parseCheckpatchOutput, unvetQuoteLine } from '../../src/pipeline/rules/checkpatch-output.js';
 
 // Real outputs, line by line (trailing blanks matter: checkpatch prints "#9: " and quotes trailing whitespace).
 const STYLE_ERRORS = [
@@ -177,5 +177,26 @@ describe('isFormatOption', () => {
   it('refuses options that change the output shape, with or without a value', () => {
     for (const o of ['--terse', '--showfile', '-q', '--color=always', '--summary-file', '--fix-inplace', '--emacs']) assert.equal(isFormatOption(o), true, o);
     for (const o of ['--strict', '--max-line-length=80', '--ignore=LONG_LINE', '--codespell']) assert.equal(isFormatOption(o), false, o);
+  });
+});
+
+describe('unvetQuoteLine', () => {
+  it("undoes checkpatch's cat_vet on the lines of whitespace findings only", () => {
+    // Verbatim quoted lines (Linux 6.1, TRAILING_WHITESPACE and SPACE_BEFORE_TAB), then a CR of DOS_LINE_ENDINGS.
+    assert.equal(unvetQuoteLine('TRAILING_WHITESPACE', '+^Iint d;^I$'), '+\tint d;\t');
+    assert.equal(unvetQuoteLine('SPACE_BEFORE_TAB', '+int b = 1; ^I/* c */$'), '+int b = 1; \t/* c */');
+    assert.equal(unvetQuoteLine('DOS_LINE_ENDINGS', '+int x;^M$'), '+int x;\r');
+    // Another finding's line is the source as it is: its $ and ^I belong to the student.
+    assert.equal(unvetQuoteLine('LONG_LINE', '+\tprintf("^I$");$'), '+\tprintf("^I$");$');
+    assert.equal(unvetQuoteLine(undefined, '+x$'), '+x$');
+  });
+});
+
+describe('checkpatchCommand', () => {
+  it('is the options the step runs with, on the patch files, format options left out as the step leaves them', () => {
+    const policy = { ignore: ['FILE_PATH_CHANGES', 'SPDX_LICENSE_TAG'], options: ['--strict', '--terse'] };
+    assert.deepEqual(checkpatchOptions(policy), { options: ['--no-tree', '--show-types', '--color=never', '--ignore=FILE_PATH_CHANGES,SPDX_LICENSE_TAG', '--strict'], dropped: ['--terse'] });
+    assert.equal(checkpatchCommand(policy), './scripts/checkpatch.pl --no-tree --show-types --color=never --ignore=FILE_PATH_CHANGES,SPDX_LICENSE_TAG --strict *.patch');
+    assert.equal(checkpatchCommand({ ignore: [], options: [] }), './scripts/checkpatch.pl --no-tree --show-types --color=never *.patch');
   });
 });

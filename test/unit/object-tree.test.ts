@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseMountinfo, parseOwnCgroups } from '../../src/pipeline/cgroup.js';
-import { BASE_MTIME, layerSources, recordTouched, readTouched, restoreSourceTimes, studentKey, type BlobLookup } from '../../src/pipeline/object-tree.js';
+import { BASE_MTIME, buildKind, layerSources, recordTouched, readTouched, restoreSourceTimes, studentKey, type BlobLookup } from '../../src/pipeline/object-tree.js';
 import { patchFiles, unquotePath } from '../../src/pipeline/patch-files.js';
 import { tempDir } from '../helpers/dirs.js';
 
@@ -140,5 +140,21 @@ describe('control groups of this process', () => {
     );
     const own = parseOwnCgroups('8:pids:/\n4:memory:/process_api/be80\n2:cpu,cpuacct:/a\n0::/\n');
     assert.deepEqual([own.v1.get('pids'), own.v1.get('memory'), own.v1.get('cpu'), own.v1.get('cpuacct'), own.v2], ['/', '/process_api/be80', '/a', '/a', '/']);
+  });
+});
+
+describe('buildKind', () => {
+  it('calls a build over a warm tree incremental unless it compiled nearly all a whole build does', () => {
+    // 745 files: a whole x86_64 tinyconfig build (docs/benchmarks.md). A system call series compiles 3 when the
+    // mtimes are right, about 540 when its headers look new (the tree still spared 200): both incremental.
+    assert.equal(buildKind({ warm: true, compiled: 3, treeCompiled: 745 }), 'incremental');
+    assert.equal(buildKind({ warm: true, compiled: 540, treeCompiled: 745 }), 'incremental');
+    // Every file again: as from scratch, whatever the tree held.
+    assert.equal(buildKind({ warm: true, compiled: 745, treeCompiled: 745 }), 'rebuilt');
+    assert.equal(buildKind({ warm: true, compiled: 700, treeCompiled: 745 }), 'rebuilt');
+    assert.equal(buildKind({ warm: false, compiled: 3, treeCompiled: 745 }), 'after-base');
+    // A tree built by older code (size unknown), and a two-file test tree, are never said to be rebuilt.
+    assert.equal(buildKind({ warm: true, compiled: 700, treeCompiled: null }), 'incremental');
+    assert.equal(buildKind({ warm: true, compiled: 2, treeCompiled: 2 }), 'incremental');
   });
 });

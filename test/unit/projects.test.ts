@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadProjects, parseProjectFile } from '../../src/config/projects.js';
+import { loadProjects, parseProjectFile, publicTreeUrl } from '../../src/config/projects.js';
 import { isAppError } from '../../src/errors.js';
 import { tempDir } from '../helpers/dirs.js';
 
@@ -90,4 +90,31 @@ describe('project files', () => {
     const projects = loadProjects(path.resolve('projects'));
     assert.ok(projects.some((p) => p.slug === 'example'));
   });
+});
+
+describe('tree.public_url', () => {
+  const withTree = (tree: string) => good.replace('tree: { url: /srv/git/linux.git, branch: master }', `tree: ${tree}`);
+
+  it('is where the tree is fetched from publicly; a local path, ssh address or URL with a password is never offered', () => {
+    assert.equal(publicTreeUrl(parseProjectFile('p.yaml', withTree('{ url: /srv/git/linux.git, public_url: "https://git.example.org/linux.git" }')).tree), 'https://git.example.org/linux.git');
+    assert.equal(publicTreeUrl(parseProjectFile('p.yaml', withTree('{ url: /srv/git/linux.git }')).tree), null);
+    assert.equal(publicTreeUrl(parseProjectFile('p.yaml', withTree('{ url: "git@git.example.org:linux.git" }')).tree), null);
+    assert.equal(publicTreeUrl(parseProjectFile('p.yaml', withTree('{ url: "https://ci:s3cret@git.example.org/linux.git" }')).tree), null);
+    // A tree that is already a public URL needs no public_url.
+    assert.equal(publicTreeUrl(parseProjectFile('p.yaml', withTree('{ url: "https://git.example.org/linux.git" }')).tree), 'https://git.example.org/linux.git');
+    assert.equal(publicTreeUrl(undefined), null);
+  });
+
+  for (const [what, value] of [
+    ['a local path', '/srv/git/linux.git'],
+    ['an ssh address', 'git@git.example.org:linux.git'],
+    ['a URL with a password', 'https://ci:s3cret@git.example.org/linux.git'],
+  ]) {
+    it(`refuses ${what} as public_url, naming the key and the line`, () => {
+      assert.throws(
+        () => parseProjectFile('p.yaml', withTree(`\n  url: /srv/git/linux.git\n  public_url: "${value}"`)),
+        (e: unknown) => isAppError(e) && /^p\.yaml:6: tree\.public_url: must be an http\(s\):\/\/ or git:\/\/ URL/.test(e.message),
+      );
+    });
+  }
 });

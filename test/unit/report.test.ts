@@ -1,7 +1,9 @@
 // The reply mails' text: which report a run gets, the lines each quotes, and the talk's example.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { renderInfraError, renderReport, reportKind, stripControls, type ReportInput, type ReportStep } from '../../src/pipeline/report.js';
+import { renderInfraError, renderReport, reportKind, showWhitespace, stripControls, type ReportInput, type ReportStep } from '../../src/pipeline/report.js';
+import { artifactUrl, reproduceTest } from '../../src/pipeline/reply.service.js';
+import { checkpatchCommand, parseCheckpatchOutput } from '../../src/pipeline/rules/checkpatch-output.js';
 import type { Finding, StepStatus } from '../../src/pipeline/types.js';
 
 const URL = 'https://patchbay.example.org/series/12/';
@@ -89,7 +91,7 @@ describe('renderReport', () => {
 
   it("reports wrong coding style quoting checkpatch's message, the place and the source line", () => {
     const findings: Finding[] = [
-      { patch: 1, level: 'ERROR', type: 'CODE_INDENT', message: 'code indent should use tabs where possible', file: 'kernel/dummy.c', line: 12, quote: '+        return 42;' },
+      { patch: 1, level: 'ERROR', type: 'CODE_INDENT', message: 'code indent should use tabs where possible', file: 'kernel/dummy.c', line: 12, quote: '+        return 42;$' },
       { patch: 2, level: 'WARNING', type: 'LONG_LINE', message: 'line length of 104 exceeds 100 columns', file: 'kernel/sys.c', line: 3010, quote: '+\tpr_info("dummy called by %d with a message that is far too long to be read on one line\\n", pid);' },
     ];
     const r = renderReport(input({ steps: [step('signoff', 'pass'), step('testdesc', 'pass'), step('checkpatch', 'fail', 'checkpatch: 1 error, 1 warning', findings)] }));
@@ -97,7 +99,7 @@ describe('renderReport', () => {
     assert.equal(r.subject, 'Wrong coding style');
     assertFrame(r.text);
     assert.match(r.text, /^Wrong coding style\.$/m);
-    assert.ok(r.text.includes('\npatch 1/3, kernel/dummy.c:12: ERROR: code indent should use tabs where possible\n    +        return 42;\n'), r.text);
+    assert.ok(r.text.includes('\npatch 1/3, kernel/dummy.c:12: ERROR: code indent should use tabs where possible\n    +········return 42;\n'), r.text);
     assert.ok(r.text.includes('\npatch 2/3, kernel/sys.c:3010: WARNING: line length of 104 exceeds 100 columns\n    +\tpr_info('));
   });
 
@@ -188,6 +190,8 @@ describe('renderReport', () => {
     assert.equal(r.status, 'warn');
     assertFrame(r.text);
     assert.match(r.text, /^Checks passed: signoff, apply\.$/m);
+    // The skipped step is said not to have run, never counted as passed.
+    assert.match(r.text, /^Not run: testdesc \(testdesc: skip\)\.$/m);
     assert.ok(r.text.includes('Warnings from checkpatch: checkpatch: 1 warning\npatch 1/3, kernel/dummy.c:5: WARNING: Missing a blank line after declarations\n    +\tint ret;\n    +\tret = 0;\n'), r.text);
     assert.doesNotMatch(r.text, /Perfect!/);
   });
@@ -263,5 +267,139 @@ describe('renderInfraError', () => {
 describe('stripControls', () => {
   it('keeps newlines and tabs and removes the other C0 and C1 controls and DEL', () => {
     assert.equal(stripControls('a\tb\nc\r\x1b[31md\x7f\u0085e\u009bf'), 'a\tb\nc[31mdef');
+  });
+});
+
+// Verbatim output of Linux 6.1's scripts/checkpatch.pl --no-tree --show-types --color=never --ignore=FILE_PATH_CHANGES -
+// on a patch adding (cat -A) `        return 1; $`, `int b = 1; ^I/* c */$`, `   int c;$` and `^Iint d;^I$` to x.c.
+const WHITESPACE_OUTPUT = `ERROR:TRAILING_WHITESPACE: trailing whitespace
+#21: FILE: x.c:4:
++        return 1; $
+
+ERROR:CODE_INDENT: code indent should use tabs where possible
+#21: FILE: x.c:4:
++        return 1; $
+
+WARNING:SPACE_BEFORE_TAB: please, no space before tabs
+#23: FILE: x.c:6:
++int b = 1; ^I/* c */$
+
+WARNING:LEADING_SPACE: please, no spaces at the start of a line
+#24: FILE: x.c:7:
++   int c;$
+
+ERROR:TRAILING_WHITESPACE: trailing whitespace
+#25: FILE: x.c:8:
++^Iint d;^I$
+
+total: 3 errors, 2 warnings, 8 lines checked
+`;
+
+describe('checkpatch findings in the reply', () => {
+  const policy = { ignore: ['FILE_PATH_CHANGES'], options: ['--strict', '--max-line-length=80'] };
+  const findings = (): Finding[] =>
+    parseCheckpatchOutput(WHITESPACE_OUTPUT).findings.map((f) => ({ patch: 1, level: f.level, type: f.type, message: f.message, file: f.file!, line: f.line!, quote: f.quote! }));
+  const styleReport = (status: 'fail' | 'warn') =>
+    renderReport(
+      input({
+        series: { name: 'x: change', version: 1, total: 1 },
+        steps: [step('signoff', 'pass'), { name: 'checkpatch', result: { status, summary: '3 errors, 2 warnings in patch 1/1', findings: findings(), logPath: '', childMs: 0, outputs: { command: checkpatchCommand(policy) } } }, ...(status === 'warn' ? [step('apply', 'pass')] : [])],
+      }),
+    );
+
+  it("quotes whitespace findings without checkpatch's ^I and $ marks, tabs and the spaces in question made visible", () => {
+    const r = styleReport('fail');
+    assert.doesNotMatch(r.text, /\^I|\$$/m, r.text);
+    assert.ok(r.text.includes('patch 1/1, x.c:4: ERROR: trailing whitespace\n    +········return 1;·\n'), r.text);
+    assert.ok(r.text.includes('patch 1/1, x.c:6: WARNING: please, no space before tabs\n    +int b = 1;·→    /* c */\n'), r.text);
+    assert.ok(r.text.includes('patch 1/1, x.c:7: WARNING: please, no spaces at the start of a line\n    +···int c;\n'), r.text);
+    assert.ok(r.text.includes('patch 1/1, x.c:8: ERROR: trailing whitespace\n    +→       int d;→\n'), r.text);
+    assert.match(r.text, /^\(In the quoted lines, → is a tab and · a space\.\)$/m);
+  });
+
+  it('gives the exact checkpatch command the bot ran: our options, the ignore list and the project options', () => {
+    const r = styleReport('fail');
+    assert.ok(r.text.includes('\n    ./scripts/checkpatch.pl --no-tree --show-types --color=never --ignore=FILE_PATH_CHANGES --strict --max-line-length=80 *.patch\n'), r.text);
+    assert.doesNotMatch(r.text, /checkpatch\.pl \*\.patch/);
+  });
+
+  it('gives the command with the warnings of a run that passed', () => {
+    const r = styleReport('warn');
+    assert.equal(r.kind, 'test-results');
+    assert.ok(r.text.includes('To see them on your patches, at the top of your tree:\n    ./scripts/checkpatch.pl --no-tree --show-types --color=never --ignore=FILE_PATH_CHANGES --strict --max-line-length=80 *.patch\n'), r.text);
+  });
+
+  it('leaves the lines of other findings as checkpatch quoted them (a $ there is the source)', () => {
+    const r = renderReport(
+      input({
+        steps: [step('checkpatch', 'fail', '1 error', [{ patch: 1, level: 'ERROR', type: 'SPACING', message: "space required before the open brace '{'", file: 'a.sh', line: 2, quote: '+\tif (x){ y = $' }])],
+      }),
+    );
+    assert.ok(r.text.includes('\n    +\tif (x){ y = $\n'), r.text);
+    assert.doesNotMatch(r.text, /In the quoted lines/);
+  });
+});
+
+describe('showWhitespace', () => {
+  const cases: [string, string][] = [
+    ['+\tint d;\t', '+→       int d;→'],
+    ['+        return 1; ', '+········return 1;·'],
+    ['+int b = 1; \t/* c */', '+int b = 1;·→    /* c */'],
+    ['+int x = a + b;', '+int x = a + b;'],
+    ['+x\r', '+x␍'],
+    [' \tkeep(); ', ' →       keep();·'],
+  ];
+  for (const [raw, shown] of cases) it(`shows ${JSON.stringify(raw)} as ${shown}`, () => assert.equal(showWhitespace(raw), shown));
+});
+
+describe('artefacts in the reply', () => {
+  const urls = { base: 'https://ci.example.org' };
+  // A test step's outputs as test.step.ts writes them (the server's paths only in qemuCommand, never used in the mail).
+  const outputs = {
+    qemuCommand: 'qemu-system-x86_64 -cpu qemu64 -m 256 -smp 1 -nographic -no-reboot -nic none -kernel /var/lib/patchbay/artifacts/run-3/x86_64/bzImage',
+    qemuDownloaded:
+      "qemu-system-x86_64 -cpu qemu64 -m 256 -smp 1 -nographic -no-reboot -nic none -kernel bzImage -initrd initramfs.cpio.gz -append 'console=ttyS0 panic=-1 oops=panic' -drive file=modules.ext2,format=raw,if=none,id=disk0,readonly=on -device virtio-blk-pci,drive=disk0 -drive file=tests.ext2,format=raw,if=none,id=disk1,readonly=on -device virtio-blk-pci,drive=disk1",
+    qemuFiles: JSON.stringify(['bzImage', 'initramfs.cpio.gz', 'modules.ext2', 'tests.ext2']),
+  };
+
+  it('downloads each file the boot needs by its absolute URL, then boots them by the names curl gave them', () => {
+    const reproduce = reproduceTest(urls, 3, 'x86_64', outputs);
+    assert.deepEqual(reproduce?.downloads, [
+      'curl -fO https://ci.example.org/runs/3/artifacts/x86_64/bzImage',
+      'curl -fO https://ci.example.org/runs/3/artifacts/x86_64/initramfs.cpio.gz',
+      'curl -fO https://ci.example.org/runs/3/artifacts/x86_64/modules.ext2',
+      'curl -fO https://ci.example.org/runs/3/artifacts/x86_64/tests.ext2',
+    ]);
+    const r = renderReport(input({ tests: [{ suite: 'dummy', arch: 'x86_64', cases: [{ name: 'dummy-1', result: 'pass' }], reproduce }] }));
+    assert.ok(
+      r.text.includes(`To reproduce, download the files into an empty folder and boot them:\n    curl -fO https://ci.example.org/runs/3/artifacts/x86_64/bzImage\n`),
+      r.text,
+    );
+    assert.ok(r.text.includes(`\n    curl -fO https://ci.example.org/runs/3/artifacts/x86_64/tests.ext2\n    qemu-system-x86_64 `), r.text);
+    assert.match(r.text, / -kernel bzImage -initrd initramfs\.cpio\.gz .*file=modules\.ext2,.*file=tests\.ext2,/);
+    // Nothing of the server's file system.
+    assert.doesNotMatch(r.text, /\/var\/lib|artifacts\/run-/);
+  });
+
+  it('gives no reproduce line rather than a server path when the step named no downloadable files', () => {
+    assert.equal(reproduceTest(urls, 3, 'x86_64', { qemuCommand: outputs.qemuCommand }), null);
+    assert.equal(reproduceTest(urls, 3, 'x86_64', { ...outputs, qemuFiles: JSON.stringify(['../../etc/passwd']) }), null);
+    const r = renderReport(input({ tests: [{ suite: 'dummy', cases: [{ name: 'dummy-1', result: 'pass' }], reproduce: null }] }));
+    assert.doesNotMatch(r.text, /To reproduce/);
+  });
+
+  it('names the make command for the student’s own tree and the build’s .config by its URL', () => {
+    assert.equal(artifactUrl(urls, 3, 'x86_64', 'config'), 'https://ci.example.org/runs/3/artifacts/x86_64/config');
+    const r = renderReport(
+      input({
+        steps: [...GATES_OK, step('build', 'fail', 'build failed for arm64')],
+        builds: [
+          { arch: 'x86_64', status: 'pass', errors: [], warnings: [], makeCommand: 'make O=build ARCH=x86 -j2', configUrl: artifactUrl(urls, 3, 'x86_64', 'config') },
+          { arch: 'arm64', status: 'fail', errors: [{ file: 'kernel/sys.c', line: 3, column: 1, level: 'error', message: 'expected ; before }', source: null, isNew: true }], warnings: [], makeCommand: 'make O=build ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- -j2' },
+        ],
+      }),
+    );
+    assert.ok(r.text.includes('x86_64: ok\n  $ make O=build ARCH=x86 -j2\n  (its .config: https://ci.example.org/runs/3/artifacts/x86_64/config)\n'), r.text);
+    assert.ok(r.text.includes('arm64: FAILED\n  $ make O=build ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- -j2\n'), r.text);
   });
 });

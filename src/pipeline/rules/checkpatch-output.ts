@@ -94,6 +94,34 @@ export const CHECKPATCH_RULES = {
 } satisfies Record<string, OutputRule>;
 
 /**
+ * Findings whose quoted line checkpatch prints through its `cat_vet` (scripts/checkpatch.pl, Linux 6.1): every control
+ * character as `^` and the character 64 above it (a tab is `^I`, a CR `^M`) and a `$` at the end of the line, so the
+ * whitespace the finding is about can be seen. Samples (the patch line `+\tint d;\t`, `+        return 1; `):
+ *
+ *   ERROR:TRAILING_WHITESPACE: trailing whitespace
+ *   #25: FILE: x.c:8:
+ *   +^Iint d;^I$
+ *
+ *   WARNING:SPACE_BEFORE_TAB: please, no space before tabs
+ *   #23: FILE: x.c:6:
+ *   +int b = 1; ^I/* c *\/$
+ *
+ * Every other finding quotes the patch line as it is (tabs as tabs, no `$`).
+ */
+export const VETTED_QUOTE_TYPES: readonly string[] = ['DOS_LINE_ENDINGS', 'TRAILING_WHITESPACE', 'FSF_MAILING_ADDRESS', 'CODE_INDENT', 'SPACE_BEFORE_TAB', 'LEADING_SPACE'];
+
+/**
+ * A quoted line as the patch had it: for a VETTED_QUOTE_TYPES finding, the `$` checkpatch added at its end removed and
+ * each `^X` it wrote for a control character turned back into that character (`^I` a tab, `^M` a CR). A literal `^I`
+ * in the source reads as a tab too: checkpatch's own quoting cannot tell them apart. Other findings' lines are returned
+ * as they are.
+ */
+export function unvetQuoteLine(type: string | undefined, line: string): string {
+  if (!type || !VETTED_QUOTE_TYPES.includes(type) || !line.endsWith('$')) return line;
+  return line.slice(0, -1).replace(/\^([@A-Z[\\\]^_])/g, (_, c: string) => String.fromCharCode(c.charCodeAt(0) - 64));
+}
+
+/**
  * Options that change the output format this parser reads (or make checkpatch rewrite files): a project's
  * `checkpatch.options` may not carry them. Matched on the option's name, before any `=`.
  */
@@ -109,6 +137,30 @@ export const CHECKPATCH_BASE_OPTIONS: readonly string[] = ['--no-tree', '--show-
 export function isFormatOption(option: string): boolean {
   const name = option.split('=')[0]!;
   return FORMAT_OPTIONS.includes(name);
+}
+
+/** The policy's part of a checkpatch command line: what a project file asks for. */
+export interface CheckpatchOptions {
+  ignore: readonly string[];
+  options: readonly string[];
+}
+
+/**
+ * The options the step runs checkpatch with, in order: ours (CHECKPATCH_BASE_OPTIONS), the project's `--ignore` list,
+ * then the project's other options minus those that would change the output format (`dropped`).
+ */
+export function checkpatchOptions(policy: CheckpatchOptions): { options: string[]; dropped: string[] } {
+  const dropped = policy.options.filter(isFormatOption);
+  return {
+    options: [...CHECKPATCH_BASE_OPTIONS, ...(policy.ignore.length > 0 ? [`--ignore=${policy.ignore.join(',')}`] : []), ...policy.options.filter((o) => !isFormatOption(o))],
+    dropped,
+  };
+}
+
+/** The command a student runs at the top of their tree to see what the bot saw: the same options, on their patch files. */
+export function checkpatchCommand(policy: CheckpatchOptions, files = '*.patch'): string {
+  // Project options are `--name[=value]` without blanks (src/config/projects.ts): no quoting needed.
+  return ['./scripts/checkpatch.pl', ...checkpatchOptions(policy).options, files].join(' ');
 }
 
 export interface CheckpatchFinding {

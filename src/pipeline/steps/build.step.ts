@@ -18,6 +18,7 @@ import { COLLECT_SCRIPT, collectProblems, PACK_SCRIPT } from '../build-outputs.j
 import { parseStatsLog, statsLine } from '../ccache-stats.js';
 import { checkConfig, CONFIG_MAX_BYTES, configEnabled, configHash, configure, type ConfigSpec, type ConfigureResult } from '../kconfig.js';
 import {
+  buildKind,
   ensureHostDir,
   layerSources,
   parseLsTree,
@@ -236,6 +237,8 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
   ];
   const makeArgs = [...makeVars, `-j${ctx.jobs}`];
   outputs.makeCommand = ['make', ...makeArgs].map(shellQuote).join(' ');
+  // The same build in a student's own tree: their own object folder, their compiler, no server path, no ccache.
+  outputs.makeCommandHere = ['make', 'O=build', `ARCH=${tc.kernelArch}`, ...(tc.crossCompile ? [`CROSS_COMPILE=${tc.crossCompile}`] : []), `-j${ctx.jobs}`].map(shellQuote).join(' ');
   const ccacheEnv = {
     CCACHE_DIR: ccache,
     CCACHE_BASEDIR: worktree,
@@ -351,7 +354,7 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
       if (fs.readdirSync(objDir).length) logLine(ctx.logPath, `--- ${objDir} has no record of a trusted build: emptied`);
       fs.rmSync(objDir, { recursive: true, force: true });
       fs.mkdirSync(objDir, { recursive: true });
-      state = { base: null, config: null, worktree: null, warnings: null };
+      state = { base: null, config: null, worktree: null, warnings: null, compiled: null };
       writeTreeState(objDir, state);
     }
     await ensureOwned(ccache, user, { logPath: ctx.logPath, runId: job.runId });
@@ -392,7 +395,9 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
       const fresh: Record<string, number> = {};
       for (const d of b.log.diagnostics) if (d.level === 'warning') fresh[warningKey(d)] = (fresh[warningKey(d)] ?? 0) + 1;
       for (const [k, n] of Object.entries(fresh)) counts[k] = Math.max(counts[k] ?? 0, n);
-      state = { base: wanted, config: hash, worktree: wtId, warnings: counts };
+      // The most a base build of this tree compiled: a series' build is measured against it (buildKind).
+      const compiled = Math.max(state.compiled ?? 0, b.log.compiled.length);
+      state = { base: wanted, config: hash, worktree: wtId, warnings: counts, compiled };
       writeTreeState(objDir, state);
       logLine(ctx.logPath, `--- base built in ${Math.round(b.ms / 1000)} s (${b.log.compiled.length} CC, ${Object.keys(fresh).length} distinct warnings)`);
       if (head !== base) await git(['checkout', '--detach', '-q', head]);
@@ -476,7 +481,16 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
 
     const total = Math.round(performance.now() - started);
     outputs.stepMs = total;
-    const how = warm ? 'incremental on the warm tree' : `after building the base (${Math.round(Number(outputs.baseBuildMs) / 1000)} s)`;
+    // Said from what the build did, not only from the tree it started from (a warm tree whose sources all looked new,
+    // after a restart, compiles as much as a cold one).
+    const kind = buildKind({ warm, compiled: s.log.compiled.length, treeCompiled: state.compiled });
+    outputs.incremental = kind === 'incremental';
+    outputs.buildKind = kind;
+    const how = {
+      incremental: 'incremental on the warm tree',
+      rebuilt: `over the warm tree, but as from scratch: its sources looked newer than the tree's objects (a whole build compiles ${state.compiled ?? '?'})`,
+      'after-base': `after building the base (${Math.round(Number(outputs.baseBuildMs) / 1000)} s)`,
+    }[kind];
     const what = `${tc.arch} (${ctx.build.base}) built: ${s.log.compiled.length} files compiled, ${how}`;
     if (fresh.length > 0) return result('warn', `${what}; ${fresh.length} new warning${fresh.length > 1 ? 's' : ''}`);
     if (missing.length > 0) return result('warn', `${what}; ${missing.length} config value${missing.length > 1 ? 's' : ''} not in the final .config`);

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { logLine, runTool } from '../exec.js';
-import { CHECKPATCH_BASE_OPTIONS, isFormatOption, parseCheckpatchOutput, type CheckpatchFinding } from '../rules/checkpatch-output.js';
+import { checkpatchCommand, checkpatchOptions, parseCheckpatchOutput, type CheckpatchFinding } from '../rules/checkpatch-output.js';
 import { normalizeNewlines } from '../rules/line-endings.js';
 import type { Finding, Job, JobPatch, StepContext, StepResult } from '../types.js';
 
@@ -57,12 +57,12 @@ export async function checkpatchStep(job: Job, ctx: StepContext): Promise<StepRe
     return { ...base, status: 'error', summary: `${SCRIPT} not found in the tree`, findings: [] };
   }
 
-  const extra = policy.options.filter((o) => {
-    if (!isFormatOption(o)) return true;
-    logLine(ctx.logPath, `dropped project option ${o}: it changes the output format the step reads`);
-    return false;
-  });
-  const args = [script, ...CHECKPATCH_BASE_OPTIONS, ...(policy.ignore.length > 0 ? [`--ignore=${policy.ignore.join(',')}`] : []), ...extra, '-'];
+  const { options, dropped } = checkpatchOptions(policy);
+  for (const o of dropped) logLine(ctx.logPath, `dropped project option ${o}: it changes the output format the step reads`);
+  const args = [script, ...options, '-'];
+  // What the report tells the student to run: these very options, on their patch files.
+  const command = checkpatchCommand(policy);
+  logLine(ctx.logPath, `checkpatch options: ${options.join(' ')}`);
   // checkpatch reads .checkpatch.conf from the cwd, then $HOME: only the tree's own may count.
   const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', HOME: ctx.worktree };
   const deadline = Date.now() + ctx.timeoutMs;
@@ -145,7 +145,7 @@ export async function checkpatchStep(job: Job, ctx: StepContext): Promise<StepRe
   for (const [i, o] of outcomes.entries()) {
     childMs += o.childMs;
     // The first patch checkpatch could not judge ends the step, with what the patches before it gave.
-    if ('error' in o) return { ...base, childMs, status: 'error', summary: o.error, findings };
+    if ('error' in o) return { ...base, childMs, status: 'error', summary: o.error, findings, outputs: { command } };
     findings.push(...o.findings);
     perPatch.push({ number: list[i]!.number, counts: o.counts });
   }
@@ -166,5 +166,5 @@ export async function checkpatchStep(job: Job, ctx: StepContext): Promise<StepRe
   } else {
     summary = `${describe(sum, countWarnings)} in ${where.length === 1 ? 'patch' : 'patches'} ${where.join(', ')}`;
   }
-  return { status, summary, findings, logPath: ctx.logPath, childMs, outputs: { errors: sum.errors, warnings: sum.warnings, checks: sum.checks } };
+  return { status, summary, findings, logPath: ctx.logPath, childMs, outputs: { errors: sum.errors, warnings: sum.warnings, checks: sum.checks, command } };
 }

@@ -129,6 +129,14 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
   const human = qemuCommand(tc, { kernel: ctx.kernelImage, initrd, disks, kvm: useKvm });
   const line = shellLine(human.cmd, human.args);
   outputs.qemuCommand = line;
+  // The same line for a student who downloaded the files (all artefacts of this build, at /runs/R/artifacts/KEY/NAME):
+  // the files by their names, in the folder the command runs in. None when a file is not among the artefacts.
+  const files = [ctx.kernelImage, initrd, ...disks];
+  if (files.every((f) => path.dirname(path.resolve(f)) === path.resolve(ctx.artifactsDir))) {
+    const local = qemuCommand(tc, { kernel: path.basename(ctx.kernelImage), initrd: path.basename(initrd), disks: disks.map((d) => path.basename(d)), kvm: false });
+    outputs.qemuDownloaded = shellLine(local.cmd, local.args);
+    outputs.qemuFiles = JSON.stringify(files.map((f) => path.basename(f)));
+  }
   outputs.accel = useKvm ? 'kvm' : 'tcg';
   fs.writeFileSync(art('qemuCommand'), `#!/bin/sh\n# Boots the guest of run ${job.runId} (${ctx.build.key}); the serial console comes to this terminal (Ctrl-A x quits).\n${line}\n`, { mode: 0o755 });
 
