@@ -14,6 +14,7 @@ import * as m0011 from './0011-step-worker.js';
 import * as m0012 from './0012-patchwork-names.js';
 import * as m0013 from './0013-api-1-4.js';
 import * as m0014 from './0014-patch-titles.js';
+import * as m0015private from './0015-private.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-init': m0001,
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '0012-patchwork-names': m0012,
   '0013-api-1-4': m0013,
   '0014-patch-titles': m0014,
+  '0015-private': m0015private,
 };

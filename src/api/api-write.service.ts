@@ -15,6 +15,7 @@ import type { SeriesAdminService } from '../series/series-admin.service.js';
 import { STATES } from '../series/states.js';
 import { CHECK_STATES, type ApiService, type Parent } from './api.service.js';
 import { NO_PERMISSION, requireUser, type Principal } from './auth.service.js';
+import type { VisibilityService } from './visibility.service.js';
 import { PatchRelationService } from './patch-relations.service.js';
 import { parseBool } from './query.js';
 import type { Ctx } from './represent.js';
@@ -84,6 +85,8 @@ export class ApiWriteService {
     private readonly db: Db,
     private readonly admin: SeriesAdminService,
     private readonly reads: ApiService,
+    /** Course projects (issue 14): their students never grade themselves. */
+    private readonly visibility: VisibilityService = reads.visibility,
   ) {
     this.relations = new PatchRelationService(db, reads);
   }
@@ -142,6 +145,8 @@ export class ApiWriteService {
 
   private async canEditPatch(me: Principal, patch: { project_id: number; submitter_id: number; delegate_id: number | null }): Promise<boolean> {
     if (this.reads.maintains(me, patch.project_id) || patch.delegate_id === me.id) return true;
+    // In a course project the state, the archived flag and the checks are the grade: its maintainers' alone.
+    if (!this.visibility.mayGrade(me, patch.project_id)) return false;
     const [submitter] = await peopleRows(this.db, [patch.submitter_id]);
     return submitter !== undefined && submitter.email === me.email.toLowerCase();
   }

@@ -140,7 +140,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
   let kicks = 0;
   const kick = () => void kicks++;
   const subscriptions = createSubscriptionService({ db: h.db, projects, urls, hostname: 'lists.example.org', kick, log });
-  const archive = createArchiveService({ db: h.db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name })) });
+  const archive = createArchiveService({ db: h.db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name, private: p.visibility === 'private' })) });
   const runs = createRunViewService(h.db, () => urls.base || 'http://localhost', dataDir);
   const workerTokens = new WorkerTokenService(h.db);
   const queue: QueueWatch = opts.queue ?? {
@@ -173,6 +173,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     runPage: parts.runPage,
     worker: { tokens: workerTokens, files: new WorkerFilesService(h.db, dataDir, opts.uploadLimits ?? UPLOAD_LIMITS) },
     web: parts.plugins,
+    gate: { visibility: api.visibility, projects, authenticate: (a, ip) => api.auth.authenticate(a, ip) },
   });
 
   const userIds = {} as Record<Who, number>;
