@@ -1,6 +1,7 @@
 // The whole web app in-process on a temp database: the fixture mail filed through the ingest harness, the REST API,
 // the archive, the runs, and the reviewer web view (createWebParts) as main.ts wires them; users with passwords and
 // tokens; and a small cookie-keeping browser over app.inject() that logs in through the login form.
+import { XmlRpcService } from '../../src/api/xmlrpc.service.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -172,6 +173,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     runs,
     runPage: parts.runPage,
     worker: { tokens: workerTokens, files: new WorkerFilesService(h.db, dataDir, opts.uploadLimits ?? UPLOAD_LIMITS) },
+    xmlrpc: { service: new XmlRpcService({ db: h.db, api: api.api, writes: api.writes, auth: api.auth, mbox: archive }), baseUrl: opts.baseUrl ?? null },
     web: parts.plugins,
     gate: { visibility: api.visibility, projects, authenticate: (a, ip) => api.auth.authenticate(a, ip) },
   });
