@@ -273,7 +273,7 @@ export class ApiWriteService {
     const name = this.bundleName(b);
     if (name === null) throw fieldError('name', 'This field is required.', 'bundle_name_missing');
     if (!has(b, 'patches')) throw fieldError('patches', 'This field is required.', 'bundle_patches_missing');
-    const { patchIds, projectId } = await this.bundlePatches(idList(b, 'patches'));
+    const { patchIds, projectId } = await this.bundlePatches(idList(b, 'patches'), me);
     const isPublic = has(b, 'public') ? bool(b, 'public') : false;
     const id = await this.db.transaction().execute(async (tx) => {
       if (await findBundle(tx, me.id, name)) throw fieldError('name', 'The fields owner, name must make a unique set.', 'bundle_name_taken');
@@ -288,7 +288,7 @@ export class ApiWriteService {
     const me = await this.ownBundle(ctx, id, who, method);
     const b = body ?? {};
     const name = this.bundleName(b);
-    const patches = has(b, 'patches') ? await this.bundlePatches(idList(b, 'patches')) : null;
+    const patches = has(b, 'patches') ? await this.bundlePatches(idList(b, 'patches'), me) : null;
     const isPublic = has(b, 'public') ? bool(b, 'public') : undefined;
     await this.db.transaction().execute(async (tx) => {
       if (name !== null) {
@@ -328,11 +328,14 @@ export class ApiWriteService {
   }
 
   /** Patchwork's validate_patches: not empty, every patch exists, all of one project; the order given is kept. */
-  private async bundlePatches(ids: number[]): Promise<{ patchIds: number[]; projectId: number }> {
+  private async bundlePatches(ids: number[], me: Principal): Promise<{ patchIds: number[]; projectId: number }> {
     const patchIds = [...new Set(ids)];
     if (!patchIds.length) throw fieldError('patches', 'Bundles cannot be empty', 'bundle_empty');
     const rows = await embeddedPatches(this.db, patchIds);
-    const missing = patchIds.find((id) => !rows.some((r) => r.id === id));
+    // A patch the requester may not see (a classmate's, in a private project) does not exist for them.
+    const unseen = new Set<number>();
+    for (const id of patchIds) await this.visibility.requirePatch(me, id).catch(() => unseen.add(id));
+    const missing = patchIds.find((id) => unseen.has(id) || !rows.some((r) => r.id === id));
     if (missing !== undefined) throw fieldError('patches', `Invalid pk "${missing}" - object does not exist.`, 'bundle_patch_unknown');
     const projects = new Set(rows.map((r) => r.project_id));
     if (projects.size > 1) throw fieldError('patches', 'Bundle patches must belong to the same project', 'bundle_cross_project');

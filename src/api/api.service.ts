@@ -687,7 +687,11 @@ export class ApiService {
     const m = await this.marker();
     let f: BundleFilter;
     try {
-      f = { viewerId: who?.id ?? null, projectIds: this.projectIds(q), ownerIds: await this.users(q, 'owner'), public: boolParam(q, 'public'), terms: searchTerms(q) };
+      // A private project's bundles are listed only to those who see all of it (its students reach theirs by id).
+      const scope = await this.visibility.scope(who);
+      const shut = new Set([...(scope?.hidden ?? []), ...(scope?.restricted ?? [])]);
+      const projectIds = shut.size ? (this.projectIds(q) ?? [...this.projects.keys()]).filter((id) => !shut.has(id)) : this.projectIds(q);
+      f = { viewerId: who?.id ?? null, projectIds, ownerIds: await this.users(q, 'owner'), public: boolParam(q, 'public'), terms: searchTerms(q) };
     } catch (e) {
       if (e instanceof NoMatch) return empty(rq);
       throw e;
@@ -706,7 +710,7 @@ export class ApiService {
 
   async visibleBundle(id: number, who: Principal | null): Promise<BundleRow> {
     const b = await getBundle(this.db, id);
-    if (!b || (b.public !== 1 && b.owner_id !== who?.id)) throw notFound('bundle_not_found', 'No Bundle matches the given query.');
+    if (!b || (b.public !== 1 && b.owner_id !== who?.id) || !this.visibility.seesBundle(who, b)) throw notFound('bundle_not_found', 'No Bundle matches the given query.');
     return b;
   }
 
@@ -731,7 +735,7 @@ export class ApiService {
   async bundleForMbox(owner: string, name: string, who: Principal | null): Promise<{ id: number; name: string; patchIds: number[] } | undefined> {
     const user = await findUserByUsername(this.db, owner);
     const b = user && (await findBundle(this.db, user.id, name));
-    if (!b || (b.public !== 1 && b.owner_id !== who?.id)) return undefined;
+    if (!b || (b.public !== 1 && b.owner_id !== who?.id) || !this.visibility.seesBundle(who, b)) return undefined;
     return { id: b.id, name: b.name, patchIds: (await bundlePatchIds(this.db, [b.id])).get(b.id) ?? [] };
   }
 

@@ -5,6 +5,7 @@ import type { UserRole } from '../db/api-schema.js';
 import type { Db } from '../db/database.js';
 import {
   archivedMailOwner,
+  bundleByName,
   commentOwner,
   coverOwner,
   patchOwner,
@@ -165,6 +166,19 @@ export class VisibilityService {
   }
   requireArchived(reader: Reader | null, projectId: number, msgid: string): Promise<void> {
     return this.must(reader, projectId, () => archivedMailOwner(this.db, projectId, msgid));
+  }
+
+  /**
+   * A bundle of a private project: its owner's (who could bundle only what they see), and its maintainers'; a
+   * `public` flag does not open it to the project's students or to anonymous.
+   */
+  seesBundle(reader: Reader | null, b: { project_id: number; owner_id: number }): boolean {
+    return b.owner_id === reader?.id || this.seesAllOf(reader, b.project_id);
+  }
+  async requireBundle(reader: Reader | null, owner: string, name: string): Promise<void> {
+    if (!this.anyPrivate) return;
+    const b = await bundleByName(this.db, owner, name);
+    if (b && !this.seesBundle(reader, b)) throw hidden();
   }
 
   /**

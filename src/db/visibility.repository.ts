@@ -51,6 +51,17 @@ export async function runOwner(db: DbOrTx, id: number): Promise<Owner | undefine
   return r && seriesOwner(db, r.series_id);
 }
 
+/** The bundle at /bundle/OWNER/NAME/: its project and owner. */
+export async function bundleByName(db: DbOrTx, owner: string, name: string): Promise<{ project_id: number; owner_id: number } | undefined> {
+  return db
+    .selectFrom('bundles')
+    .innerJoin('users', 'users.id', 'bundles.owner_id')
+    .select(['bundles.project_id', 'bundles.owner_id'])
+    .where('users.username', '=', owner)
+    .where('bundles.name', '=', name)
+    .executeTakeFirst();
+}
+
 /** A patch or cover letter of a project by Message-ID (the web view's /project/SLUG/patch/MSGID/ pages). */
 export async function submissionOwnerByMsgid(db: DbOrTx, kind: 'patch' | 'cover', projectId: number, msgid: string): Promise<Owner | undefined> {
   const table = kind === 'patch' ? 'patches' : 'covers';

@@ -68,6 +68,7 @@ const patch: Check = (v, r, p) => v.requirePatch(r, num(p['id']));
 const cover: Check = (v, r, p) => v.requireCover(r, num(p['id']));
 const comment: Check = (v, r, p) => v.requireComment(r, num(p['id']));
 const run: Check = (v, r, p) => v.requireRun(r, num(p['id']));
+const bundle: Check = (v, r, p) => v.requireBundle(r, String(p['owner']), String(p['name']));
 
 /** The web routes (pages, downloads, logs, archive) by their fastify pattern. */
 export function webRules(projects: readonly GateProject[]): Record<string, Check> {
@@ -92,6 +93,8 @@ export function webRules(projects: readonly GateProject[]): Record<string, Check
     '/runs/:id/artifacts/*': run,
     '/actions/patch/:id/': patch,
     '/actions/series/:id/': series,
+    '/bundle/:owner/:name/': bundle,
+    '/bundle/:owner/:name/mbox/': bundle,
     '/project/:slug/': pr.project,
     '/project/:slug/list/': pr.seriesList,
     '/project/:slug/students/': pr.gradebook,

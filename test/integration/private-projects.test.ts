@@ -171,6 +171,24 @@ describe('a private project', () => {
     assert.doesNotMatch(listed.body, /count the children|olga solves/, 'XML-RPC reads show public projects only');
   });
 
+  it('keeps bundles to what their reader may see: no classmate’s patch in a bundle, a teacher’s public bundle for the teacher only', async () => {
+    const refused = await inject('/api/bundles/', 'zoe', 'POST', { name: 'mine', patches: [zPatch, oPatch] });
+    assert.equal(refused.statusCode, 400, 'a classmate’s patch does not exist for her');
+    const own = await inject('/api/bundles/', 'zoe', 'POST', { name: 'mine', patches: [zPatch] });
+    assert.equal(own.statusCode, 201, own.body);
+    const made = await inject('/api/bundles/', 'teacher', 'POST', { name: 'both', patches: [zPatch, oPatch], public: true });
+    assert.equal(made.statusCode, 201, made.body);
+    const id = JSON.parse(made.body).id as number;
+    for (const who of [undefined, 'zoe'] as const) {
+      assert.equal(await status(`/api/bundles/${id}/`, who), 404, `${who ?? 'anonymous'}: the bundle`);
+      assert.equal(await status('/bundle/teacher/both/mbox/', who), 404, `${who ?? 'anonymous'}: its mbox`);
+      assert.equal(await status('/bundle/teacher/both/', who), 404, `${who ?? 'anonymous'}: its page`);
+      assert.deepEqual(JSON.parse((await inject('/api/bundles/', who)).body), [], `${who ?? 'anonymous'}: the list`);
+    }
+    assert.equal(await status('/bundle/teacher/both/mbox/', 'teacher'), 200);
+    assert.equal(await status(`/api/bundles/${JSON.parse(own.body).id}/`, 'zoe'), 200, 'her own bundle');
+  });
+
   it('hides other people’s emails from students in /api/users/ and /api/people/, not from the teacher', async () => {
     const users = JSON.parse((await inject('/api/users/', 'zoe')).body) as { username: string; email: string }[];
     assert.equal(users.find((u) => u.username === 'zoe')!.email, PEOPLE.zoe.email, 'her own');
