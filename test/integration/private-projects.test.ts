@@ -148,6 +148,13 @@ describe('a private project', () => {
     assert.equal((await teacher.get(`/series/${O}/`)).statusCode, 200);
   });
 
+  it('never serves a page rendered for one token holder to another (the page cache is for anonymous only)', async () => {
+    const ids = async (who: Who) => [...(await inject('/project/proctree/list/', who)).body.matchAll(/data-series="(\d+)"/g)].map((m) => Number(m[1]));
+    assert.deepEqual((await ids('teacher')).sort(), [Z, O].sort());
+    assert.deepEqual([...new Set(await ids('zoe'))], [Z]);
+    assert.deepEqual([...new Set(await ids('olga'))], [O]);
+  });
+
   it('refuses a student to change their own patch’s state or archived flag, or to post a check, by API and XML-RPC', async () => {
     for (const body of [{ state: 'accepted' }, { archived: true }]) {
       const r = await inject(`/api/patches/${zPatch}/`, 'zoe', 'PATCH', body);
