@@ -64,6 +64,12 @@ function projectRules(projects: readonly GateProject[]) {
 }
 
 const series: Check = (v, r, p) => v.requireSeries(r, num(p['id']));
+/** The series page, and the two series of a range-diff it is asked for (?from=&to=): any series may be named there. */
+const seriesPage: Check = async (v, r, p, req) => {
+  await v.requireSeries(r, num(p['id']));
+  const q = (req.query ?? {}) as { from?: number; to?: number };
+  for (const other of [q.from, q.to]) if (other !== undefined) await v.requireSeries(r, num(other));
+};
 const patch: Check = (v, r, p) => v.requirePatch(r, num(p['id']));
 const cover: Check = (v, r, p) => v.requireCover(r, num(p['id']));
 const comment: Check = (v, r, p) => v.requireComment(r, num(p['id']));
@@ -74,7 +80,7 @@ const bundle: Check = (v, r, p) => v.requireBundle(r, String(p['owner']), String
 export function webRules(projects: readonly GateProject[]): Record<string, Check> {
   const pr = projectRules(projects);
   return {
-    '/series/:id/': series,
+    '/series/:id/': seriesPage,
     '/series/:id/pipeline/': series,
     '/series/:id/runs/': series,
     '/series/:id/events': series,

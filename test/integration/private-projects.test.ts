@@ -139,6 +139,7 @@ describe('a private project', () => {
     assert.doesNotMatch(list.body, new RegExp(`data-series="${O}"`));
     assert.equal((await zoe.get(`/series/${Z}/`)).statusCode, 200);
     assert.equal((await zoe.get(`/series/${O}/`)).statusCode, 404);
+    assert.equal((await zoe.get(`/series/${Z}/?from=${O}&to=${Z}`)).statusCode, 404, 'no range-diff against a classmate’s series');
     assert.equal((await zoe.get('/project/proctree/students/')).statusCode, 404);
     assert.equal((await zoe.get('/project/proctree/students.csv')).statusCode, 404);
     assert.match((await zoe.get('/')).body, /proctree/, 'the project is listed to its student');
