@@ -152,6 +152,25 @@ export async function checkRoute(rules: Record<string, Check>, pattern: string, 
   if (check) await check(v, reader, (req.params ?? {}) as Params, req);
 }
 
+const seenRoutes = new WeakMap<object, string[]>();
+
+/**
+ * Parameterised GET routes that need no visibility check: their own guard (admins, worker tokens) or a secret in the
+ * URL (mailed tokens), or nothing of a project (static files).
+ */
+const NOT_PROJECT_DATA = [/^\/admin\//, /^\/worker\//, /^\/static\//, /^\/lists\/:slug\/(confirm|unsubscribe)\/:token$/, /^\/password\/set\/:token\/$/];
+
+/** The parameterised GET routes registered after the gate (the app's pages, downloads, logs, archive). */
+export function routesAfterGate(app: object): string[] {
+  return [...(seenRoutes.get(app) ?? [])];
+}
+
+/** The parameterised GET routes of the app that the gate's table does not name (a test keeps this empty). */
+export function unguardedRoutes(app: object, projects: readonly GateProject[] = []): string[] {
+  const rules = webRules(projects);
+  return [...new Set(seenRoutes.get(app) ?? [])].filter((u) => !rules[u] && !NOT_PROJECT_DATA.some((re) => re.test(u)));
+}
+
 export interface GateDeps {
   visibility: VisibilityService;
   projects: readonly GateProject[];
@@ -167,6 +186,13 @@ export interface GateDeps {
 export function visibilityGate(deps: GateDeps): FastifyPluginAsync {
   const rules = webRules(deps.projects);
   const plugin: FastifyPluginAsync = async (app) => {
+    // Every GET route with a parameter registered after the gate, so a test can tell which the table leaves out.
+    const seen: string[] = [];
+    seenRoutes.set(app, seen);
+    app.addHook('onRoute', (r) => {
+      const methods = Array.isArray(r.method) ? r.method : [r.method];
+      if (methods.includes('GET') && /[:*]/.test(r.url) && !r.url.startsWith('/api/')) seen.push(r.url);
+    });
     app.addHook('preHandler', async (req) => {
       // Not skipped without private projects: the gradebook's rule holds in every project.
       const pattern = req.routeOptions.url;

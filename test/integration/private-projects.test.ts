@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { createRun } from '../../src/db/pipeline.repository.js';
 import { createStudentAccounts } from '../../src/web/student-accounts.service.js';
+import { routesAfterGate, unguardedRoutes } from '../../src/web/visibility-gate.js';
 import { FIXTURES } from '../helpers/api-app.js';
 import { readMboxFile } from '../helpers/ingest-harness.js';
 import { csrfOf, PEOPLE, startWebApp, type WebApp, type Who } from '../helpers/web-app.js';
@@ -65,6 +66,12 @@ describe('a private project', () => {
     }
   });
   after(() => w.close());
+
+  it('names every page, download, log and archive route in the visibility table', () => {
+    const seen = routesAfterGate(w.app);
+    for (const r of ['/series/:id/mbox/', '/runs/:id/artifacts/*', '/:list/:msgid/t.mbox.gz', '/project/:slug/students.csv']) assert.ok(seen.includes(r), r);
+    assert.deepEqual(unguardedRoutes(w.app), []);
+  });
 
   it('is absent for anonymous: 404 for every page, download, log, archive post and API object, and missing from lists', async () => {
     for (const url of [
