@@ -51,12 +51,15 @@ export function createStudentAccounts(deps: StudentAccountsDeps) {
   const byId = new Map(deps.projects.map((p) => [p.id, p]));
 
   /** Queues a link mail to the user; the token is kept only as its sha256. */
-  async function queueLink(tx: DbOrTx, user: { id: number; email: string; username: string }, purpose: LinkPurpose, project: AccountsProject): Promise<void> {
+  async function queueLink(tx: DbOrTx, user: { id: number; email: string; username: string }, purpose: LinkPurpose, project: AccountsProject, requestBase?: string): Promise<void> {
     const token = crypto.randomBytes(32).toString('base64url');
     const t = now();
     await voidPasswordTokens(tx, user.id, new Date(t).toISOString());
     await insertPasswordToken(tx, { userId: user.id, tokenHash: sha256(token), purpose, now: new Date(t).toISOString(), expiresAt: new Date(t + LINK_LIFETIME_MS[purpose]).toISOString() });
-    const link = `${deps.baseUrl().replace(/\/$/, '')}/password/set/${token}/`;
+    const base = (deps.baseUrl() || requestBase || '').replace(/\/$/, '');
+    // A link in a mail must be absolute: a command run outside the server knows the URL only from --base-url.
+    if (!/^https?:\/\//.test(base)) throw invalid('base_url_missing', 'password links need the public URL of the web view: set --base-url (PATCHBAY_BASE_URL)');
+    const link = `${base}/password/set/${token}/`;
     const hours = LINK_LIFETIME_MS[purpose] / 3_600_000;
     const text =
       purpose === 'first-login'
@@ -75,12 +78,12 @@ export function createStudentAccounts(deps: StudentAccountsDeps) {
   }
 
   /** An account for a roster student (role student, no password), with a first-login link mailed. */
-  async function makeAccount(tx: DbOrTx, s: AccountlessStudent, project: AccountsProject): Promise<void> {
+  async function makeAccount(tx: DbOrTx, s: AccountlessStudent, project: AccountsProject, requestBase?: string): Promise<void> {
     // A login already taken by another account (a maintainer "ada") gets the project id after it.
     const username = (await usernameTaken(tx, s.login)) ? `${s.login}.${project.id}` : s.login;
     const [first = '', ...rest] = s.name.split(/\s+/);
     const id = await insertUser(tx, { username, email: s.email, firstName: first, lastName: rest.join(' '), role: 'student', passwordHash: null });
-    await queueLink(tx, { id, email: s.email, username }, 'first-login', project);
+    await queueLink(tx, { id, email: s.email, username }, 'first-login', project, requestBase);
   }
 
   return {
@@ -107,7 +110,8 @@ export function createStudentAccounts(deps: StudentAccountsDeps) {
      * The reset form: mails a link to the account with this email, if there is one and it is on a roster. The
      * answer is the same either way, so the form does not tell who has an account.
      */
-    async requestReset(email: string): Promise<void> {
+    /** @param requestBase the web request's own base URL, when no public base URL is configured */
+    async requestReset(email: string, requestBase?: string): Promise<void> {
       const user = await findUserByEmail(db, email.trim());
       if (!user) {
         // A roster student without an account yet (the import made none): this is their first login.
@@ -116,7 +120,7 @@ export function createStudentAccounts(deps: StudentAccountsDeps) {
           const project = byId.get(projectId);
           const s = project && (await studentsWithoutAccount(db, projectId)).find((x) => x.emails.includes(address));
           if (!project || !s) continue;
-          await db.transaction().execute((tx) => makeAccount(tx, s, project));
+          await db.transaction().execute((tx) => makeAccount(tx, s, project, requestBase));
           deps.kick();
           return;
         }
@@ -125,7 +129,7 @@ export function createStudentAccounts(deps: StudentAccountsDeps) {
       const projectId = (await rosterProjectsOf(db, user.email)).find((id) => byId.has(id));
       const project = projectId === undefined ? deps.projects[0] : byId.get(projectId);
       if (!project) return;
-      await db.transaction().execute((tx) => queueLink(tx, user, 'reset', project));
+      await db.transaction().execute((tx) => queueLink(tx, user, 'reset', project, requestBase));
       deps.kick();
     },
 

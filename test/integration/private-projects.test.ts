@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { createRun } from '../../src/db/pipeline.repository.js';
+import { importRoster } from '../../src/smtp/roster.service.js';
 import { createStudentAccounts } from '../../src/web/student-accounts.service.js';
 import { routesAfterGate, unguardedRoutes } from '../../src/web/visibility-gate.js';
 import { FIXTURES } from '../helpers/api-app.js';
@@ -286,6 +287,26 @@ describe('a public project with a roster', () => {
     const patch = series[0]!.patches[0]!.id;
     const r = await w.app.inject({ method: 'PATCH', url: `/api/patches/${patch}/`, headers: { authorization: `Token ${w.tokens.zoe}` }, payload: { state: 'accepted' } });
     assert.equal(r.statusCode, 403, 'a course project: the submitter does not grade herself');
+  });
+});
+
+describe('importing a roster with accounts', () => {
+  let w: WebApp;
+  before(async () => {
+    w = await startWebApp({ roster: ROSTER, project: { roster: 'roster.csv' } });
+  });
+  after(() => w.close());
+
+  it('makes an account for each roster student without one and mails each a first-login link; a re-import makes none', async () => {
+    const deps = { db: w.h.db, projects: [w.project], hostname: 'example.org', kick: () => {} };
+    const noBase = createStudentAccounts({ ...deps, baseUrl: () => '' });
+    await assert.rejects(importRoster(w.h.db, w.project.id, 'roster.csv', ROSTER, noBase), (e: { code?: string }) => e.code === 'base_url_missing');
+    const accounts = createStudentAccounts({ ...deps, baseUrl: () => 'https://pb.example.org/' });
+    assert.equal(await importRoster(w.h.db, w.project.id, 'roster.csv', ROSTER, accounts), 3);
+    const mails = await w.h.db.selectFrom('outbound').select(['rcpt', 'kind', 'raw']).where('kind', '=', 'password-first-login').execute();
+    assert.deepEqual(mails.map((m) => m.rcpt), ['nadia@students.example.org'], 'zoe and olga had accounts already');
+    assert.match((await simpleParser(mails[0]!.raw!)).text ?? '', /https:\/\/pb\.example\.org\/password\/set\/[A-Za-z0-9_-]{40,}\//);
+    assert.deepEqual(await accounts.createAccounts(w.project.id), [], 'nobody left without an account');
   });
 });
 

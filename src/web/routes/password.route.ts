@@ -7,6 +7,7 @@ import { OK, statusFor } from '../error-handler.js';
 import { notFound } from '../../errors.js';
 import { isTokenShaped, LOGIN_CSRF_COOKIE, randomToken } from '../session.service.js';
 import type { StudentAccounts } from '../student-accounts.service.js';
+import { publicBase } from '../headers.js';
 import { viewerOf } from '../viewer.js';
 import type { WebContext } from '../web-context.js';
 
@@ -39,7 +40,7 @@ export function passwordRoutes(ctx: WebContext, accounts: StudentAccounts): Fast
       '/password/reset/',
       { schema: { hide: true, body: { type: 'object', required: ['email'], properties: { email: { type: 'string', minLength: 3, maxLength: 254 }, csrf: { type: 'string' } } } } },
       async (req, reply) => {
-        await accounts.requestReset(req.body.email);
+        await accounts.requestReset(req.body.email, publicBase(ctx.urls.base || null, req));
         // The same answer whether or not the address has an account.
         return page(req, reply, 'password-reset', 'Set your password', { csrf: csrfOf(req, reply), sent: true, email: req.body.email });
       },
