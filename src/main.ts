@@ -159,7 +159,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
   );
   // An admin's retry (web) puts the mail back in processing's queue; the page shows where it went.
   const quarantine = new QuarantineService(db, projects, config.mail.attempts, (id) => processing.enqueue([id]));
-  const archiveService = createArchiveService({ db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name })) });
+  const archiveService = createArchiveService({ db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name, private: p.visibility === 'private' })) });
   const pipeline: Pipeline | null = createPipeline({
     db,
     config,
@@ -202,6 +202,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     db,
     projects,
     urls,
+    hostname: config.hostname,
     dataDir: config.dataDir,
     api,
     runs: pipeline?.runs ?? null,
@@ -236,6 +237,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     runPage: web.runPage,
     worker: { tokens: new WorkerTokenService(db), files: new WorkerFilesService(db, config.dataDir) },
     web: web.plugins,
+    gate: { visibility: api.visibility, projects, authenticate: (authorization, address) => api.auth.authenticate(authorization, address) },
   });
 
   await app.listen({ host: config.httpHost, port: config.httpPort });

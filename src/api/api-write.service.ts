@@ -17,6 +17,7 @@ import type { SeriesAdminService } from '../series/series-admin.service.js';
 import { STATES } from '../series/states.js';
 import { CHECK_STATES, type ApiService, type Parent } from './api.service.js';
 import { NO_PERMISSION, requireUser, type Principal } from './auth.service.js';
+import type { VisibilityService } from './visibility.service.js';
 import { PatchRelationService } from './patch-relations.service.js';
 import { parseBool } from './query.js';
 import type { Ctx } from './represent.js';
@@ -86,6 +87,8 @@ export class ApiWriteService {
     private readonly db: Db,
     private readonly admin: SeriesAdminService,
     private readonly reads: ApiService,
+    /** Course projects (issue 14): their students never grade themselves. */
+    private readonly visibility: VisibilityService = reads.visibility,
   ) {
     this.relations = new PatchRelationService(db, reads);
   }
@@ -144,6 +147,8 @@ export class ApiWriteService {
 
   private async canEditPatch(me: Principal, patch: { project_id: number; submitter_id: number; delegate_id: number | null }): Promise<boolean> {
     if (this.reads.maintains(me, patch.project_id) || patch.delegate_id === me.id) return true;
+    // In a course project the state, the archived flag and the checks are the grade: its maintainers' alone.
+    if (!this.visibility.mayGrade(me, patch.project_id)) return false;
     const [submitter] = await peopleRows(this.db, [patch.submitter_id]);
     return submitter !== undefined && submitter.email === me.email.toLowerCase();
   }
@@ -270,7 +275,7 @@ export class ApiWriteService {
     const name = this.bundleName(b);
     if (name === null) throw fieldError('name', 'This field is required.', 'bundle_name_missing');
     if (!has(b, 'patches')) throw fieldError('patches', 'This field is required.', 'bundle_patches_missing');
-    const { patchIds, projectId } = await this.bundlePatches(idList(b, 'patches'));
+    const { patchIds, projectId } = await this.bundlePatches(idList(b, 'patches'), me);
     const isPublic = has(b, 'public') ? bool(b, 'public') : false;
     const id = await this.db.transaction().execute(async (tx) => {
       if (await findBundle(tx, me.id, name)) throw fieldError('name', 'The fields owner, name must make a unique set.', 'bundle_name_taken');
@@ -285,7 +290,7 @@ export class ApiWriteService {
     const me = await this.ownBundle(ctx, id, who, method);
     const b = body ?? {};
     const name = this.bundleName(b);
-    const patches = has(b, 'patches') ? await this.bundlePatches(idList(b, 'patches')) : null;
+    const patches = has(b, 'patches') ? await this.bundlePatches(idList(b, 'patches'), me) : null;
     const isPublic = has(b, 'public') ? bool(b, 'public') : undefined;
     await this.db.transaction().execute(async (tx) => {
       if (name !== null) {
@@ -325,11 +330,14 @@ export class ApiWriteService {
   }
 
   /** Patchwork's validate_patches: not empty, every patch exists, all of one project; the order given is kept. */
-  private async bundlePatches(ids: number[]): Promise<{ patchIds: number[]; projectId: number }> {
+  private async bundlePatches(ids: number[], me: Principal): Promise<{ patchIds: number[]; projectId: number }> {
     const patchIds = [...new Set(ids)];
     if (!patchIds.length) throw fieldError('patches', 'Bundles cannot be empty', 'bundle_empty');
     const rows = await embeddedPatches(this.db, patchIds);
-    const missing = patchIds.find((id) => !rows.some((r) => r.id === id));
+    // A patch the requester may not see (a classmate's, in a private project) does not exist for them.
+    const unseen = new Set<number>();
+    for (const id of patchIds) await this.visibility.requirePatch(me, id).catch(() => unseen.add(id));
+    const missing = patchIds.find((id) => unseen.has(id) || !rows.some((r) => r.id === id));
     if (missing !== undefined) throw fieldError('patches', `Invalid pk "${missing}" - object does not exist.`, 'bundle_patch_unknown');
     const projects = new Set(rows.map((r) => r.project_id));
     if (projects.size > 1) throw fieldError('patches', 'Bundle patches must belong to the same project', 'bundle_cross_project');

@@ -82,6 +82,7 @@ import {
   DEFAULT_SETTINGS,
 } from './represent.js';
 import { RowMemo } from './row-memo.js';
+import { VisibilityService } from './visibility.service.js';
 import { hasVersion, type ApiVersion } from './versions.js';
 
 export interface ListResult {
@@ -147,6 +148,8 @@ export class ApiService {
   constructor(
     private readonly db: Db,
     projects: ProjectInfo[],
+    /** Who sees what of private projects (issue 14); default: every project public. */
+    readonly visibility: VisibilityService = new VisibilityService(db, []),
   ) {
     this.fileProjects = new Map(projects.map((p) => [p.id, p]));
     for (const p of projects) this.projects.set(p.id, p);
@@ -206,10 +209,10 @@ export class ApiService {
 
   // Projects: a handful, from the project files, served from memory.
 
-  async listProjects(ctx: Ctx, q: RawQuery): Promise<ListResult> {
+  async listProjects(ctx: Ctx, q: RawQuery, who: Principal | null = null): Promise<ListResult> {
     const rq = pageParam(q);
     const terms = searchTerms(q);
-    let list = [...this.projects.values()].filter((p) =>
+    let list = (await this.visibility.visibleProjects(who, [...this.projects.values()])).filter((p) =>
       terms.every((t) => [p.slug, p.list, p.scmUrl ?? ''].some((f) => f.toLowerCase().includes(t.toLowerCase()))),
     );
     const sort = orderParam(q, ['id', 'name', 'link_name', 'list_id'], ID_ASC);
@@ -233,6 +236,13 @@ export class ApiService {
     return projectOut(ctx, p.id, this.maintainersOf(p, await usersByEmails(this.db, p.maintainers)));
   }
 
+  /** Someone else's address, blanked for a reader who may not see it (course projects: VisibilityService.seesEmails). */
+  private emailFor<T extends { email: string; id?: number } | null>(who: Principal | null, row: T): T {
+    if (row === null || this.visibility.seesEmails(who)) return row;
+    if (who && row.email.toLowerCase() === who.email.toLowerCase()) return row;
+    return { ...row, email: '' };
+  }
+
   private maintainersOf(p: ProjectInfo, users: UserSummary[]): UserSummary[] {
     const emails = new Set(p.maintainers.map((m) => m.toLowerCase()));
     return users.filter((u) => emails.has(u.email)).sort((a, b) => a.id - b.id);
@@ -248,14 +258,14 @@ export class ApiService {
     let { total, rows } = await run(windowOf(rq));
     const pg = resolvePage(rq, total);
     if (rq.page === -1) ({ total, rows } = await run(pg));
-    return { ...pg, items: async () => rows.map((u) => userOut(ctx, u, null)) };
+    return { ...pg, items: async () => rows.map((u) => userOut(ctx, this.emailFor(who, u), null)) };
   }
 
   async getUser(ctx: Ctx, id: number, who: Principal | null): Promise<Out> {
     const me = requireUser(who);
     const u = await getUser(this.db, id);
     if (!u) throw notFound('user_not_found', 'No User matches the given query.');
-    return userOut(ctx, u, me.id === u.id ? await this.userSettings(u.id) : null);
+    return userOut(ctx, this.emailFor(me, u), me.id === u.id ? await this.userSettings(u.id) : null);
   }
 
   /** A user's profile settings: their row, or Patchwork's defaults. */
@@ -273,7 +283,7 @@ export class ApiService {
     const pg = resolvePage(rq, total);
     if (rq.page === -1) ({ total, rows } = await run(pg));
     const users = byEmail(await usersByEmails(this.db, rows.map((p) => p.email)));
-    return { ...pg, items: async () => rows.map((p) => personOut(ctx, p, users.get(p.email) ?? null)) };
+    return { ...pg, items: async () => rows.map((p) => personOut(ctx, this.emailFor(who, p), this.emailFor(who, users.get(p.email) ?? null))) };
   }
 
   async getPerson(ctx: Ctx, id: number, who: Principal | null): Promise<Out> {
@@ -281,12 +291,12 @@ export class ApiService {
     const [p] = await peopleRows(this.db, [id]);
     if (!p) throw notFound('person_not_found', 'No Person matches the given query.');
     const [u] = await usersByEmails(this.db, [p.email]);
-    return personOut(ctx, p, u ?? null);
+    return personOut(ctx, this.emailFor(who, p), this.emailFor(who, u ?? null));
   }
 
   // Patches.
 
-  async listPatches(ctx: Ctx, q: RawQuery): Promise<ListResult> {
+  async listPatches(ctx: Ctx, q: RawQuery, who: Principal | null = null): Promise<ListResult> {
     const rq = pageParam(q);
     const m = await this.marker();
     return this.filteredList<PatchFilter>({
@@ -296,6 +306,7 @@ export class ApiService {
       filter: async () => {
         return {
           projectIds: this.projectIds(q),
+          scope: await this.visibility.scope(who),
           seriesIds: await this.existing('series', idsParam(q, 'series')),
           submitterIds: await this.people(q, 'submitter'),
           delegateIds: await this.users(q, 'delegate'),
@@ -384,7 +395,7 @@ export class ApiService {
 
   // Cover letters.
 
-  async listCovers(ctx: Ctx, q: RawQuery): Promise<ListResult> {
+  async listCovers(ctx: Ctx, q: RawQuery, who: Principal | null = null): Promise<ListResult> {
     const rq = pageParam(q);
     const m = await this.marker();
     return this.filteredList<CoverFilter>({
@@ -394,6 +405,7 @@ export class ApiService {
       filter: async () => {
         return {
           projectIds: this.projectIds(q),
+          scope: await this.visibility.scope(who),
           seriesIds: await this.existing('series', idsParam(q, 'series')),
           submitterIds: await this.people(q, 'submitter'),
           msgid: bareMsgid(single(q, 'msgid')),
@@ -430,7 +442,7 @@ export class ApiService {
 
   // Series.
 
-  async listSeries(ctx: Ctx, q: RawQuery): Promise<ListResult> {
+  async listSeries(ctx: Ctx, q: RawQuery, who: Principal | null = null): Promise<ListResult> {
     const rq = pageParam(q);
     const m = await this.marker();
     return this.filteredList<SeriesFilter>({
@@ -438,7 +450,7 @@ export class ApiService {
       m,
       kind: 'series',
       filter: async () => {
-        return { projectIds: this.projectIds(q), submitterIds: await this.people(q, 'submitter'), since: dateParam(q, 'since'), before: dateParam(q, 'before'), terms: searchTerms(q) };
+        return { projectIds: this.projectIds(q), scope: await this.visibility.scope(who), submitterIds: await this.people(q, 'submitter'), since: dateParam(q, 'since'), before: dateParam(q, 'before'), terms: searchTerms(q) };
       },
       sort: () => orderParam(q, SERIES_SORT_FIELDS, ID_ASC),
       count: (g) => countSeries(this.db, g),
@@ -551,7 +563,7 @@ export class ApiService {
 
   // Events.
 
-  async listEvents(ctx: Ctx, q: RawQuery): Promise<ListResult> {
+  async listEvents(ctx: Ctx, q: RawQuery, who: Principal | null = null): Promise<ListResult> {
     const rq = pageParam(q);
     const m = await this.marker();
     const shown = hasVersion(ctx.v, '1.3') ? [...CATEGORIES_1_0, ...CATEGORIES_1_3] : CATEGORIES_1_0;
@@ -572,6 +584,7 @@ export class ApiService {
         }
         return {
           projectIds: this.projectIds(q),
+          scope: await this.visibility.scope(who),
           categories,
           // Without a category filter: this version's categories only (not the 1.3 ones before 1.3, not patchbay's).
           // Leaving a category out costs a `since=` count a row read per event (the date index has no category),
@@ -674,7 +687,11 @@ export class ApiService {
     const m = await this.marker();
     let f: BundleFilter;
     try {
-      f = { viewerId: who?.id ?? null, projectIds: this.projectIds(q), ownerIds: await this.users(q, 'owner'), public: boolParam(q, 'public'), terms: searchTerms(q) };
+      // A private project's bundles are listed only to those who see all of it (its students reach theirs by id).
+      const scope = await this.visibility.scope(who);
+      const shut = new Set([...(scope?.hidden ?? []), ...(scope?.restricted ?? [])]);
+      const projectIds = shut.size ? (this.projectIds(q) ?? [...this.projects.keys()]).filter((id) => !shut.has(id)) : this.projectIds(q);
+      f = { viewerId: who?.id ?? null, projectIds, ownerIds: await this.users(q, 'owner'), public: boolParam(q, 'public'), terms: searchTerms(q) };
     } catch (e) {
       if (e instanceof NoMatch) return empty(rq);
       throw e;
@@ -693,7 +710,7 @@ export class ApiService {
 
   async visibleBundle(id: number, who: Principal | null): Promise<BundleRow> {
     const b = await getBundle(this.db, id);
-    if (!b || (b.public !== 1 && b.owner_id !== who?.id)) throw notFound('bundle_not_found', 'No Bundle matches the given query.');
+    if (!b || (b.public !== 1 && b.owner_id !== who?.id) || !this.visibility.seesBundle(who, b)) throw notFound('bundle_not_found', 'No Bundle matches the given query.');
     return b;
   }
 
@@ -718,7 +735,7 @@ export class ApiService {
   async bundleForMbox(owner: string, name: string, who: Principal | null): Promise<{ id: number; name: string; patchIds: number[] } | undefined> {
     const user = await findUserByUsername(this.db, owner);
     const b = user && (await findBundle(this.db, user.id, name));
-    if (!b || (b.public !== 1 && b.owner_id !== who?.id)) return undefined;
+    if (!b || (b.public !== 1 && b.owner_id !== who?.id) || !this.visibility.seesBundle(who, b)) return undefined;
     return { id: b.id, name: b.name, patchIds: (await bundlePatchIds(this.db, [b.id])).get(b.id) ?? [] };
   }
 

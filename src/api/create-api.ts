@@ -10,6 +10,7 @@ import { AuthService } from './auth.service.js';
 import { LoginGuard, type LoginLimits } from './login-guard.js';
 import type { ProjectInfo } from './represent.js';
 import { DEFAULT_CACHE_LIMITS, ResponseCache } from './response-cache.js';
+import { VisibilityService } from './visibility.service.js';
 
 export function projectInfo(p: Project & { id: number }): ProjectInfo {
   return {
@@ -34,17 +35,25 @@ export interface ApiOptions {
 }
 
 export function createApi(db: Db, projects: (Project & { id: number })[], baseUrl: string | null, options: ApiOptions = {}) {
-  const api = new ApiService(db, projects.map(projectInfo));
+  const visibility = new VisibilityService(
+    db,
+    projects.map((p) => ({ id: p.id, visibility: p.visibility, maintainers: p.maintainers, roster: p.roster })),
+  );
+  const api = new ApiService(db, projects.map(projectInfo), visibility);
   const guard = new LoginGuard(options.loginLimits);
   const limits = { maxBytes: options.cacheBytes ?? DEFAULT_CACHE_LIMITS.maxBytes, maxEntries: options.cacheEntries ?? DEFAULT_CACHE_LIMITS.maxEntries };
   return {
     api,
     // `?? []`: callers (tests) may hand over partial project objects.
-    writes: new ApiWriteService(db, new SeriesAdminService(db, new Map(projects.map((p) => [p.id, compileAssignments(p.assignments ?? [])]))), api),
+    writes: new ApiWriteService(db, new SeriesAdminService(db, new Map(projects.map((p) => [p.id, compileAssignments(p.assignments ?? [])]))), api, visibility),
+    /** Who sees what of private projects (issue 14): the one rule every read path asks. */
+    visibility,
     auth: new AuthService(db, guard),
     /** The failed-login limits: the web view's login form counts into the same ones. */
     guard,
     baseUrl,
+    /** Ids and slugs, for the visibility rule's route table. */
+    projects: projects.map((p) => ({ id: p.id, slug: p.slug })),
     responses: limits.maxBytes > 0 && limits.maxEntries > 0 ? new ResponseCache(limits) : null,
   };
 }

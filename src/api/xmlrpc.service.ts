@@ -3,7 +3,7 @@
 import type { Db } from '../db/database.js';
 import { peopleRows, listPeople } from '../db/api-series.repository.js';
 import { usersByEmails } from '../db/user.repository.js';
-import { xmlrpcCheckRows, xmlrpcPatchRows, type Lookup, type PatchField } from '../db/xmlrpc.repository.js';
+import { xmlrpcCheckRows, xmlrpcPatchRows, type CheckField, type Lookup, type PatchField } from '../db/xmlrpc.repository.js';
 import { AppError, conflict, forbidden, invalid, isAppError, notFound, unauthenticated } from '../errors.js';
 import { STATES } from '../series/states.js';
 import type { ApiService } from './api.service.js';
@@ -108,7 +108,7 @@ export class XmlRpcService {
 
   private table(): Record<string, Method> {
     const { api } = this.deps;
-    const projects = () => [...api.projects.values()].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+    const projects = () => [...api.projects.values()].filter((p) => !api.visibility.isPrivate(p.id)).sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
     return {
       pw_rpc_version: { params: [], required: 0, login: false, doc: 'The interface version: [1, 3, 0].', run: async () => [...RPC_VERSION] },
       project_list: {
@@ -131,7 +131,7 @@ export class XmlRpcService {
         doc: 'A project by id, or {}.',
         run: async ([id]) => {
           const p = api.projects.get(idArg(id) ?? -1);
-          return p ? projectDict(p) : {};
+          return p && !api.visibility.isPrivate(p.id) ? projectDict(p) : {};
         },
       },
       person_list: {
@@ -252,9 +252,21 @@ export class XmlRpcService {
     };
   }
 
+  /**
+   * XML-RPC reads are anonymous (Patchwork's): they show public projects only, a private project's patches and checks
+   * never (its students and maintainers use the REST API with a token, or the web view).
+   */
+  private publicOnly<F extends string = PatchField>(): Lookup<F>[] {
+    const { api } = this.deps;
+    if (!api.visibility.anyPrivate) return [];
+    return [{ field: 'project_id' as F, op: 'in', value: [...api.projects.keys()].filter((id) => !api.visibility.isPrivate(id)) }];
+  }
+
   private async personDicts(people: { id: number; name: string | null; email: string }[]): Promise<XmlRpcStruct[]> {
     const users = new Map((await usersByEmails(this.deps.db, people.map((p) => p.email))).map((u) => [u.email, u.username]));
-    return people.map((p) => personDict(p, users.get(p.email.toLowerCase()) ?? null));
+    // With course projects on the server, people's addresses are for maintainers, and XML-RPC reads are anonymous.
+    const hide = !this.deps.api.visibility.seesEmails(null);
+    return people.map((p) => personDict(hide ? { ...p, email: '' } : p, users.get(p.email.toLowerCase()) ?? null));
   }
 
   private async personList(search: string | null, max: number): Promise<XmlRpcStruct[]> {
@@ -266,14 +278,14 @@ export class XmlRpcService {
   }
 
   private async onePatch(lookups: Lookup<PatchField>[], unique = false): Promise<XmlRpcStruct> {
-    const rows = await xmlrpcPatchRows(this.deps.db, lookups, unique ? GET_RESULTS : 1);
+    const rows = await xmlrpcPatchRows(this.deps.db, [...lookups, ...this.publicOnly()], unique ? GET_RESULTS : 1);
     // Patchwork's get(): two patches with the hash (a resend, the same diff in two projects) are an error, not a pick.
     if (rows.length > 1) throw conflict('xmlrpc_patch_multiple', `get() returned more than one Patch -- it returned ${rows.length >= GET_RESULTS ? 'more than 20' : rows.length}!`);
     return rows[0] ? patchDict(rows[0], this.deps.api.projects) : {};
   }
 
   private async download(id: number | null, get: (id: number) => Promise<{ body: Buffer }>): Promise<string> {
-    if (id === null) return '';
+    if (id === null || !(await xmlrpcPatchRows(this.deps.db, [lookup('id', id), ...this.publicOnly()], 1)).length) return '';
     try {
       return (await get(id)).body.toString('utf8');
     } catch (e) {
@@ -308,16 +320,16 @@ export class XmlRpcService {
 
   private async patchList(filt: XmlRpcStruct): Promise<XmlRpcStruct[]> {
     const f = await patchFilter(filt, (field, id) => this.objectLookup(field, id));
-    return f ? (await xmlrpcPatchRows(this.deps.db, f.lookups, f.max)).map((r) => patchDict(r, this.deps.api.projects)) : [];
+    return f ? (await xmlrpcPatchRows(this.deps.db, [...f.lookups, ...this.publicOnly()], f.max)).map((r) => patchDict(r, this.deps.api.projects)) : [];
   }
 
   private async checkList(filt: XmlRpcStruct): Promise<XmlRpcStruct[]> {
     const f = checkFilter(filt);
-    return f ? (await xmlrpcCheckRows(this.deps.db, f.lookups, f.max)).map(checkDict) : [];
+    return f ? (await xmlrpcCheckRows(this.deps.db, [...f.lookups, ...this.publicOnly<CheckField>()], f.max)).map(checkDict) : [];
   }
 
   private async patchChecks(id: number | null): Promise<XmlRpcStruct> {
-    if (id === null || !(await xmlrpcPatchRows(this.deps.db, [lookup('id', id)], 1)).length) return {};
+    if (id === null || !(await xmlrpcPatchRows(this.deps.db, [lookup('id', id), ...this.publicOnly()], 1)).length) return {};
     const rows = await xmlrpcCheckRows(this.deps.db, [{ field: 'patch_id', op: 'exact', value: id }]);
     const checks = latestChecks(rows).sort((a, b) => a.id - b.id);
     return { state: combinedCheckState(checks), total: checks.length, checks: checks.map(checkDict) };
@@ -325,7 +337,7 @@ export class XmlRpcService {
 
   /** The patch must exist before anything else is looked at (Patchwork: Patch.objects.get). */
   private async requirePatch(id: number | null): Promise<number> {
-    if (id === null || !(await xmlrpcPatchRows(this.deps.db, [lookup('id', id)], 1)).length) throw notFound('xmlrpc_patch_missing', 'Patch matching query does not exist.');
+    if (id === null || !(await xmlrpcPatchRows(this.deps.db, [lookup('id', id), ...this.publicOnly()], 1)).length) throw notFound('xmlrpc_patch_missing', 'Patch matching query does not exist.');
     return id;
   }
 

@@ -6,6 +6,7 @@ import type { RosterChanges } from '../config/roster.js';
 import { invalid, notFound } from '../errors.js';
 import { openCore, type Core } from '../main.js';
 import { importRoster, removeStudent, rosterOfProject } from '../smtp/roster.service.js';
+import { createStudentAccounts } from '../web/student-accounts.service.js';
 import { coreOptions } from './core-options.js';
 
 interface Opts {
@@ -13,6 +14,21 @@ interface Opts {
   json?: boolean;
   data?: string;
   projects?: string;
+  baseUrl?: string;
+}
+
+/**
+ * A private project's students log in to see their work: each one without an account gets one and a first-login
+ * link by mail (queued; the server sends it). The link must be absolute, so it needs the web view's public URL.
+ */
+async function makeAccounts(core: Core, projectId: number, baseUrl: string | undefined): Promise<string> {
+  const project = core.projects.find((p) => p.id === projectId)!;
+  if (project.visibility !== 'private') return '';
+  const base = baseUrl ?? core.config.baseUrl ?? '';
+  if (!base) return 'no accounts made: set --base-url (PATCHBAY_BASE_URL) to mail first-login links, or students ask for one at /password/reset/\n';
+  const accounts = createStudentAccounts({ db: core.db, projects: core.projects, baseUrl: () => base, hostname: core.config.hostname, kick: () => {} });
+  const made = await accounts.createAccounts(projectId);
+  return made.length ? `accounts made, first-login link queued: ${made.join(', ')}\n` : '';
 }
 
 async function withProject<T>(opts: Opts, fn: (core: Core, projectId: number) => Promise<T>): Promise<T> {
@@ -61,6 +77,7 @@ export function studentsCommand(program: Command): void {
   )
     .argument('<roster.csv>', 'the roster file')
     .requiredOption('--project <slug>', 'the project')
+    .option('--base-url <url>', "the web view's public URL, for the first-login links of a private project's new accounts")
     .action(async (file: string, opts: Opts) => {
       let text: string;
       try {
@@ -68,8 +85,10 @@ export function studentsCommand(program: Command): void {
       } catch (e) {
         throw invalid('roster_unreadable', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
       }
-      const changes = await withProject(opts, (core, id) => importRoster(core.db, id, path.basename(file), text));
-      process.stdout.write(describeChanges(opts.project, changes));
+      await withProject(opts, async (core, id) => {
+        process.stdout.write(describeChanges(opts.project, await importRoster(core.db, id, path.basename(file), text)));
+        process.stdout.write(await makeAccounts(core, id, opts.baseUrl));
+      });
     });
 
   coreOptions(cmd.command('list').description('print the roster: login, name, series sent, email addresses'))

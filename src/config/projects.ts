@@ -73,6 +73,8 @@ const projectSchema = z
     bot: email.optional(),
     maintainers: z.array(email).default([]),
     roster: z.string().optional(),
+    // private: only its maintainers, and each roster student for their own series, see anything of it (issue 14).
+    visibility: z.enum(['public', 'private']).default('public'),
     tree: z
       .object({
         url: z.string().min(1),

@@ -5,8 +5,11 @@ import type { DbOrTx } from './database.js';
 import type { Database } from './schema.js';
 import type { EventRow } from './series-schema.js';
 import { byIds, type Page, type SortKey } from './api-list.repository.js';
+import { EVENT_SERIES, scopeCondition, type RowScope } from './visibility.repository.js';
 
 export interface EventFilter {
+  /** What the reader may see (private projects); absent: everything. */
+  scope?: RowScope;
   projectIds?: number[];
   categories?: string[];
   excludeCategories: string[];
@@ -23,6 +26,7 @@ type EventQuery = SelectQueryBuilder<Database, 'events', object>;
 function filterEvents(db: DbOrTx, f: EventFilter): EventQuery {
   let q = db.selectFrom('events') as EventQuery;
   if (f.projectIds) q = q.where('project_id', 'in', f.projectIds);
+  if (f.scope) q = q.where(scopeCondition(f.scope, 'events.project_id', EVENT_SERIES));
   if (f.categories) q = q.where('category', 'in', f.categories);
   if (f.excludeCategories.length) q = q.where('category', 'not in', f.excludeCategories);
   if (f.seriesIds) q = q.where('series_id', 'in', f.seriesIds);

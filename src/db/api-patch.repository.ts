@@ -3,9 +3,12 @@ import { sql, type SelectQueryBuilder } from 'kysely';
 import type { DbOrTx } from './database.js';
 import type { Database } from './schema.js';
 import { byIds, likePattern, type Page, type SortKey } from './api-list.repository.js';
+import { scopeCondition, seriesOfColumn, type RowScope } from './visibility.repository.js';
 
 /** Every field is an AND; each list inside is an OR (repeated query keys). Undefined means "not filtered". */
 export interface PatchFilter {
+  /** What the reader may see (private projects); absent: everything. */
+  scope?: RowScope;
   projectIds?: number[];
   seriesIds?: number[];
   submitterIds?: number[];
@@ -59,6 +62,7 @@ type PatchQuery = SelectQueryBuilder<Database, 'patches', object>;
 function filterPatches(db: DbOrTx, f: PatchFilter): PatchQuery {
   let q = db.selectFrom('patches') as PatchQuery;
   if (f.projectIds) q = q.where('project_id', 'in', f.projectIds);
+  if (f.scope) q = q.where(scopeCondition(f.scope, 'patches.project_id', seriesOfColumn('patches.series_id')));
   if (f.seriesIds) q = q.where('series_id', 'in', f.seriesIds);
   if (f.submitterIds) q = q.where('submitter_id', 'in', f.submitterIds);
   if (f.delegateIds) q = q.where('delegate_id', 'in', f.delegateIds);
@@ -121,6 +125,8 @@ export async function mailHeaders(db: DbOrTx, mailIds: number[]): Promise<Map<nu
 // Cover letters.
 
 export interface CoverFilter {
+  /** What the reader may see (private projects); absent: everything. */
+  scope?: RowScope;
   projectIds?: number[];
   seriesIds?: number[];
   submitterIds?: number[];
@@ -149,6 +155,7 @@ type CoverQuery = SelectQueryBuilder<Database, 'covers', object>;
 function filterCovers(db: DbOrTx, f: CoverFilter): CoverQuery {
   let q = db.selectFrom('covers') as CoverQuery;
   if (f.projectIds) q = q.where('project_id', 'in', f.projectIds);
+  if (f.scope) q = q.where(scopeCondition(f.scope, 'covers.project_id', seriesOfColumn('covers.series_id')));
   if (f.seriesIds) q = q.where('series_id', 'in', f.seriesIds);
   if (f.submitterIds) q = q.where('submitter_id', 'in', f.submitterIds);
   if (f.msgid !== undefined) q = q.where('msgid', '=', f.msgid);

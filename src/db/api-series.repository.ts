@@ -4,8 +4,11 @@ import type { DbOrTx } from './database.js';
 import type { Database } from './schema.js';
 import { byIds, likePattern, type Page, type SortKey } from './api-list.repository.js';
 import { idOrder } from './api-patch.repository.js';
+import { scopeCondition, seriesOfColumn, type RowScope } from './visibility.repository.js';
 
 export interface SeriesFilter {
+  /** What the reader may see (private projects); absent: everything. */
+  scope?: RowScope;
   projectIds?: number[];
   submitterIds?: number[];
   since?: string;
@@ -38,6 +41,7 @@ type SeriesQuery = SelectQueryBuilder<Database, 'series', object>;
 function filterSeries(db: DbOrTx, f: SeriesFilter): SeriesQuery {
   let q = db.selectFrom('series') as SeriesQuery;
   if (f.projectIds) q = q.where('project_id', 'in', f.projectIds);
+  if (f.scope) q = q.where(scopeCondition(f.scope, 'series.project_id', seriesOfColumn('series.id')));
   if (f.submitterIds) q = q.where('submitter_id', 'in', f.submitterIds);
   if (f.since !== undefined) q = q.where('date', '>=', f.since);
   if (f.before !== undefined) q = q.where('date', '<', f.before);

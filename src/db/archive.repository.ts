@@ -10,7 +10,11 @@ import type { Database } from './schema.js';
 export const ARCHIVED_REASONS = ['distributed', 'approved', 'imported'] as const;
 
 /** One list (a project id) or every list (null). */
-export type ArchiveScope = number | null;
+/** One list, several lists (`/all/` on a server with private lists: the public ones), or every list (null). */
+export type ArchiveScope = number | readonly number[] | null;
+
+export const inScope = (scope: number | readonly number[]) =>
+  sql<boolean>`archive.project_id in (${sql.join((typeof scope === 'number' ? [scope] : scope.length ? scope : [-1]).map((id) => sql`${id}`))})`;
 
 /** SQLite's default limit on bound parameters is 32766; lookups by many ids go in chunks well below it. */
 const CHUNK = 500;
@@ -151,7 +155,7 @@ function toArchived(r: { mail_id: number; project_id: number; msgid: string; dat
 /** The post with this Message-ID in the scope (the first one stored, should two lists carry it). */
 export async function findArchived(db: DbOrTx, scope: ArchiveScope, msgid: string): Promise<ArchivedMail | undefined> {
   let q = db.selectFrom('archive').select(ARCHIVE_COLUMNS).where('archive.msgid', '=', msgid);
-  if (scope !== null) q = q.where('archive.project_id', '=', scope);
+  if (scope !== null) q = q.where(inScope(scope));
   const row = await q.orderBy('archive.mail_id').limit(1).executeTakeFirst();
   return row ? toArchived(row) : undefined;
 }
@@ -175,8 +179,8 @@ export async function threadMailIds(db: DbOrTx, scope: ArchiveScope, seeds: stri
         .select(['archive.mail_id', 'archive.msgid'])
         .where('archive_refs.ref', 'in', batch);
       if (scope !== null) {
-        self = self.where('archive.project_id', '=', scope);
-        children = children.where('archive.project_id', '=', scope);
+        self = self.where(inScope(scope));
+        children = children.where(inScope(scope));
       }
       for (const r of [...(await self.execute()), ...(await children.execute())]) if (!mails.has(r.mail_id)) found.set(r.mail_id, r.msgid);
     }
@@ -285,7 +289,7 @@ export async function searchArchive(db: DbOrTx, scope: ArchiveScope, node: Searc
   const top = splitTop(node);
   if (!top) {
     let q = db.selectFrom('archive').select(ARCHIVE_COLUMNS).where((eb) => condition(eb, node));
-    if (scope !== null) q = q.where('archive.project_id', '=', scope);
+    if (scope !== null) q = q.where(inScope(scope));
     return (await q.orderBy('archive.date', 'desc').orderBy('archive.mail_id', 'desc').limit(limit).execute()).map(toArchived);
   }
   let narrow = db
@@ -298,7 +302,7 @@ export async function searchArchive(db: DbOrTx, scope: ArchiveScope, node: Searc
     .select((eb) => eb.selectFrom('m').select(eb.fn.countAll<number>().as('n')).as('matched'))
     .where('archive.mail_id', 'in', (eb) => eb.selectFrom('m').select('m.id'));
   for (const c of top.rest) narrow = narrow.where((eb) => condition(eb, c));
-  if (scope !== null) narrow = narrow.where('archive.project_id', '=', scope);
+  if (scope !== null) narrow = narrow.where(inScope(scope));
   const rows = await narrow.orderBy('archive.date', 'desc').orderBy('archive.mail_id', 'desc').limit(limit).execute();
   let matched = rows[0]?.matched;
   if (matched === undefined || matched === null) {
@@ -313,7 +317,7 @@ export async function searchArchive(db: DbOrTx, scope: ArchiveScope, node: Searc
     .select(ARCHIVE_COLUMNS)
     .where(sql<SqlBool>`archive_fts match ${top.fts}`);
   for (const c of top.rest) broad = broad.where((eb) => condition(eb, c));
-  if (scope !== null) broad = broad.where('archive.project_id', '=', scope);
+  if (scope !== null) broad = broad.where(inScope(scope));
   return (await broad.orderBy('archive_fts.rowid', 'desc').limit(limit).execute()).map(toArchived);
 }
 

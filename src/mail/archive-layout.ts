@@ -10,6 +10,7 @@ export const ALL_LISTS = 'all';
 export const RESERVED_ROOTS: ReadonlySet<string> = new Set([
   ALL_LISTS,
   'api',
+  'password',
   'lists',
   'healthz',
   'patch',

@@ -10,13 +10,24 @@ import { diffRoster, parseRoster, type RosterChanges } from '../config/roster.js
  * again changes nothing. Students absent from the file are kept (removing one is `students remove`, on purpose),
  * and an address the file gives to someone while such a student still holds it refuses the file.
  */
-export async function importRoster(db: Db, projectId: number, fileName: string, text: string): Promise<RosterChanges> {
+export async function importRoster(
+  db: Db,
+  projectId: number,
+  fileName: string,
+  text: string,
+  /**
+   * Makes the accounts of the students who have none and mails each a first-login link (issue 14; the web view's
+   * createStudentAccounts().createAccounts); absent: the roster only, and students ask for their link at
+   * /password/reset/.
+   */
+  accounts?: { createAccounts(projectId: number): Promise<string[]> },
+): Promise<RosterChanges> {
   const result = parseRoster(text);
   if (!result.ok) {
     const lines = result.problems.map((p) => `${fileName}:${p.line}: ${p.reason}`);
     throw invalid('roster_invalid', `roster refused, nothing imported:\n${lines.join('\n')}`, { problems: result.problems });
   }
-  return db.transaction().execute(async (tx) => {
+  const changes = await db.transaction().execute(async (tx) => {
     const changes = diffRoster(await listStudents(tx, projectId), result.entries);
     if (changes.conflicts.length) {
       const lines = changes.conflicts.map((c) => `${fileName}: ${c.email} (given to "${c.login}") belongs to "${c.heldBy}", who is not in the file`);
@@ -27,6 +38,8 @@ export async function importRoster(db: Db, projectId: number, fileName: string, 
     await upsertStudents(tx, projectId, result.entries.filter((e) => changed.has(e.login)));
     return changes;
   });
+  if (accounts) await accounts.createAccounts(projectId);
+  return changes;
 }
 
 export async function rosterOfProject(db: Db, projectId: number): Promise<StoredStudent[]> {

@@ -17,6 +17,7 @@ import { xmlrpcRoutes, type XmlRpcRouteDeps } from './routes/xmlrpc.route.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
 import type { RunPage } from './run-page.js';
 import type { FastifyPluginAsync } from 'fastify';
+import { visibilityGate, type GateDeps } from './visibility-gate.js';
 
 export interface AppDeps {
   log: Logger;
@@ -33,6 +34,8 @@ export interface AppDeps {
   runs?: RunViewService;
   /** GET /runs/R/ for a browser: the web view's page of the run (createWebParts); without it, JSON for everyone. */
   runPage?: RunPage;
+  /** Private projects (issue 14): the visibility rule checked before every page, download, log and archive route. */
+  gate?: GateDeps;
   /** The reviewer web view's plugins (src/web/create-web.ts), session first. */
   web?: FastifyPluginAsync[];
   /**
@@ -66,7 +69,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
   });
-  for (const plugin of deps.web ?? []) await app.register(plugin);
+  const [session, ...pages] = deps.web ?? [];
+  // The session first (it sets request.viewer), then the gate, whose hook then reaches every route after it.
+  if (session) await app.register(session);
+  if (deps.gate) await app.register(visibilityGate(deps.gate));
+  for (const plugin of pages) await app.register(plugin);
   await app.register(healthRoutes(deps.health));
   await app.register(listsRoutes(deps.lists));
   if (deps.archive) {

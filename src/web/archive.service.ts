@@ -37,6 +37,8 @@ export interface ArchiveList {
   id: number;
   slug: string;
   name: string;
+  /** visibility: private (issue 14): left out of /all/. */
+  private?: boolean;
 }
 
 export interface ArchiveDeps {
@@ -99,7 +101,8 @@ export function createArchiveService(deps: ArchiveDeps) {
 
   /** A list's archive root, or all; a reserved name is never an archive (see archive-layout.ts). */
   function scopeOf(list: string): { scope: ArchiveScope; title: string } {
-    if (list === ALL_LISTS) return { scope: null, title: 'All lists' };
+    // A private list's posts are never in /all/ (its maintainers read them at /SLUG/; students their own series).
+    if (list === ALL_LISTS) return { scope: deps.lists.some((l) => l.private) ? deps.lists.filter((l) => !l.private).map((l) => l.id) : null, title: 'All lists' };
     const l = RESERVED_ROOTS.has(list) ? undefined : byRoot.get(list);
     if (!l) throw notFound('no_such_list', `no list archive named ${list}`);
     return { scope: l.id, title: l.name };

@@ -13,6 +13,8 @@ import { adminRoutes } from './routes/admin.route.js';
 import { queueRoutes } from './routes/queue.route.js';
 import { runAdminRoutes } from './routes/run-admin.route.js';
 import { createRunPage, type RunPage } from './run-page.js';
+import { passwordRoutes } from './routes/password.route.js';
+import { createStudentAccounts, type StudentAccounts } from './student-accounts.service.js';
 
 export type WebInput = Omit<WebContext, 'views'> & { views?: Views };
 
@@ -26,14 +28,25 @@ export interface WebParts {
   plugins: FastifyPluginAsync[];
   /** The run's page for GET /runs/R/ (registered with the runs' JSON, app.ts); absent when the pipeline is off. */
   runPage?: RunPage;
+  /** Students' accounts and their password links (issue 14). */
+  accounts: StudentAccounts;
 }
 
 export function createWebParts(input: WebInput): WebParts {
   const ctx: WebContext = { ...input, views: input.views ?? createViews() };
+  const accounts = createStudentAccounts({
+    db: ctx.db,
+    projects: ctx.projects,
+    baseUrl: () => ctx.urls.base,
+    hostname: ctx.hostname ?? 'localhost',
+    kick: ctx.kickOutbound,
+  });
   return {
+    accounts,
     plugins: [
       unencapsulated(sessionRoutes(ctx)),
       staticRoutes(),
+      passwordRoutes(ctx, accounts),
       projectPagesRoutes(ctx),
       seriesPagesRoutes(ctx),
       bundlePagesRoutes(ctx),

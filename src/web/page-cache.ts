@@ -25,7 +25,8 @@ export function createPageCache(ctx: Pick<WebContext, 'api'>): PageCache {
   const html = (reply: FastifyReply) => reply.type('text/html; charset=utf-8').header('cache-control', 'private, no-cache');
   return {
     async send(req, reply, render) {
-      if (viewerOf(req).user) return html(reply).send((await render()).html);
+      // A reader by API credentials may see what anonymous does not (a private project): never shared either.
+      if (viewerOf(req).user || req.headers.authorization) return html(reply).send((await render()).html);
       const marker = await ctx.api.api.marker();
       let a: CachedAnswer | undefined = cache.get(req.url, marker);
       if (!a) {

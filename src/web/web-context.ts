@@ -17,6 +17,8 @@ export interface WebContext {
   db: Db;
   projects: readonly (Project & { id: number })[];
   urls: PublicUrls;
+  /** The mail domain: the right-hand side of the Message-IDs of the mails the pages queue (password links). */
+  hostname?: string;
   dataDir: string;
   views: Views;
   /** The REST API's services: reads, writes (states, delegates, revisions) and auth (users, tokens). */

@@ -1,6 +1,7 @@
 // The whole web app in-process on a temp database: the fixture mail filed through the ingest harness, the REST API,
 // the archive, the runs, and the reviewer web view (createWebParts) as main.ts wires them; users with passwords and
 // tokens; and a small cookie-keeping browser over app.inject() that logs in through the login form.
+import { XmlRpcService } from '../../src/api/xmlrpc.service.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -143,7 +144,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
   let kicks = 0;
   const kick = () => void kicks++;
   const subscriptions = createSubscriptionService({ db: h.db, projects, urls, hostname: 'lists.example.org', kick, log });
-  const archive = createArchiveService({ db: h.db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name })) });
+  const archive = createArchiveService({ db: h.db, lists: projects.map((p) => ({ id: p.id, slug: p.slug, name: p.name, private: p.visibility === 'private' })) });
   const runs = createRunViewService(h.db, () => urls.base || 'http://localhost', dataDir);
   const workerTokens = new WorkerTokenService(h.db);
   const queue: QueueWatch = opts.queue ?? {
@@ -175,7 +176,9 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     runs,
     runPage: parts.runPage,
     worker: { tokens: workerTokens, files: new WorkerFilesService(h.db, dataDir, opts.uploadLimits ?? UPLOAD_LIMITS) },
+    xmlrpc: { service: new XmlRpcService({ db: h.db, api: api.api, writes: api.writes, auth: api.auth, mbox: archive }), baseUrl: opts.baseUrl ?? null },
     web: parts.plugins,
+    gate: { visibility: api.visibility, projects, authenticate: (a, ip) => api.auth.authenticate(a, ip) },
   });
 
   const userIds = {} as Record<Who, number>;

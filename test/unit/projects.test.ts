@@ -49,6 +49,15 @@ describe('project files', () => {
     });
   }
 
+  it('reads visibility (public by default, private for a course) and refuses any other value with its line', () => {
+    assert.equal(parseProjectFile('p.yaml', good).visibility, 'public');
+    assert.equal(parseProjectFile('p.yaml', `${good}\nvisibility: private\n`).visibility, 'private');
+    assert.throws(
+      () => parseProjectFile('p.yaml', `${good}\nvisibility: secret\n`),
+      (e) => isAppError(e) && /^p\.yaml:\d+: visibility: /.test(e.message),
+    );
+  });
+
   it('refuses two projects with the same list address', () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'a.yaml'), good);

@@ -12,6 +12,7 @@ import { invalid, notAllowed, notFound } from '../../errors.js';
 import * as S from '../api-schemas.js';
 import { CREATED, NO_CONTENT, NOT_MODIFIED, OK } from '../error-handler.js';
 import { publicBase } from '../headers.js';
+import { apiPattern, apiRules, checkRoute, type GateProject } from '../visibility-gate.js';
 
 export interface ApiDeps {
   api: ApiService;
@@ -21,6 +22,8 @@ export interface ApiDeps {
   baseUrl: string | null;
   /** Answers of the GETs that are the same for everyone, kept while nothing is written; null or absent: none kept. */
   responses?: ResponseCache | null;
+  /** The projects' ids and slugs, for the visibility rule's table of detail routes (private projects, issue 14). */
+  projects?: readonly GateProject[];
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -79,7 +82,9 @@ interface Computed {
  * page reuses its bytes); the others (users, people, bundles) depend on who asks and are computed each time.
  */
 async function answer(deps: ApiDeps, version: ApiVersion | null, req: FastifyRequest, reply: FastifyReply, shared: boolean, compute: () => Promise<Computed>): Promise<FastifyReply> {
-  const cache = shared ? (deps.responses ?? null) : null;
+  // A reader who may not see all of a private project gets answers of their own, never the shared ones.
+  const everything = !deps.api.visibility.anyPrivate || (await deps.api.visibility.scope(who(req))) === undefined;
+  const cache = shared && everything ? (deps.responses ?? null) : null;
   // The version is also in the path; the base URL is not (it comes from the Host header when none is configured).
   const context = `${version ?? 'latest'} ${baseOf(deps, req)}`;
   const marker = cache ? await deps.api.marker() : '';
@@ -188,6 +193,7 @@ type IdReq = FastifyRequest<{ Params: { id: number } }>;
 type ChildReq = FastifyRequest<{ Params: { id: number; child: number } }>;
 
 function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPluginAsync {
+  const rules = apiRules(deps.projects ?? []);
   return async (app) => {
     // Documented once, at /api/ (the latest); the versioned copies have the same schemas and stay out of /api/docs.
     const hidden = version !== null;
@@ -257,6 +263,11 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       await allowHeader(req, reply);
       principals.set(req, await deps.auth.authenticate(req.headers.authorization, req.ip));
     });
+    // The visibility rule for the detail routes (a private project's series, patches, covers, checks, comments).
+    app.addHook('preHandler', async (req) => {
+      if (!deps.api.visibility.anyPrivate || !req.routeOptions.url) return;
+      await checkRoute(rules, apiPattern(req.routeOptions.url), deps.api.visibility, who(req), req);
+    });
     // Patchwork ignores a write without a body (its docs warn of exactly that); an empty body is an empty change here too.
     app.addHook('preValidation', async (req) => {
       if (req.body === undefined && req.method !== 'GET' && req.method !== 'HEAD') req.body = {};
@@ -264,7 +275,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
 
     resource(app, '/', { tags: ['index'], get: { summary: 'The API’s resources', response: S.index, handler: read(async (req) => api.index(ctx(req))) } }, hidden);
 
-    resource(app, '/projects/', { tags: ['projects'], get: { summary: 'List projects', query: S.queries.plain, response: S.project, list: true, handler: list((req) => api.listProjects(ctx(req), q(req))) } }, hidden);
+    resource(app, '/projects/', { tags: ['projects'], get: { summary: 'List projects', query: S.queries.plain, response: S.project, list: true, handler: list((req) => api.listProjects(ctx(req), q(req), who(req))) } }, hidden);
     resource(
       app,
       '/projects/:id/',
@@ -307,7 +318,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       hidden,
     );
 
-    resource(app, '/patches/', { tags: ['patches'], get: { summary: 'List patches', query: S.queries.patches, response: S.patch, list: true, handler: list((req) => api.listPatches(ctx(req), q(req))) } }, hidden);
+    resource(app, '/patches/', { tags: ['patches'], get: { summary: 'List patches', query: S.queries.patches, response: S.patch, list: true, handler: list((req) => api.listPatches(ctx(req), q(req), who(req))) } }, hidden);
     resource(
       app,
       `/patches/${ID}/`,
@@ -353,7 +364,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       hidden,
     );
 
-    resource(app, '/covers/', { tags: ['covers'], get: { summary: 'List cover letters', query: S.queries.covers, response: S.cover, list: true, handler: list((req) => api.listCovers(ctx(req), q(req))) } }, hidden);
+    resource(app, '/covers/', { tags: ['covers'], get: { summary: 'List cover letters', query: S.queries.covers, response: S.cover, list: true, handler: list((req) => api.listCovers(ctx(req), q(req), who(req))) } }, hidden);
     resource(
       app,
       `/covers/${ID}/`,
@@ -363,7 +374,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     resource(app, `/covers/${ID}/comments/`, comments('cover'), hidden);
     resource(app, `/covers/${ID}/comments/${CHILD}/`, comment('cover'), hidden);
 
-    resource(app, '/series/', { tags: ['series'], get: { summary: 'List series', query: S.queries.series, response: S.series, list: true, handler: list((req) => api.listSeries(ctx(req), q(req))) } }, hidden);
+    resource(app, '/series/', { tags: ['series'], get: { summary: 'List series', query: S.queries.series, response: S.series, list: true, handler: list((req) => api.listSeries(ctx(req), q(req), who(req))) } }, hidden);
     resource(
       app,
       `/series/${ID}/`,
@@ -374,7 +385,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     resource(
       app,
       '/events/',
-      { tags: ['events'], get: { summary: 'List events, newest first', query: S.queries.events, response: S.event, list: true, handler: list((req) => api.listEvents(ctx(req), q(req))) } },
+      { tags: ['events'], get: { summary: 'List events, newest first', query: S.queries.events, response: S.event, list: true, handler: list((req) => api.listEvents(ctx(req), q(req), who(req))) } },
       hidden,
     );
 
@@ -421,11 +432,17 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
 
 /** /api/patchbay/…: series corrections for the project's maintainers (docs/api.md). */
 function patchbayRoutes(deps: ApiDeps): FastifyPluginAsync {
+  const rules = apiRules(deps.projects ?? []);
   return async (app) => {
     const { writes } = deps;
     app.addHook('onRequest', async (req, reply) => {
       await allowHeader(req, reply);
       principals.set(req, await deps.auth.authenticate(req.headers.authorization, req.ip));
+    });
+    // The visibility rule for the detail routes (a private project's series, patches, covers, checks, comments).
+    app.addHook('preHandler', async (req) => {
+      if (!deps.api.visibility.anyPrivate || !req.routeOptions.url) return;
+      await checkRoute(rules, apiPattern(req.routeOptions.url), deps.api.visibility, who(req), req);
     });
     resource(
       app,

@@ -33,7 +33,13 @@ export function projectPagesRoutes(ctx: WebContext): FastifyPluginAsync {
 
   return async (app) => {
     const projectsPage = (req: FastifyRequest, reply: FastifyReply) =>
-      cached(req, reply, async () => ctx.views.render('projects', frame(req, 'Projects'), { projects: await pages.projects() }));
+      cached(req, reply, async () => {
+        // A private project is listed only to those who see something of it (visibility.service.ts).
+        const ids = new Map(ctx.projects.map((p) => [p.slug, p.id]));
+        const visible = new Set((await ctx.api.visibility.visibleProjects(viewerOf(req).user, ctx.projects)).map((p) => p.id));
+        const projects = (await pages.projects()).filter((p) => visible.has(ids.get(p.slug) ?? -1));
+        return ctx.views.render('projects', frame(req, 'Projects'), { projects });
+      });
     app.get('/', { schema: { hide: true } }, projectsPage);
     app.get('/project/', { schema: { hide: true } }, projectsPage);
 

@@ -97,10 +97,12 @@ export function sessionRoutes(ctx: WebContext): FastifyPluginAsync {
       const viewer = viewerOf(req);
       // Logging out without a session ends nothing: let it through to its redirect.
       if (root === 'logout' && !viewer.user) return;
-      const expected = root === 'login' ? parseCookies(req.headers.cookie).get(LOGIN_CSRF_COOKIE) : viewer.user ? viewer.csrf : undefined;
+      // The password pages are used logged out, as the login form: the same double-submit cookie.
+      const preSession = root === 'login' || root === 'password';
+      const expected = preSession ? parseCookies(req.headers.cookie).get(LOGIN_CSRF_COOKIE) : viewer.user ? viewer.csrf : undefined;
       const given = field(req.body, 'csrf') ?? (typeof req.headers['x-csrf-token'] === 'string' ? req.headers['x-csrf-token'] : undefined);
       if (expected && given && sameToken(given, expected)) return;
-      const e = viewer.user || root === 'login'
+      const e = viewer.user || preSession
         ? forbidden('csrf_failed', 'This form has expired or did not come from this site. Reload the page and try again.')
         : forbidden('not_authenticated', 'Log in first.');
       return sendWebError(ctx.views, req, reply, e);
