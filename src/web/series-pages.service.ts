@@ -14,6 +14,7 @@ import {
   checksOfPatches,
   commentLocator,
   commentsOfParent,
+  commentsOfSeries,
   countRunsOfSeries,
   coverLocator,
   delegateCandidates,
@@ -429,11 +430,12 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
       const s = await webSeries(db, id);
       if (!s) throw notFound('series_not_found', `no series ${id}`);
       const project = projectOf(s.project_id);
-      const [cover, patches, chain, pipe] = await Promise.all([
+      const [cover, patches, chain, pipe, comments] = await Promise.all([
         s.cover_id === null ? undefined : webCover(db, s.cover_id),
         webSeriesPatches(db, id),
         revisionChain(db, id),
         pipelineData(id),
+        commentsOfSeries(db, id),
       ]);
       const checks = await checksOfPatches(db, patches.map((p) => p.id));
       const current = patches.filter((p) => p.replaced_by === null);
@@ -519,6 +521,8 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
             date: p.date,
             tags: { a: p.acked, r: p.reviewed, t: p.tested },
           })),
+          // Replies to the patches and the cover, and answers to the bot's reports (filed by src/smtp/bot.service.ts).
+          comments: comments.map(commentView),
           revisions,
           rangeDiff,
           rangeOptions: options,
