@@ -190,7 +190,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     intake,
     log: log.child({ subsystem: 'smtp' }),
   });
-  const api = createApi(db, projects, config.baseUrl, { cacheBytes: config.apiCacheMiB * 2 ** 20 });
+  const api = createApi(db, projects, config.baseUrl, { cacheBytes: config.apiCacheMiB * 2 ** 20, runs: pipeline?.admin ?? null });
 
   const web = createWebParts({
     db,

@@ -4,7 +4,7 @@ import type { Project } from '../config/projects.js';
 import type { Db } from '../db/database.js';
 import { SeriesAdminService } from '../series/series-admin.service.js';
 import { ApiService } from './api.service.js';
-import { ApiWriteService } from './api-write.service.js';
+import { ApiWriteService, type RunActions } from './api-write.service.js';
 import { AuthService } from './auth.service.js';
 import { LoginGuard, type LoginLimits } from './login-guard.js';
 import type { ProjectInfo } from './represent.js';
@@ -21,6 +21,8 @@ export interface ApiOptions {
   cacheEntries?: number;
   /** Failed-login limits (Basic, Token and the web login form share them); default DEFAULT_LOGIN_LIMITS. */
   loginLimits?: Partial<LoginLimits>;
+  /** The pipeline's run actions (cancel, re-run) for the run writes; none without a pipeline. */
+  runs?: RunActions | null;
 }
 
 export function createApi(db: Db, projects: (Project & { id: number })[], baseUrl: string | null, options: ApiOptions = {}) {
@@ -29,7 +31,7 @@ export function createApi(db: Db, projects: (Project & { id: number })[], baseUr
   const limits = { maxBytes: options.cacheBytes ?? DEFAULT_CACHE_LIMITS.maxBytes, maxEntries: options.cacheEntries ?? DEFAULT_CACHE_LIMITS.maxEntries };
   return {
     api,
-    writes: new ApiWriteService(db, new SeriesAdminService(db), api),
+    writes: new ApiWriteService(db, new SeriesAdminService(db), api, options.runs ?? null),
     auth: new AuthService(db, guard),
     /** The failed-login limits: the web view's login form counts into the same ones. */
     guard,

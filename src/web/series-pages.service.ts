@@ -537,6 +537,14 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
                 states: STATES.map((st) => ({ slug: st.slug, name: st.name })),
                 previous: revisions.find((r, i) => i === here - 1)?.id ?? '',
                 linked: here > 0,
+                // The latest run's buttons: a live run is cancelled, an ended one run again (a project with a tree).
+                run: pipe.run
+                  ? {
+                      id: pipe.run.id,
+                      canCancel: pipe.run.state === 'queued' || pipe.run.state === 'running',
+                      canRerun: (pipe.run.state === 'done' || pipe.run.state === 'cancelled') && project.tree !== undefined,
+                    }
+                  : null,
               }
             : null,
         },
