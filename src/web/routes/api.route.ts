@@ -519,7 +519,11 @@ function patchbayRoutes(deps: ApiDeps): FastifyPluginAsync {
           summary: "Run the series' pipeline again from this ended run (the series' latest); one new reply (maintainers); emits `series-run-requested`",
           body: S.noFields,
           response: S.runRequested,
-          handler: async (req) => writes.rerun((req as IdReq).params.id, who(req)),
+          handler: async (req, reply) => {
+            const made = await writes.rerun((req as IdReq).params.id, who(req));
+            reply.status(CREATED);
+            return made;
+          },
         },
       },
       false,
