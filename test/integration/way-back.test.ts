@@ -25,6 +25,8 @@ const TEACHER_PW = 'teacher-secret-pw';
 const OTHER_PW = 'other-secret-pw';
 const student = (name: string): Student => ({ name: `${name} Student`, email: `${name.toLowerCase()}@students.example.org` });
 
+/** How long a wait on the pipeline or the outbound queue may take on a loaded 2-core machine (a waiting limit, not a figure). */
+const PIPELINE_MS = 180_000;
 const header = (m: SunkMail, name: string) => headerValue(headerText(m.raw), name) ?? '';
 
 describe('the way back: replies to reports, and runs cancelled and re-run by maintainers', { skip: buildSkipReason() }, () => {
@@ -76,13 +78,13 @@ describe('the way back: replies to reports, and runs cancelled and re-run by mai
   it("answers a report to the maintainers: a student's reply-all reaches them through the bot and shows on the series page as a comment", { timeout: 300_000 }, async () => {
     const ADA = student('Ada');
     adaMsgid = await sendSeries(server, LIST, bare, ADA, 1);
-    const [report] = await waitFor("Ada's report", () => reportsTo(ADA, adaMsgid).length > 0 && reportsTo(ADA, adaMsgid));
+    const [report] = await waitFor("Ada's report", () => reportsTo(ADA, adaMsgid).length > 0 && reportsTo(ADA, adaMsgid), PIPELINE_MS);
     // Reply-To: the bot and the maintainers; the maintainers also got their copy (report.cc: maintainers).
     const replyTo = header(report!, 'reply-to').toLowerCase();
     assert.match(replyTo, new RegExp(BOT.replace(/\./g, '\\.')));
     assert.match(replyTo, /teacher@example\.org/);
     assert.match(header(report!, 'cc'), /teacher@example\.org/);
-    const copy = await waitFor("the teacher's copy of the report", () => sunkReplies(sink, adaMsgid).find((m) => m.rcptTo.includes(TEACHER)));
+    const copy = await waitFor("the teacher's copy of the report", () => sunkReplies(sink, adaMsgid).find((m) => m.rcptTo.includes(TEACHER)), PIPELINE_MS);
     assert.equal(header(copy, 'message-id'), header(report!, 'message-id'));
     const reportId = extractMsgid(header(report!, 'message-id'))!;
 
@@ -106,7 +108,7 @@ describe('the way back: replies to reports, and runs cancelled and re-run by mai
     ].join('\n');
     assert.match((await sendMessage(server.smtpPort, ADA.email, [BOT], answer)).final, /^250 /);
     const forwarded = await waitFor('the answer forwarded to the teacher', () =>
-      sink.mails.slice(sent).find((m) => m.rcptTo.includes(TEACHER) && header(m, 'message-id').includes('ada-answer-1')),
+      sink.mails.slice(sent).find((m) => m.rcptTo.includes(TEACHER) && header(m, 'message-id').includes('ada-answer-1')), PIPELINE_MS,
     );
     assert.deepEqual(forwarded.rcptTo, [TEACHER]);
     assert.equal(forwarded.mailFrom, 'back-bounces@lists.example.org');
@@ -119,7 +121,7 @@ describe('the way back: replies to reports, and runs cancelled and re-run by mai
     const page = await waitFor('the comment on the series page', async () => {
       const html = await (await fetch(`${server.baseUrl}/series/${series}/`)).text();
       return html.includes('the lab sheet asks for it') && html;
-    });
+    }, PIPELINE_MS);
     const comments = /<section id="comments">([\s\S]*?)<\/section>/.exec(page)?.[1] ?? '';
     assert.match(comments, /Ada Student/);
     assert.match(comments, /My hello returns 1 &lt;b&gt;on purpose&lt;\/b&gt;: the lab sheet asks for it\./);
@@ -132,7 +134,7 @@ describe('the way back: replies to reports, and runs cancelled and re-run by mai
     // An answer to the bot that names no series is forwarded all the same.
     const stray = ['From: Bob Student <bob@students.example.org>', `To: ${BOT}`, 'Subject: where do I send my lab?', 'Message-ID: <bob-stray@students.example.org>', '', 'Hello, is this the right address?', ''].join('\n');
     assert.match((await sendMessage(server.smtpPort, 'bob@students.example.org', [BOT], stray)).final, /^250 /);
-    const strayCopy = await waitFor('the stray mail forwarded', () => sink.mails.find((m) => header(m, 'message-id').includes('bob-stray')));
+    const strayCopy = await waitFor('the stray mail forwarded', () => sink.mails.find((m) => header(m, 'message-id').includes('bob-stray')), PIPELINE_MS);
     assert.deepEqual(strayCopy.rcptTo, [TEACHER]);
     assert.equal(header(strayCopy, 'x-patchbay-series'), '');
   });
@@ -151,7 +153,7 @@ describe('the way back: replies to reports, and runs cancelled and re-run by mai
 
     const rerun = await runWhere(adaMsgid, (rs) => rs.length === 2 && rs[1]!.state === 'done' && rs[1], 'the re-run to end');
     assert.equal(rerun.outcome, 'pass', JSON.stringify(rerun.steps));
-    const replies = await waitFor('the second report', () => reportsTo(ADA, adaMsgid).length >= 2 && reportsTo(ADA, adaMsgid));
+    const replies = await waitFor('the second report', () => reportsTo(ADA, adaMsgid).length >= 2 && reportsTo(ADA, adaMsgid), PIPELINE_MS);
     assert.equal(header(replies[1]!, 'x-patchbay-run'), String(rerun.id));
 
     // A second re-run of the first run: the series already has a newer run.
@@ -181,6 +183,10 @@ describe('the way back: replies to reports, and runs cancelled and re-run by mai
     const { series } = await patchOf(server, msgid);
     const teacher = await HttpBrowser.login(server.baseUrl, 'teacher', TEACHER_PW);
     assert.match((await teacher.get(`/series/${series}/`)).body, /id="run-cancel"/);
+    // The run's page offers the maintainer the same button (posting to the series page's form).
+    const runPage = await teacher.get(`/runs/${building.id}/`);
+    assert.match(runPage.body, new RegExp(`<form class="inline" method="post" action="/actions/series/${series}/">`));
+    assert.match(runPage.body, /value="cancel-run"/);
 
     const cancelled = await api('POST', `/api/patchbay/runs/${building.id}/cancel/`, teacherToken);
     assert.equal(cancelled.status, 200);
@@ -200,7 +206,7 @@ describe('the way back: replies to reports, and runs cancelled and re-run by mai
     const { run: rerunId } = (await made.json()) as { run: number };
     const done = await runWhere(msgid, (rs) => rs.length === 2 && rs[1]!.state === 'done' && rs[1], 'the re-run of the cancelled run to end');
     assert.equal(done.id, rerunId);
-    const [reply] = await waitFor("Cy's report", () => reportsTo(CY, msgid).length > 0 && reportsTo(CY, msgid));
+    const [reply] = await waitFor("Cy's report", () => reportsTo(CY, msgid).length > 0 && reportsTo(CY, msgid), PIPELINE_MS);
     assert.equal(header(reply!, 'x-patchbay-run'), String(rerunId));
     assert.equal(reportsTo(CY, msgid).length, 1);
     assert.ok(!sunkReplies(sink, msgid).some((m) => header(m, 'x-patchbay-run') === String(building.id)), 'the cancelled run sent a reply');
