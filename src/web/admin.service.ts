@@ -6,6 +6,7 @@ import { adminUsers, countAdmins, deleteToken, healthFigures, outboxCounts, outb
 import { outboundById, outboundMessage } from '../db/outbound.repository.js';
 import type { OutboundState } from '../db/schema.js';
 import { parseMessage } from '../mail/parse.js';
+import { trimEndChars } from '../text.js';
 import { deleteUserSessions } from '../db/session.repository.js';
 import { findUserByLogin, getUser, updateUser } from '../db/user.repository.js';
 import { conflict, invalid, notFound } from '../errors.js';
@@ -180,7 +181,7 @@ export class AdminService {
           lastError: row.last_error,
           createdAt: row.created_at,
           subject: parsed.subject ?? '',
-          header: parsed.header.replace(/\n+$/, ''),
+          header: trimEndChars(parsed.header, '\n'),
           text: parsed.text,
           attachments: parsed.attachments.map((a) => ({ contentType: a.contentType, filename: a.filename ?? '' })),
           bytes: raw.length,
