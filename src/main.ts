@@ -20,6 +20,7 @@ import { backfillArchive, fileWithArchive } from './smtp/archive.service.js';
 import { createListHandler, type FileMail } from './smtp/list.service.js';
 import { createBackfillHandler, ProcessingService, type ProcessingOptions, type RouteHandler } from './smtp/processing.service.js';
 import { createBounceHandler } from './smtp/bounce.service.js';
+import { createBotHandler } from './smtp/bot.service.js';
 import { createPostmasterHandler } from './smtp/postmaster.service.js';
 import { createRequestHandler } from './smtp/request.service.js';
 import { createSubscriptionService, type SubscriptionService } from './smtp/subscription.service.js';
@@ -111,7 +112,7 @@ export function routeHandlers(core: Core, urls: PublicUrls, kickOutbound: () => 
     list: createListHandler({ projects, urls, file: core.file, log: log.child({ subsystem: 'list' }) }),
     request: createRequestHandler({ subscriptions, projects, log: log.child({ subsystem: 'request' }) }),
     bounces: createBounceHandler({ bounceThreshold: config.bounceThreshold, log: log.child({ subsystem: 'bounces' }) }),
-    bot: archiveOnly,
+    bot: createBotHandler({ projects, urls, file: core.ingest.ingest.bind(core.ingest), log: log.child({ subsystem: 'bot' }) }),
     postmaster: createPostmasterHandler({ projects, log: log.child({ subsystem: 'postmaster' }) }),
   };
   return { handlers, subscriptions };
@@ -121,8 +122,6 @@ export function routeHandlers(core: Core, urls: PublicUrls, kickOutbound: () => 
 export function processingOptions(core: Core): ProcessingOptions {
   return { backfill: createBackfillHandler(core.file), slugs: core.slugs, read: core.reader().read, maxAttempts: core.config.mail.attempts };
 }
-
-const archiveOnly: RouteHandler = { handle: async () => ({ state: 'processed', reason: 'archived' }) };
 
 /** `patchbay serve`: starts every service and both edges; resolves once both are listening. */
 export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Running> {
@@ -196,7 +195,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     intake,
     log: log.child({ subsystem: 'smtp' }),
   });
-  const api = createApi(db, projects, config.baseUrl, { cacheBytes: config.apiCacheMiB * 2 ** 20 });
+  const api = createApi(db, projects, config.baseUrl, { cacheBytes: config.apiCacheMiB * 2 ** 20, runs: pipeline?.admin ?? null });
 
   const web = createWebParts({
     db,

@@ -1,18 +1,19 @@
 // The REST API's writes: patch updates (through SeriesAdminService) and relations, checks, bundles, comments'
 // `addressed`, projects (maintainers) and users (themselves), and patchbay's maintainer corrections (revision links,
-// split, merge), each with Patchwork's permission rules.
+// split, merge) and run writes (cancel, re-run), each with Patchwork's permission rules.
 import type { Db } from '../db/database.js';
 import { nowIso } from '../db/database.js';
 import { insertCheck } from '../db/api-event.repository.js';
 import { commentRow, embeddedPatches, patchProject, setCommentAddressed } from '../db/api-patch.repository.js';
 import { peopleRows, seriesRows } from '../db/api-series.repository.js';
 import { deleteBundle, findBundle, insertBundle, setBundlePatches, updateBundle } from '../db/bundle.repository.js';
+import { getRun } from '../db/pipeline.repository.js';
 import { getRevision, insertEvent } from '../db/series.repository.js';
 import { seriesAssignment } from '../db/assignment.repository.js';
 import { describeAssignment } from '../series/assignment.js';
 import { setProjectApiSettings, setUserSettings, type ProjectSettingsChange } from '../db/api-settings.repository.js';
 import { findUserByLogin, getUser, updateUser } from '../db/user.repository.js';
-import { forbidden, invalid, notAllowed, notFound } from '../errors.js';
+import { conflict, forbidden, invalid, notAllowed, notFound } from '../errors.js';
 import type { SeriesAdminService } from '../series/series-admin.service.js';
 import { STATES } from '../series/states.js';
 import { CHECK_STATES, type ApiService, type Parent } from './api.service.js';
@@ -80,6 +81,12 @@ function idList(b: Record<string, unknown>, k: string): number[] {
   });
 }
 
+/** The pipeline's hands on runs (src/pipeline/run-admin.service.ts), as the API's run writes use them. */
+export interface RunActions {
+  cancel(runId: number, by: string, role: 'admin' | 'maintainer'): Promise<{ run: number; state: 'cancelled'; reason: string }>;
+  rerun(runId: number, by: string): Promise<{ run: number; retried: number; series: number; state: 'queued' }>;
+}
+
 export class ApiWriteService {
   private readonly relations: PatchRelationService;
 
@@ -89,6 +96,8 @@ export class ApiWriteService {
     private readonly reads: ApiService,
     /** Course projects (issue 14): their students never grade themselves. */
     private readonly visibility: VisibilityService = reads.visibility,
+    /** Null without a pipeline (no project has a tree, or a command that runs none): run writes answer 409. */
+    private readonly runs: RunActions | null = null,
   ) {
     this.relations = new PatchRelationService(db, reads);
   }
@@ -389,6 +398,38 @@ export class ApiWriteService {
     await this.requireMaintainer(intoId, who);
     await this.requireMaintainer(fromId, who);
     await this.admin.merge(intoId, fromId);
+  }
+
+  // patchbay's run writes (/api/patchbay/runs/…, and the series page's buttons): the series' maintainers (and admins)
+  // cancel a live run or re-run an ended one; each is recorded as an event of patchbay's own (docs/api.md, "Events").
+
+  async cancelRun(runId: number, who: Principal | null): Promise<{ run: number; series: number; state: 'cancelled'; reason: string }> {
+    const run = await this.runOf(runId, who);
+    const me = who!;
+    const done = await this.runActions().cancel(runId, me.username, me.role === 'admin' ? 'admin' : 'maintainer');
+    await insertEvent(this.db, { projectId: run.project_id, category: 'series-run-cancelled', seriesId: run.series_id, actorId: me.id, payload: { run: runId, reason: done.reason } });
+    return { run: runId, series: run.series_id, state: 'cancelled', reason: done.reason };
+  }
+
+  async rerun(runId: number, who: Principal | null): Promise<{ run: number; previous: number; series: number; state: 'queued' }> {
+    const run = await this.runOf(runId, who);
+    const me = who!;
+    const made = await this.runActions().rerun(runId, me.username);
+    await insertEvent(this.db, { projectId: run.project_id, category: 'series-run-requested', seriesId: run.series_id, actorId: me.id, payload: { run: made.run, previous_run: runId } });
+    return { run: made.run, previous: runId, series: run.series_id, state: 'queued' };
+  }
+
+  /** The run, once the principal is known to maintain its series' project (404 first: no run says nothing). */
+  private async runOf(runId: number, who: Principal | null): Promise<{ project_id: number; series_id: number }> {
+    const run = await getRun(this.db, runId);
+    if (!run) throw notFound('no_such_run', `no run ${runId}`);
+    await this.requireMaintainer(run.series_id, who);
+    return run;
+  }
+
+  private runActions(): RunActions {
+    if (!this.runs) throw conflict('no_pipeline', 'this server runs no pipeline: there is no run to cancel or re-run');
+    return this.runs;
   }
 
   private async seriesProject(seriesId: number): Promise<number> {

@@ -107,7 +107,7 @@ const CATEGORIES_1_3 = ['cover-comment-created', 'patch-comment-created'];
  * patchbay's own categories, in no Patchwork schema: listed only for a client that asks for them by name
  * (`category=series-new-revision`), in any version; never in an unfiltered list (docs/api.md, "Events").
  */
-export const PATCHBAY_CATEGORIES = ['series-new-revision'];
+export const PATCHBAY_CATEGORIES = ['series-new-revision', 'series-run-cancelled', 'series-run-requested'];
 /**
  * The categories whose events Patchwork links to a series, a patch or a cover letter (signals.py): its `series`,
  * `patch` and `cover` filters match only these. patchbay also notes the series of a patch-created or cover-created
@@ -672,6 +672,13 @@ export class ApiService {
           break;
         case 'series-new-revision':
           payload = { series: seriesOf(e.series_id), previous_series: seriesOf(pl.previous_series), reason: typeof pl.reason === 'string' ? pl.reason : null };
+          break;
+        // A maintainer's hands on the series' runs (run ids as the run pages and /series/N/runs/ name them).
+        case 'series-run-cancelled':
+          payload = { series: seriesOf(e.series_id), run: typeof pl.run === 'number' ? pl.run : null, reason: typeof pl.reason === 'string' ? pl.reason : null };
+          break;
+        case 'series-run-requested':
+          payload = { series: seriesOf(e.series_id), run: typeof pl.run === 'number' ? pl.run : null, previous_run: typeof pl.previous_run === 'number' ? pl.previous_run : null };
           break;
         default:
           payload = {};

@@ -5,7 +5,7 @@ import type { Db } from '../db/database.js';
 import { compileAssignments } from '../series/assignment.js';
 import { SeriesAdminService } from '../series/series-admin.service.js';
 import { ApiService } from './api.service.js';
-import { ApiWriteService } from './api-write.service.js';
+import { ApiWriteService, type RunActions } from './api-write.service.js';
 import { AuthService } from './auth.service.js';
 import { LoginGuard, type LoginLimits } from './login-guard.js';
 import type { ProjectInfo } from './represent.js';
@@ -32,6 +32,8 @@ export interface ApiOptions {
   cacheEntries?: number;
   /** Failed-login limits (Basic, Token and the web login form share them); default DEFAULT_LOGIN_LIMITS. */
   loginLimits?: Partial<LoginLimits>;
+  /** The pipeline's run actions (cancel, re-run) for the run writes; none without a pipeline. */
+  runs?: RunActions | null;
 }
 
 export function createApi(db: Db, projects: (Project & { id: number })[], baseUrl: string | null, options: ApiOptions = {}) {
@@ -45,7 +47,7 @@ export function createApi(db: Db, projects: (Project & { id: number })[], baseUr
   return {
     api,
     // `?? []`: callers (tests) may hand over partial project objects.
-    writes: new ApiWriteService(db, new SeriesAdminService(db, new Map(projects.map((p) => [p.id, compileAssignments(p.assignments ?? [])]))), api, visibility),
+    writes: new ApiWriteService(db, new SeriesAdminService(db, new Map(projects.map((p) => [p.id, compileAssignments(p.assignments ?? [])]))), api, visibility, options.runs ?? null),
     /** Who sees what of private projects (issue 14): the one rule every read path asks. */
     visibility,
     auth: new AuthService(db, guard),

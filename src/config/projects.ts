@@ -120,6 +120,8 @@ const projectSchema = z
     report: z
       .object({
         to: z.enum(['student', 'student+list']).default('student'),
+        // Who gets a copy (Cc) of every report besides its recipients: nobody, or the project's maintainers.
+        cc: z.enum(['none', 'maintainers']).default('none'),
         signature: z.string().min(1).default('patchbay CI'),
       })
       .strict()

@@ -97,6 +97,11 @@ export async function dueOutbound(db: DbOrTx, now: string, limit: number): Promi
  * The complete message to send: our own raw, or the relayed mail's raw without the stripped header fields and with
  * the prefix lines before it. The relayed body is never touched.
  */
+/** One queued or sent mail by id (the admin's outbox page opens it). */
+export async function outboundById(db: DbOrTx, id: number): Promise<OutboundRow | undefined> {
+  return db.selectFrom('outbound').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
 export async function outboundMessage(db: DbOrTx, row: OutboundRow): Promise<Buffer> {
   if (row.raw) return row.raw;
   if (row.mail_id === null) throw new Error(`outbound ${row.id} has neither raw nor mail`);

@@ -23,7 +23,8 @@ export interface ComposeInput {
   from: Address;
   to: Address | Address[];
   cc?: Address[];
-  replyTo?: Address;
+  /** Several addresses: a reply-all reaches every one (RFC 5322 §3.6.3). */
+  replyTo?: Address | Address[];
   subject: string;
   text: string;
   /** Set when answering a mail: In-Reply-To and References follow RFC 5322 §3.6.4. */
@@ -69,7 +70,7 @@ export async function composeMail(input: ComposeInput): Promise<ComposedMail> {
     from: input.from,
     to: input.to,
     cc: input.cc?.length ? input.cc : undefined,
-    replyTo: input.replyTo,
+    replyTo: Array.isArray(input.replyTo) && !input.replyTo.length ? undefined : input.replyTo,
     subject: input.subject,
     text: input.text,
     messageId: `<${messageId}>`,

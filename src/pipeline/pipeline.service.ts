@@ -179,16 +179,18 @@ export class PipelineService {
    * A new run of an ended run's series (an admin's retry), made and queued in the gate lane as a new series event's
    * run is; its reply goes out as any run's. Only a run our side failed (`error`) or that was cancelled, and only once:
    * a series that already has a run made after this one, or a newer revision, gets nothing (409, saying so); so does a
-   * live run, or one whose project has no pipeline any more. 404 for no such run.
+   * live run, or one whose project has no pipeline any more. 404 for no such run. A `rerun` (a maintainer's) also takes
+   * a run that ended in a verdict: the series is judged again, and its new run sends one new reply.
    */
-  async retry(runId: number, by: string): Promise<number> {
+  async retry(runId: number, by: string, mode: 'retry' | 'rerun' = 'retry'): Promise<number> {
     const { db, log } = this.deps;
     // One transaction: two retries at once cannot both find no newer run.
     const created = await db.transaction().execute(async (tx) => {
       const run = await getRun(tx, runId);
       if (!run) throw notFound('no_such_run', `no run ${runId}`);
       if (run.state === 'queued' || run.state === 'running') throw conflict('run_not_ended', `run ${runId} is ${run.state}: only an ended run is retried`);
-      if (run.state === 'done' && run.outcome !== 'error') {
+      // A re-run (a maintainer's, from the series page) asks for a new verdict: any ended run, the series' latest.
+      if (mode === 'retry' && run.state === 'done' && run.outcome !== 'error') {
         throw conflict('run_not_retryable', `run ${runId} ended in ${run.outcome ?? 'nothing'}: that is the series' verdict, not our failure; only runs that ended in error or were cancelled are retried`);
       }
       const newer = await newerRunOfSeries(tx, run.series_id, runId);
@@ -197,9 +199,9 @@ export class PipelineService {
       if (revision) throw conflict('superseded', `series ${run.series_id} has a newer revision, v${revision.version} (series ${revision.id}): nothing done`);
       const project = this.projects.get(run.project_id);
       if (!project?.tree) throw conflict('no_pipeline', `the project of run ${runId} has no pipeline any more: nothing done`);
-      return createRun(tx, { projectId: run.project_id, seriesId: run.series_id, eventId: null, state: 'queued', reason: `retry of run ${runId} by ${by}`, steps: planSteps(buildSpecs(project.builds)) });
+      return createRun(tx, { projectId: run.project_id, seriesId: run.series_id, eventId: null, state: 'queued', reason: `${mode === 'rerun' ? 're-run' : 'retry'} of run ${runId} by ${by}`, steps: planSteps(buildSpecs(project.builds)) });
     });
-    log.info({ run: created, retried: runId, by }, 'run queued: a retry');
+    log.info({ run: created, retried: runId, by }, `run queued: a ${mode === 'rerun' ? 're-run' : 'retry'}`);
     // A stopping server leaves it queued: the next start resumes it.
     if (!this.stopped) this.gates.push(created);
     return created;

@@ -61,6 +61,7 @@ export async function queueReport(tx: DbOrTx, r: ReportRequest): Promise<{ msgid
   const webUrl = seriesUrl(r.urls, job.series.id);
   let to: Address[];
   let cc: Address[] = [];
+  let replyTo: Address[] = [];
   let text: string;
   let status: string;
   const series = { name: job.series.name, version: job.series.version, total: job.series.total };
@@ -94,6 +95,8 @@ export async function queueReport(tx: DbOrTx, r: ReportRequest): Promise<{ msgid
   } else {
     to = [{ name: job.series.submitter.name ?? undefined, address: job.series.submitter.email }];
     if (project.report.to === 'student+list') cc = [{ address: project.addresses.list }];
+    if (project.report.cc === 'maintainers') cc = [...cc, ...maintainerCopies(project, to)];
+    replyTo = answerTo(project);
     const rendered = renderReport({
       student: job.series.submitter,
       project: project.name,
@@ -118,18 +121,22 @@ export async function queueReport(tx: DbOrTx, r: ReportRequest): Promise<{ msgid
     from,
     to,
     cc,
+    replyTo,
     subject,
     text,
     inReplyTo: target ?? undefined,
     autoSubmitted: 'auto-generated',
     headers: { 'X-Patchbay-Run': String(r.runId), 'X-Patchbay-Status': status },
   });
+  // The list's copy is not sent from here: it is a post like any other (below).
+  const listed = cc.some((a) => a.address === project.addresses.list);
+  const copies = [...to, ...cc.filter((a) => a.address !== project.addresses.list)];
   await enqueueOutbound(
     tx,
-    to.map((a) => ({ projectId: project.id, kind: 'report', envelopeFrom: project.addresses.bounces, rcpt: a.address, raw: mail.raw })),
+    copies.map((a) => ({ projectId: project.id, kind: 'report', envelopeFrom: project.addresses.bounces, rcpt: a.address, raw: mail.raw })),
   );
   // The list's copy is a post like any other: archived, filed as a comment, relayed to the subscribers.
-  const mailIds = cc.length
+  const mailIds = listed
     ? (
         await insertMails(tx, [
           {
@@ -150,6 +157,22 @@ export async function queueReport(tx: DbOrTx, r: ReportRequest): Promise<{ msgid
       ).map((m) => m.id)
     : [];
   return { msgid: mail.messageId, mailIds };
+}
+
+/**
+ * Where a reply-all to a report goes (Reply-To, with the report's To and Cc beside it): the bot, which files the
+ * answer on the series and forwards it to the maintainers (src/smtp/bot.service.ts), the maintainers themselves,
+ * and the list when the report went there.
+ */
+function answerTo(project: PipelineProject): Address[] {
+  const all = [project.addresses.bot, ...project.maintainers, ...(project.report.to === 'student+list' ? [project.addresses.list] : [])];
+  return [...new Set(all.map((a) => a.toLowerCase()))].map((address) => ({ address }));
+}
+
+/** `report.cc: maintainers`: each maintainer not already a recipient (a maintainer's own series). */
+function maintainerCopies(project: PipelineProject, to: Address[]): Address[] {
+  const taken = new Set(to.map((a) => a.address.toLowerCase()));
+  return [...new Set(project.maintainers.map((m) => m.toLowerCase()))].filter((m) => !taken.has(m)).map((address) => ({ address }));
 }
 
 /** The commit the series was applied on; before apply ran (a gate failed), the branch tip the run resolved. */

@@ -19,7 +19,7 @@ export const BOARD_ENDED = 50;
 /** What the board needs of the engine (PipelineService). */
 export interface RunControl {
   cancel(runId: number, reason: string): Promise<boolean>;
-  retry(runId: number, by: string): Promise<number>;
+  retry(runId: number, by: string, mode?: 'retry' | 'rerun'): Promise<number>;
   position(runId: number): LanePosition | null;
 }
 
@@ -73,10 +73,15 @@ export interface RunAdminService {
   board(): Promise<RunBoard>;
   /** One run as the board shows it (the run page's buttons); 404 when there is none. */
   run(runId: number): Promise<BoardRun>;
-  /** 404 for no such run, 409 when it has already ended. `by` is the admin's username, written in the reason. */
-  cancel(runId: number, by: string): Promise<CancelResult>;
+  /**
+   * 404 for no such run, 409 when it has already ended. `by` is the username, written in the reason with its role
+   * (an admin's from the queue page; an admin's or a maintainer's from the series page, through the API).
+   */
+  cancel(runId: number, by: string, role?: 'admin' | 'maintainer'): Promise<CancelResult>;
   /** 404 for no such run, 409 when it is not retried (live, a verdict, already retried, superseded). */
   retry(runId: number, by: string): Promise<RetryResult>;
+  /** A new run of an ended run's series revision, whatever its outcome: 409 when live, not the latest, or superseded. */
+  rerun(runId: number, by: string): Promise<RetryResult>;
 }
 
 export interface RunAdminDeps {
@@ -131,21 +136,28 @@ export function createRunAdminService(deps: RunAdminDeps): RunAdminService {
       return view(r, await openSteps(db, [runId]));
     },
 
-    async cancel(runId, by) {
-      const reason = `cancelled by admin ${by}`;
+    async cancel(runId, by, role = 'admin') {
+      const reason = `cancelled by ${role} ${by}`;
       // The engine's cancel writes only a live run: one that has ended keeps its end and its reply.
       if (!(await control.cancel(runId, reason))) {
         const run = await getRun(db, runId);
         if (!run) throw notFound('no_such_run', `no run ${runId}`);
         throw conflict('run_ended', `run ${runId} has already ended (${endText(run.state, run.outcome)}): nothing to cancel`);
       }
-      deps.log.info({ run: runId, by }, 'run cancelled by an admin');
+      deps.log.info({ run: runId, by, role }, `run cancelled by ${role === 'admin' ? 'an admin' : 'a maintainer'}`);
       return { run: runId, state: 'cancelled', reason };
     },
 
     async retry(runId, by) {
       const created = await control.retry(runId, by);
       const run = (await getRun(db, created))!;
+      return { run: created, retried: runId, series: run.series_id, state: 'queued' };
+    },
+
+    async rerun(runId, by) {
+      const created = await control.retry(runId, by, 'rerun');
+      const run = (await getRun(db, created))!;
+      deps.log.info({ run: created, rerun: runId, by }, 'run queued: a re-run');
       return { run: created, retried: runId, series: run.series_id, state: 'queued' };
     },
   };

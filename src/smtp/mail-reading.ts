@@ -29,7 +29,7 @@ export const MAX_INDEXED_TEXT = 256 * 1024;
 
 export interface ReadMail extends ParsedMessage {
   /**
-   * For a list post that is not malformed; null otherwise. A post's `text` and `attachments` are left empty: what the
+   * For a list post (or a mail to the bot) that is not malformed; null otherwise. A post's `text` and `attachments` are left empty: what the
    * series engine and the archive need of them is in here, and they would otherwise cross from the worker twice.
    */
   post: PostReading | null;
@@ -41,7 +41,8 @@ export async function readMail(job: MailJob): Promise<ReadMail> {
   const raw = Buffer.isBuffer(job.raw) ? job.raw : Buffer.from(job.raw.buffer, job.raw.byteOffset, job.raw.byteLength);
   const parsed = await parseMessage(raw);
   if (job.route === 'bounces') return { ...parsed, post: null, dsn: parsed.fatal ? null : await parseDsn(raw) };
-  if (job.route !== 'list' || parsed.fatal) return { ...parsed, post: null };
+  // The bot's mail is read as a post too: an answer to a report is filed as a comment (bot.service.ts).
+  if ((job.route !== 'list' && job.route !== 'bot') || parsed.fatal) return { ...parsed, post: null };
   const filing = readFiling(
     {
       msgid: job.msgid,

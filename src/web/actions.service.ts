@@ -5,6 +5,7 @@ import type { Principal } from '../api/auth.service.js';
 import type { Body } from '../api/api-write.service.js';
 import { patchesOfSeriesList } from '../db/api-patch.repository.js';
 import { seriesRows } from '../db/api-series.repository.js';
+import { getRun } from '../db/pipeline.repository.js';
 import { getUser } from '../db/user.repository.js';
 import { forbidden, invalid, notFound } from '../errors.js';
 import type { Viewer } from './viewer.js';
@@ -21,7 +22,7 @@ function field(form: Form, name: string): string | undefined {
 
 const has = (form: Form, name: string) => !!form && Object.prototype.hasOwnProperty.call(form, name);
 
-export const SERIES_OPS = ['link', 'unlink', 'state', 'archive'] as const;
+export const SERIES_OPS = ['link', 'unlink', 'state', 'archive', 'cancel-run', 'rerun'] as const;
 
 export class ActionsService {
   constructor(private readonly ctx: WebContext) {}
@@ -53,7 +54,10 @@ export class ActionsService {
     await this.ctx.api.writes.updatePatch(this.apiCtx(requestBase), id, body, who);
   }
 
-  /** op=link (previous=ID), op=unlink, op=state (state=S on every patch of the series), op=archive. */
+  /**
+   * op=link (previous=ID), op=unlink, op=state (state=S on every patch of the series), op=archive, and for a run of
+   * the series (run=ID) op=cancel-run or op=rerun.
+   */
   async series(viewer: Viewer, id: number, form: Form, requestBase: string): Promise<void> {
     const who = await this.principal(viewer);
     const op = field(form, 'op');
@@ -76,6 +80,16 @@ export class ActionsService {
         const ctx = this.apiCtx(requestBase);
         const body: Body = op === 'state' ? { state } : { archived: 'true' };
         for (const p of await patchesOfSeriesList(this.ctx.db, [id])) await writes.updatePatch(ctx, p.id, body, who);
+        return;
+      }
+      case 'cancel-run':
+      case 'rerun': {
+        // The run named by the form, of this series only (a run of another series is no run of this page's).
+        const raw = field(form, 'run') ?? '';
+        const run = /^\d{1,15}$/.test(raw.trim()) ? await getRun(this.ctx.db, Number(raw)) : undefined;
+        if (!run || run.series_id !== id) throw notFound('no_such_run', `series ${id} has no run ${raw.slice(0, 20)}`);
+        if (op === 'cancel-run') await writes.cancelRun(run.id, who);
+        else await writes.rerun(run.id, who);
         return;
       }
       default:

@@ -3,7 +3,10 @@
 import { addUser, createToken, ROLES, setPassword } from '../api/user.service.js';
 import type { UserRole } from '../db/api-schema.js';
 import { adminUsers, countAdmins, deleteToken, healthFigures, outboxCounts, outboxPage, type AdminUserRow } from '../db/admin.repository.js';
+import { outboundById, outboundMessage } from '../db/outbound.repository.js';
 import type { OutboundState } from '../db/schema.js';
+import { parseMessage } from '../mail/parse.js';
+import { trimEndChars } from '../text.js';
 import { deleteUserSessions } from '../db/session.repository.js';
 import { findUserByLogin, getUser, updateUser } from '../db/user.repository.js';
 import { conflict, invalid, notFound } from '../errors.js';
@@ -151,6 +154,40 @@ export class AdminService {
         updatedAt: r.updated_at,
       })),
       pager: pager(page, rows.length > ADMIN_PAGE_SIZE),
+    };
+  }
+
+  /**
+   * One outbound mail as it goes (or went) out: its envelope, its header block and its text as the recipient reads
+   * them (the template escapes every value), and the exact bytes for the raw download.
+   */
+  async outboxMail(id: number) {
+    const row = await outboundById(this.ctx.db, id);
+    if (!row) throw notFound('outbound_not_found', `no outbound mail ${id}`);
+    const raw = await outboundMessage(this.ctx.db, row);
+    const parsed = await parseMessage(raw);
+    const slugOf = new Map(this.ctx.projects.map((p) => [p.id, p.slug]));
+    return {
+      raw,
+      page: {
+        mail: {
+          id: row.id,
+          project: row.project_id === null ? '' : (slugOf.get(row.project_id) ?? ''),
+          kind: row.kind,
+          envelopeFrom: row.envelope_from,
+          rcpt: row.rcpt,
+          state: row.state,
+          attempts: row.attempts,
+          lastError: row.last_error,
+          createdAt: row.created_at,
+          subject: parsed.subject ?? '',
+          header: trimEndChars(parsed.header, '\n'),
+          text: parsed.text,
+          attachments: parsed.attachments.map((a) => ({ contentType: a.contentType, filename: a.filename ?? '' })),
+          bytes: raw.length,
+          rawHref: `/admin/outbox/${row.id}/raw`,
+        },
+      },
     };
   }
 

@@ -182,6 +182,10 @@ export const seriesAssignment = obj({
 });
 export const revision = obj({ series: int, previous: int, reason: str, source: { type: 'string', enum: ['parser', 'maintainer'] } });
 export const seriesRef = obj({ series: int });
+export const runCancelled = obj({ run: int, series: int, state: { type: 'string', enum: ['cancelled'] }, reason: str });
+export const runRequested = obj({ run: int, previous: int, series: int, state: { type: 'string', enum: ['queued'] } });
+/** A POST that takes no fields: anything sent (a form's CSRF field, an empty JSON object) is ignored. */
+export const noFields = { description: 'no fields' } as const;
 
 // Query strings: values stay strings (Patchwork answers a value it cannot use with an empty list, not a 400).
 const many = { anyOf: [str, arrayOf(str)] } as const;

@@ -1,5 +1,6 @@
 // GET /runs/R/ for a browser: the run as a page (its series, state, lane, steps with their logs and workers, its
-// artefacts), with the Cancel or Retry button for admins (run-admin.route.ts). Scripts keep the JSON of runs.route.ts
+// artefacts), with the Cancel or Retry button for admins (run-admin.route.ts), Cancel or Run again for the project's
+// maintainers (the series page's form, actions.service.ts). Scripts keep the JSON of runs.route.ts
 // at the same URL.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { archiveRoot } from '../mail/archive-layout.js';
@@ -8,7 +9,7 @@ import type { RunViewService } from '../pipeline/run-view.service.js';
 import { DONE_TEXT } from './admin.service.js';
 import { runRow, stepRow } from './run-rows.js';
 import type { Views } from './views.js';
-import { viewerOf } from './viewer.js';
+import { canMaintain, viewerOf } from './viewer.js';
 
 /** Renders the run's page (runs.route.ts calls it for a browser's GET /runs/R/). */
 export type RunPage = (req: FastifyRequest, reply: FastifyReply, runId: number) => Promise<FastifyReply>;
@@ -17,7 +18,7 @@ export interface RunPageDeps {
   views: Views;
   runs: RunViewService;
   runAdmin?: RunAdminService | null;
-  projects: readonly { id: number; slug: string; name: string }[];
+  projects: readonly { id: number; slug: string; name: string; maintainers: readonly string[] }[];
 }
 
 export function createRunPage(deps: RunPageDeps): RunPage {
@@ -41,6 +42,16 @@ export function createRunPage(deps: RunPageDeps): RunPage {
         seriesHref: `/series/${run.series}/`,
         steps: run.steps.map((s) => stepRow(run.id, s)),
         artifacts: run.artifacts.map((a) => ({ path: a.path, bytes: a.bytes, href: `/runs/${run.id}/artifacts/${a.path.split('/').map(encodeURIComponent).join('/')}` })),
+        // The project's maintainers cancel or run the series again through the series page's form (the API's writes).
+        maintain:
+          !isAdmin && project && board && canMaintain(viewer, project)
+            ? {
+                action: `/actions/series/${run.series}/`,
+                canCancel: board.canCancel,
+                canRerun: !board.canCancel && board.newerRun === null && !board.superseded,
+                newerRun: board.newerRun,
+              }
+            : null,
         admin: isAdmin ? { canCancel: board.canCancel, canRetry: board.canRetry, newerRun: board.newerRun, superseded: board.superseded, back: `/runs/${run.id}/` } : null,
         done: done ?? null,
       },

@@ -14,6 +14,7 @@ import {
   checksOfPatches,
   commentLocator,
   commentsOfParent,
+  commentsOfSeries,
   countRunsOfSeries,
   coverLocator,
   delegateCandidates,
@@ -431,12 +432,13 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
       const s = await webSeries(db, id);
       if (!s) throw notFound('series_not_found', `no series ${id}`);
       const project = projectOf(s.project_id);
-      const [cover, patches, chain, pipe, assigned] = await Promise.all([
+      const [cover, patches, chain, pipe, assigned, comments] = await Promise.all([
         s.cover_id === null ? undefined : webCover(db, s.cover_id),
         webSeriesPatches(db, id),
         revisionChain(db, id),
         pipelineData(id),
         seriesAssignment(db, id),
+        commentsOfSeries(db, id),
       ]);
       const checks = await checksOfPatches(db, patches.map((p) => p.id));
       const current = patches.filter((p) => p.replaced_by === null);
@@ -525,6 +527,8 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
             date: p.date,
             tags: { a: p.acked, r: p.reviewed, t: p.tested },
           })),
+          // Replies to the patches and the cover, and answers to the bot's reports (filed by src/smtp/bot.service.ts).
+          comments: comments.map(commentView),
           revisions,
           rangeDiff,
           rangeOptions: options,
@@ -539,6 +543,14 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
                 states: STATES.map((st) => ({ slug: st.slug, name: st.name })),
                 previous: revisions.find((r, i) => i === here - 1)?.id ?? '',
                 linked: here > 0,
+                // The latest run's buttons: a live run is cancelled, an ended one run again (a project with a tree).
+                run: pipe.run
+                  ? {
+                      id: pipe.run.id,
+                      canCancel: pipe.run.state === 'queued' || pipe.run.state === 'running',
+                      canRerun: (pipe.run.state === 'done' || pipe.run.state === 'cancelled') && project.tree !== undefined,
+                    }
+                  : null,
               }
             : null,
         },

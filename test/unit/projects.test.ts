@@ -71,7 +71,7 @@ describe('project files', () => {
     assert.equal(p.tree?.max_age, 5 * 60_000);
     assert.equal(p.tests?.path, '/etc/patchbay/projects/epita/proctree.yaml');
     assert.deepEqual(p.checkpatch, { enabled: true, ignore: [], options: [], warnings: 'warn' });
-    assert.deepEqual(p.report, { to: 'student', signature: 'patchbay CI' });
+    assert.deepEqual(p.report, { to: 'student', cc: 'none', signature: 'patchbay CI' });
     assert.deepEqual(p.timeouts, { signoff: 30_000, testdesc: 30_000, checkpatch: 300_000, apply: 600_000, build: 3_600_000, test: 600_000 });
     const remote = parseProjectFile('/x/p.yaml', good.replace('url: /srv/git/linux.git', 'url: https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git'));
     assert.equal(remote.tree?.url, 'https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git');
@@ -80,11 +80,11 @@ describe('project files', () => {
   });
 
   it('reads durations and policies, and refuses a bad one with its line', () => {
-    const p = parseProjectFile('p.yaml', `${good}timeouts:\n  checkpatch: 90s\n  apply: 2m\ncheckpatch:\n  warnings: fail\n  ignore: [FILE_PATH_CHANGES]\nreport:\n  to: student+list\n  signature: LSE Team\n`);
+    const p = parseProjectFile('p.yaml', `${good}timeouts:\n  checkpatch: 90s\n  apply: 2m\ncheckpatch:\n  warnings: fail\n  ignore: [FILE_PATH_CHANGES]\nreport:\n  to: student+list\n  cc: maintainers\n  signature: LSE Team\n`);
     assert.equal(p.timeouts.checkpatch, 90_000);
     assert.equal(p.timeouts.apply, 120_000);
     assert.equal(p.checkpatch.warnings, 'fail');
-    assert.deepEqual(p.report, { to: 'student+list', signature: 'LSE Team' });
+    assert.deepEqual(p.report, { to: 'student+list', cc: 'maintainers', signature: 'LSE Team' });
     assert.throws(
       () => parseProjectFile('p.yaml', `${good}timeouts:\n  apply: soon\n`),
       (e) => isAppError(e) && /^p\.yaml:\d+: timeouts\.apply: must be a duration like 30s, 5m or 2h/.test(e.message),
@@ -92,6 +92,10 @@ describe('project files', () => {
     assert.throws(
       () => parseProjectFile('p.yaml', `${good}checkpatch:\n  warnings: loud\n`),
       (e) => isAppError(e) && /^p\.yaml:\d+: checkpatch\.warnings/.test(e.message),
+    );
+    assert.throws(
+      () => parseProjectFile('p.yaml', `${good}report:\n  cc: teachers\n`),
+      (e) => isAppError(e) && /^p\.yaml:\d+: report\.cc/.test(e.message),
     );
   });
 

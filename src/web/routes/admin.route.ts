@@ -4,7 +4,7 @@ import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } f
 import { AppError, forbidden, isAppError } from '../../errors.js';
 import { AdminService, DONE_TEXT } from '../admin.service.js';
 import { SEE_OTHER } from '../error-handler.js';
-import { loginLocation } from '../headers.js';
+import { contentDisposition, loginLocation } from '../headers.js';
 import { localReferer, sendWebError } from '../html-error.js';
 import { viewerOf } from '../viewer.js';
 import type { WebContext } from '../web-context.js';
@@ -112,6 +112,18 @@ function adminPages(ctx: WebContext): FastifyPluginAsync {
 
     app.get<{ Querystring: PageQuery }>('/admin/outbox/', { schema }, async (req, reply) =>
       page(req, reply, 'admin-outbox', 'Outbox', await admin.outbox(req.query.state, req.query.page)),
+    );
+
+    // One mail of the outbox in full (what a student was told), and its exact bytes as an .eml download.
+    app.get<{ Params: { id: number } }>('/admin/outbox/:id/', { schema: { hide: true, params: idParam } }, async (req, reply) =>
+      page(req, reply, 'admin-outbox-mail', `Outbound mail ${req.params.id}`, (await admin.outboxMail(req.params.id)).page),
+    );
+    app.get<{ Params: { id: number } }>('/admin/outbox/:id/raw', { schema: { hide: true, params: idParam } }, async (req, reply) =>
+      reply
+        .type('message/rfc822')
+        .header('cache-control', 'no-store')
+        .header('content-disposition', contentDisposition('attachment', `outbound-${req.params.id}.eml`))
+        .send((await admin.outboxMail(req.params.id)).raw),
     );
 
     // Held posts: approve relays it as any accepted post; reject tells its sender. Both wake the outbound queue.

@@ -519,6 +519,42 @@ function patchbayRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
       false,
     );
+    // A run of a series: its maintainers (and admins) stop a live one, or ask for a new one (an event each).
+    resource(
+      app,
+      `/runs/${ID}/cancel/`,
+      {
+        tags: ['patchbay'],
+        params: S.idParam,
+        post: {
+          summary: 'Cancel this live run: its steps stop and no reply is sent (maintainers); emits `series-run-cancelled`',
+          body: S.noFields,
+          response: S.runCancelled,
+          status: OK,
+          handler: async (req) => writes.cancelRun((req as IdReq).params.id, who(req)),
+        },
+      },
+      false,
+    );
+    resource(
+      app,
+      `/runs/${ID}/rerun/`,
+      {
+        tags: ['patchbay'],
+        params: S.idParam,
+        post: {
+          summary: "Run the series' pipeline again from this ended run (the series' latest); one new reply (maintainers); emits `series-run-requested`",
+          body: S.noFields,
+          response: S.runRequested,
+          handler: async (req, reply) => {
+            const made = await writes.rerun((req as IdReq).params.id, who(req));
+            reply.status(CREATED);
+            return made;
+          },
+        },
+      },
+      false,
+    );
   };
 }
 
