@@ -254,7 +254,7 @@ export class ApiService {
     requireUser(who);
     const rq = pageParam(q);
     const sort = orderParam(q, ['id', 'username', 'email'], ID_ASC);
-    const run = (page: Page) => listUsers(this.db, { terms: searchTerms(q), sort, page });
+    const run = (page: Page) => listUsers(this.db, { terms: searchTerms(q), sort, page, byEmail: this.visibility.seesEmails(who) });
     let { total, rows } = await run(windowOf(rq));
     const pg = resolvePage(rq, total);
     if (rq.page === -1) ({ total, rows } = await run(pg));
@@ -278,7 +278,7 @@ export class ApiService {
     requireUser(who);
     const rq = pageParam(q);
     const sort = orderParam(q, PERSON_SORT_FIELDS, ID_ASC);
-    const run = (page: Page) => listPeople(this.db, { terms: searchTerms(q), sort, page });
+    const run = (page: Page) => listPeople(this.db, { terms: searchTerms(q), sort, page, byEmail: this.visibility.seesEmails(who) });
     let { total, rows } = await run(windowOf(rq));
     const pg = resolvePage(rq, total);
     if (rq.page === -1) ({ total, rows } = await run(pg));

@@ -91,14 +91,16 @@ export async function resolvePeople(db: DbOrTx, values: string[]): Promise<numbe
   return rows.map((r) => r.id);
 }
 
-export async function listPeople(db: DbOrTx, q: { terms: string[]; sort: SortKey[]; page: Page }): Promise<{ total: number; rows: PersonRow[] }> {
+/** `byEmail` false: neither `q` nor the order reads the email (see listUsers). */
+export async function listPeople(db: DbOrTx, q: { terms: string[]; sort: SortKey[]; page: Page; byEmail?: boolean }): Promise<{ total: number; rows: PersonRow[] }> {
+  const byEmail = q.byEmail ?? true;
   let query = db.selectFrom('people');
   for (const t of q.terms) {
     const like = likePattern(t);
-    query = query.where((eb) => eb.or([eb(sql`name`, 'like', sql`${like} escape '\\'`), eb(sql`email`, 'like', sql`${like} escape '\\'`)]));
+    query = query.where((eb) => eb.or([eb(sql`name`, 'like', sql`${like} escape '\\'`), ...(byEmail ? [eb(sql`email`, 'like', sql`${like} escape '\\'`)] : [])]));
   }
   const total = Number((await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
   let rows = query.select(['id', 'name', 'email']);
-  for (const s of q.sort) rows = rows.orderBy(sql.ref(PERSON_SORT[s.field]!), s.desc ? 'desc' : 'asc');
+  for (const s of q.sort) rows = rows.orderBy(sql.ref(s.field === 'email' && !byEmail ? 'id' : PERSON_SORT[s.field]!), s.desc ? 'desc' : 'asc');
   return { total, rows: await rows.orderBy('id').limit(q.page.limit).offset(q.page.offset).execute() };
 }

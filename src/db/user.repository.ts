@@ -82,8 +82,13 @@ export async function resolveUsers(db: DbOrTx, values: string[]): Promise<number
 
 const USER_SORT: Record<string, string> = { id: 'id', username: 'username', email: 'email' };
 
-/** Patchwork's user list: `q` over username, first and last name and email; ordering by id, username or email. */
-export async function listUsers(db: DbOrTx, q: { terms: string[]; sort: SortKey[]; page: Page }): Promise<{ total: number; rows: UserSummary[] }> {
+/**
+ * Patchwork's user list: `q` over username, first and last name and email; ordering by id, username or email.
+ * `byEmail` false (a reader who may not see others' emails): neither `q` nor the order reads the email, which would
+ * otherwise reveal it a letter at a time.
+ */
+export async function listUsers(db: DbOrTx, q: { terms: string[]; sort: SortKey[]; page: Page; byEmail?: boolean }): Promise<{ total: number; rows: UserSummary[] }> {
+  const byEmail = q.byEmail ?? true;
   let query = db.selectFrom('users');
   for (const t of q.terms) {
     const like = likePattern(t);
@@ -92,13 +97,13 @@ export async function listUsers(db: DbOrTx, q: { terms: string[]; sort: SortKey[
         eb(sql`username`, 'like', sql`${like} escape '\\'`),
         eb(sql`first_name`, 'like', sql`${like} escape '\\'`),
         eb(sql`last_name`, 'like', sql`${like} escape '\\'`),
-        eb(sql`email`, 'like', sql`${like} escape '\\'`),
+        ...(byEmail ? [eb(sql`email`, 'like', sql`${like} escape '\\'`)] : []),
       ]),
     );
   }
   const total = Number((await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
   let rows = query.select(SUMMARY);
-  for (const s of q.sort) rows = rows.orderBy(sql.ref(USER_SORT[s.field] ?? 'id'), s.desc ? 'desc' : 'asc');
+  for (const s of q.sort) rows = rows.orderBy(sql.ref(s.field === 'email' && !byEmail ? 'id' : (USER_SORT[s.field] ?? 'id')), s.desc ? 'desc' : 'asc');
   return { total, rows: await rows.orderBy('id').limit(q.page.limit).offset(q.page.offset).execute() };
 }
 

@@ -124,6 +124,8 @@ export interface SeriesListQuery {
   q?: string;
   order?: string;
   page?: number;
+  /** Set by the visibility gate for a private project's student, who sees only themself in the student filter (given in the URL, it only narrows that list). */
+  onlyStudent?: string;
 }
 
 export interface SeriesListPage {
@@ -323,7 +325,8 @@ export function createProjectPagesService(deps: ProjectPagesDeps) {
     // One more than a page: whether there is a next one, without counting every match.
     const ids = empty ? [] : await seriesPageIds(db, filter, { field, desc }, { limit: PAGE_SIZE + 1, offset: (page - 1) * PAGE_SIZE });
     const more = ids.length > PAGE_SIZE;
-    const [series, students] = await Promise.all([items(project, ids.slice(0, PAGE_SIZE)), rosterLogins(db, project.id)]);
+    const [series, roster] = await Promise.all([items(project, ids.slice(0, PAGE_SIZE)), rosterLogins(db, project.id)]);
+    const students = query.onlyStudent === undefined ? roster : roster.filter((s) => s.login === query.onlyStudent);
 
     const given: Record<string, string> = { state, submitter, student, failing: failing ? '1' : '', q, order: order === '-date' ? '' : order };
     const kept = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== ''));

@@ -40,7 +40,7 @@ function projectRules(projects: readonly GateProject[]) {
     if (id === undefined) return;
     await v.requireProject(r, id);
     const login = await v.ownLogin(r, id);
-    if (login !== null) (req.query as Record<string, unknown>)['student'] = login;
+    if (login !== null) Object.assign(req.query as Record<string, unknown>, { student: login, onlyStudent: login });
   };
   const submission =
     (kind: 'patch' | 'cover'): Check =>

@@ -162,6 +162,10 @@ describe('a private project', () => {
     assert.deepEqual((await ids('teacher')).sort(), [Z, O].sort());
     assert.deepEqual([...new Set(await ids('zoe'))], [Z]);
     assert.deepEqual([...new Set(await ids('olga'))], [O]);
+    // The student filter names no classmate to a student; the teacher's names every roster student.
+    const choices = async (who: Who) => [...(await inject('/project/proctree/list/', who)).body.matchAll(/<option value="([a-z]+)"[^>]*>[a-z]+ \(/g)].map((m) => m[1]);
+    assert.deepEqual(await choices('zoe'), ['zetu']);
+    assert.deepEqual((await choices('teacher')).sort(), ['nadia', 'olga', 'zetu']);
   });
 
   it('refuses a student to change their own patch’s state or archived flag, or to post a check, by API and XML-RPC', async () => {
@@ -214,6 +218,13 @@ describe('a private project', () => {
     assert.ok(people.every((p) => p.email === '' || p.email === PEOPLE.olga.email), JSON.stringify(people));
     const all = JSON.parse((await inject('/api/users/', 'teacher')).body) as { username: string; email: string }[];
     assert.equal(all.find((u) => u.username === 'olga')!.email, PEOPLE.olga.email);
+    // Nor by searching or sorting on it: a match on the hidden address would reveal it a letter at a time.
+    const probe = async (url: string, who: Who) => (JSON.parse((await inject(url, who)).body) as { username: string }[]).map((u) => u.username);
+    assert.deepEqual(await probe('/api/users/?q=olga@students', 'zoe'), [], 'no user found by a hidden email');
+    assert.deepEqual(await probe('/api/people/?q=olga@students', 'zoe'), []);
+    assert.deepEqual(await probe('/api/users/?q=olga@students', 'teacher'), ['olga'], 'the teacher searches emails');
+    const byId = await probe('/api/users/', 'zoe');
+    assert.deepEqual(await probe('/api/users/?order=email', 'zoe'), byId, 'order=email falls back to id');
   });
 
   it('mails a roster student without an account a single-use link that sets their password, then they log in', async () => {
@@ -302,7 +313,7 @@ describe('importing a roster with accounts', () => {
     const noBase = createStudentAccounts({ ...deps, baseUrl: () => '' });
     await assert.rejects(importRoster(w.h.db, w.project.id, 'roster.csv', ROSTER, noBase), (e: { code?: string }) => e.code === 'base_url_missing');
     const accounts = createStudentAccounts({ ...deps, baseUrl: () => 'https://pb.example.org/' });
-    assert.equal(await importRoster(w.h.db, w.project.id, 'roster.csv', ROSTER, accounts), 3);
+    assert.equal((await importRoster(w.h.db, w.project.id, 'roster.csv', ROSTER, accounts)).unchanged, 3);
     const mails = await w.h.db.selectFrom('outbound').select(['rcpt', 'kind', 'raw']).where('kind', '=', 'password-first-login').execute();
     assert.deepEqual(mails.map((m) => m.rcpt), ['nadia@students.example.org'], 'zoe and olga had accounts already');
     assert.match((await simpleParser(mails[0]!.raw!)).text ?? '', /https:\/\/pb\.example\.org\/password\/set\/[A-Za-z0-9_-]{40,}\//);
