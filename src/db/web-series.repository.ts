@@ -257,35 +257,33 @@ export interface WebCommentRow {
   submitter_email: string;
 }
 
-/** Every comment on the series' cover letter and patches (the discussion shown on the series page), oldest first. */
-export async function commentsOfSeries(db: DbOrTx, seriesId: number): Promise<WebCommentRow[]> {
+/** The comments with their mail's subject and their author, oldest first; `where` picks them. */
+function commentRows(db: DbOrTx) {
   return db
     .selectFrom('comments')
     .innerJoin('people', 'people.id', 'comments.submitter_id')
     .innerJoin('mails', 'mails.id', 'comments.mail_id')
     .select(['comments.id', 'comments.msgid', 'comments.date', 'comments.content', 'mails.subject'])
     .select(['people.name as submitter_name', 'people.email as submitter_email'])
+    .orderBy('comments.date')
+    .orderBy('comments.id');
+}
+
+/** Every comment on the series' cover letter and patches (the discussion shown on the series page), oldest first. */
+export async function commentsOfSeries(db: DbOrTx, seriesId: number): Promise<WebCommentRow[]> {
+  return commentRows(db)
     .where((eb) =>
       eb.or([
         eb('comments.cover_id', 'in', eb.selectFrom('covers').select('covers.id').where('covers.series_id', '=', seriesId)),
         eb('comments.patch_id', 'in', eb.selectFrom('patches').select('patches.id').where('patches.series_id', '=', seriesId)),
       ]),
     )
-    .orderBy('comments.date')
-    .orderBy('comments.id')
     .execute();
 }
 
 export async function commentsOfParent(db: DbOrTx, parent: { kind: 'patch' | 'cover'; id: number }): Promise<WebCommentRow[]> {
-  return db
-    .selectFrom('comments')
-    .innerJoin('people', 'people.id', 'comments.submitter_id')
-    .innerJoin('mails', 'mails.id', 'comments.mail_id')
-    .select(['comments.id', 'comments.msgid', 'comments.date', 'comments.content', 'mails.subject'])
-    .select(['people.name as submitter_name', 'people.email as submitter_email'])
+  return commentRows(db)
     .where(parent.kind === 'patch' ? 'comments.patch_id' : 'comments.cover_id', '=', parent.id)
-    .orderBy('comments.date')
-    .orderBy('comments.id')
     .execute();
 }
 

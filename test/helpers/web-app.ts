@@ -221,3 +221,16 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
   };
   return web;
 }
+
+/** A fixture mail as Olga sent it (her address everywhere Zoé's was), with another subject; `ownMsgid`: a Message-ID of its own. */
+export function asOlga(raw: Buffer, subject: string, opts: { ownMsgid?: boolean } = {}): Buffer {
+  let text = raw
+    .toString('latin1')
+    .split('zoe@students.example.org')
+    .join('olga@students.example.org')
+    .split('=?UTF-8?q?Zo=C3=A9=20=C3=89tudiante?=')
+    .join('Olga Other')
+    .replace(/^Subject: .*$/m, `Subject: [PATCH] ${subject}`);
+  if (opts.ownMsgid) text = text.replace(/^Message-I[Dd]: <([^>]*)>/m, 'Message-ID: <olga-$1>');
+  return Buffer.from(text, 'latin1');
+}

@@ -12,23 +12,11 @@ import { createStudentAccounts } from '../../src/web/student-accounts.service.js
 import { routesAfterGate, unguardedRoutes } from '../../src/web/visibility-gate.js';
 import { FIXTURES } from '../helpers/api-app.js';
 import { readMboxFile } from '../helpers/ingest-harness.js';
-import { csrfOf, PEOPLE, startWebApp, type WebApp, type Who } from '../helpers/web-app.js';
+import { asOlga, csrfOf, PEOPLE, startWebApp, type WebApp, type Who } from '../helpers/web-app.js';
 
 // zetu is Zoé (every fixture's author), olga is Olga; nadia is on the roster without an account yet.
 const ROSTER = ['login,name,email', 'zetu,Zoé Étudiante,zoe@students.example.org', 'olga,Olga Other,olga@students.example.org', 'nadia,Nadia New,nadia@students.example.org'].join('\n');
 
-/** A fixture mail as Olga sent it (her address everywhere Zoé's was), with another subject and Message-ID. */
-function asOlga(raw: Buffer, subject: string): Buffer {
-  const text = raw
-    .toString('latin1')
-    .split('zoe@students.example.org')
-    .join('olga@students.example.org')
-    .split('=?UTF-8?q?Zo=C3=A9=20=C3=89tudiante?=')
-    .join('Olga Other')
-    .replace(/^Message-I[Dd]: <([^>]*)>/m, 'Message-ID: <olga-$1>')
-    .replace(/^Subject: .*$/m, `Subject: [PATCH] ${subject}`);
-  return Buffer.from(text, 'latin1');
-}
 
 describe('a private project', () => {
   let w: WebApp;
@@ -49,7 +37,7 @@ describe('a private project', () => {
   before(async () => {
     w = await startWebApp({ roster: ROSTER, project: { visibility: 'private', roster: 'roster.csv' }, fixtures: ['cover-letter'] });
     const [single] = await readMboxFile(path.join(FIXTURES, 'single.mbox'));
-    await w.h.deliver(asOlga(single!, 'olga solves it'));
+    await w.h.deliver(asOlga(single!, 'olga solves it', { ownMsgid: true }));
     const series = await w.h.series();
     Z = series.find((s) => /count the children/.test(s.name ?? ''))!.id;
     O = series.find((s) => /olga solves it/.test(s.name ?? ''))!.id;

@@ -12,23 +12,12 @@ import type { Database } from '../../src/db/schema.js';
 import { createProjectPagesService, csvCell, stageBadges, toCsv } from '../../src/web/project-pages.service.js';
 import { FIXTURES } from '../helpers/api-app.js';
 import { readMboxFile } from '../helpers/ingest-harness.js';
-import { startWebApp, type WebApp } from '../helpers/web-app.js';
+import { asOlga, startWebApp, type WebApp } from '../helpers/web-app.js';
 
 // zetu is Zoé (every fixture's author); olga's name is a spreadsheet formula with quotes and a comma; nobody sent nothing.
 const ROSTER = ['login,name,email', 'zetu,Zoé Étudiante,zoe@students.example.org', 'olga,"=HYPERLINK(""http://evil.example/"",""x"")",olga@students.example.org', 'nobody,"Nobody, Yet",nobody@students.example.org'].join('\n');
 const HOSTILE = '<script>alert(1)</script> proctree';
 
-/** A fixture mail as Olga sent it (her address everywhere Zoé's was), with another subject. */
-function asOlga(raw: Buffer, subject: string): Buffer {
-  const text = raw
-    .toString('latin1')
-    .split('zoe@students.example.org')
-    .join('olga@students.example.org')
-    .split('=?UTF-8?q?Zo=C3=A9=20=C3=89tudiante?=')
-    .join('Olga Other')
-    .replace(/^Subject: .*$/m, `Subject: [PATCH] ${subject}`);
-  return Buffer.from(text, 'latin1');
-}
 
 /** HTML text as a browser reads it (handlebars writes = as &#x3D;, " as &quot;): for comparing links and names. */
 const decode = (html: string) =>
