@@ -288,7 +288,7 @@ export function showWhitespace(quoted: string): string {
   const lead = /^[+\- ]/.test(quoted) ? quoted[0]! : '';
   const body = quoted.slice(lead.length);
   const indent = /^[ \t]*/.exec(body)![0].length;
-  const trail = body.length - /[ \t\r]*$/.exec(body)![0].length;
+  const trail = trimEndChars(body, ' \t\r').length;
   let out = lead;
   let col = 0;
   for (let i = 0; i < body.length; i++) {
