@@ -111,3 +111,35 @@ describe('patchbay students', () => {
     assert.match(project.stderr, /no such project: nope/);
   });
 });
+
+describe('patchbay students import on a private project', () => {
+  const env = { ...process.env, PATCHBAY_LOG_LEVEL: 'warn', PATCHBAY_BASE_URL: '' };
+  let data: string;
+  let projects: string;
+  let file: string;
+  before(() => {
+    data = tempDir();
+    projects = projectsDir([{ ...DEMO, visibility: 'private' }]);
+    file = path.join(tempDir('patchbay-roster-'), 'roster.csv');
+    fs.writeFileSync(file, 'login,name,email\nzoe,Zoé Étudiante,zoe@students.example.org\n');
+  });
+  after(() => {
+    for (const d of [data, projects, path.dirname(file)]) fs.rmSync(d, { recursive: true, force: true });
+  });
+  const cli = (...args: string[]) => runCommand(process.execPath, [BIN, ...args, '--data', data, '--projects', projects], { cwd: ROOT, env });
+
+  it('makes no account without --base-url and says so; with it, makes each account once and queues its first-login link', async () => {
+    const bare = await cli('students', 'import', '--project', DEMO.slug, file);
+    assert.equal(bare.code, 0, bare.output);
+    assert.match(bare.stdout, /^no accounts made: set --base-url/m);
+    const made = await cli('students', 'import', '--project', DEMO.slug, '--base-url', 'https://pb.example.org', file);
+    assert.equal(made.code, 0, made.output);
+    assert.match(made.stdout, /^accounts made, first-login link queued: zoe$/m);
+    const again = await cli('students', 'import', '--project', DEMO.slug, '--base-url', 'https://pb.example.org', file);
+    assert.doesNotMatch(again.stdout, /accounts made/);
+    await withDb(data, async (db) => {
+      const mails = await db.selectFrom('outbound').select(['rcpt', 'kind']).execute();
+      assert.deepEqual(mails, [{ rcpt: 'zoe@students.example.org', kind: 'password-first-login' }]);
+    });
+  });
+});
