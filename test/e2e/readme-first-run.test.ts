@@ -48,6 +48,16 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Whether any process of the group `pgid` is still running. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** bash running one README block as written, stopping at its first failing command. */
 function script(block: string): string {
   // `npm install` becomes a symlink to the installed node_modules (see the header); every other npm call is npm's.
@@ -95,9 +105,11 @@ describe('the README\'s first run on a fresh clone', { skip: SKIP }, () => {
       process.kill(-server.pid, 'SIGTERM');
       await serverExited;
     }
+    // bash goes first; the node that npm started may still be writing its last files into data/ while it stops.
+    if (server?.pid) await waitFor('the server process group gone', () => !groupAlive(server!.pid!), 60_000).catch(() => {});
     keepLogs({ stderr: () => serverOut + serverErr }, new Map());
     // The clone holds the mirror and worktree slots of the kernel tree (gigabytes): gone with the test.
-    fs.rmSync(path.dirname(clone), { recursive: true, force: true });
+    fs.rmSync(path.dirname(clone), { recursive: true, force: true, maxRetries: 5 });
   });
 
   it('has the four blocks in the order a newcomer runs them', () => {
