@@ -83,6 +83,18 @@ const userFields: Field[] = [
   ['last_name', str({ maxLength: 150 })],
   ['email', email({ minLength: 1 })],
 ];
+/** A patch or cover letter embedded in another object: the same fields in both schemas. */
+const submissionEmbedded: Field[] = [
+  ['id', int],
+  ['url', uri()],
+  ['web_url', uri(), '1.1'],
+  ['msgid', str({ minLength: 1 })],
+  ['list_archive_url', nul(str()), '1.2'],
+  ['date', date],
+  ['name', str({ minLength: 1 })],
+  ['mbox', uri()],
+];
+
 const patchList: Field[] = [
   ['id', int],
   ['url', uri()],
@@ -140,28 +152,10 @@ export const SCHEMA: Record<Component, Field[]> = {
   UserDetail: [...userFields, ['settings', obj({ send_email: bool, items_per_page: int, show_ids: bool }), '1.2']],
   PersonEmbedded: [['id', int], ['url', uri()], ['name', str({ minLength: 1 })], ['email', email({ minLength: 1 })]],
   Person: [['id', int], ['url', uri()], ['name', str({ minLength: 1, maxLength: 255 })], ['email', email({ minLength: 1, maxLength: 255 })], ['user', nul(ref('UserEmbedded'))]],
-  PatchEmbedded: [
-    ['id', int],
-    ['url', uri()],
-    ['web_url', uri(), '1.1'],
-    ['msgid', str({ minLength: 1 })],
-    ['list_archive_url', nul(str()), '1.2'],
-    ['date', date],
-    ['name', str({ minLength: 1 })],
-    ['mbox', uri()],
-  ],
+  PatchEmbedded: submissionEmbedded,
   PatchList: patchList,
   PatchDetail: [...patchList, ['headers', headers], ['content', str({ minLength: 1 })], ['diff', str({ minLength: 1 })], ['prefixes', arr(str())]],
-  CoverEmbedded: [
-    ['id', int],
-    ['url', uri()],
-    ['web_url', uri(), '1.1'],
-    ['msgid', str({ minLength: 1 })],
-    ['list_archive_url', nul(str()), '1.2'],
-    ['date', date],
-    ['name', str({ minLength: 1 })],
-    ['mbox', uri()],
-  ],
+  CoverEmbedded: submissionEmbedded,
   CoverList: coverList,
   CoverDetail: [...coverList, ['headers', headers], ['content', str({ minLength: 1 })]],
   SeriesEmbedded: [['id', int], ['url', uri()], ['web_url', uri(), '1.1'], ['name', nul(str({ maxLength: 255 }))], ['date', date], ['version', int], ['mbox', uri()]],
