@@ -15,7 +15,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { CCACHE_REMOTE_CA_FLAG, redisTlsOptions, type QueueSettings } from '../config/queue.js';
 import { invalid } from '../errors.js';
-import { namesOfDeadOwners } from './dead-owners.js';
+import { deadOwnersIn } from './dead-owners.js';
 import type { Logger } from '../log.js';
 
 /** Connecting and logging in to Redis: ccache waits up to its operation-timeout (10 s) for its first reply. */
@@ -323,14 +323,8 @@ function ccacheFeatures(): Promise<string | null> {
 
 /** Socket folders of processes that died without stopping (a kill -9): nothing listens there any more. */
 function removeStale(parent: string): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(parent);
-  } catch {
-    return;
-  }
   const folder = new RegExp(`^${DIR_PREFIX}(\\d+)-[0-9a-f]{12}$`);
-  for (const name of namesOfDeadOwners(names, (n) => Number(folder.exec(n)?.[1] ?? NaN) || null)) {
+  for (const name of deadOwnersIn(parent, (n) => Number(folder.exec(n)?.[1] ?? NaN) || null)) {
     const dir = path.join(parent, name);
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
     // Only our own folders (root's, not a symlink someone else planted).

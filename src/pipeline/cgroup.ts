@@ -8,7 +8,7 @@
 // the weight of `make -jN`'s N processes against the server's threads and everything else, whatever it forks.
 import fs from 'node:fs';
 import path from 'node:path';
-import { namesOfDeadOwners } from './dead-owners.js';
+import { deadOwnersIn } from './dead-owners.js';
 
 export type Controller = 'pids' | 'memory' | 'cpu';
 export const CONTROLLERS: readonly Controller[] = ['pids', 'memory', 'cpu'];
@@ -142,13 +142,7 @@ export function cgroupSupport(refresh = false): CgroupSupport {
 
 /** Groups a process that is gone left behind (killed before it could remove them): removed when empty. */
 function removeStale(parent: string): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(parent);
-  } catch {
-    return;
-  }
-  for (const name of namesOfDeadOwners(names, (n) => Number(/^run-(\d+)-/.exec(n)?.[1] ?? NaN) || null)) {
+  for (const name of deadOwnersIn(parent, (n) => Number(/^run-(\d+)-/.exec(n)?.[1] ?? NaN) || null)) {
     try {
       fs.rmdirSync(path.join(parent, name));
     } catch {

@@ -1,6 +1,7 @@
 // Folders named after the process that made them (`<prefix><pid>…`), left behind when it was killed before it could
 // remove them: found by asking whether that process still exists. Each owner (cgroups, the ccache socket) removes
 // what it finds its own way.
+import fs from 'node:fs';
 
 /** The process exists (EPERM: it does, as another user's). */
 export function processAlive(pid: number): boolean {
@@ -21,4 +22,15 @@ export function namesOfDeadOwners(names: readonly string[], pidOf: (name: string
     const pid = pidOf(name);
     return pid !== null && pid !== process.pid && !processAlive(pid);
   });
+}
+
+/** namesOfDeadOwners over the entries of the folder `parent`; none when it cannot be read (absent, not ours). */
+export function deadOwnersIn(parent: string, pidOf: (name: string) => number | null): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return [];
+  }
+  return namesOfDeadOwners(names, pidOf);
 }

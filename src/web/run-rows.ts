@@ -34,7 +34,7 @@ interface RunFields {
   paused_ms?: number | null;
 }
 
-interface StepFields {
+export interface StepFields {
   step: string;
   job: string;
   status: string;

@@ -3,6 +3,7 @@
 // its build's make then waits until that path exists (at most 5 minutes), so a build occupies its build slot for as
 // long as the test needs whatever the machine's speed. The path is in a folder of /var/tmp, which the build sandbox
 // sees read-only (its /tmp is private). Also: sending a student's series over SMTP, and reading its run over HTTP.
+import type { StepFields } from '../../src/web/run-rows.js';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,15 +19,8 @@ export interface Student {
   email: string;
 }
 
-export interface StepView {
-  step: string;
-  job: string;
-  status: string;
-  summary: string | null;
-  worker: string | null;
-  started_at: string | null;
-  finished_at: string | null;
-}
+/** A step as GET /runs/R/ shows it: the fields the web view's rows are made from. */
+export type StepView = StepFields;
 
 export interface RunView {
   id: number;
