@@ -86,6 +86,11 @@ export function buildCli(): Command {
     .option('--artifacts-keep-days <n>', 'days a run keeps its kernel images, disks and consoles (PATCHBAY_ARTIFACTS_KEEP_DAYS)')
     .option('--queue <url>', 'run the pipeline\'s steps through BullMQ on this Redis: redis://USER:PASSWORD@HOST:PORT, rediss:// for TLS; default in this process (PATCHBAY_QUEUE)')
     .option('--queue-ca <file>', 'PEM of the CA that signed the Redis server\'s certificate, for rediss:// (PATCHBAY_QUEUE_CA)')
+    .option('--lava-url <url>', 'the LAVA server that boots the builds of projects with `runner: lava`: http(s)://HOST[:PORT] (PATCHBAY_LAVA_URL)')
+    .option('--lava-token-file <file>', 'file holding that LAVA user\'s API token (PATCHBAY_LAVA_TOKEN_FILE)')
+    .option('--lava-retries <n>', 'LAVA jobs submitted again after a failure of the lab, per boot (PATCHBAY_LAVA_RETRIES)')
+    .option('--lava-start-wait <s>', 'seconds a LAVA job may wait for a device before it is cancelled as our error (PATCHBAY_LAVA_START_WAIT)')
+    .option('--lava-poll <s>', 'seconds between two reads of a LAVA job\'s state (PATCHBAY_LAVA_POLL)')
     .action(async (opts: Flags) => {
       const running = await serve(opts);
       await new Promise<void>((resolve) => {

@@ -40,5 +40,9 @@ export function serveDefaults(): Record<string, string> {
     apiCache: String(c.apiCacheMiB),
     artifactsKeepDays: String(c.pipeline.artifactsKeepMs / 86_400_000),
     queue: 'none (steps run in the server)',
+    lavaUrl: 'none',
+    lavaRetries: '2',
+    lavaStartWait: '600',
+    lavaPoll: '5',
   };
 }

@@ -1,4 +1,5 @@
 // Server configuration: command-line flags over PATCHBAY_* environment variables over embedded defaults, validated once and frozen.
+import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,6 +69,21 @@ export interface Config {
   // --- the queue (issue 12) ---
   /** `--queue`: the pipeline's steps go through BullMQ on this Redis; null: run in this process (as without it). */
   queue: QueueSettings | null;
+  // --- LAVA runner (issue 15) ---
+  /** The LAVA server that boots the builds of projects with `runner: lava`; null: none configured. */
+  lava: LavaSettings | null;
+}
+
+export interface LavaSettings {
+  /** The server's root URL, no trailing slash. */
+  url: string;
+  /** The API token (read from --lava-token-file at start). */
+  token: string;
+  /** Jobs submitted again after a failure of the lab (so at most retries + 1 per boot). */
+  retries: number;
+  /** How long a job may wait for a device before it is cancelled as the lab's failure. */
+  startWaitMs: number;
+  pollMs: number;
 }
 
 export interface MailProcessing {
@@ -150,6 +166,12 @@ export const SETTINGS = {
   // --- the queue (issue 12) ---
   queue: 'PATCHBAY_QUEUE',
   queueCa: 'PATCHBAY_QUEUE_CA',
+  // --- LAVA runner (issue 15) ---
+  lavaUrl: 'PATCHBAY_LAVA_URL',
+  lavaTokenFile: 'PATCHBAY_LAVA_TOKEN_FILE',
+  lavaRetries: 'PATCHBAY_LAVA_RETRIES',
+  lavaStartWait: 'PATCHBAY_LAVA_START_WAIT',
+  lavaPoll: 'PATCHBAY_LAVA_POLL',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -265,6 +287,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
     trustProxy: parseTrustProxy(pick(flags, env, 'trustProxy') ?? ''),
     // --- the queue (issue 12) ---
     queue,
+    // --- LAVA runner (issue 15) ---
+    lava: lavaSettings(flags, env, cwd),
   };
   return Object.freeze(config);
 }
@@ -296,6 +320,41 @@ function ccacheRemoteSettings(flags: Flags, env: NodeJS.ProcessEnv, cwd: string,
     );
   }
   return parseCcacheRemoteUrl(url, ca === undefined ? null : path.resolve(cwd, ca));
+}
+
+// --- LAVA runner (issue 15) ---
+
+/** `--lava-url` with `--lava-token-file` (the token never on the command line, nor in a project file). */
+function lavaSettings(flags: Flags, env: NodeJS.ProcessEnv, cwd: string): LavaSettings | null {
+  const url = pick(flags, env, 'lavaUrl');
+  const tokenFile = pick(flags, env, 'lavaTokenFile');
+  const retries = int(flags, env, 'lavaRetries', 2, 0, 20);
+  // Seconds.
+  const startWaitMs = int(flags, env, 'lavaStartWait', 600, 1, 7 * 86_400) * 1000;
+  const pollMs = int(flags, env, 'lavaPoll', 5, 1, 3600) * 1000;
+  if (url === undefined) {
+    if (tokenFile !== undefined) throw invalid('config_invalid', '--lava-token-file / PATCHBAY_LAVA_TOKEN_FILE is given without --lava-url / PATCHBAY_LAVA_URL');
+    return null;
+  }
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw invalid('config_invalid', `--lava-url / PATCHBAY_LAVA_URL: "${url}" is not a URL (expected http(s)://HOST[:PORT], the LAVA server's root)`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
+    throw invalid('config_invalid', `--lava-url / PATCHBAY_LAVA_URL: "${url}" must be an http(s) URL without credentials, query or fragment (the token goes in --lava-token-file)`);
+  }
+  if (tokenFile === undefined) throw invalid('config_invalid', '--lava-url needs --lava-token-file / PATCHBAY_LAVA_TOKEN_FILE: a file holding the LAVA user\'s API token');
+  const file = path.resolve(cwd, tokenFile);
+  let token: string;
+  try {
+    token = fs.readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw invalid('config_invalid', `--lava-token-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (!/^[\x21-\x7e]{1,512}$/.test(token)) throw invalid('config_invalid', `--lava-token-file: ${file} must hold one API token (printable, no spaces), not ${token ? 'this' : 'nothing'}`);
+  return { url: trimEndChars(`${u.origin}${u.pathname}`, '/'), token, retries, startWaitMs, pollMs };
 }
 
 // --- HTTP edge (issue 11, auth) ---

@@ -95,10 +95,22 @@ const projectSchema = z
             base: z.string().min(1).default('tinyconfig'),
             config: z.array(z.string()).default([]),
             lava: z.boolean().default(false),
+            // Who boots this build (issue 15): the project's runner when not said.
+            runner: z.enum(['qemu', 'lava']).optional(),
           })
           .strict(),
       )
       .default([]),
+    // --- LAVA runner (issue 15): who boots the builds with `lava: true`; the server's URL and token are the
+    // server's flags (--lava-url, --lava-token-file), never this file's.
+    runner: z.enum(['qemu', 'lava']).default('qemu'),
+    lava: z
+      .object({
+        // LAVA jobs of this project submitted at once; the next boot waits for one to end.
+        max_jobs: z.number().int().min(1).max(1000).default(2),
+      })
+      .strict()
+      .prefault({}),
     tests: z
       .object({
         path: z.string().min(1).optional(),
@@ -216,6 +228,7 @@ export function parseProjectFile(file: string, text: string): Project {
     ...b,
     base: b.base === 'tinyconfig' || b.base === 'defconfig' ? b.base : localPath(b.base, dir),
     config: b.config.map((c) => localPath(c, dir)),
+    runner: b.runner ?? data.runner,
   }));
   return { ...data, file, addresses: addressesFor(data.list, data.bot) };
 }

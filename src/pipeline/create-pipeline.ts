@@ -14,12 +14,16 @@ import { createRunAdminService, type RunAdminService } from './run-admin.service
 import { createRunViewService, type RunViewService } from './run-view.service.js';
 import { createStepPool } from './step-pool.js';
 import { TreeService } from './tree.service.js';
+import { invalid } from '../errors.js';
+import { LavaJobs } from './lava/lava-jobs.service.js';
 
 export interface Pipeline {
   engine: PipelineService;
   runs: RunViewService;
   /** The admin's runs board and its cancel and retry (/admin/queue/, /admin/runs/R/…). */
   admin: RunAdminService;
+  /** The LAVA runner's engine side (issue 15); null: no --lava-url. */
+  lava: LavaJobs | null;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -43,6 +47,8 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
   const { config } = o;
   if (config.pipeline.runs === 0) return null;
   const projects = o.projects.filter((p) => p.tree);
+  checkLavaProjects(o.projects, config, Boolean(o.remote));
+  const lava = config.lava ? new LavaJobs({ settings: config.lava, dataDir: config.dataDir, baseUrl: () => o.urls.base, log: o.log.child({ subsystem: 'lava' }) }) : null;
   const trees = new TreeService({
     dataDir: config.dataDir,
     projects,
@@ -74,6 +80,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
     source: o.source,
     delivered: o.delivered,
     ...(o.remote ? { remote: o.remote } : {}),
+    lava,
     log: o.log.child({ subsystem: 'pipeline' }),
   });
   const log = o.log.child({ subsystem: 'pipeline' });
@@ -89,6 +96,7 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
   return {
     engine,
     runs: createRunViewService(o.db, () => o.urls.base, config.dataDir, (id) => engine.position(id)),
+    lava,
     admin: createRunAdminService({ db: o.db, control: engine, projects: o.projects, localWorker: o.remote ? null : config.hostname, log }),
     async start() {
       await ccacheRemote?.start();
@@ -104,7 +112,20 @@ export function createPipeline(o: PipelineOptions): Pipeline | null {
       await trees.close();
       await Promise.all([pool.destroy(), gatePool.destroy()]);
       await ccacheRemote?.stop();
+      lava?.close();
     },
   };
+}
+
+/** A project that boots through LAVA needs the server's --lava-url, and the steps in this process (not --queue yet). */
+function checkLavaProjects(projects: readonly PipelineProject[], config: Readonly<Config>, remote: boolean): void {
+  for (const p of projects) {
+    const lavaBuilds = p.builds.filter((b) => b.lava && (b.runner ?? p.runner) === 'lava');
+    if (!lavaBuilds.length) continue;
+    if (!config.lava) {
+      throw invalid('config_invalid', `${p.file}: runner: lava needs a LAVA server: start patchbay serve with --lava-url URL --lava-token-file FILE (PATCHBAY_LAVA_URL, PATCHBAY_LAVA_TOKEN_FILE)`);
+    }
+    if (remote) throw invalid('config_invalid', `${p.file}: runner: lava is not supported with --queue yet: the boots through LAVA run in the server`);
+  }
 }
 

@@ -17,6 +17,7 @@ import type { StepPool } from './step-pool.js';
 import { buildBudget } from './steps.js';
 import { holdsBase, keepSourceTimes } from './steps/build.step.js';
 import { studentCopyName, takeStudentFile } from './guest/tests-disk.js';
+import type { LavaJobs } from './lava/lava-jobs.service.js';
 import type { Lease, TreeService } from './tree.service.js';
 import type { BuildContext, StepContext, StepResult, TestContext } from './types.js';
 
@@ -29,6 +30,8 @@ export interface HeavyHost {
   trees: Pick<TreeService, 'fetch' | 'resolve' | 'lease' | 'mirrorPath'>;
   pool: StepPool;
   log: Logger;
+  /** The LAVA server for builds whose runner is `lava` (./lava/lava-jobs.service.ts); absent: none here. */
+  lava?: Pick<LavaJobs, 'stepSettings'> | null;
 }
 
 export type HeavyStep = 'build' | 'test';
@@ -155,6 +158,7 @@ export async function runHeavyUnit(unit: HeavyUnit, host: HeavyHost, reporter: H
       programsDir: files!.programs,
       artifactsDir,
       cacheDir: path.join(host.dataDir, 'cache', 'guest'),
+      ...(build.runner === 'lava' && host.lava ? { lava: host.lava.stepSettings(runId, key, unit.tree.slug, unit.lava?.maxJobs ?? 2) } : {}),
     };
   };
 

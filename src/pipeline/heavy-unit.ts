@@ -28,6 +28,8 @@ export interface HeavyBuild {
   /** Names in `files`, merged in order. */
   fragments: string[];
   lava: boolean;
+  /** Who boots it (absent in units made before issue 15: qemu). */
+  runner?: 'qemu' | 'lava';
   /** The build's result when it finished before (a run resumed after a restart; its paths are the host's); null: to build. */
   built: StepResult | null;
   /** Its boot: none (no `lava`), pending, or done before (a resumed run). */
@@ -52,6 +54,8 @@ export interface HeavyUnit {
   /** The run's share of the CPU budget: builds at once and their make -j (steps.ts buildBudget). */
   cpus: number;
   timeouts: { apply: number; build: number; test: number };
+  /** The project's LAVA limits (absent in units made before issue 15). */
+  lava?: { maxJobs: number };
   builds: HeavyBuild[];
   tests: {
     /** Name in `files` of the project's reference definition. */
@@ -123,6 +127,7 @@ export function makeHeavyUnit(o: {
       base: isConfigTarget(b.base) ? b.base : `file:${config(b.base)}`,
       fragments: b.fragments.map(config),
       lava: b.lava,
+      runner: b.runner ?? 'qemu',
       built: row('build', b.key)?.result ?? null,
       test: !test ? 'none' : test.result ? 'done' : 'pending',
     };
@@ -146,6 +151,8 @@ export function makeHeavyUnit(o: {
     base: o.base,
     cpus: o.cpus,
     timeouts: { apply: project.timeouts.apply, build: project.timeouts.build, test: project.timeouts.test },
+    // Projects made in code (tests) may lack the block: its default.
+    lava: { maxJobs: project.lava?.max_jobs ?? 2 },
     builds,
     tests: { reference, programs, student },
     files,
@@ -177,7 +184,7 @@ export function materializeUnit(unit: HeavyUnit, dir: string): UnpackedUnit {
   const specs = new Map<string, BuildSpec>(
     unit.builds.map((b) => [
       b.key,
-      { key: b.key, arch: b.arch, base: b.base.startsWith('file:') ? at(b.base.slice(5)) : b.base, fragments: b.fragments.map(at), lava: b.lava },
+      { key: b.key, arch: b.arch, base: b.base.startsWith('file:') ? at(b.base.slice(5)) : b.base, fragments: b.fragments.map(at), lava: b.lava, runner: b.runner ?? 'qemu' },
     ]),
   );
   return { specs, reference: unit.tests.reference ? at(unit.tests.reference) : null, programs: unit.tests.programs ? at(unit.tests.programs) : null };

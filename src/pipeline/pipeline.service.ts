@@ -41,6 +41,7 @@ import { checkFor, withdrawPendingCheck, writeCheck } from './checks.js';
 import { buildJob, type JobSource, type PipelineProject } from './job.js';
 import { Lane, type LanePosition } from './lane.js';
 import { isStop, makeGateUnit, outputList, runGateUnit, type GateHost, type GateReporter } from './gate-runner.js';
+import type { LavaJobs } from './lava/lava-jobs.service.js';
 import { clearUnits, runHeavyUnit, type HeavyHandle, type HeavyHost, type HeavyReporter } from './heavy-runner.js';
 import { makeHeavyUnit } from './heavy-unit.js';
 import type { PipelineRemote, RemoteEvents, RemoteLane, RemoteStepResult } from './remote.js';
@@ -79,6 +80,8 @@ export interface PipelineDeps {
   delivered(mailIds: number[]): void;
   /** serve --queue: the lanes queue their units for `patchbay worker` machines instead of running them here. */
   remote?: PipelineRemote;
+  /** The LAVA runner's side in the engine (issue 15): step settings, live job states, cancels; absent: no LAVA server. */
+  lava?: LavaJobs | null;
   log: Logger;
 }
 
@@ -287,6 +290,8 @@ export class PipelineService {
     const inGates = this.gates.abort(runId, reason);
     const inHeavy = this.heavy.abort(runId, reason);
     if (inGates || inHeavy) this.killChildren(runId);
+    // The run's LAVA jobs are cancelled on the server: the step thread that followed them is stopped.
+    this.deps.lava?.cancelRun(runId).catch((e: unknown) => this.deps.log.warn({ err: e, run: runId }, "could not cancel the run's LAVA jobs"));
     if (this.deps.remote) {
       this.remoteRuns.delete(runId);
       this.deps.remote.cancel(runId).catch((e: unknown) => this.deps.log.warn({ err: e, run: runId }, "could not cancel the run's queued jobs"));
@@ -420,7 +425,7 @@ export class PipelineService {
     const { project, job } = opened;
     const rows = await runSteps(db, runId);
     const done = finishedResults(rows);
-    const host: HeavyHost = { dataDir: this.deps.dataDir, ccacheDir: this.deps.ccacheDir, ccacheRemote: this.deps.ccacheRemote ?? null, trees: this.deps.trees, pool: this.deps.pool, log };
+    const host: HeavyHost = { dataDir: this.deps.dataDir, ccacheDir: this.deps.ccacheDir, ccacheRemote: this.deps.ccacheRemote ?? null, trees: this.deps.trees, pool: this.deps.pool, log, lava: this.deps.lava ?? null };
     const reporter: HeavyReporter = {
       started: (step, key, logPath) => this.stepStarted(project, job, runId, step, key, logPath),
       finished: (step, key, result) => this.recordStep(project, job, runId, step, key, result),

@@ -43,12 +43,12 @@ export function checkContext(step: StepName, job: string): string {
 }
 
 /** The project's builds with unique keys: the arch, or arch-2, arch-3 for an arch built more than once. */
-export function buildSpecs(builds: readonly { arch: string; base: string; config: string[]; lava: boolean }[]): BuildSpec[] {
+export function buildSpecs(builds: readonly { arch: string; base: string; config: string[]; lava: boolean; runner?: 'qemu' | 'lava' | undefined }[]): BuildSpec[] {
   const seen = new Map<string, number>();
   return builds.map((b) => {
     const n = (seen.get(b.arch) ?? 0) + 1;
     seen.set(b.arch, n);
-    return { key: n === 1 ? b.arch : `${b.arch}-${n}`, arch: b.arch, base: b.base, fragments: b.config, lava: b.lava };
+    return { key: n === 1 ? b.arch : `${b.arch}-${n}`, arch: b.arch, base: b.base, fragments: b.config, lava: b.lava, runner: b.runner ?? 'qemu' };
   });
 }
 

@@ -1,5 +1,6 @@
 // The pipeline's data: what a step gets (a job and a context, both plain data that crosses into worker threads)
 // and what it returns (STYLE rule 11). Steps never touch the database.
+import type { LavaStepSettings } from './lava/lava-run.js';
 
 export type StepStatus = 'pass' | 'warn' | 'fail' | 'skip' | 'error';
 
@@ -136,6 +137,8 @@ export interface BuildSpec {
   fragments: string[];
   /** Boot it in QEMU and run the tests. */
   lava: boolean;
+  /** Who boots it: the embedded QEMU runner, or a LAVA server (`runner:` of the build, else of the project). */
+  runner?: 'qemu' | 'lava';
 }
 
 /** Where one build works: its warm object tree stays at a fixed path for the worktree slot it belongs to. */
@@ -181,4 +184,6 @@ export interface TestContext extends StepContext {
   artifactsDir: string;
   /** Scratch space for rootfs/initramfs pieces cached across runs (busybox per arch). */
   cacheDir: string;
+  /** The LAVA server and limits, for a build whose runner is `lava` (./lava/lava-run.ts); absent: QEMU here. */
+  lava?: LavaStepSettings;
 }

@@ -156,9 +156,9 @@ const seenRoutes = new WeakMap<object, string[]>();
 
 /**
  * Parameterised GET routes that need no visibility check: their own guard (admins, worker tokens) or a secret in the
- * URL (mailed tokens), or nothing of a project (static files).
+ * URL (mailed tokens, the per-run secret of the artefacts a LAVA worker downloads), or nothing of a project (static files).
  */
-const NOT_PROJECT_DATA = [/^\/admin\//, /^\/worker\//, /^\/static\//, /^\/lists\/:slug\/(confirm|unsubscribe)\/:token$/, /^\/password\/set\/:token\/$/];
+const NOT_PROJECT_DATA = [/^\/admin\//, /^\/worker\//, /^\/static\//, /^\/lists\/:slug\/(confirm|unsubscribe)\/:token$/, /^\/password\/set\/:token\/$/, /^\/runs\/:id\/lava\/:secret\/\*$/];
 
 /** The parameterised GET routes registered after the gate (the app's pages, downloads, logs, archive). */
 export function routesAfterGate(app: object): string[] {

@@ -14,8 +14,11 @@ import { buildPrograms } from '../guest/programs.js';
 import { qemuCommand, shellLine } from '../guest/qemu.js';
 import { headersFromImage, makeExt2, readDefinition, stageTestsDisk, type GuestDefinition } from '../guest/tests-disk.js';
 import { lavaJobDefinition } from '../lava-job.js';
+import type { LavaCase } from '../lava/lava-answers.js';
+import { lavaBoot } from '../lava/lava-run.js';
+import { tellLavaState } from '../lava/lava-state.js';
 import { crashLines, readConsole, type ConsoleReading } from '../rules/console-output.js';
-import { collectResults, countResults, resultsCsv, resultsJunit } from '../test-results.js';
+import { collectResults, countResults, resultsCsv, resultsJunit, type Results } from '../test-results.js';
 import { kvmStatus, toolchainFor, which } from '../toolchains.js';
 import type { Finding, Job, StepResult, TestContext } from '../types.js';
 
@@ -140,65 +143,102 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
   outputs.accel = useKvm ? 'kvm' : 'tcg';
   fs.writeFileSync(art('qemuCommand'), `#!/bin/sh\n# Boots the guest of run ${job.runId} (${ctx.build.key}); the serial console comes to this terminal (Ctrl-A x quits).\n${line}\n`, { mode: 0o755 });
 
-  // The LAVA job is written before the boot: it is useful even when our boot fails.
+  // The LAVA job is written before the boot: it is useful even when our boot fails. With the lava runner it is the
+  // job submitted, its files fetched by the LAVA worker from our artefacts URL (per-run secret).
+  const viaLava = ctx.build.runner === 'lava';
+  let lavaDefinition: string | null = null;
   try {
-    fs.writeFileSync(
-      art('lavaJob'),
-      lavaJobDefinition({
-        jobName: `${job.project.slug} run ${job.runId} ${ctx.build.key}: ${job.series.name}`,
-        tc,
-        kernel: ctx.kernelImage,
-        initrd,
-        modules: ctx.modulesImage,
-        tests: art('tests'),
-        definitions: runnable.map((d) => ({ name: d.name, text: fs.readFileSync(d.path, 'utf8') })),
-        timeouts: { job: Math.max(5, Math.ceil(ctx.timeoutMs / 60_000) + 5), test: Math.max(2, Math.ceil(ctx.timeoutMs / 60_000)) },
-        metadata: { source: 'patchbay', project: job.project.slug, run: job.runId, build: ctx.build.key, series: job.series.id },
-      }),
-    );
+    const inArtifacts = (f: string) => path.dirname(path.resolve(f)) === path.resolve(ctx.artifactsDir);
+    if (viaLava && ctx.lava && ![ctx.kernelImage, initrd, ...disks].every(inArtifacts)) throw new Error('the kernel, initramfs and disks must all be among the build\'s artefacts for a LAVA worker to fetch them');
+    lavaDefinition = lavaJobDefinition({
+      jobName: `${job.project.slug} run ${job.runId} ${ctx.build.key}: ${job.series.name}`,
+      tc,
+      kernel: ctx.kernelImage,
+      initrd,
+      modules: ctx.modulesImage,
+      tests: art('tests'),
+      definitions: runnable.map((d) => ({ name: d.name, text: fs.readFileSync(d.path, 'utf8') })),
+      timeouts: { job: Math.max(5, Math.ceil(ctx.timeoutMs / 60_000) + 5), test: Math.max(2, Math.ceil(ctx.timeoutMs / 60_000)) },
+      metadata: { source: 'patchbay', project: job.project.slug, run: job.runId, build: ctx.build.key, series: job.series.id },
+      ...(viaLava && ctx.lava ? { url: (f: string) => `${ctx.lava!.artifactsUrl}${encodeURIComponent(path.basename(f))}` } : {}),
+    });
+    fs.writeFileSync(art('lavaJob'), lavaDefinition);
     outputs.lavaJob = art('lavaJob');
   } catch (e) {
     logLine(ctx.logPath, `LAVA job not written: ${(e as Error).message}`);
+    if (viaLava) return fail(`cannot write the LAVA job: ${(e as Error).message}`);
   }
 
-  const bootTimeout = left();
-  let run: ToolRun;
+  let boot: Boot;
   fs.rmSync(art('console'), { force: true });
-  try {
-    const prlimit = which('prlimit');
-    const [cmd, args] = prlimit ? [prlimit, [`--fsize=${CONSOLE_BYTES}`, q.cmd, ...q.args]] : [q.cmd, q.args];
-    // Below the build it overlaps (the next build of the run on the same cores): the build is the critical path.
-    run = await runTool(cmd, args, { cwd: ctx.artifactsDir, ...tool, timeoutMs: bootTimeout, nice: 10 });
-  } catch (e) {
-    return fail(`cannot start ${q.cmd}: ${(e as Error).message}`);
+  if (viaLava) {
+    if (!ctx.lava) return fail('the build\'s runner is lava, but this server has no LAVA server configured (--lava-url, --lava-token-file)');
+    const lb = await lavaBoot({
+      settings: ctx.lava,
+      definition: lavaDefinition!,
+      runId: job.runId,
+      key: ctx.build.key,
+      deadlineMs: left(),
+      log: (l) => logLine(ctx.logPath, l),
+      onState: (note) => tellLavaState(job.runId, ctx.build.key, ctx.artifactsDir, note),
+    });
+    Object.assign(outputs, { runner: 'lava', lavaJobIds: (lb.kind === 'error' ? lb.jobIds : [lb.job.id]).join(','), lavaJobUrl: lb.jobUrl, lavaAttempts: lb.attempts, lavaOverheadMs: Math.round(lb.overheadMs), lavaMs: Math.round(lb.lavaMs) });
+    if (lb.consoleText) fs.writeFileSync(art('console'), lb.consoleText);
+    if (lb.kind === 'error') {
+      outputs.console = lb.consoleText ? art('console') : null;
+      return fail(lb.why);
+    }
+    boot = { consoleText: lb.consoleText.slice(0, CONSOLE_BYTES), ms: lb.lavaMs, timedOut: lb.hung, flooded: lb.consoleText.length >= CONSOLE_BYTES, ended: lb.ended, said: '', lavaCases: lb.cases };
+    outputs.bootMs = Math.round(lb.lavaMs);
+    outputs.console = art('console');
+  } else {
+    const bootTimeout = left();
+    let run: ToolRun;
+    try {
+      const prlimit = which('prlimit');
+      const [cmd, args] = prlimit ? [prlimit, [`--fsize=${CONSOLE_BYTES}`, q.cmd, ...q.args]] : [q.cmd, q.args];
+      // Below the build it overlaps (the next build of the run on the same cores): the build is the critical path.
+      run = await runTool(cmd, args, { cwd: ctx.artifactsDir, ...tool, timeoutMs: bootTimeout, nice: 10 });
+    } catch (e) {
+      return fail(`cannot start ${q.cmd}: ${(e as Error).message}`);
+    }
+    childMs += run.ms;
+    outputs.bootMs = Math.round(run.ms);
+    const consoleBytes = fs.existsSync(art('console')) ? fs.statSync(art('console')).size : 0;
+    const consoleText = consoleBytes ? readHead(art('console'), CONSOLE_BYTES) : '';
+    outputs.console = art('console');
+    logLine(ctx.logPath, `QEMU ${run.timedOut ? `timed out after ${Math.round(run.ms)} ms` : `exited with ${run.code ?? run.signal} after ${Math.round(run.ms)} ms`}; console: ${art('console')} (${consoleBytes} bytes)`);
+    boot = {
+      consoleText,
+      ms: run.ms,
+      timedOut: run.timedOut,
+      flooded: consoleBytes >= CONSOLE_BYTES || run.signal === 'SIGXFSZ',
+      ended: null,
+      said: `${run.stdout}\n${run.stderr}`,
+      exit: run.timedOut
+        ? `QEMU showed no kernel output in ${Math.round(run.ms / 1000)} s (${arch}, ${outputs.accel}): the guest never booted`
+        : `QEMU exited with ${run.code ?? run.signal} before the kernel printed anything`,
+    };
   }
-  childMs += run.ms;
-  outputs.bootMs = Math.round(run.ms);
-  const consoleBytes = fs.existsSync(art('console')) ? fs.statSync(art('console')).size : 0;
-  const consoleText = consoleBytes ? readHead(art('console'), CONSOLE_BYTES) : '';
-  outputs.console = art('console');
-  logLine(ctx.logPath, `QEMU ${run.timedOut ? `timed out after ${Math.round(run.ms)} ms` : `exited with ${run.code ?? run.signal} after ${Math.round(run.ms)} ms`}; console: ${art('console')} (${consoleBytes} bytes)`);
+  const consoleText = boot.consoleText;
+  const bootTimeout = boot.ms;
 
   // 5. Read the console.
   const reading = readConsole(consoleText);
   if (reading.kernelRelease) outputs.kernelRelease = reading.kernelRelease;
   const kernelSpoke = reading.marks.linuxVersion > 0 || reading.marks.runInit > 0 || reading.marks.initUp > 0 || reading.kernel.length > 0;
   if (!kernelSpoke) {
-    const said = `${consoleText}\n${run.stdout}\n${run.stderr}`.replace(/\r/g, '').split('\n').filter((l) => l.trim()).slice(-10).join('\n');
+    // (LAVA's boots without kernel output ended in lavaBoot as the lab's error.)
+    const said = `${consoleText}\n${boot.said}`.replace(/\r/g, '').split('\n').filter((l) => l.trim()).slice(-10).join('\n');
     if (said) findings.push({ level: 'ERROR', type: 'NO_BOOT', message: 'what QEMU printed', quote: said });
-    return finish({
-      status: 'error',
-      summary: run.timedOut
-        ? `QEMU showed no kernel output in ${Math.round(run.ms / 1000)} s (${arch}, ${outputs.accel}): the guest never booted`
-        : `QEMU exited with ${run.code ?? run.signal} before the kernel printed anything`,
-    });
+    return finish({ status: 'error', summary: boot.exit ?? 'the guest printed nothing on its console' });
   }
 
   const crash = crashLines(reading);
   const fatal = reading.kernel.find((e) => e.kind === 'panic') ?? reading.kernel.find((e) => e.kind === 'oops' || e.kind === 'bug');
-  const flooded = consoleBytes >= CONSOLE_BYTES || run.signal === 'SIGXFSZ';
-  const hung = run.timedOut && !crash && !flooded;
-  const results = collectResults(
+  const flooded = boot.flooded;
+  const hung = boot.timedOut && !crash && !flooded;
+  const consoleResults = collectResults(
     reading,
     runnable,
     {
@@ -206,6 +246,8 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
       neverReported: (suite) => neverReportedWhy(suite, runnable, reading, { crashLine: crash?.from ?? 0, hung }),
     },
   );
+  // LAVA's own record of the cases (the same signals, read by its dispatcher) is the result where it has one.
+  const results = boot.lavaCases ? mergeLavaCases(consoleResults, boot.lavaCases, (l) => logLine(ctx.logPath, l)) : consoleResults;
   const raisedWhy = results.raised ? `lava-test-raise stopped the run: ${results.raised.message}` : null;
 
   // 6. Results files.
@@ -253,7 +295,7 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
     });
   }
 
-  const stoppedEarly = !crash && !hung && !flooded && !results.raised && reading.marks.done === 0;
+  const stoppedEarly = !crash && !hung && !flooded && !results.raised && (boot.ended === null ? reading.marks.done === 0 : !boot.ended);
   if (stoppedEarly) {
     findings.push({ level: 'ERROR', type: 'GUEST_STOPPED', message: 'the guest stopped before every test definition had run', quote: reading.lines.slice(-TAIL_LINES).join('\n') });
   }
@@ -261,7 +303,7 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
   const failedList = failed.length ? `; failed: ${failed.slice(0, 5).map((c) => c.name).join(', ')}${failed.length > 5 ? ` and ${failed.length - 5} more` : ''}` : '';
   if (crash && fatal) return finish({ status: 'fail', summary: `boot failure: ${findings[0]!.message} (${score})` });
   if (flooded) return finish({ status: 'fail', summary: `the guest printed more than ${CONSOLE_BYTES >> 20} MB on its console (${score})` });
-  if (hung) return finish({ status: 'fail', summary: `boot failure: the guest hung, no end after ${Math.round(run.ms / 1000)} s (${score})` });
+  if (hung) return finish({ status: 'fail', summary: `boot failure: the guest hung, no end after ${Math.round(boot.ms / 1000)} s (${score})` });
   if (results.raised) return finish({ status: 'fail', summary: `${raisedWhy} (${score})` });
   if (stoppedEarly) return finish({ status: 'fail', summary: `the guest stopped before the tests finished (${score})` });
   if (counts.failed || programFailures || findings.some((f) => f.type === 'TESTDEF_UNUSABLE')) {
@@ -274,6 +316,47 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
   }
   if (!runnable.length) return finish({ status: 'pass', summary: `booted on ${arch}; no test definitions to run` });
   return finish({ status: 'pass', summary: score });
+}
+
+/** How the guest's run ended, from QEMU here or from a LAVA job. */
+interface Boot {
+  consoleText: string;
+  ms: number;
+  /** Stopped at the timeout (QEMU killed; the LAVA job hung or timed out after the kernel spoke). */
+  timedOut: boolean;
+  flooded: boolean;
+  /** LAVA: its test runner exited (every definition ran); null: QEMU here, where our init's last line says it. */
+  ended: boolean | null;
+  /** What else the boot printed (QEMU's own output), quoted when the kernel never spoke. */
+  said: string;
+  /** Why no kernel output, for QEMU here. */
+  exit?: string;
+  /** The test cases LAVA recorded. */
+  lavaCases?: LavaCase[];
+}
+
+/**
+ * The console's results with LAVA's record laid over them: a case LAVA recorded takes LAVA's result, measurement and
+ * units where the console has none (its dispatcher read the same signals); a case only LAVA has is added; listed cases that never reported stay
+ * failed as the console says (LAVA does not record them). The dispatcher's own `lava` suite is not a test case.
+ */
+export function mergeLavaCases(results: Results, lavaCases: LavaCase[], log: (line: string) => void = () => {}): Results {
+  const cases = results.cases.map((c) => ({ ...c }));
+  for (const l of lavaCases) {
+    if (l.suite === 'lava') continue;
+    const mine = cases.find((c) => c.suite === l.suite && c.name === l.name && (c.set ?? null) === (l.set ?? null));
+    if (!mine) {
+      log(`${l.suite}/${l.name}: recorded by LAVA only (${l.result})`);
+      cases.push({ suite: l.suite, set: l.set, name: l.name, result: l.result, measurement: l.measurement, units: l.units, note: null, startLine: 0, endLine: 0, tail: [] });
+      continue;
+    }
+    if (mine.result !== l.result) log(`${l.suite}/${l.name}: the console says ${mine.result}, LAVA ${l.result}: LAVA's is kept`);
+    mine.result = l.result;
+    // LAVA keeps a measurement as a decimal with ten places ("99.0000000000"): the console's text is kept when it has one.
+    if (mine.measurement === null && l.measurement !== null) mine.measurement = l.measurement;
+    if (mine.units === null && l.units !== null) mine.units = l.units;
+  }
+  return { ...results, cases };
 }
 
 /** Why the listed cases of a definition never reported, from what the console shows. */

@@ -2,13 +2,17 @@
 import fs from 'node:fs';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { RunViewService } from '../../pipeline/run-view.service.js';
+import { notFound } from '../../errors.js';
 import { wantsHtml } from '../html-error.js';
 import type { RunPage } from '../run-page.js';
 
 const idParam = { type: 'object', properties: { id: { type: 'integer', minimum: 1 } }, required: ['id'] } as const;
 
-/** @param page the run's page for browsers (src/web/run-page.ts); without it /runs/R/ is JSON for everyone. */
-export function runsRoutes(deps: RunViewService, page?: RunPage): FastifyPluginAsync {
+/**
+ * @param page the run's page for browsers (src/web/run-page.ts); without it /runs/R/ is JSON for everyone.
+ * @param lavaSecret checks the per-run secret of /runs/R/lava/SECRET/KEY/NAME, the artefact URLs given to a LAVA worker.
+ */
+export function runsRoutes(deps: RunViewService, page?: RunPage, lavaSecret?: (runId: number, secret: string) => boolean): FastifyPluginAsync {
   return async (app) => {
     // One URL, two readers: a browser gets the run's page (the web view's, when it is on), anything else the JSON.
     const runQuery = { type: 'object', properties: { format: { type: 'string', enum: ['json', 'html'] }, done: { type: 'string', maxLength: 40 } } } as const;
@@ -38,6 +42,15 @@ export function runsRoutes(deps: RunViewService, page?: RunPage): FastifyPluginA
       const text = /\.(log|txt|csv|xml|yaml|sh)$/.test(file);
       return reply.type(text ? 'text/plain; charset=utf-8' : 'application/octet-stream').send(fs.createReadStream(file));
     });
+    if (lavaSecret) {
+      // The LAVA worker downloads the kernel, initramfs and disks with no account: the secret in the URL is its right to.
+      const lavaParams = { type: 'object', properties: { id: { type: 'integer', minimum: 1 }, secret: { type: 'string', pattern: '^[0-9a-f]{32}$' } }, required: ['id', 'secret'] } as const;
+      app.get<{ Params: { id: number; secret: string; '*': string } }>('/runs/:id/lava/:secret/*', { schema: { params: lavaParams, hide: true } }, async (req, reply) => {
+        if (!lavaSecret(req.params.id, req.params.secret)) throw notFound('not_found', 'Not found.');
+        const file = deps.artifactFile(req.params.id, req.params['*']);
+        return reply.type('application/octet-stream').send(fs.createReadStream(file));
+      });
+    }
     app.get<{ Params: { id: number; step: string; job: string } }>('/runs/:id/logs/:step/:job', { schema: { params: logParams, hide: true } }, (req, reply) => sendLog(req.params, reply));
   };
 }

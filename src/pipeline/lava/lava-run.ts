@@ -1,0 +1,175 @@
+// One boot through a LAVA server, for the test step: waits for one of the project's `lava.max_jobs` slots, submits
+// the job, follows it by polling until it ends (a job that waits for a device longer than the configured wait is
+// cancelled: the lab's fault), reads its log and test cases, and says whose fault the end was (./lava-answers.ts).
+// The lab's failures are submitted again, a bounded number of times. Each state change is told to `onState` (the
+// step writes it beside its artefacts and tells the engine, which shows it and cancels the job when the run goes).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAppError } from '../../errors.js';
+import { crashLines, readConsole, type ConsoleReading } from '../rules/console-output.js';
+import { jobError, parseLog, queueState, whoseFault, type Fault, type LavaCase, type LavaJob, type LavaQueueState } from './lava-answers.js';
+import { LavaClient, type LavaServer } from './lava-client.js';
+import { acquireSlot } from './lava-slots.js';
+
+/** What the test step needs to use a LAVA server (built by the engine from the server's flags and the project). */
+export interface LavaStepSettings {
+  server: LavaServer;
+  /** Submits again after the lab's failure (so at most retries + 1 jobs). */
+  retries: number;
+  /** How long a job may wait for a device before it is cancelled as the lab's failure. */
+  startWaitMs: number;
+  pollMs: number;
+  /** The project's lava.max_jobs and the folder of its slots. */
+  maxJobs: number;
+  slotsDir: string;
+  /** URL prefix (ending in /) under which the LAVA worker downloads this build's artefacts, per-run secret included. */
+  artifactsUrl: string;
+}
+
+export type LavaPhase = LavaQueueState | 'waiting for a slot';
+
+export interface LavaStateNote {
+  jobId: number | null;
+  jobUrl: string | null;
+  state: LavaPhase;
+  attempt: number;
+  device: string | null;
+}
+
+export type LavaBoot =
+  /** The guest ran (or crashed): judge its console as the embedded runner does. */
+  | { kind: 'guest'; job: LavaJob; jobUrl: string; consoleText: string; reading: ConsoleReading; cases: LavaCase[]; hung: boolean; ended: boolean; attempts: number; overheadMs: number; lavaMs: number }
+  /** Ours: the lab failed (after the retries), or the job was cancelled on the server. */
+  | { kind: 'error'; why: string; jobIds: number[]; jobUrl: string | null; consoleText: string; attempts: number; overheadMs: number; lavaMs: number };
+
+export interface LavaBootOptions {
+  settings: LavaStepSettings;
+  definition: string;
+  runId: number;
+  key: string;
+  /** Ends the wait for a job to finish (the step's timeout); the job is then cancelled. */
+  deadlineMs: number;
+  log: (line: string) => void;
+  onState: (note: LavaStateNote) => void;
+  signal?: AbortSignal;
+}
+
+export async function lavaBoot(o: LavaBootOptions): Promise<LavaBoot> {
+  const s = o.settings;
+  const client = new LavaClient(s.server);
+  const started = performance.now();
+  let overheadMs = 0;
+  /** Our own time: HTTP calls and parsing (the benchmark's "patchbay overhead"). */
+  const timed = async <T>(f: () => Promise<T> | T): Promise<T> => {
+    const t = performance.now();
+    try {
+      return await f();
+    } finally {
+      overheadMs += performance.now() - t;
+    }
+  };
+  const jobIds: number[] = [];
+  let lastUrl: string | null = null;
+  let lastConsole = '';
+  const end = (why: string, attempts: number): LavaBoot => ({ kind: 'error', why, jobIds, jobUrl: lastUrl, consoleText: lastConsole, attempts, overheadMs, lavaMs: performance.now() - started - overheadMs });
+
+  o.onState({ jobId: null, jobUrl: null, state: 'waiting for a slot', attempt: 1, device: null });
+  const release = await acquireSlot(s.slotsDir, s.maxJobs, { runId: o.runId, key: o.key }, {
+    waiting: () => o.log(`LAVA: the project's ${s.maxJobs} job(s) at once are submitted: waiting for one to end`),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt > s.retries;
+      let fault: Fault;
+      let result: Extract<LavaBoot, { kind: 'guest' }> | null = null;
+      try {
+        const id = await timed(() => client.submit(o.definition, o.signal));
+        jobIds.push(id);
+        lastUrl = client.jobUrl(id);
+        o.log(`LAVA: job ${id} submitted (${lastUrl}), attempt ${attempt} of ${s.retries + 1}`);
+        const job = await follow(client, id, o, attempt, timed);
+        const logText = await timed(() => client.log(id, o.signal));
+        const read = await timed(() => {
+          const log = parseLog(logText);
+          return { log, reading: readConsole(log.console) };
+        });
+        lastConsole = read.log.console;
+        for (const e of read.log.errors) o.log(`LAVA: ${e}`);
+        const cases = job.timedOut ? [] : await timed(() => client.cases(id, o.signal));
+        const r = read.reading;
+        const kernelSpoke = r.marks.linuxVersion > 0 || r.marks.runInit > 0 || r.marks.initUp > 0 || r.kernel.length > 0;
+        const runnerExited = r.signals.some((x) => x.kind === 'runnerExit');
+        fault = job.timedOut
+          ? kernelSpoke
+            ? { who: 'guest', hung: !runnerExited, ended: runnerExited }
+            : { who: 'lab', why: job.timedOut, retry: false }
+          : whoseFault(job, jobError(cases), { kernelSpoke, crashed: crashLines(r) !== null, runnerExited });
+        o.log(`LAVA: job ${id} ended ${job.state}/${job.health}${job.failureComment ? ` (${job.failureComment})` : ''}; ${cases.length} case(s); console ${lastConsole.length} bytes`);
+        if (fault.who === 'guest') {
+          result = { kind: 'guest', job, jobUrl: lastUrl, consoleText: lastConsole, reading: r, cases, hung: fault.hung, ended: fault.ended, attempts: attempt, overheadMs: 0, lavaMs: 0 };
+        }
+      } catch (e) {
+        if (o.signal?.aborted) throw e;
+        if (!isAppError(e) && !(e instanceof Error && e.name === 'LavaAnswerError')) throw e;
+        // A refused submit is the same each time: our job or the server's configuration, not worth a retry.
+        fault = { who: 'lab', why: e.message, retry: !(isAppError(e) && e.code === 'lava_refused') };
+      }
+      if (result) return { ...result, overheadMs, lavaMs: performance.now() - started - overheadMs };
+      if (fault.who === 'cancelled') return end(fault.why, attempt);
+      if (fault.who === 'lab') {
+        o.log(`LAVA: the lab failed: ${fault.why}`);
+        if (!fault.retry || last) return end(attempt > 1 ? `${fault.why} (after ${attempt} attempts)` : fault.why, attempt);
+        await sleep(Math.min(30_000, 2000 * attempt), undefined, o.signal ? { signal: o.signal } : {});
+      }
+    }
+  } finally {
+    release();
+  }
+}
+
+/** Polls the job until it is Finished. A job still waiting for a device after startWaitMs, or running past the deadline, is cancelled. */
+async function follow(
+  client: LavaClient,
+  id: number,
+  o: LavaBootOptions,
+  attempt: number,
+  timed: <T>(f: () => Promise<T> | T) => Promise<T>,
+): Promise<LavaJob & { timedOut: string | null }> {
+  const s = o.settings;
+  const submitted = performance.now();
+  let said = '';
+  let misses = 0;
+  let cancelled: string | null = null;
+  for (;;) {
+    let job: LavaJob;
+    try {
+      job = await timed(() => client.job(id, o.signal));
+      misses = 0;
+    } catch (e) {
+      // A server that does not answer for a while may come back: give up after a minute of polls.
+      if (o.signal?.aborted || !isAppError(e) || ++misses * s.pollMs > 60_000) throw e;
+      await sleep(s.pollMs, undefined, o.signal ? { signal: o.signal } : {});
+      continue;
+    }
+    const state = queueState(job);
+    const note = `${state}${job.device ? ` on ${job.device}` : ''}`;
+    if (note !== said) {
+      said = note;
+      o.log(`LAVA: job ${id} ${note}`);
+      o.onState({ jobId: id, jobUrl: client.jobUrl(id), state, attempt, device: job.device });
+    }
+    if (job.state === 'Finished') return { ...job, timedOut: cancelled };
+    const waited = performance.now() - submitted;
+    if (!cancelled && !job.startTime && (job.state === 'Submitted' || job.state === 'Scheduling') && waited > s.startWaitMs) {
+      cancelled = `LAVA job ${id} waited ${Math.round(waited / 1000)} s for a device (no ${job.state === 'Submitted' ? 'device free or online' : 'worker took it'}): cancelled`;
+      await timed(() => client.cancel(id, o.signal)).catch(() => {});
+    } else if (!cancelled && waited > o.deadlineMs) {
+      cancelled = `LAVA job ${id} did not finish within ${Math.round(o.deadlineMs / 1000)} s: cancelled`;
+      await timed(() => client.cancel(id, o.signal)).catch(() => {});
+    } else if (cancelled && waited > Math.max(o.deadlineMs, s.startWaitMs) + 120_000) {
+      // The server took the cancel but never ended the job (a worker that is gone): stop following it.
+      return { ...job, timedOut: cancelled };
+    }
+    await sleep(s.pollMs, undefined, o.signal ? { signal: o.signal } : {});
+  }
+}
