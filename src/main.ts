@@ -206,6 +206,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     api,
     runs: pipeline?.runs ?? null,
     runAdmin: pipeline?.admin ?? null,
+    lava: pipeline?.lava ?? null,
     archive: archiveService,
     subscriptions,
     moderation: { db, projects, urls, hostname: config.hostname, file: core.file, read: core.reader().read },

@@ -4,7 +4,8 @@ import type { Db } from '../db/database.js';
 import { getRun, runSteps, runsOfSeries } from '../db/pipeline.repository.js';
 import type { RunRow, RunStepRow } from '../db/pipeline-schema.js';
 import { notFound } from '../errors.js';
-import { artifactFile, listArtifacts } from './artifacts.js';
+import { artifactFile, artifactsDir, listArtifacts } from './artifacts.js';
+import { lavaOfStep, type StepLava } from './lava/lava-state.js';
 import type { LanePosition } from './lane.js';
 
 export interface RunView {
@@ -43,6 +44,8 @@ export interface RunView {
     child_ms: number | null;
     /** The `patchbay worker` that ran it (serve --queue); null for a step run in the server. */
     worker: string | null;
+    /** A boot through LAVA (issue 15): its job on the LAVA server and where it stands; null for any other step. */
+    lava: StepLava | null;
     log: string;
   }[];
 }
@@ -83,6 +86,7 @@ export function createRunViewService(db: Db, base: () => string, dataDir: string
       finished_at: s.finished_at,
       child_ms: s.child_ms === null ? null : Math.round(s.child_ms),
       worker: s.worker,
+      lava: lavaOfStep(artifactsDir(dataDir, r.id), { step: s.step, job: s.job, status: s.status, outputs: s.outputs ? (JSON.parse(s.outputs) as Record<string, unknown>) : null }),
       log: `${base()}/runs/${r.id}/logs/${s.job ? `${s.step}/${s.job}` : s.step}`,
     })),
   });

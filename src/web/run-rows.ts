@@ -1,5 +1,5 @@
 // A pipeline run and its steps as the web pages show them (the series page's pipeline block, the run's own page):
-// the badge, the times, and each step's label, log link, duration and worker.
+// the badge, the times, and each step's label, log link, duration and worker (or LAVA job).
 
 export function logPageHref(runId: number, step: string, job: string): string {
   return `/runs/${runId}/log/${step}/${job ? `${job}/` : ''}`;
@@ -42,6 +42,8 @@ export interface StepFields {
   worker: string | null;
   started_at: string | null;
   finished_at: string | null;
+  /** A boot through LAVA: its job on the server and its state (issue 15). */
+  lava?: { job: string; url: string | null; state: string; device: string | null } | null;
 }
 
 /** A run's header: the badge is the outcome once done, else the state (queued/running → pending/running). */
@@ -73,5 +75,6 @@ export function stepRow(runId: number, s: StepFields) {
     href: s.started_at === null ? null : logPageHref(runId, s.step, s.job),
     duration: duration(s.started_at, s.finished_at),
     worker: s.worker,
+    lava: s.lava ?? null,
   };
 }

@@ -37,6 +37,7 @@ import {
 import { invalid, notFound } from '../errors.js';
 import { archiveRoot, msgidSegment } from '../mail/archive-layout.js';
 import { artifactsDir } from '../pipeline/artifacts.js';
+import { lavaOfStep } from '../pipeline/lava/lava-state.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
 import type { Finding } from '../pipeline/types.js';
 import { seriesAssignment } from '../db/assignment.repository.js';
@@ -422,7 +423,14 @@ export function createSeriesPagesService(deps: SeriesPagesDeps): SeriesPagesServ
         runs,
         stages: run ? stageSummary(steps) : [],
         runsJson: `/series/${seriesId}/runs/`,
-        run: run ? { ...runRow(run), steps: steps.map((s) => stepRow(run.id, s)) } : null,
+        run: run
+          ? {
+              ...runRow(run),
+              steps: steps.map((s) =>
+                stepRow(run.id, { ...s, lava: lavaOfStep(artifactsDir(deps.dataDir, run.id), { step: s.step, job: s.job, status: s.status, outputs: s.outputs ? (JSON.parse(s.outputs) as Record<string, unknown>) : null }) }),
+              ),
+            }
+          : null,
       },
     };
   }

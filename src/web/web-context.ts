@@ -1,4 +1,5 @@
 // What the reviewer web view's pages get from the core (built by src/web/create-web.ts).
+import type { LavaJobs } from '../pipeline/lava/lava-jobs.service.js';
 import type { PublicUrls } from '../config/config.js';
 import type { Project } from '../config/projects.js';
 import type { Db } from '../db/database.js';
@@ -27,6 +28,8 @@ export interface WebContext {
   runs: RunViewService | null;
   /** The admin's cancel and retry of runs and the runs board (/admin/queue/, /runs/R/); absent or null when the pipeline is off. */
   runAdmin?: RunAdminService | null;
+  /** The LAVA runner's live jobs and slots for the queue page (issue 15); null without --lava-url. */
+  lava?: Pick<LavaJobs, 'all'> | null;
   archive: ArchiveService;
   subscriptions: SubscriptionService;
   /** Held posts: list, approve (distributed and filed as any accepted post), reject (src/smtp/moderation.service.ts). */

@@ -93,11 +93,6 @@ export class LavaJobs {
     );
   }
 
-  /** A run that ended forgets its jobs' live states (its steps' outputs keep the job ids). */
-  forget(runId: number): void {
-    this.live.delete(runId);
-  }
-
   close(): void {
     this.channel.close();
   }
@@ -106,7 +101,10 @@ export class LavaJobs {
     if (!m || !Number.isInteger(m.runId) || typeof m.key !== 'string') return;
     let byKey = this.live.get(m.runId);
     if (!byKey) this.live.set(m.runId, (byKey = new Map()));
-    byKey.set(m.key, m);
+    // A finished job is no longer live: its step's outputs keep its id and link.
+    if (m.state === 'finished') byKey.delete(m.key);
+    else byKey.set(m.key, m);
+    if (!byKey.size) this.live.delete(m.runId);
   }
 }
 

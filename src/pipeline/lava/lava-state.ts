@@ -41,3 +41,26 @@ export function readLavaState(artifactsDir: string): LavaStateMessage | null {
     return null;
   }
 }
+
+/** A test step's LAVA job as the pages show it: from its outputs once it ended, else from what its step last wrote. */
+export interface StepLava {
+  /** The job id (the last one when the lab's failures made it submit again). */
+  job: string;
+  url: string | null;
+  state: string;
+  device: string | null;
+}
+
+export function lavaOfStep(artifactsRoot: string, step: { step: string; job: string; status: string; outputs: Record<string, unknown> | null }): StepLava | null {
+  if (step.step !== 'test') return null;
+  const o = step.outputs ?? {};
+  if (o.runner === 'lava') {
+    const ids = String(o.lavaJobIds ?? '').split(',').filter(Boolean);
+    if (!ids.length) return null;
+    return { job: ids[ids.length - 1]!, url: typeof o.lavaJobUrl === 'string' ? o.lavaJobUrl : null, state: 'finished', device: null };
+  }
+  if (step.status !== 'running') return null;
+  const live = readLavaState(path.join(artifactsRoot, step.job));
+  if (!live) return null;
+  return { job: live.jobId === null ? '' : String(live.jobId), url: live.jobUrl, state: live.state, device: live.device };
+}

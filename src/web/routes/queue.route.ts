@@ -49,6 +49,8 @@ export function queueRoutes(ctx: WebContext, watch: QueueWatch): FastifyPluginAs
         ...snap,
         workers: snap.workers.map((w) => ({ ...w, heartbeatAge: ageText(w.lastHeartbeat, now) })),
         runs,
+        // The LAVA server's jobs of the live runs and the projects' job slots (issue 15); null: no LAVA server.
+        lava: ctx.lava?.all() ?? null,
         // The outcome of a cancel or retry button, as a fixed text (never the request's words).
         done: DONE_TEXT[req.query.done ?? ''] ?? null,
       };
@@ -61,7 +63,7 @@ export function queueRoutes(ctx: WebContext, watch: QueueWatch): FastifyPluginAs
       const [snap, runs]: [QueueSnapshot, RunBoard | null] = await Promise.all([watch.view.snapshot(), ctx.runAdmin?.board() ?? null]);
       // The registry's per-process instance id is of no use to a script. `runs`: what POST /admin/runs/R/cancel and
       // …/retry act on (null when the pipeline is off).
-      return noStore(reply).send({ ...snap, workers: snap.workers.map(({ instance: _instance, ...w }) => w), runs });
+      return noStore(reply).send({ ...snap, workers: snap.workers.map(({ instance: _instance, ...w }) => w), runs, lava: ctx.lava?.all() ?? null });
     });
 
     app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
