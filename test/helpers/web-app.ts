@@ -49,6 +49,8 @@ export interface WebAppOptions extends HarnessOptions {
   queue?: QueueWatch;
   /** Bounds of the workers' uploads; default the server's. */
   uploadLimits?: Record<FileKind, number>;
+  /** The LAVA runner's per-run artefact secret check (issue 15); default: no /runs/R/lava/… route. */
+  lavaSecret?: (runId: number, secret: string) => boolean;
 }
 
 export type Page = LightMyRequestResponse & { json: () => any };
@@ -175,6 +177,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     api,
     runs,
     runPage: parts.runPage,
+    ...(opts.lavaSecret ? { lavaSecret: opts.lavaSecret } : {}),
     worker: { tokens: workerTokens, files: new WorkerFilesService(h.db, dataDir, opts.uploadLimits ?? UPLOAD_LIMITS) },
     xmlrpc: { service: new XmlRpcService({ db: h.db, api: api.api, writes: api.writes, auth: api.auth, mbox: archive }), baseUrl: opts.baseUrl ?? null },
     web: parts.plugins,

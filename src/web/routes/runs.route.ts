@@ -48,7 +48,8 @@ export function runsRoutes(deps: RunViewService, page?: RunPage, lavaSecret?: (r
       app.get<{ Params: { id: number; secret: string; '*': string } }>('/runs/:id/lava/:secret/*', { schema: { params: lavaParams, hide: true } }, async (req, reply) => {
         if (!lavaSecret(req.params.id, req.params.secret)) throw notFound('not_found', 'Not found.');
         const file = deps.artifactFile(req.params.id, req.params['*']);
-        return reply.type('application/octet-stream').send(fs.createReadStream(file));
+        // LAVA's download action reads the size from a HEAD first (lava_dispatcher/actions/deploy/download.py).
+        return reply.type('application/octet-stream').header('content-length', fs.statSync(file).size).send(fs.createReadStream(file));
       });
     }
     app.get<{ Params: { id: number; step: string; job: string } }>('/runs/:id/logs/:step/:job', { schema: { params: logParams, hide: true } }, (req, reply) => sendLog(req.params, reply));
