@@ -59,7 +59,9 @@ export function lavaJobDefinition(spec: LavaJobSpec): string {
   context.memory = q.memoryMb;
   // LAVA adds its test overlay as one more disk; a tinyconfig kernel has virtio but no IDE/ATA driver.
   context.guestfs_interface = 'virtio';
-  const extra = ['-smp 1', '-nic none', ...(q.extraArgs.length ? [q.extraArgs.join(' ')] : [])];
+  // -no-reboot as in the embedded runner: with panic=-1 a crashed kernel ends QEMU (LAVA then reports the connection
+  // closed) instead of booting again, which LAVA 2023.01 would take for a new prompt and carry on (seen in the lab).
+  const extra = ['-smp 1', '-nic none', '-no-reboot', ...(q.extraArgs.length ? [q.extraArgs.join(' ')] : [])];
   context.extra_options = extra;
 
   const job = {

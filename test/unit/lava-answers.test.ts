@@ -39,59 +39,57 @@ function consoleFacts(logFile: string) {
 
 describe('LAVA answers', () => {
   it('takes the job id from a submit and refuses an answer without exactly one', () => {
-    assert.equal(parseSubmitted(json('submitted.json')), 17);
+    assert.equal(parseSubmitted(json('submitted.json')), 1);
     assert.throws(() => parseSubmitted({ message: 'x', job_ids: [1, 2] }), /not one job id/);
     assert.throws(() => parseSubmitted(json('refused.json')), /job_ids/);
   });
 
-  it('reads a job waiting for a device, running, and finished with its health and failure comment', () => {
+  it('reads a job waiting for a device, running, and finished with its health', () => {
     const waiting = parseJob(json('job-submitted.json'));
     assert.deepEqual([waiting.state, waiting.health, waiting.device, waiting.startTime], ['Submitted', 'Unknown', null, null]);
     assert.equal(queueState(waiting), 'waiting for a device');
     const running = parseJob(json('job-running.json'));
     assert.equal(queueState(running), 'running');
     assert.equal(running.device, 'qemu-01');
-    const infra = parseJob(json('job-incomplete-infra.json'));
-    assert.deepEqual([infra.id, infra.state, infra.health], [18, 'Finished', 'Incomplete']);
-    assert.match(infra.failureComment!, /^Unable to download http/);
+    const done = parseJob(json('job-complete.json'));
+    assert.deepEqual([done.id, done.state, done.health, done.failureComment], [1, 'Finished', 'Complete', null]);
+    assert.equal(parseJob(json('job-incomplete-404.json')).health, 'Incomplete');
+    assert.equal(parseJob(json('job-canceled.json')).health, 'Canceled');
   });
 
   it('refuses a job whose state is not one of LAVA 2023.01', () => {
     assert.throws(() => parseJob({ id: 1, state: 'Queued', health: 'Unknown' }), /unknown state "Queued"/);
   });
 
-  it('names each case by its suite across pages, with the student suite apart from the reference', () => {
+  it('names each case by its suite across pages: the reference, the student and the dispatcher apart', () => {
     const all = cases('suites.json', 'tests.json', 'tests-page2.json');
-    assert.equal(all.length, 13);
-    const ref = all.filter((c) => c.suite === '0_proctree');
-    const student = all.filter((c) => c.suite === '1_proctree');
-    assert.equal(ref.length, 7);
-    assert.ok(ref.every((c) => c.result === 'pass'));
-    assert.deepEqual(
-      student.map((c) => `${c.name}=${c.result}`),
-      ['my-init-has-a-tree=pass', 'my-caller-is-pid-0=pass', 'my-pid-max-is-esrch=fail', 'my-negative-is-einval=pass'],
-    );
+    assert.equal(all.length, 23);
+    const of = (suite: string) => all.filter((c) => c.suite === suite).map((c) => `${c.name}=${c.result}${c.measurement ? ` ${c.measurement} ${c.units}` : ''}`);
+    assert.deepEqual(of('0_ref'), ['proc-mounted=pass', 'tests-disk-mounted=pass', 'fails-on-purpose=fail', 'measured=pass 42.0000000000 things']);
+    assert.deepEqual(of('1_student'), ['my-uname=pass']);
+    assert.equal(all.filter((c) => c.suite === 'lava').length, 18);
     assert.equal(jobError(all), null);
   });
 
-  it("finds LAVA's error class in the lava/job case's metadata", () => {
-    const err = jobError(cases('suites-infra.json', 'tests-infra.json'));
-    assert.equal(err?.type, 'Infrastructure');
-    assert.match(err!.message, /Unable to download/);
+  it("finds LAVA's error class in the lava/job case's metadata: a download that answered 404 is a Job error", () => {
+    const err = jobError(cases('suites-404.json', 'tests-404.json'));
+    assert.equal(err?.type, 'Job');
+    assert.match(err!.message, /Resource unavailable at 'http:\/\/127\.0\.0\.1:\d+\/no-such-bzImage' \(404\)/);
   });
 
   it('refuses a case whose suite is not among the job suites', () => {
-    assert.throws(() => parseCases([], parsePage(json('tests-infra.json'), 'the tests').results), /not among the job's suites/);
+    assert.throws(() => parseCases([], parsePage(json('tests-404.json'), 'the tests').results), /not among the job's suites/);
   });
 
   it("keeps only the serial console of a job log, and the dispatcher's errors apart", () => {
     const log = parseLog(text('log-panic.yaml'));
     assert.equal(log.unreadable, 0);
-    assert.ok(log.console.startsWith('Linux version 6.1.192+'));
+    assert.match(log.console, /SeaBIOS/);
     assert.ok(!log.console.includes('deployimages'));
-    assert.deepEqual(log.errors, ['Connection closed']);
+    assert.ok(log.errors.includes('ConnectionClosedError: connection closed'));
     const r = readConsole(log.console);
-    assert.equal(r.kernel.find((e) => e.kind === 'panic')?.detail, 'pb_panic: the proctree walk found a loop');
+    assert.equal(r.kernel.find((e) => e.kind === 'panic')?.detail, 'Attempted to kill init! exitcode=0x00000000');
+    assert.equal(parseLog(text('log-404.yaml')).console, '');
   });
 
   it('counts a log line cut short as unreadable without losing the others', () => {
@@ -99,27 +97,33 @@ describe('LAVA answers', () => {
     const cut = [...lines.slice(0, 20), lines[20]!.slice(0, 30), ...lines.slice(21)].join('\n');
     const log = parseLog(cut);
     assert.equal(log.unreadable, 1);
-    assert.ok(log.console.includes('<LAVA_SIGNAL_STARTRUN 0_smoke 7_0>'));
+    assert.ok(log.console.includes('<LAVA_SIGNAL_STARTRUN 0_ref '));
   });
 });
 
 describe('whose fault', () => {
   it('is the lab when a download failed before the kernel printed anything, and it is retried', () => {
-    const job = parseJob(json('job-incomplete-infra.json'));
-    const f = whoseFault(job, jobError(cases('suites-infra.json', 'tests-infra.json')), { kernelSpoke: false, crashed: false, runnerExited: false });
+    const job = parseJob(json('job-incomplete-404.json'));
+    const f = whoseFault(job, jobError(cases('suites-404.json', 'tests-404.json')), consoleFacts('log-404.yaml'));
     assert.equal(f.who, 'lab');
     assert.ok(f.who === 'lab' && f.retry);
-    assert.match(f.who === 'lab' ? f.why : '', /Incomplete with a Infrastructure error: Unable to download/);
+    assert.match(f.who === 'lab' ? f.why : '', /before the kernel printed anything on the console: Invalid job data: .*\(404\)"\]$/);
   });
 
   it("is the student's when the kernel panicked, though LAVA says Connection closed (an infrastructure error)", () => {
     const job = parseJob(json('job-incomplete-panic.json'));
-    const f = whoseFault(job, { type: 'Infrastructure', message: 'Connection closed' }, consoleFacts('log-panic.yaml'));
-    assert.deepEqual(f, { who: 'guest', hung: false, ended: false });
+    const err = jobError(cases('suites-panic.json', 'tests-panic.json'));
+    assert.deepEqual(err, { type: 'Infrastructure', message: 'Connection closed' });
+    assert.deepEqual(whoseFault(job, err, consoleFacts('log-panic.yaml')), { who: 'guest', hung: false, ended: false });
   });
 
-  it('is the guest, ended, for a complete job whose runner exited', () => {
-    const f = whoseFault(parseJob(json('job-complete.json')), null, { kernelSpoke: true, crashed: false, runnerExited: true });
+  it('is the lab for the same Infrastructure error when the console shows no crash', () => {
+    const f = whoseFault(parseJob(json('job-incomplete-panic.json')), { type: 'Infrastructure', message: 'Connection closed' }, { kernelSpoke: true, crashed: false, runnerExited: false });
+    assert.equal(f.who, 'lab');
+  });
+
+  it('is the guest, ended, for the complete job whose runner exited', () => {
+    const f = whoseFault(parseJob(json('job-complete.json')), null, consoleFacts('log-pass.yaml'));
     assert.deepEqual(f, { who: 'guest', hung: false, ended: true });
   });
 
@@ -138,20 +142,27 @@ describe('whose fault', () => {
 describe("LAVA's cases over the console's", () => {
   it("keeps LAVA's result where it differs, adds what only LAVA has, and leaves out the lava suite", () => {
     const reading = readConsole(parseLog(text('log-pass.yaml')).console);
-    const results = collectResults(reading, [{ index: 0, suite: '0_smoke', name: 'smoke', expected: [] }]);
-    const greeting = results.cases.find((c) => c.name === 'greeting')!;
-    assert.equal(greeting.result, 'pass');
+    const results = collectResults(reading, [
+      { index: 0, suite: '0_ref', name: 'ref', expected: [] },
+      { index: 1, suite: '1_student', name: 'student', expected: [] },
+    ]);
+    // The console and LAVA's record of the recorded job agree case for case.
+    const recorded = cases('suites.json', 'tests.json', 'tests-page2.json');
+    assert.deepEqual(
+      results.cases.map((c) => `${c.suite}/${c.name}=${c.result}`),
+      recorded.filter((c) => c.suite !== 'lava').map((c) => `${c.suite}/${c.name}=${c.result}`),
+    );
     const lava: LavaCase[] = [
-      { suite: 'lava', name: 'job', result: 'pass', measurement: null, units: null, set: null, metadata: {} },
-      { suite: '0_smoke', name: 'greeting', result: 'fail', measurement: null, units: null, set: null, metadata: {} },
-      { suite: '0_smoke', name: 'boot-seconds', result: 'pass', measurement: '1.0000000000', units: 'seconds', set: 'sizes', metadata: {} },
-      { suite: '0_smoke', name: 'only-in-lava', result: 'skip', measurement: null, units: null, set: null, metadata: {} },
+      ...recorded.filter((c) => c.name !== 'proc-mounted'),
+      { suite: '0_ref', name: 'proc-mounted', result: 'fail', measurement: null, units: null, set: null, metadata: {} },
+      { suite: '0_ref', name: 'only-in-lava', result: 'skip', measurement: null, units: null, set: null, metadata: {} },
     ];
     const said: string[] = [];
     const merged = mergeLavaCases(results, lava, (l) => said.push(l));
-    assert.equal(merged.cases.find((c) => c.name === 'greeting')!.result, 'fail');
-    // The console's "1" is kept over LAVA's decimal.
-    assert.equal(merged.cases.find((c) => c.name === 'boot-seconds')!.measurement, '1');
+    assert.equal(merged.cases.find((c) => c.name === 'proc-mounted')!.result, 'fail');
+    // The console's "42" is kept over LAVA's decimal.
+    assert.equal(merged.cases.find((c) => c.name === 'measured')!.measurement, '42');
+    assert.equal(merged.cases.find((c) => c.name === 'measured')!.units, 'things');
     assert.equal(merged.cases.find((c) => c.name === 'only-in-lava')!.result, 'skip');
     assert.ok(!merged.cases.some((c) => c.suite === 'lava'));
     assert.equal(merged.cases.length, results.cases.length + 1);

@@ -42,7 +42,7 @@ describe('lavaJobDefinition', () => {
   it('is a qemu job for the arch, deploying the kernel, initramfs and both disks to tmpfs', () => {
     const j = job('arm64', '/srv/a/modules.ext2');
     assert.equal(j.device_type, 'qemu');
-    assert.deepEqual(j.context, { arch: 'arm64', machine: 'virt', cpu: 'cortex-a57', memory: 256, guestfs_interface: 'virtio', extra_options: ['-smp 1', '-nic none'] });
+    assert.deepEqual(j.context, { arch: 'arm64', machine: 'virt', cpu: 'cortex-a57', memory: 256, guestfs_interface: 'virtio', extra_options: ['-smp 1', '-nic none', '-no-reboot'] });
     assert.equal(j.timeouts.job.minutes, 10);
     assert.deepEqual(j.metadata, { source: 'patchbay', run: 12 });
     const deploy = j.actions[0]!.deploy as { to: string; images: Record<string, { image_arg: string; url: string }> };

@@ -198,7 +198,7 @@ export type Fault =
  * the embedded runner); anything else (a test or boot timeout after the kernel spoke) is the guest's.
  */
 export function whoseFault(job: LavaJob, error: { type: string; message: string } | null, console: { kernelSpoke: boolean; crashed: boolean; runnerExited: boolean }): Fault {
-  const reason = error?.message || job.failureComment || 'no reason given';
+  const reason = (error?.message || job.failureComment || 'no reason given').trim();
   if (job.health === 'Canceled' || error?.type === 'Canceled') return { who: 'cancelled', why: `the LAVA job ${job.id} was cancelled on the server (${reason})` };
   if (console.crashed) return { who: 'guest', hung: false, ended: false };
   if (job.health === 'Complete' && console.kernelSpoke) return { who: 'guest', hung: false, ended: true };

@@ -37,9 +37,22 @@ export interface LavaStateNote {
 
 export type LavaBoot =
   /** The guest ran (or crashed): judge its console as the embedded runner does. */
-  | { kind: 'guest'; job: LavaJob; jobUrl: string; consoleText: string; reading: ConsoleReading; cases: LavaCase[]; hung: boolean; ended: boolean; attempts: number; overheadMs: number; lavaMs: number }
+  | ({ kind: 'guest'; job: LavaJob; jobUrl: string; consoleText: string; reading: ConsoleReading; cases: LavaCase[]; hung: boolean; ended: boolean; attempts: number } & LavaTimes)
   /** Ours: the lab failed (after the retries), or the job was cancelled on the server. */
-  | { kind: 'error'; why: string; jobIds: number[]; jobUrl: string | null; consoleText: string; attempts: number; overheadMs: number; lavaMs: number };
+  | ({ kind: 'error'; why: string; jobIds: number[]; jobUrl: string | null; consoleText: string; attempts: number } & LavaTimes);
+
+/** Where the time went (the benchmark's split): patchbay's own work, and the rest, LAVA's. */
+export interface LavaTimes {
+  /** Patchbay's overhead: httpMs + parseMs. */
+  overheadMs: number;
+  /** Waiting on the LAVA server's answers (submit, polls, log, cases, cancel): its latency under load counts here. */
+  httpMs: number;
+  /** Reading the log and judging the console (our CPU). */
+  parseMs: number;
+  requests: number;
+  /** From the slot to the end, less the overhead: LAVA's scheduling, download, overlay, boot and tests. */
+  lavaMs: number;
+}
 
 export interface LavaBootOptions {
   settings: LavaStepSettings;
@@ -56,27 +69,36 @@ export interface LavaBootOptions {
 export async function lavaBoot(o: LavaBootOptions): Promise<LavaBoot> {
   const s = o.settings;
   const client = new LavaClient(s.server);
-  const started = performance.now();
-  let overheadMs = 0;
+  let started = performance.now();
+  const t = { httpMs: 0, parseMs: 0, requests: 0 };
   /** Our own time: HTTP calls and parsing (the benchmark's "patchbay overhead"). */
-  const timed = async <T>(f: () => Promise<T> | T): Promise<T> => {
-    const t = performance.now();
+  const timed = async <T>(f: () => Promise<T> | T, kind: 'http' | 'parse' = 'http'): Promise<T> => {
+    const t0 = performance.now();
     try {
       return await f();
     } finally {
-      overheadMs += performance.now() - t;
+      if (kind === 'http') {
+        t.httpMs += performance.now() - t0;
+        t.requests++;
+      } else t.parseMs += performance.now() - t0;
     }
+  };
+  const times = (): LavaTimes => {
+    const overheadMs = t.httpMs + t.parseMs;
+    return { overheadMs, httpMs: t.httpMs, parseMs: t.parseMs, requests: t.requests, lavaMs: performance.now() - started - overheadMs };
   };
   const jobIds: number[] = [];
   let lastUrl: string | null = null;
   let lastConsole = '';
-  const end = (why: string, attempts: number): LavaBoot => ({ kind: 'error', why, jobIds, jobUrl: lastUrl, consoleText: lastConsole, attempts, overheadMs, lavaMs: performance.now() - started - overheadMs });
+  const end = (why: string, attempts: number): LavaBoot => ({ kind: 'error', why, jobIds, jobUrl: lastUrl, consoleText: lastConsole, attempts, ...times() });
 
   o.onState({ jobId: null, jobUrl: null, state: 'waiting for a slot', attempt: 1, device: null });
   const release = await acquireSlot(s.slotsDir, s.maxJobs, { runId: o.runId, key: o.key }, {
     waiting: () => o.log(`LAVA: the project's ${s.maxJobs} job(s) at once are submitted: waiting for one to end`),
     ...(o.signal ? { signal: o.signal } : {}),
   });
+  // The wait for a slot is the project's own queue, not LAVA's time.
+  started = performance.now();
   try {
     for (let attempt = 1; ; attempt++) {
       const last = attempt > s.retries;
@@ -92,11 +114,12 @@ export async function lavaBoot(o: LavaBootOptions): Promise<LavaBoot> {
         const read = await timed(() => {
           const log = parseLog(logText);
           return { log, reading: readConsole(log.console) };
-        });
+        }, 'parse');
         lastConsole = read.log.console;
         for (const e of read.log.errors) o.log(`LAVA: ${e}`);
         const cases = job.timedOut ? [] : await timed(() => client.cases(id, o.signal));
         const r = read.reading;
+        const t1 = performance.now();
         const kernelSpoke = r.marks.linuxVersion > 0 || r.marks.runInit > 0 || r.marks.initUp > 0 || r.kernel.length > 0;
         const runnerExited = r.signals.some((x) => x.kind === 'runnerExit');
         fault = job.timedOut
@@ -104,9 +127,10 @@ export async function lavaBoot(o: LavaBootOptions): Promise<LavaBoot> {
             ? { who: 'guest', hung: !runnerExited, ended: runnerExited }
             : { who: 'lab', why: job.timedOut, retry: false }
           : whoseFault(job, jobError(cases), { kernelSpoke, crashed: crashLines(r) !== null, runnerExited });
+        t.parseMs += performance.now() - t1;
         o.log(`LAVA: job ${id} ended ${job.state}/${job.health}${job.failureComment ? ` (${job.failureComment})` : ''}; ${cases.length} case(s); console ${lastConsole.length} bytes`);
         if (fault.who === 'guest') {
-          result = { kind: 'guest', job, jobUrl: lastUrl, consoleText: lastConsole, reading: r, cases, hung: fault.hung, ended: fault.ended, attempts: attempt, overheadMs: 0, lavaMs: 0 };
+          result = { kind: 'guest', job, jobUrl: lastUrl, consoleText: lastConsole, reading: r, cases, hung: fault.hung, ended: fault.ended, attempts: attempt, ...times() };
         }
       } catch (e) {
         if (o.signal?.aborted) throw e;
@@ -114,7 +138,7 @@ export async function lavaBoot(o: LavaBootOptions): Promise<LavaBoot> {
         // A refused submit is the same each time: our job or the server's configuration, not worth a retry.
         fault = { who: 'lab', why: e.message, retry: !(isAppError(e) && e.code === 'lava_refused') };
       }
-      if (result) return { ...result, overheadMs, lavaMs: performance.now() - started - overheadMs };
+      if (result) return { ...result, ...times() };
       if (fault.who === 'cancelled') return end(fault.why, attempt);
       if (fault.who === 'lab') {
         o.log(`LAVA: the lab failed: ${fault.why}`);
