@@ -192,6 +192,9 @@ up() {
   mkdir -p "$dir"/{log,media,worker,etc/devices,etc/device-types,etc/health-checks}
   dir=$(cd "$dir" && pwd)
   state=$dir/state.env
+  # The lab folder itself may be private (mktemp -d): PostgreSQL only needs to pass through it; the secrets are in
+  # state.env (mode 600).
+  [ "$(id -u)" = 0 ] && chmod go+x "$dir"
   as_pg test -x "$dir" || die "PostgreSQL runs as 'postgres' and cannot reach $dir: choose --dir under a path it can enter (e.g. /var/cache or /tmp)"
 
   LAVA_LAB_ID=$(rand 8)
