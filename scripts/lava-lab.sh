@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # A LAVA lab on one machine: Debian 12's lava-server and lava-dispatcher run as plain processes (no systemd) with their
 # own PostgreSQL, all state in one lab folder. Subcommands: install, up, down, status, worker-stop, worker-start.
-# Usage: scripts/lava-lab.sh [--dir DIR] [--port P] [--pg-port P] [--devices N] [--worker NAME] COMMAND
+# Usage: scripts/lava-lab.sh [--dir DIR] [--port P] [--pg-port P] [--listen ADDR] [--devices N] [--worker NAME] COMMAND
 #   install       apt packages (lava-server lava-dispatcher postgresql qemu-system-x86 linux-image-amd64), no services
 #   up            PostgreSQL, migrations, admin + API token, device type qemu, one worker and N qemu devices, then
 #                 lava-server-gunicorn, lava-scheduler and lava-worker; writes DIR/state.env (URL, TOKEN, PIDs)
 #   down          stops everything `up` started (and the jobs' lava-run/QEMU), removes the worker's dispatcher.d entry
 #   status        what runs, from DIR/state.env; exit 1 when something `up` started is gone
 #   worker-stop / worker-start   stop or restart only lava-worker (the server then sees the worker go offline)
+#   manage ARGS…  `lava-server manage ARGS…` on the lab's database (e.g. workers add lab-2; devices add …)
 # Default DIR: $LAVA_LAB_DIR, else ~/.cache/patchbay/lava-lab, or /var/cache/patchbay/lava-lab for root (PostgreSQL
-# runs as the `postgres` user and must reach DIR; root's home is private).
+# runs as the `postgres` user and must reach DIR; root's home is private). Ports: free ones unless given. --listen
+# 0.0.0.0 lets workers on other machines reach the server (docs/lava.md); PostgreSQL always listens on 127.0.0.1.
 set -euo pipefail
 
 dir=${LAVA_LAB_DIR:-}
@@ -17,6 +19,7 @@ port=0
 pg_port=0
 devices=2
 worker=
+listen=127.0.0.1
 while [ $# -gt 0 ]; do
   case $1 in
     --dir) dir=$2; shift 2 ;;
@@ -24,7 +27,8 @@ while [ $# -gt 0 ]; do
     --pg-port) pg_port=$2; shift 2 ;;
     --devices) devices=$2; shift 2 ;;
     --worker) worker=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --listen) listen=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "lava-lab: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -57,13 +61,14 @@ install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   # Maintainer scripts would start postgresql's 5432 cluster (and lava-server's postinst would then create its
   # database in it) where there is an init system: policy-rc.d 101 tells invoke-rc.d not to start services now.
-  local policy=/usr/sbin/policy-rc.d made_policy=0
+  local policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
   if [ ! -e $policy ]; then
     printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy && made_policy=1
-    trap '[ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt-get update -qq || rc=$?
+  [ $rc = 0 ] && { apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?; }
+  if [ $made_policy = 1 ]; then rm -f $policy; fi
+  [ $rc = 0 ] || die "apt-get failed ($rc)"
 }
 
 pg_bin() {
@@ -151,7 +156,7 @@ stop_pids() {
 }
 
 start_worker() {
-  WORKER_PID=$(LAVA_LAB_ID=$LAVA_LAB_ID spawn lava-worker lava-worker --name "$WORKER" --url "$URL" \
+  WORKER_PID=$(LAVA_LAB_ID=$LAVA_LAB_ID spawn lava-worker lava-worker --name "$WORKER" --url "$LOCAL_URL" \
     --token "$WORKER_TOKEN" --worker-dir "$dir/worker" --ping-interval 5 --level DEBUG --log-file "$dir/log/lava-worker.log")
 }
 
@@ -160,6 +165,7 @@ write_state() {
 # lava-lab state (scripts/lava-lab.sh); sourced by down and status
 LAVA_LAB_ID=$LAVA_LAB_ID
 URL=$URL
+LOCAL_URL=$LOCAL_URL
 TOKEN=$TOKEN
 ADMIN=admin
 ADMIN_PASSWORD=$ADMIN_PASSWORD
@@ -201,7 +207,9 @@ up() {
   [ "$port" = 0 ] && port=$(free_port)
   [ "$pg_port" = 0 ] && pg_port=$(free_port)
   PORT=$port PG_PORT=$pg_port
-  URL=http://127.0.0.1:$PORT/
+  # The URL patchbay and remote workers use; the local worker uses 127.0.0.1 when the server listens everywhere.
+  if [ "$listen" = 0.0.0.0 ]; then URL=http://$(hostname -f):$PORT/; else URL=http://$listen:$PORT/; fi
+  if [ "$listen" = 0.0.0.0 ]; then LOCAL_URL=http://127.0.0.1:$PORT/; else LOCAL_URL=$URL; fi
   WORKER=${worker:-lab-$(hostname -s)-$LAVA_LAB_ID}
   PG_PASSWORD=$(rand 16) SECRET_KEY=$(rand 32) ADMIN_PASSWORD=$(rand 12) TOKEN=$(rand 20)
 
@@ -230,14 +238,52 @@ EOF
   manage migrate --noinput >"$dir/log/migrate.out" 2>&1 || die "migrations failed (see $dir/log/migrate.out)"
   log "migrated ($(( $(date +%s) - t0 )) s)"
 
-  # The admin, its API token (the one patchbay sends as `Authorization: Token …`), the device type, the worker.
-  manage users details admin >/dev/null 2>&1 || manage users add admin --superuser --staff --email admin@localhost --passwd "$ADMIN_PASSWORD" >/dev/null
-  manage users update admin --passwd "$ADMIN_PASSWORD" >/dev/null 2>&1 || true
-  manage tokens add --user admin --secret "$TOKEN" --description "lava-lab $LAVA_LAB_ID" >/dev/null
-  manage device-types details qemu >/dev/null 2>&1 || manage device-types add qemu >/dev/null
-  manage workers details "$WORKER" >/dev/null 2>&1 || manage workers add "$WORKER" --description "lava-lab on $(hostname)" >/dev/null
-  WORKER_TOKEN=$(manage workers details "$WORKER" | sed -n 's/^token *: *//p')
-  [ -n "$WORKER_TOKEN" ] || die "no token for worker $WORKER"
+  # The devices' dictionaries. No /dev/kvm in a container: no_kvm drops -enable-kvm (QEMU emulates, TCG).
+  local kvm=False name
+  [ -w /dev/kvm ] || kvm=True
+  DEVICES=
+  for i in $(seq 1 "$devices"); do
+    name=$(printf 'qemu-%02d' "$i")
+    cat > "$dir/etc/devices/$name.jinja2" <<EOF
+{% extends 'qemu.jinja2' %}
+{% set mac_addr = '52:54:00:12:34:$(printf '%02x' "$i")' %}
+{% set memory = 512 %}
+{% set no_kvm = $kvm %}
+EOF
+    DEVICES="$DEVICES $name"
+  done
+  DEVICES=${DEVICES# }
+
+  # The admin, its API token (the one patchbay sends as `Authorization: Token …`), the device type, the worker and
+  # its devices: the same management commands as `lava-server manage users add …`, in one Django process (each
+  # `lava-server manage` start costs seconds).
+  WORKER_TOKEN=$(LAB_ADMIN_PASSWORD=$ADMIN_PASSWORD LAB_TOKEN=$TOKEN LAB_WORKER=$WORKER LAB_DEVICES=$DEVICES \
+    LAB_HOST=$(hostname) manage shell 2>"$dir/log/setup.out" <<'PY'
+import os
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from lava_scheduler_app.models import Device, DeviceType, Worker
+from linaro_django_xmlrpc.models import AuthToken
+e = os.environ
+quiet = {"stdout": open(os.devnull, "w")}
+if not User.objects.filter(username="admin").exists():
+    call_command("users", "add", "admin", "--superuser", "--staff", "--email", "admin@localhost", "--passwd", e["LAB_ADMIN_PASSWORD"], **quiet)
+if not AuthToken.objects.filter(secret=e["LAB_TOKEN"]).exists():
+    call_command("tokens", "add", "--user", "admin", "--secret", e["LAB_TOKEN"], "--description", "lava-lab", **quiet)
+if not DeviceType.objects.filter(name="qemu").exists():
+    call_command("device-types", "add", "qemu", **quiet)
+if not Worker.objects.filter(hostname=e["LAB_WORKER"]).exists():
+    call_command("workers", "add", e["LAB_WORKER"], "--description", "lava-lab on " + e["LAB_HOST"], **quiet)
+for name in e["LAB_DEVICES"].split():
+    if Device.objects.filter(hostname=name).exists():
+        call_command("devices", "update", name, "--worker", e["LAB_WORKER"], "--health", "UNKNOWN", **quiet)
+    else:
+        call_command("devices", "add", name, "--device-type", "qemu", "--worker", e["LAB_WORKER"], **quiet)
+print(Worker.objects.get(hostname=e["LAB_WORKER"]).token)
+PY
+  ) || die "setting up the admin, worker and devices failed (see $dir/log/setup.out)"
+  WORKER_TOKEN=$(echo "$WORKER_TOKEN" | tail -1)
+  [ -n "$WORKER_TOKEN" ] || die "no token for worker $WORKER (see $dir/log/setup.out)"
 
   # The worker's dispatcher configuration and environment: lava-server reads them only from
   # /etc/lava-server/dispatcher.d/<worker>/ (not a setting). The prefix keeps this lab's job folders in
@@ -254,41 +300,24 @@ overrides:
   LAVA_LAB_ID: "$LAVA_LAB_ID"
 EOF
 
-  # The devices: one device dictionary each. No /dev/kvm in a container: no_kvm drops -enable-kvm (TCG emulation).
-  local kvm=False
-  [ -w /dev/kvm ] || kvm=True
-  DEVICES=
-  for i in $(seq 1 "$devices"); do
-    local name
-    name=$(printf 'qemu-%02d' "$i")
-    cat > "$dir/etc/devices/$name.jinja2" <<EOF
-{% extends 'qemu.jinja2' %}
-{% set mac_addr = '52:54:00:12:34:$(printf '%02x' "$i")' %}
-{% set memory = 512 %}
-{% set no_kvm = $kvm %}
-EOF
-    if manage devices details "$name" >/dev/null 2>&1; then
-      manage devices update "$name" --worker "$WORKER" --health UNKNOWN >/dev/null
-    else
-      manage devices add "$name" --device-type qemu --worker "$WORKER" >/dev/null
-    fi
-    DEVICES="$DEVICES $name"
-  done
-  DEVICES=${DEVICES# }
   log "lab configured ($(( $(date +%s) - t0 )) s); starting the daemons"
 
   # The daemons, as Debian's units run them (lava-server-gunicorn.service, lava-scheduler.service,
   # lava-worker.service), in the foreground of their own session. No lava-publisher: EVENT_NOTIFICATION is off, and
   # the worker polls the server every --ping-interval seconds instead of waiting for its websocket.
-  SERVER_PID=$(spawn gunicorn gunicorn3 lava_server.wsgi --bind "127.0.0.1:$PORT" --worker-class eventlet --workers 2 \
-    --timeout 120 --log-level info --log-file "$dir/log/gunicorn.log")
+  # gunicorn's workers and the scheduler run as lavaserver (Debian's user for them); lava-worker runs as root, as its
+  # unit does (lava-run needs /var/lib/lava and QEMU).
+  touch "$dir"/log/{django,gunicorn,lava-scheduler}.log
+  chown -R lavaserver:lavaserver "$dir/media" "$dir/etc" "$dir"/log/{django,gunicorn,lava-scheduler}.log
+  SERVER_PID=$(spawn gunicorn gunicorn3 lava_server.wsgi --bind "$listen:$PORT" -u lavaserver -g lavaserver \
+    --worker-class eventlet --workers 2 --timeout 120 --log-level info --log-file "$dir/log/gunicorn.log")
   SCHEDULER_PID=$(spawn lava-scheduler lava-server manage lava-scheduler --level DEBUG --log-file "$dir/log/lava-scheduler.log")
-  wait_http "${URL}api/v0.2/system/version/" || { write_state; die "lava-server did not answer on $URL (see $dir/log/gunicorn.log)"; }
+  wait_http "${LOCAL_URL}api/v0.2/system/version/" || { write_state; die "lava-server did not answer on $URL (see $dir/log/gunicorn.log)"; }
   start_worker
   write_state
   # The devices go Idle once the worker's first ping reached the server.
   for i in $(seq 1 120); do
-    curl -fsS -H "Authorization: Token $TOKEN" "${URL}api/v0.2/workers/$WORKER/" 2>/dev/null | grep -q '"state":"Online"' && break
+    curl -fsS -H "Authorization: Token $TOKEN" "${LOCAL_URL}api/v0.2/workers/$WORKER/" 2>/dev/null | grep -q '"state":"Online"' && break
     sleep 0.5
   done
   log "up in $(( $(date +%s) - t0 )) s"
@@ -346,5 +375,10 @@ case $cmd in
     start_worker
     write_state
     log "worker $WORKER started ($WORKER_PID)" ;;
+  manage)
+    load_state
+    lava_env
+    shift
+    exec lava-server manage "$@" ;;
   *) die "unknown command $cmd" ;;
 esac
