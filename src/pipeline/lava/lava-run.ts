@@ -25,6 +25,9 @@ export interface LavaStepSettings {
   artifactsUrl: string;
 }
 
+/** How long a cancelled job may take to end before it is no longer followed (a worker that is gone never ends it). */
+const CANCEL_GRACE_MS = 60_000;
+
 export type LavaPhase = LavaQueueState | 'waiting for a slot';
 
 export interface LavaStateNote {
@@ -164,6 +167,13 @@ async function follow(
   let said = '';
   let misses = 0;
   let cancelled: string | null = null;
+  let cancelledAt = 0;
+  const cancel = async (why: string) => {
+    cancelled = why;
+    cancelledAt = performance.now();
+    o.log(`LAVA: ${why}`);
+    await timed(() => client.cancel(id, o.signal)).catch((e: unknown) => o.log(`LAVA: the cancel of job ${id} failed: ${(e as Error).message}`));
+  };
   for (;;) {
     let job: LavaJob;
     try {
@@ -184,14 +194,14 @@ async function follow(
     }
     if (job.state === 'Finished') return { ...job, timedOut: cancelled };
     const waited = performance.now() - submitted;
-    if (!cancelled && !job.startTime && (job.state === 'Submitted' || job.state === 'Scheduling') && waited > s.startWaitMs) {
-      cancelled = `LAVA job ${id} waited ${Math.round(waited / 1000)} s for a device (no ${job.state === 'Submitted' ? 'device free or online' : 'worker took it'}): cancelled`;
-      await timed(() => client.cancel(id, o.signal)).catch(() => {});
+    if (!cancelled && !job.startTime && job.state !== 'Running' && waited > s.startWaitMs) {
+      // Submitted: no device free or online; Scheduling/Scheduled: a device was given but its worker never started it.
+      await cancel(`LAVA job ${id} waited ${Math.round(waited / 1000)} s for a device (${job.state === 'Submitted' ? 'no device free or online' : `${job.state.toLowerCase()} on ${job.device ?? 'a device'}, never started by its worker`}): cancelled`);
     } else if (!cancelled && waited > o.deadlineMs) {
-      cancelled = `LAVA job ${id} did not finish within ${Math.round(o.deadlineMs / 1000)} s: cancelled`;
-      await timed(() => client.cancel(id, o.signal)).catch(() => {});
-    } else if (cancelled && waited > Math.max(o.deadlineMs, s.startWaitMs) + 120_000) {
-      // The server took the cancel but never ended the job (a worker that is gone): stop following it.
+      await cancel(`LAVA job ${id} did not finish within ${Math.round(o.deadlineMs / 1000)} s: cancelled`);
+    } else if (cancelled && performance.now() - cancelledAt > CANCEL_GRACE_MS) {
+      // The server took the cancel but the job never ended (its worker is gone): stop following it.
+      o.log(`LAVA: job ${id} still ${job.state} ${Math.round(CANCEL_GRACE_MS / 1000)} s after its cancel: no longer followed`);
       return { ...job, timedOut: cancelled };
     }
     await sleep(s.pollMs, undefined, o.signal ? { signal: o.signal } : {});
