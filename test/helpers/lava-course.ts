@@ -1,0 +1,136 @@
+// The demo course set up for the LAVA runner's tests and benchmark (issue 15): the shipped proctree project building
+// x86_64 twice with the same config, one boot by the embedded QEMU runner (key x86_64), one through LAVA (x86_64-2);
+// series sent with `git send-email`, runs read from the server, the outbox read back.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { extractMsgid, headerText, headerValue, splitHeader } from '../../src/mail/raw.js';
+import { tempDir } from './dirs.js';
+import { runCommand } from './run-command.js';
+import { ROOT, type ServerProcess } from './server-process.js';
+import { waitFor } from './wait.js';
+
+export const STUDENT = { name: 'John Smith', email: 'john.smith@students.example.org' };
+export const TEACHER = 'teacher@lse.example.org';
+const LIST = 'proctree@lists.patchbay.test';
+
+export interface Step {
+  step: string;
+  job: string;
+  status: string;
+  summary: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  outputs: Record<string, unknown>;
+  lava: { job: string; url: string | null; state: string; device: string | null } | null;
+}
+export interface Run {
+  id: number;
+  state: string;
+  outcome: string | null;
+  reason: string | null;
+  steps: Step[];
+}
+export interface Mail {
+  to: string;
+  inReplyTo: string | undefined;
+  text: string;
+}
+
+/** The shipped course, building x86_64 twice: booted here (x86_64) and through LAVA (x86_64-2). */
+export function lavaCourse(): string {
+  const dir = tempDir('patchbay-lava-projects-');
+  fs.cpSync(path.join(ROOT, 'projects/proctree'), path.join(dir, 'proctree'), { recursive: true });
+  const yaml = fs.readFileSync(path.join(ROOT, 'projects/proctree.yaml'), 'utf8');
+  const builds = [
+    'builds:',
+    '  - arch: x86_64',
+    '    base: tinyconfig',
+    '    config: [proctree/config/proctree_syscall]',
+    '    lava: true',
+    '  - arch: x86_64',
+    '    base: tinyconfig',
+    '    config: [proctree/config/proctree_syscall]',
+    '    lava: true',
+    '    runner: lava',
+    '',
+  ].join('\n');
+  const out = yaml.replace(/^builds:\n(?:[ #].*\n|\n)*?(?=^\S)/m, builds);
+  assert.notEqual(out, yaml, 'the builds of projects/proctree.yaml were replaced');
+  fs.writeFileSync(path.join(dir, 'proctree.yaml'), out);
+  return dir;
+}
+
+export const folder = (dir: string) =>
+  fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.patch'))
+    .sort()
+    .map((f) => path.join(dir, f));
+
+/** Sends `git format-patch` files as one thread (the cover answered by the patches); v2 answers v1's cover. */
+export async function sendFolder(server: ServerProcess, files: string[], o: { version?: number; inReplyTo?: string } = {}): Promise<string> {
+  const out = tempDir('patchbay-send-');
+  const tag = crypto.randomBytes(6).toString('hex');
+  const root = `cover.${tag}@students.example.org`;
+  const copies = files.map((f, i) => {
+    let text = fs.readFileSync(f, 'utf8');
+    if (o.version) text = text.replace(/^Subject: \[PATCH /m, `Subject: [PATCH v${o.version} `);
+    const up = i === 0 ? (o.inReplyTo ? `In-Reply-To: <${o.inReplyTo}>\nReferences: <${o.inReplyTo}>\n` : '') : `In-Reply-To: <${root}>\nReferences: <${root}>\n`;
+    text = text.replace(/^Subject:/m, `Message-Id: <${i === 0 ? root : `patch${i}.${tag}@students.example.org`}>\n${up}Subject:`);
+    const dest = path.join(out, path.basename(f));
+    fs.writeFileSync(dest, text);
+    return dest;
+  });
+  const home = tempDir('patchbay-home-');
+  const r = await runCommand(
+    'git',
+    ['send-email', '--quiet', '--confirm=never', '--suppress-cc=all', '--no-thread', '--smtp-server=127.0.0.1', `--smtp-server-port=${server.smtpPort}`, `--from=${STUDENT.name} <${STUDENT.email}>`, `--to=${LIST}`, ...copies],
+    { cwd: out, env: { ...process.env, HOME: home, GIT_CONFIG_NOSYSTEM: '1' } },
+  );
+  assert.equal(r.code, 0, r.output);
+  return root;
+}
+
+export async function getJson<T>(server: ServerProcess, p: string): Promise<T> {
+  const res = await fetch(`${server.baseUrl}${p}`);
+  assert.equal(res.status, 200, `GET ${p}`);
+  return (await res.json()) as T;
+}
+
+export async function seriesOf(server: ServerProcess, msgid: string): Promise<number> {
+  return waitFor('the series', async () => (await getJson<{ series: { id: number }[] }[]>(server, `/api/covers/?msgid=${encodeURIComponent(msgid)}`))[0]?.series[0]?.id);
+}
+
+/** The series' last run once `ready` holds (by default: ended). A bound for a hang, not a timing check. */
+export async function runOf(server: ServerProcess, series: number, ready: (r: Run) => boolean = (r) => r.state === 'done' || r.state === 'cancelled', what = 'the run to end'): Promise<Run> {
+  return waitFor(
+    what,
+    async () => {
+      const runs = await getJson<Run[]>(server, `/series/${series}/runs/`);
+      const last = runs[runs.length - 1];
+      return last && ready(last) ? last : undefined;
+    },
+    45 * 60_000,
+  );
+}
+
+/** Every mail of the outbox: its recipients, what it answers, its text. */
+export function outbox(data: string): Mail[] {
+  const dir = path.join(data, 'outbox');
+  return (fs.existsSync(dir) ? fs.readdirSync(dir).filter((x) => x.endsWith('.eml')) : []).map((f) => {
+    const raw = fs.readFileSync(path.join(dir, f));
+    const head = headerText(raw);
+    const body = raw.subarray(splitHeader(raw).bodyStart).toString('latin1');
+    const cte = (headerValue(head, 'content-transfer-encoding') ?? '').toLowerCase();
+    const text =
+      cte === 'base64'
+        ? Buffer.from(body, 'base64').toString('utf8')
+        : cte === 'quoted-printable'
+          ? Buffer.from(body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8')
+          : Buffer.from(body, 'latin1').toString('utf8');
+    return { to: headerValue(head, 'to') ?? '', inReplyTo: extractMsgid(headerValue(head, 'in-reply-to')) ?? undefined, text };
+  });
+}
+
