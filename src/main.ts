@@ -235,7 +235,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     xmlrpc: { service: new XmlRpcService({ db, api: api.api, writes: api.writes, auth: api.auth, mbox: archiveService }), baseUrl: config.baseUrl },
     runs: pipeline?.runs,
     runPage: web.runPage,
-    ...(pipeline?.lava ? { lavaSecret: (runId: number, secret: string) => pipeline.lava!.verify(runId, secret) } : {}),
+    ...(pipeline?.lava ? { lava: pipeline.lava } : {}),
     worker: { tokens: new WorkerTokenService(db), files: new WorkerFilesService(db, config.dataDir) },
     web: web.plugins,
     gate: { visibility: api.visibility, projects, authenticate: (authorization, address) => api.auth.authenticate(authorization, address) },

@@ -38,6 +38,8 @@ export interface LavaJobSpec {
   metadata?: Record<string, string | number>;
   /** How the server fetches an artefact; file:// URLs by default (a dispatcher on this machine). */
   url?: (file: string) => string;
+  /** LAVA's notify callback when the job has finished (a POST of the job's minimal data), for the LAVA runner. */
+  notifyUrl?: string;
 }
 
 export function lavaJobDefinition(spec: LavaJobSpec): string {
@@ -71,6 +73,9 @@ export function lavaJobDefinition(spec: LavaJobSpec): string {
     priority: 'medium',
     visibility: 'public',
     ...(spec.metadata ? { metadata: spec.metadata } : {}),
+    ...(spec.notifyUrl
+      ? { notify: { criteria: { status: 'finished' }, verbosity: 'quiet', callback: { url: spec.notifyUrl, method: 'POST', dataset: 'minimal', 'content-type': 'json' } } }
+      : {}),
     context,
     actions: [
       { deploy: { to: 'tmpfs', timeout: { minutes: 5 }, images } },

@@ -11,7 +11,7 @@ import { archiveRoutes } from './routes/archive.route.js';
 import { mboxRoutes, type MboxRouteOptions } from './routes/mbox.route.js';
 import { apiRoutes, type ApiDeps } from './routes/api.route.js';
 import { apiDocsRoutes, openapiOptions } from './routes/api-docs.route.js';
-import { runsRoutes } from './routes/runs.route.js';
+import { runsRoutes, type LavaRoutes } from './routes/runs.route.js';
 import { workerRoutes, type WorkerRouteDeps } from './routes/worker.route.js';
 import { xmlrpcRoutes, type XmlRpcRouteDeps } from './routes/xmlrpc.route.js';
 import type { RunViewService } from '../pipeline/run-view.service.js';
@@ -34,8 +34,8 @@ export interface AppDeps {
   runs?: RunViewService;
   /** GET /runs/R/ for a browser: the web view's page of the run (createWebParts); without it, JSON for everyone. */
   runPage?: RunPage;
-  /** The LAVA runner's per-run artefact secret (issue 15); absent: no /runs/R/lava/… route. */
-  lavaSecret?: (runId: number, secret: string) => boolean;
+  /** The LAVA runner's per-run secret URLs: artefacts and notify callback (issue 15); absent: no /runs/R/lava/… routes. */
+  lava?: LavaRoutes;
   /** Private projects (issue 14): the visibility rule checked before every page, download, log and archive route. */
   gate?: GateDeps;
   /** The reviewer web view's plugins (src/web/create-web.ts), session first. */
@@ -82,7 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(mboxRoutes(deps.archive.service, { authenticate: deps.archive.authenticate ?? (async () => null) }));
     await app.register(archiveRoutes(deps.archive.service, { publicBase: deps.archive.publicBase }));
   }
-  if (deps.runs) await app.register(runsRoutes(deps.runs, deps.runPage, deps.lavaSecret));
+  if (deps.runs) await app.register(runsRoutes(deps.runs, deps.runPage, deps.lava));
   if (deps.worker) await app.register(workerRoutes(deps.worker));
   if (deps.api) {
     await app.register(apiRoutes(deps.api));

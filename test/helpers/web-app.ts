@@ -16,6 +16,7 @@ import { SeriesIngestService } from '../../src/series/ingest.service.js';
 import { fileWithArchive } from '../../src/smtp/archive.service.js';
 import { createSubscriptionService } from '../../src/smtp/subscription.service.js';
 import { buildApp } from '../../src/web/app.js';
+import type { LavaRoutes } from '../../src/web/routes/runs.route.js';
 import { createArchiveService } from '../../src/web/archive.service.js';
 import { createWebParts } from '../../src/web/create-web.js';
 import { durationsFrom, LocalQueueView } from '../../src/queue/local-view.service.js';
@@ -49,8 +50,8 @@ export interface WebAppOptions extends HarnessOptions {
   queue?: QueueWatch;
   /** Bounds of the workers' uploads; default the server's. */
   uploadLimits?: Record<FileKind, number>;
-  /** The LAVA runner's per-run artefact secret check (issue 15); default: no /runs/R/lava/… route. */
-  lavaSecret?: (runId: number, secret: string) => boolean;
+  /** The LAVA runner's per-run secret URLs (issue 15); default: no /runs/R/lava/… routes. */
+  lava?: LavaRoutes;
 }
 
 export type Page = LightMyRequestResponse & { json: () => any };
@@ -177,7 +178,7 @@ export async function startWebApp(opts: WebAppOptions = {}): Promise<WebApp> {
     api,
     runs,
     runPage: parts.runPage,
-    ...(opts.lavaSecret ? { lavaSecret: opts.lavaSecret } : {}),
+    ...(opts.lava ? { lava: opts.lava } : {}),
     worker: { tokens: workerTokens, files: new WorkerFilesService(h.db, dataDir, opts.uploadLimits ?? UPLOAD_LIMITS) },
     xmlrpc: { service: new XmlRpcService({ db: h.db, api: api.api, writes: api.writes, auth: api.auth, mbox: archive }), baseUrl: opts.baseUrl ?? null },
     web: parts.plugins,

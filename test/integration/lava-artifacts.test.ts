@@ -20,7 +20,7 @@ describe('LAVA artefact URLs', () => {
 
   before(async () => {
     let jobs: LavaJobs | null = null;
-    w = await startWebApp({ project: { visibility: 'private' }, fixtures: ['cover-letter'], lavaSecret: (r, s) => jobs!.verify(r, s) });
+    w = await startWebApp({ project: { visibility: 'private' }, fixtures: ['cover-letter'], lava: { verify: (r, s) => jobs!.verify(r, s), notified: (r) => jobs!.notified(r) } });
     // The server is never asked anything here: only the secrets are used.
     lava = jobs = new LavaJobs({ settings: { url: 'http://127.0.0.1:9', token: 't', retries: 0, startWaitMs: 1000, pollMs: 1000 }, dataDir: w.dataDir, baseUrl: () => 'http://ci.example.org', log: createLogger('silent') });
     const series = (await w.h.series())[0]!.id;
@@ -69,6 +69,18 @@ describe('LAVA artefact URLs', () => {
       assert.ok(r.statusCode === 404 || r.statusCode === 400, `${url}: ${r.statusCode}`);
       assert.notDeepEqual(r.rawPayload, image);
     }
+  });
+
+  it("wakes the run's followers on LAVA's notify callback with the run's secret, and refuses it without", async () => {
+    const { sleepOrWake } = await import('../../src/pipeline/lava/lava-state.js');
+    const t0 = performance.now();
+    const woken = sleepOrWake(run, 60_000);
+    const r = await w.app.inject({ method: 'POST', url: `/runs/${run}/lava/${lava.secret(run)}/notify`, payload: { id: 1, status: 'Finished', health: 'Complete' } });
+    assert.equal(r.statusCode, 200);
+    await woken;
+    assert.ok(performance.now() - t0 < 30_000);
+    const bad = await w.app.inject({ method: 'POST', url: `/runs/${run}/lava/${lava.secret(other)}/notify`, payload: { id: 1 } });
+    assert.equal(bad.statusCode, 404);
   });
 
   it('keeps the route out of the visibility table as a named exception (its secret is its check)', () => {

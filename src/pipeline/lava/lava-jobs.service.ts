@@ -11,7 +11,7 @@ import type { Logger } from '../../log.js';
 import { LavaClient } from './lava-client.js';
 import type { LavaStepSettings } from './lava-run.js';
 import { freeSlotsOf, heldSlots } from './lava-slots.js';
-import { LAVA_CHANNEL, type LavaStateMessage } from './lava-state.js';
+import { LAVA_CHANNEL, wakeFollowers, type LavaStateMessage } from './lava-state.js';
 
 export interface LavaJobsOptions {
   settings: LavaSettings;
@@ -48,12 +48,18 @@ export class LavaJobs {
       maxJobs,
       slotsDir: path.join(this.slotsRoot, slug),
       artifactsUrl: `${this.o.baseUrl()}/runs/${runId}/lava/${this.secret(runId)}/${encodeURIComponent(key)}/`,
+      notifyUrl: `${this.o.baseUrl()}/runs/${runId}/lava/${this.secret(runId)}/notify`,
     };
   }
 
   /** The per-run secret of the artefact URLs given to LAVA: HMAC of the run id under this server's own key. */
   secret(runId: number): string {
     return crypto.createHmac('sha256', this.key).update(`patchbay lava artifacts run ${runId}`).digest('hex').slice(0, 32);
+  }
+
+  /** LAVA's notify callback for a job of run `runId` (its secret checked by the route): its followers poll at once. */
+  notified(runId: number): void {
+    wakeFollowers(runId);
   }
 
   verify(runId: number, secret: string): boolean {

@@ -6,9 +6,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAppError } from '../../errors.js';
 import { crashLines, readConsole, type ConsoleReading } from '../rules/console-output.js';
-import { jobError, parseLog, queueState, whoseFault, type Fault, type LavaCase, type LavaJob, type LavaQueueState } from './lava-answers.js';
+import { jobError, parseLog, queueState, whoseFault, type Fault, type LavaCase, type LavaJob } from './lava-answers.js';
 import { LavaClient, type LavaServer } from './lava-client.js';
 import { acquireSlot } from './lava-slots.js';
+import { sleepOrWake, type LavaStateNote } from './lava-state.js';
 
 /** What the test step needs to use a LAVA server (built by the engine from the server's flags and the project). */
 export interface LavaStepSettings {
@@ -23,20 +24,14 @@ export interface LavaStepSettings {
   slotsDir: string;
   /** URL prefix (ending in /) under which the LAVA worker downloads this build's artefacts, per-run secret included. */
   artifactsUrl: string;
+  /** Where the LAVA server posts its notify callback when the job ends (same secret): the follower then polls at once. */
+  notifyUrl?: string;
 }
+
+export type { LavaStateNote } from './lava-state.js';
 
 /** How long a cancelled job may take to end before it is no longer followed (a worker that is gone never ends it). */
 const CANCEL_GRACE_MS = 60_000;
-
-export type LavaPhase = LavaQueueState | 'waiting for a slot';
-
-export interface LavaStateNote {
-  jobId: number | null;
-  jobUrl: string | null;
-  state: LavaPhase;
-  attempt: number;
-  device: string | null;
-}
 
 export type LavaBoot =
   /** The guest ran (or crashed): judge its console as the embedded runner does. */
@@ -204,6 +199,7 @@ async function follow(
       o.log(`LAVA: job ${id} still ${job.state} ${Math.round(CANCEL_GRACE_MS / 1000)} s after its cancel: no longer followed`);
       return { ...job, timedOut: cancelled };
     }
-    await sleep(s.pollMs, undefined, o.signal ? { signal: o.signal } : {});
+    // LAVA's notify callback (./lava-state.ts) cuts the wait short when the job ends.
+    await sleepOrWake(o.runId, s.pollMs, o.signal);
   }
 }

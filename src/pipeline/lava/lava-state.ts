@@ -5,9 +5,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BroadcastChannel } from 'node:worker_threads';
-import type { LavaStateNote } from './lava-run.js';
+import type { LavaQueueState } from './lava-answers.js';
+
+export type LavaPhase = LavaQueueState | 'waiting for a slot';
+
+export interface LavaStateNote {
+  jobId: number | null;
+  jobUrl: string | null;
+  state: LavaPhase;
+  attempt: number;
+  device: string | null;
+}
 
 export const LAVA_CHANNEL = 'patchbay-lava-jobs';
+/** LAVA's notify callback reached the server: the followers of that run poll at once instead of at their next tick. */
+export const LAVA_WAKE_CHANNEL = 'patchbay-lava-wake';
 export const LAVA_STATE_FILE = 'lava-state.json';
 
 export interface LavaStateMessage extends LavaStateNote {
@@ -63,4 +75,42 @@ export function lavaOfStep(artifactsRoot: string, step: { step: string; job: str
   const live = readLavaState(path.join(artifactsRoot, step.job));
   if (!live) return null;
   return { job: live.jobId === null ? '' : String(live.jobId), url: live.jobUrl, state: live.state, device: live.device };
+}
+
+let wakeChannel: BroadcastChannel | null = null;
+
+/** Wakes the step threads following run `runId`'s LAVA jobs (the engine, when LAVA's callback arrives). */
+export function wakeFollowers(runId: number): void {
+  if (!wakeChannel) {
+    wakeChannel = new BroadcastChannel(LAVA_WAKE_CHANNEL);
+    wakeChannel.unref();
+  }
+  wakeChannel.postMessage({ runId });
+}
+
+/** Sleeps `ms`, or less when the run's followers are woken; rejects when `signal` aborts. */
+export function sleepOrWake(runId: number, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const ch = new BroadcastChannel(LAVA_WAKE_CHANNEL);
+    const done = () => {
+      clearTimeout(timer);
+      ch.close();
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = () => {
+      done();
+      reject(signal!.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    ch.onmessage = (ev: unknown) => {
+      if ((ev as { data?: { runId?: number } }).data?.runId !== runId) return;
+      done();
+      resolve();
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

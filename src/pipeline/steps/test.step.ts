@@ -160,7 +160,7 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
       definitions: runnable.map((d) => ({ name: d.name, text: fs.readFileSync(d.path, 'utf8') })),
       timeouts: { job: Math.max(5, Math.ceil(ctx.timeoutMs / 60_000) + 5), test: Math.max(2, Math.ceil(ctx.timeoutMs / 60_000)) },
       metadata: { source: 'patchbay', project: job.project.slug, run: job.runId, build: ctx.build.key, series: job.series.id },
-      ...(viaLava && ctx.lava ? { url: (f: string) => `${ctx.lava!.artifactsUrl}${encodeURIComponent(path.basename(f))}` } : {}),
+      ...(viaLava && ctx.lava ? { url: (f: string) => `${ctx.lava!.artifactsUrl}${encodeURIComponent(path.basename(f))}`, ...(ctx.lava.notifyUrl ? { notifyUrl: ctx.lava.notifyUrl } : {}) } : {}),
     });
     fs.writeFileSync(art('lavaJob'), lavaDefinition);
     outputs.lavaJob = art('lavaJob');

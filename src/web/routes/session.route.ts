@@ -15,6 +15,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route authenticates an `Authorization: Token …` itself (and then ignores the cookie): no CSRF field asked. */
     tokenAuth?: boolean;
+    /** The route's URL carries a secret it checks itself (LAVA's notify callback, issue 15): no session, no forgery. */
+    secretInUrl?: boolean;
   }
 }
 
@@ -94,6 +96,8 @@ export function sessionRoutes(ctx: WebContext): FastifyPluginAsync {
       // A route that takes an API token (its own hook authenticates by it, never by the cookie): a browser never sends
       // `Authorization: Token` by itself, so such a request is no forgery. Basic is not let through: browsers replay it.
       if (req.routeOptions.config?.tokenAuth && isTokenAuthorization(req.headers.authorization)) return;
+      // A forged request cannot know a secret of the URL; the route checks it before doing anything.
+      if (req.routeOptions.config?.secretInUrl) return;
       const viewer = viewerOf(req);
       // Logging out without a session ends nothing: let it through to its redirect.
       if (root === 'logout' && !viewer.user) return;
