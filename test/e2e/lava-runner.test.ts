@@ -10,7 +10,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { detectToolchains } from '../../src/pipeline/toolchains.js';
+import { lavaJobDefinition } from '../../src/pipeline/lava-job.js';
+import { lavaBoot } from '../../src/pipeline/lava/lava-run.js';
+import { detectToolchains, toolchainFor } from '../../src/pipeline/toolchains.js';
 import { tempDir } from '../helpers/dirs.js';
 import { SHARED_CCACHE } from '../helpers/kernel-build.js';
 import { folder, lavaCourse, outbox, runOf, sendFolder, seriesOf, STUDENT, TEACHER, type Run, type Step } from '../helpers/lava-course.js';
@@ -122,6 +124,42 @@ describe('the LAVA runner on a real lab', { skip: SKIP }, () => {
     } finally {
       await lab.startWorker();
     }
+  });
+
+  it('submits again after a failure of the lab, a bounded number of times, then says it is ours', async () => {
+    // A job whose kernel URL answers 404: LAVA ends it Incomplete at validate, before any console.
+    const dir = tempDir('patchbay-lava-404-');
+    const definition = lavaJobDefinition({
+      jobName: 'patchbay e2e: a download that fails',
+      tc: toolchainFor('x86_64')!,
+      kernel: '/nowhere/bzImage',
+      initrd: '/nowhere/initramfs.cpio.gz',
+      modules: null,
+      tests: '/nowhere/tests.ext2',
+      definitions: [],
+      timeouts: { job: 5, test: 2 },
+      url: (f) => `${server.baseUrl}/runs/999999/lava/${'0'.repeat(32)}/x86_64/${path.basename(f)}`,
+    });
+    const states: string[] = [];
+    const lines: string[] = [];
+    const boot = await lavaBoot({
+      settings: { server: { url: lab.url.replace(/\/$/, ''), token: lab.token }, retries: 1, startWaitMs: 120_000, pollMs: 1000, maxJobs: 1, slotsDir: path.join(dir, 'slots'), artifactsUrl: '' },
+      definition,
+      runId: 999999,
+      key: 'x86_64',
+      deadlineMs: 300_000,
+      log: (l) => lines.push(l),
+      onState: (n) => states.push(n.state),
+    });
+    assert.equal(boot.kind, 'error', lines.join('\n'));
+    assert.equal(boot.attempts, 2);
+    assert.equal(boot.kind === 'error' ? boot.jobIds.length : 0, 2);
+    assert.match(boot.kind === 'error' ? boot.why : '', /404.*\(after 2 attempts\)$/s);
+    for (const id of boot.kind === 'error' ? boot.jobIds : []) {
+      const j = await lab.api<{ health: string }>(`api/v0.2/jobs/${id}/`);
+      assert.equal(j.health, 'Incomplete');
+    }
+    assert.ok(states.includes('finished'));
   });
 
   it('cancels the LAVA job on the server when a newer revision comes, and answers only the newer one', async () => {
