@@ -151,10 +151,10 @@ export async function runHeavyUnit(unit: HeavyUnit, host: HeavyHost, reporter: H
       build,
       kernelImage: String(built.image ?? ''),
       modulesImage: typeof built.modulesImage === 'string' ? built.modulesImage : null,
-      definitions: [
+      definitions: uniqueNames([
         ...(files!.reference ? [{ name: definitionName(files!.reference), path: files!.reference, origin: 'reference' as const }] : []),
         ...unit.tests.student.map((s) => ({ name: definitionName(s.file), origin: 'student' as const, ...studentDefinition(host, unit, lease!, s) })),
-      ],
+      ]),
       programsDir: files!.programs,
       artifactsDir,
       cacheDir: path.join(host.dataDir, 'cache', 'guest'),
@@ -305,6 +305,21 @@ function mirrorOf(host: HeavyHost, unit: HeavyUnit): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * A definition named as one before it gets `-2`, `-3`…: LAVA refuses a job whose test definitions share a name ("Test
+ * definition names need to be unique", seen with proctree.yaml as both the reference and the student's file), and
+ * both runners name the results' suites `<index>_<name>` from the same names.
+ */
+export function uniqueNames<T extends { name: string }>(defs: T[]): T[] {
+  const seen = new Set<string>();
+  return defs.map((d) => {
+    let name = d.name;
+    for (let n = 2; seen.has(name); n++) name = `${d.name}-${n}`;
+    seen.add(name);
+    return name === d.name ? d : { ...d, name };
+  });
 }
 
 function definitionName(file: string): string {

@@ -81,3 +81,11 @@ describe('lavaJobDefinition', () => {
     assert.deepEqual((test.definitions[1]!.repository as { run: { steps: string[] } }).run.steps[2], 'false', "the step 'false' stays a string for PyYAML");
   });
 });
+
+describe('test definition names', () => {
+  it('are made unique for LAVA and for our suites: a later one named as an earlier one gets -2, -3', async () => {
+    const { uniqueNames } = await import('../../src/pipeline/heavy-runner.js');
+    const defs = uniqueNames([{ name: 'proctree' }, { name: 'proctree' }, { name: 'mine' }, { name: 'proctree' }]);
+    assert.deepEqual(defs.map((d) => d.name), ['proctree', 'proctree-2', 'mine', 'proctree-3']);
+  });
+});
