@@ -19,7 +19,11 @@ export interface LavaLab {
   readonly devices: string[];
   /** The lab folder: log/ (gunicorn.log, lava-scheduler.log, lava-worker.log, …), worker/tmp/<job>/ (lava-run's output). */
   readonly dir: string;
-  /** Stops lava-worker only; the server marks the worker Offline after its own timeout and schedules nothing on it. */
+  /**
+   * Stops lava-worker only (a job it runs goes on: lava-run is in its own process group). lava-scheduler marks the
+   * worker Offline once its last ping is 60 s old (PING_TIMEOUT, checked every 20 s) and then schedules nothing on
+   * its devices; a job scheduled before that waits, Scheduled, for the worker to come back.
+   */
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
   /** GET or POST on the REST API with the token; throws on a non-2xx answer with its body. */
