@@ -212,6 +212,7 @@ up() {
   if [ "$listen" = 0.0.0.0 ]; then LOCAL_URL=http://127.0.0.1:$PORT/; else LOCAL_URL=$URL; fi
   WORKER=${worker:-lab-$(hostname -s)-$LAVA_LAB_ID}
   PG_PASSWORD=$(rand 16) SECRET_KEY=$(rand 32) ADMIN_PASSWORD=$(rand 12) TOKEN=$(rand 20)
+  PG_PID= SERVER_PID= SCHEDULER_PID= WORKER_PID= WORKER_TOKEN= DEVICES=
 
   # PostgreSQL: its own cluster in DIR/pg, listening on 127.0.0.1:PG_PORT only, its socket in DIR/pg-run.
   if [ ! -f "$dir/pg/PG_VERSION" ]; then
@@ -224,6 +225,8 @@ up() {
   as_pg "$bin/pg_ctl" -D "$dir/pg" -l "$dir/log/postgresql.log" -w -t 60 \
     -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir/pg-run" start >/dev/null || die "PostgreSQL did not start (see $dir/log/postgresql.log)"
   PG_PID=$(head -1 "$dir/pg/postmaster.pid")
+  # From here on `down` can stop what runs, even when a later step fails.
+  write_state
   as_pg "$bin/psql" -h "$dir/pg-run" -p "$PG_PORT" -U postgres -q -v ON_ERROR_STOP=1 -d postgres <<EOF
 DO \$\$ BEGIN
   CREATE ROLE lavaserver LOGIN;
