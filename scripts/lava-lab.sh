@@ -208,7 +208,7 @@ up() {
   [ "$pg_port" = 0 ] && pg_port=$(free_port)
   PORT=$port PG_PORT=$pg_port
   # The URL patchbay and remote workers use; the local worker uses 127.0.0.1 when the server listens everywhere.
-  if [ "$listen" = 0.0.0.0 ]; then URL=http://$(hostname -f):$PORT/; else URL=http://$listen:$PORT/; fi
+  if [ "$listen" = 0.0.0.0 ]; then URL=http://$(hostname -f 2>/dev/null || hostname):$PORT/; else URL=http://$listen:$PORT/; fi
   if [ "$listen" = 0.0.0.0 ]; then LOCAL_URL=http://127.0.0.1:$PORT/; else LOCAL_URL=$URL; fi
   WORKER=${worker:-lab-$(hostname -s)-$LAVA_LAB_ID}
   PG_PASSWORD=$(rand 16) SECRET_KEY=$(rand 32) ADMIN_PASSWORD=$(rand 12) TOKEN=$(rand 20)
