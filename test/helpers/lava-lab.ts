@@ -83,7 +83,9 @@ export async function startLavaLab(opts: { devices?: number } = {}): Promise<Lav
     await script(dir, ['--devices', String(opts.devices ?? 2), 'up'], 600_000);
   } catch (err) {
     await script(dir, ['down'], 120_000).catch(() => undefined);
-    throw new Error(`${(err as Error).message}\n--- gunicorn.log\n${tail(path.join(dir, 'log/gunicorn.log'), 30)}`);
+    const message = `${(err as Error).message}\n--- gunicorn.log\n${tail(path.join(dir, 'log/gunicorn.log'), 30)}`;
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(message);
   }
   const state = readState(path.join(dir, 'state.env'));
   const url = state.URL!;
