@@ -41,13 +41,19 @@ export type LavaBoot =
 
 /** Where the time went (the benchmark's split): patchbay's own work, and the rest, LAVA's. */
 export interface LavaTimes {
-  /** Patchbay's overhead: httpMs + parseMs. */
+  /**
+   * Patchbay's overhead: what it adds to the time from "build done" to "results stored". The submit call, and from
+   * the poll that found the job finished (at once when LAVA's notify callback wakes it) to the end: that poll, the
+   * log, the cases and judging them. Polls while the job runs overlap LAVA's own time and are not counted here.
+   */
   overheadMs: number;
-  /** Waiting on the LAVA server's answers (submit, polls, log, cases, cancel): its latency under load counts here. */
+  /** Waiting on the LAVA server's answers (submit, every poll, log, cases, cancel): its latency under load counts here. */
   httpMs: number;
   /** Reading the log and judging the console (our CPU). */
   parseMs: number;
   requests: number;
+  /** From the job's end on LAVA's clock to patchbay seeing it (LAVA's notify callback, else the next poll); null if unknown. */
+  noticeMs: number | null;
   /** From the slot to the end, less the overhead: LAVA's scheduling, download, overlay, boot and tests. */
   lavaMs: number;
 }
@@ -68,7 +74,7 @@ export async function lavaBoot(o: LavaBootOptions): Promise<LavaBoot> {
   const s = o.settings;
   const client = new LavaClient(s.server);
   let started = performance.now();
-  const t = { httpMs: 0, parseMs: 0, requests: 0 };
+  const t = { httpMs: 0, parseMs: 0, requests: 0, criticalMs: 0, noticeMs: null as number | null };
   /** Our own time: HTTP calls and parsing (the benchmark's "patchbay overhead"). */
   const timed = async <T>(f: () => Promise<T> | T, kind: 'http' | 'parse' = 'http'): Promise<T> => {
     const t0 = performance.now();
@@ -82,8 +88,7 @@ export async function lavaBoot(o: LavaBootOptions): Promise<LavaBoot> {
     }
   };
   const times = (): LavaTimes => {
-    const overheadMs = t.httpMs + t.parseMs;
-    return { overheadMs, httpMs: t.httpMs, parseMs: t.parseMs, requests: t.requests, lavaMs: performance.now() - started - overheadMs };
+    return { overheadMs: t.criticalMs, httpMs: t.httpMs, parseMs: t.parseMs, requests: t.requests, noticeMs: t.noticeMs, lavaMs: performance.now() - started - t.criticalMs };
   };
   const jobIds: number[] = [];
   let lastUrl: string | null = null;
@@ -103,7 +108,9 @@ export async function lavaBoot(o: LavaBootOptions): Promise<LavaBoot> {
       let fault: Fault;
       let result: Extract<LavaBoot, { kind: 'guest' }> | null = null;
       try {
+        const s0 = performance.now();
         const id = await timed(() => client.submit(o.definition, o.signal));
+        t.criticalMs += performance.now() - s0;
         jobIds.push(id);
         lastUrl = client.jobUrl(id);
         o.log(`LAVA: job ${id} submitted (${lastUrl}), attempt ${attempt} of ${s.retries + 1}`);
@@ -126,6 +133,9 @@ export async function lavaBoot(o: LavaBootOptions): Promise<LavaBoot> {
             : { who: 'lab', why: job.timedOut, retry: false }
           : whoseFault(job, jobError(cases), { kernelSpoke, crashed: crashLines(r) !== null, runnerExited });
         t.parseMs += performance.now() - t1;
+        t.criticalMs += performance.now() - job.finishSeenFrom;
+        const ended = job.endTime ? Date.parse(job.endTime) : NaN;
+        t.noticeMs = Number.isFinite(ended) ? Math.max(0, job.finishSeenAt - ended) : null;
         o.log(`LAVA: job ${id} ended ${job.state}/${job.health}${job.failureComment ? ` (${job.failureComment})` : ''}; ${cases.length} case(s); console ${lastConsole.length} bytes`);
         if (fault.who === 'guest') {
           result = { kind: 'guest', job, jobUrl: lastUrl, consoleText: lastConsole, reading: r, cases, hung: fault.hung, ended: fault.ended, attempts: attempt, ...times() };
@@ -156,7 +166,7 @@ async function follow(
   o: LavaBootOptions,
   attempt: number,
   timed: <T>(f: () => Promise<T> | T) => Promise<T>,
-): Promise<LavaJob & { timedOut: string | null }> {
+): Promise<LavaJob & { timedOut: string | null; finishSeenFrom: number; finishSeenAt: number }> {
   const s = o.settings;
   const submitted = performance.now();
   let said = '';
@@ -171,6 +181,7 @@ async function follow(
   };
   for (;;) {
     let job: LavaJob;
+    const polled = performance.now();
     try {
       job = await timed(() => client.job(id, o.signal));
       misses = 0;
@@ -187,7 +198,7 @@ async function follow(
       o.log(`LAVA: job ${id} ${note}`);
       o.onState({ jobId: id, jobUrl: client.jobUrl(id), state, attempt, device: job.device });
     }
-    if (job.state === 'Finished') return { ...job, timedOut: cancelled };
+    if (job.state === 'Finished') return { ...job, timedOut: cancelled, finishSeenFrom: polled, finishSeenAt: Date.now() };
     const waited = performance.now() - submitted;
     if (!cancelled && !job.startTime && job.state !== 'Running' && waited > s.startWaitMs) {
       // Submitted: no device free or online; Scheduling/Scheduled: a device was given but its worker never started it.
@@ -197,7 +208,7 @@ async function follow(
     } else if (cancelled && performance.now() - cancelledAt > CANCEL_GRACE_MS) {
       // The server took the cancel but the job never ended (its worker is gone): stop following it.
       o.log(`LAVA: job ${id} still ${job.state} ${Math.round(CANCEL_GRACE_MS / 1000)} s after its cancel: no longer followed`);
-      return { ...job, timedOut: cancelled };
+      return { ...job, timedOut: cancelled, finishSeenFrom: polled, finishSeenAt: Date.now() };
     }
     // LAVA's notify callback (./lava-state.ts) cuts the wait short when the job ends.
     await sleepOrWake(o.runId, s.pollMs, o.signal);

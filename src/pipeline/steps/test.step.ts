@@ -182,7 +182,7 @@ export async function testStep(job: Job, ctx: TestContext): Promise<StepResult> 
       log: (l) => logLine(ctx.logPath, l),
       onState: (note) => tellLavaState(job.runId, ctx.build.key, ctx.artifactsDir, note),
     });
-    Object.assign(outputs, { runner: 'lava', lavaJobIds: (lb.kind === 'error' ? lb.jobIds : [lb.job.id]).join(','), lavaJobUrl: lb.jobUrl, lavaAttempts: lb.attempts, lavaOverheadMs: Math.round(lb.overheadMs), lavaHttpMs: Math.round(lb.httpMs), lavaParseMs: Math.round(lb.parseMs), lavaRequests: lb.requests, lavaMs: Math.round(lb.lavaMs) });
+    Object.assign(outputs, { runner: 'lava', lavaJobIds: (lb.kind === 'error' ? lb.jobIds : [lb.job.id]).join(','), lavaJobUrl: lb.jobUrl, lavaAttempts: lb.attempts, lavaOverheadMs: Math.round(lb.overheadMs), lavaHttpMs: Math.round(lb.httpMs), lavaParseMs: Math.round(lb.parseMs), lavaRequests: lb.requests, lavaNoticeMs: lb.noticeMs === null ? null : Math.round(lb.noticeMs), lavaMs: Math.round(lb.lavaMs) });
     if (lb.consoleText) fs.writeFileSync(art('console'), lb.consoleText);
     if (lb.kind === 'error') {
       outputs.console = lb.consoleText ? art('console') : null;
