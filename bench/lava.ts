@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { startBench } from './lib/run-info.js';
 import { tempDir } from '../test/helpers/dirs.js';
 import { SHARED_CCACHE } from '../test/helpers/kernel-build.js';
 import { folder, lavaCourse, runOf, sendFolder, seriesOf, type Run, type Step } from '../test/helpers/lava-course.js';
@@ -19,6 +20,7 @@ import { ROOT, startServer } from '../test/helpers/server-process.js';
 const { values } = parseArgs({ options: { repeat: { type: 'string', default: '3' }, poll: { type: 'string', default: '2' }, keep: { type: 'boolean', default: false } } });
 const repeat = Math.max(1, Number(values.repeat));
 
+startBench('lava');
 const skip = lavaLabSkipReason();
 if (skip) {
   console.log(`bench/lava: no LAVA lab here: ${skip}`);
