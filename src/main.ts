@@ -10,6 +10,7 @@ import { upsertProjects } from './db/project.repository.js';
 import { createLogger, type Logger } from './log.js';
 import { OutboundService } from './mail/outbound.service.js';
 import { IntakeService } from './smtp/intake.service.js';
+import { IntakeFirst } from './smtp/intake-first.js';
 import { createMailReader, type MailReader } from './smtp/mail-reader.js';
 import { QuarantineService } from './smtp/quarantine.service.js';
 import type { MailRoute } from './db/schema.js';
@@ -146,6 +147,8 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     log: log.child({ subsystem: 'outbound' }),
   });
   const { handlers, subscriptions } = routeHandlers(core, urls, () => outbound.kick());
+  // SMTP's 250 goes before processing: while mail keeps arriving, filing it takes only a share of this thread.
+  const intakeFirst = new IntakeFirst();
   const processing = new ProcessingService(
     db,
     handlers,
@@ -154,7 +157,7 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       outbound.kick();
       pipeline?.engine.kick();
     },
-    processingOptions(core),
+    { ...processingOptions(core), intakeFirst },
   );
   // An admin's retry (web) puts the mail back in processing's queue; the page shows where it went.
   const quarantine = new QuarantineService(db, projects, config.mail.attempts, (id) => processing.enqueue([id]));
@@ -183,7 +186,10 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       : {}),
     log,
   });
-  const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => processing.enqueue(ids));
+  const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => {
+    intakeFirst.arrived();
+    processing.enqueue(ids);
+  });
 
   const smtp = new SmtpEdge({
     host: config.smtpHost,

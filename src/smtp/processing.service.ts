@@ -8,6 +8,7 @@ import { idsInState, mailStates, recordOutcomes, type MailOutcome } from '../db/
 import type { MailRoute, MailRow, MailState } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import type { ParsedMessage } from '../mail/parse.js';
+import { BUSY_BATCH_SIZE, type IntakeFirst } from './intake-first.js';
 import { errorText, readInThread, type ReadMail, type ReadMails, type ReadOutcome } from './mail-reading.js';
 
 export interface Outcome {
@@ -59,6 +60,11 @@ export interface ProcessingOptions {
   /** RETRY_DELAY_MS unless told. */
   retryDelayMs?: number;
   /**
+   * The server's SMTP intake, which goes first: while it is busy, batches are smaller and filing keeps to its share
+   * of the time (intake-first.ts), so acknowledging mail never waits for processing to keep up. None for an import.
+   */
+  intakeFirst?: IntakeFirst;
+  /**
    * Told once about every id taken from the queue: its final state ('quarantined' with the error), or null when it
    * was not (or no longer) in state 'stored', or could not be read for a reason not its own (error: why).
    */
@@ -105,6 +111,8 @@ export class ProcessingService {
   private running: Promise<void> | null = null;
   private stopped = false;
   private readonly maxAttempts: number;
+  /** The last filing transaction: how long it took and when it ended (performance.now()), for intakeFirst's pause. */
+  private lastFiling = { spentMs: 0, endedAt: 0 };
 
   constructor(
     private readonly db: Db,
@@ -181,6 +189,7 @@ export class ProcessingService {
         await this.countAndRead(ahead);
       }
       const current = this.inflight.shift()!;
+      await this.giveWay();
       // A mail attempted before is filed with nothing else counted or in flight beside it.
       const more = current.alone ? null : await this.take(false);
       let results: Map<number, Result>;
@@ -213,7 +222,8 @@ export class ProcessingService {
       return this.batch([single.id], [single], true);
     }
     if (!this.queue.length) return null;
-    const ids = this.queue.splice(0, this.options.batchSize ?? BATCH_SIZE);
+    const size = this.options.batchSize ?? BATCH_SIZE;
+    const ids = this.queue.splice(0, this.options.intakeFirst?.busy() ? Math.min(size, BUSY_BATCH_SIZE) : size);
     let rows: MailForProcessing[];
     try {
       rows = (await mailsForProcessing(this.db, ids)).filter((m) => m.state === 'stored');
@@ -280,6 +290,7 @@ export class ProcessingService {
       outcome: batch.usedUp.has(mail.id) ? 'used-up' : (reads[i] ?? { ok: false, failure: 'unavailable', error: 'the mail reader gave no outcome for this mail' }),
     }));
     let filedAny = false;
+    const started = performance.now();
     try {
       const states = await this.db.transaction().execute((tx) =>
         // Rows every mail adds to the same tables (the archive's index, events, outcomes) go in at the batch's end.
@@ -309,12 +320,23 @@ export class ProcessingService {
         }
       }
     }
+    const ended = performance.now();
+    this.lastFiling = { spentMs: ended - started, endedAt: ended };
     for (const [id, r] of results) {
       if (r.state === 'stored') this.retryLater(id, batch.mails.find((m) => m.id === id)!.attempts);
       else if (r.state !== null) filedAny = true;
     }
     if (filedAny) this.afterCommit();
     return results;
+  }
+
+  /** While SMTP intake is busy, waits out the pause that keeps filing to its share of the time (none when it is quiet). */
+  private async giveWay(): Promise<void> {
+    const first = this.options.intakeFirst;
+    if (!first) return;
+    for (let ms = first.pauseMs(this.lastFiling.spentMs, this.lastFiling.endedAt); ms > 0 && !this.stopped; ms = first.pauseMs(this.lastFiling.spentMs, this.lastFiling.endedAt)) {
+      await new Promise((r) => setTimeout(r, ms));
+    }
   }
 
   /** The mails whose attempt this batch starts: those not used up. */
