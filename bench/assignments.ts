@@ -10,6 +10,9 @@ import { rematchProject } from '../src/series/assignment.service.js';
 import { createProjectPagesService } from '../src/web/project-pages.service.js';
 import { parseProjectFile } from '../src/config/projects.js';
 import { readMboxFile, startIngestHarness } from '../test/helpers/ingest-harness.js';
+import { startBench } from './lib/run-info.js';
+
+startBench('assignments');
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.env.BENCH_SERIES ?? 1000);

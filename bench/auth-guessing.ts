@@ -8,6 +8,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { tempDir } from '../test/helpers/dirs.js';
 import { BIN, ROOT, startServer } from '../test/helpers/server-process.js';
+import { startBench } from './lib/run-info.js';
+
+startBench('auth-guessing');
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '20' } } });
 const DURATION_MS = Number(values.duration) * 1000;

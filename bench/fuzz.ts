@@ -4,7 +4,6 @@
 // probes' latencies, as a table of both runs.
 // Usage: npm run bench:fuzz [-- --messages N --clean N --connections C --seed S --budget SECONDS --attempts N]
 //   (or BENCH_MESSAGES, BENCH_CLEAN, BENCH_CONNECTIONS, BENCH_SEED, BENCH_BUDGET, BENCH_ATTEMPTS; --time-limit S)
-import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEMO, projectsDir, tempDir } from '../test/helpers/dirs.js';
 import { fixtureMails, fuzzer } from '../test/helpers/mail-fuzz.js';
@@ -14,6 +13,9 @@ import { dataPayload } from '../test/helpers/smtp-client.js';
 import { percentile } from './lib/load.js';
 import { prng } from './lib/patch-db.js';
 import { patchMail, sendAll, waitProcessed } from './lib/smtp-load.js';
+import { startBench } from './lib/run-info.js';
+
+startBench('fuzz');
 
 const { values } = parseArgs({
   options: {
@@ -88,7 +90,6 @@ function row(r: Run): string {
 
 async function main(): Promise<void> {
   const seed = Number(values.seed);
-  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`${CONNECTIONS} connections; server flags: ${MAIL_FLAGS.join(' ') || '(mail time budget and attempts: the defaults)'}; fuzzer seed ${seed}`);
 
   const rand = prng(20261126);
@@ -101,7 +102,6 @@ async function main(): Promise<void> {
   console.log('| run | mails | accepted/s | processed mails/s | /healthz p50 / p99 / max | SMTP banner+EHLO p99 / max | failed probes | states |');
   console.log('|---|--:|--:|--:|--:|--:|--:|---|');
   for (const r of runs) console.log(`| ${row(r)} |`);
-  console.log(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   if (runs.some((r) => r.probes.failures.length)) {
     for (const r of runs) for (const f of r.probes.failures) console.log(`${r.name}: ${f}`);
     process.exitCode = 1;

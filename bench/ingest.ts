@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../src/db/database.js';
 import { benchCounts } from '../src/db/series.repository.js';
 import { buildCorpus } from './corpus.js';
+import { startBench } from './lib/run-info.js';
+
+startBench('ingest');
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const mails = Number(process.env.BENCH_MAILS ?? 20_000);
@@ -38,10 +41,6 @@ function sample(pid: number): { rss: number; cpu: number } | null {
 /** sysconf(_SC_CLK_TCK): 100 on every Linux Node runs on. */
 const CLOCK_TICKS = 100;
 
-function loadAverage(): string {
-  return os.loadavg().map((l) => l.toFixed(2)).join(' ');
-}
-
 async function runImport(): Promise<{ seconds: number; rss: number; cpu: number; out: string }> {
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/patchbay.js'), 'import', '--project', 'bench', '--data', path.join(work, 'data'), '--projects', projects, corpus.file], {
@@ -63,7 +62,6 @@ async function runImport(): Promise<{ seconds: number; rss: number; cpu: number;
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, rss, cpu, out: out.trim() };
 }
 
-console.log(`load average before the import: ${loadAverage()}`);
 const r = await runImport();
 const { db } = openDatabase(path.join(work, 'data', 'patchbay.sqlite'));
 const counts = await benchCounts(db);
@@ -71,5 +69,5 @@ await db.destroy();
 console.log(`importer: ${r.out}`);
 console.log(`filed: ${counts.series} series, ${counts.patches} patches, ${counts.covers} covers, ${counts.comments} comments, ${counts.revisions} revision links, ${counts.superseded} superseded patches`);
 console.log(`ingest: ${corpus.messages} mails in ${r.seconds.toFixed(2)} s = ${(corpus.messages / r.seconds).toFixed(0)} mails/s end to end (process start included), peak RSS ${(r.rss / 2 ** 20).toFixed(0)} MB`);
-console.log(`importer CPU: ${r.cpu.toFixed(2)} s user+sys = ${((r.cpu / corpus.messages) * 1e6).toFixed(0)} µs per mail (start included); load average after: ${loadAverage()}`);
+console.log(`importer CPU: ${r.cpu.toFixed(2)} s user+sys = ${((r.cpu / corpus.messages) * 1e6).toFixed(0)} µs per mail (start included)`);
 fs.rmSync(work, { recursive: true, force: true });

@@ -35,6 +35,9 @@ import { tempDir } from '../test/helpers/dirs.js';
 import { ROOT, startServer, type ServerProcess } from '../test/helpers/server-process.js';
 import { dataPayload, SmtpSession } from '../test/helpers/smtp-client.js';
 import { getJson, now, replyTime, treesQuiet } from './lib/outbox.js';
+import { startBench } from './lib/run-info.js';
+
+startBench('kernel-pipeline');
 
 const { values } = parseArgs({
   options: {
@@ -612,7 +615,7 @@ async function main(): Promise<void> {
   const rerun = `npm run bench:kernel -- --repeat ${REPEAT} --ccache-dir ${CCACHE}${SKIP_COLD ? ' --skip-cold' : ''}${COLD_WITH_CCACHE ? ' --cold-with-ccache' : ''}`;
   const started = now();
   console.log(
-    `kernel pipeline: proctree (x86_64 + arm64), a one-line change to kernel/proctree.c; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}`,
+    `kernel pipeline: proctree (x86_64 + arm64), a one-line change to kernel/proctree.c`,
   );
   const stamp = Date.now().toString(36);
   const revs = [...Array.from({ length: REPEAT }, (_, i) => `${stamp}-warm-${i + 1}`), `${stamp}-cold`];

@@ -15,6 +15,9 @@ import { projectsDir, tempDir } from '../test/helpers/dirs.js';
 import { startServer, type ServerProcess } from '../test/helpers/server-process.js';
 import { dataPayload, SmtpSession } from '../test/helpers/smtp-client.js';
 import { getJson, now, replyTime, treesQuiet } from './lib/outbox.js';
+import { startBench } from './lib/run-info.js';
+
+startBench('pipeline-overhead');
 
 const DEFAULT_TREE = path.join(os.homedir(), '.cache/patchbay/linux.git');
 const { values } = parseArgs({

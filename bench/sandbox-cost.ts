@@ -25,6 +25,9 @@ import { blobLookup, buildStep, KBUILD_ENV } from '../src/pipeline/steps/build.s
 import type { BuildContext, Job, StepResult } from '../src/pipeline/types.js';
 import { tempDir } from '../test/helpers/dirs.js';
 import { ROOT } from '../test/helpers/server-process.js';
+import { startBench } from './lib/run-info.js';
+
+startBench('sandbox-cost');
 
 const { values } = parseArgs({
   options: {
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
   const wt = path.join(dir, 'src');
   const objOld = path.join(dir, 'old');
   const objNew = path.join(dir, 'new');
-  console.log(`bench/sandbox-cost: ${dir}; ccache ${ccache}; ${os.cpus().length} CPUs, load ${os.loadavg()[0]!.toFixed(1)}; ${host.caps.user}, processes: ${host.caps.processes}, memory: ${host.caps.memory}`);
+  console.log(`bench/sandbox-cost: ${dir}; ccache ${ccache}; ${host.caps.user}, processes: ${host.caps.processes}, memory: ${host.caps.memory}`);
   try {
     run('git', ['worktree', 'add', '--detach', '-f', '-q', wt, 'master'], { cwd: KERNEL });
     const base = git(wt, 'rev-parse', 'HEAD');

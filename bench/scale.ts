@@ -5,11 +5,10 @@
 // processes (child processes, concurrency 1 each, as `patchbay worker` runs builds): runs/min, enqueue→start latency
 // p50/p95 per job, the queue's own overhead per job (a worker's start-to-next-start minus the sleep, while the queue
 // is full), and the gate verdict p95 while the build queue is full (gate jobs in their own queue with their own
-// worker process, one every GATE_EVERY ms). Prints the load average before and after each round and the git commit.
+// worker process, one every GATE_EVERY ms). Prints the load average before and after each round (and, through startBench, the commit).
 // Usage: npm run bench:scale [-- --runs 500 --sleep 200 --workers 1,2,4,8 --gate-sleep 50 --gate-every 500]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
@@ -18,6 +17,7 @@ import { connect, redisOptions } from '../src/queue/connection.js';
 import { PREFIX, queueName } from '../src/queue/names.js';
 import { jobId } from '../src/queue/payloads.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { startBench } from './lib/run-info.js';
 
 const { values } = parseArgs({
   options: {
@@ -206,18 +206,11 @@ async function main(): Promise<void> {
   const runs = positive('runs', values.runs);
   const gateEvery = positive('gate-every', values['gate-every']);
   const counts = values.workers!.split(',').map((w) => positive('workers', w));
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-  let commit = 'unknown';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-  } catch {
-    // not a git checkout
-  }
   // No append-only file: what is measured is the queue, not the disk.
   const redis = await startRedis({ persistence: false });
   const version = /v=(\S+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1] ?? '?';
-  console.log(`bench/scale at ${commit}: ${runs} runs × 2 builds of ${SLEEP_MS} ms; gate jobs of ${GATE_SLEEP_MS} ms every ${gateEvery} ms in their own queue`);
-  console.log(`machine: ${os.availableParallelism()} cores, node ${process.version}, redis-server ${version}, load average ${load()}`);
+  console.log(`${runs} runs × 2 builds of ${SLEEP_MS} ms; gate jobs of ${GATE_SLEEP_MS} ms every ${gateEvery} ms in their own queue`);
+  console.log(`redis-server ${version}`);
   const results: Round[] = [];
   try {
     for (const n of counts) {
@@ -241,8 +234,10 @@ async function main(): Promise<void> {
     console.log('scaling against 1 worker (target ≥ 0.9 × N):');
     for (const r of results) console.log(`  ${r.workers}: ${fmt(r.runsPerMin / one.runsPerMin, 2)} × (${fmt(r.runsPerMin / one.runsPerMin / r.workers, 2)} of N)`);
   }
-  console.log(`load average after: ${load()}`);
 }
 
 if (values.role === 'build' || values.role === 'gate') await child(values.role);
-else await main();
+else {
+  startBench('scale');
+  await main();
+}

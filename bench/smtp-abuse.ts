@@ -2,12 +2,14 @@
 // address (127.0.0.1) keeps 200 abusive connections going (NOOP-holding, 1 byte/s commands, 1 byte/s DATA) and
 // reopens each one the server closes; prints mails delivered and their time, and what became of the abusers.
 // Usage: npm run bench:smtp-abuse [-- --mails N --abusers N --command-time S]
-import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEMO, projectsDir, tempDir } from '../test/helpers/dirs.js';
 import { startServer } from '../test/helpers/server-process.js';
 import { abuse, type Abuse, type Kind } from '../test/helpers/smtp-abuser.js';
 import { sendMessage } from '../test/helpers/smtp-dialog.js';
+import { startBench } from './lib/run-info.js';
+
+startBench('smtp-abuse');
 
 const { values } = parseArgs({
   options: {
@@ -46,7 +48,6 @@ function pct(xs: number[], p: number): string {
 }
 
 async function main(): Promise<void> {
-  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const server = await startServer([
     ...['--data', tempDir('patchbay-bench-abuse-'), '--projects', projectsDir([DEMO])],
     ...['--smtp-conn-per-min', '0', '--smtp-msg-per-min', '0'],

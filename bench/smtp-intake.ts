@@ -2,7 +2,6 @@
 // messages/s acknowledged durably, DATA-end -> 250 latency, zero-loss check and processing throughput.
 // Usage: npm run bench:smtp [-- --messages N --connections C]   (or BENCH_MESSAGES, BENCH_CONNECTIONS)
 import fs from 'node:fs';
-import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEMO, projectsDir, tempDir } from '../test/helpers/dirs.js';
 import { startServer } from '../test/helpers/server-process.js';
@@ -10,6 +9,9 @@ import { dataPayload } from '../test/helpers/smtp-client.js';
 import { percentile } from './lib/load.js';
 import { prng } from './lib/patch-db.js';
 import { patchMail, sendAll, waitProcessed } from './lib/smtp-load.js';
+import { startBench } from './lib/run-info.js';
+
+startBench('smtp-intake');
 
 const { values } = parseArgs({
   options: {
@@ -27,7 +29,6 @@ async function main(): Promise<void> {
   const mails = Array.from({ length: MESSAGES }, (_, n) => patchMail(n, rand));
   const payloads = mails.map((m) => dataPayload(m.raw));
   const bytes = payloads.reduce((s, p) => s + p.length, 0);
-  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`mails: ${MESSAGES}, ${(bytes / 1e6).toFixed(1)} MB, ${Math.round(bytes / MESSAGES / 1024)} KB on average; ${CONNECTIONS} connections`);
 
   const data = tempDir('patchbay-bench-smtp-');
@@ -55,7 +56,6 @@ async function main(): Promise<void> {
     console.log(`processed: all ${rows.length} in ${processSeconds.toFixed(2)} s from the first message = ${(rows.length / processSeconds).toFixed(0)} mails/s`);
     // Less sensitive to a shared machine than the rates: what the server itself spent (intake and processing).
     console.log(`server CPU: ${(serverCpu / 1000).toFixed(1)} s for ${rows.length} mails = ${(serverCpu / rows.length).toFixed(2)} ms per mail (user + system)`);
-    console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     if (lost.length || rows.length !== acked.size) process.exitCode = 1;
   } finally {
     await server.stop();

@@ -19,6 +19,7 @@ import { PREFIX, queueName } from '../src/queue/names.js';
 import { WorkerHeartbeat } from '../src/queue/registry.js';
 import { WarmPreference, warmTreeOf } from '../src/queue/warm-preference.service.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { startBench } from './lib/run-info.js';
 
 const { values } = parseArgs({
   options: {
@@ -143,13 +144,13 @@ async function mode(url: string, waitS: number, runs: number, burst: number, fir
 
 async function main(): Promise<void> {
   if (values.role === 'holder' || values.role === 'other') return child(values.role, Number(values.wait) * 1000);
+  startBench('warm-preference');
   const runs = Number(values.runs);
   const burst = Number(values.burst);
   const redis = await startRedis({ persistence: false });
   try {
-    const loadBefore = os.loadavg().map((l) => l.toFixed(2)).join(' ');
     const rows = [...(await mode(redis.url, 0, runs, burst, 1)), ...(await mode(redis.url, Number(values.wait), runs, burst, 10_001))];
-    process.stdout.write(`warm-tree preference: ${SLEEP_MS} ms builds, 2 workers; load ${loadBefore} -> ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+    process.stdout.write(`warm-tree preference: ${SLEEP_MS} ms builds, 2 workers\n`);
     process.stdout.write(`| --prefer-warm-wait | case | who ran | time | hand-backs |\n|--|--|--|--|--|\n${rows.join('\n')}\n`);
   } finally {
     await redis.close();

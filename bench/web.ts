@@ -17,6 +17,9 @@ import { tempDir } from '../test/helpers/dirs.js';
 import { startServer } from '../test/helpers/server-process.js';
 import { BENCH_OPTIONS, load, profileEnv, request, TABLE_HEADER, tableRow, type Target } from './lib/load.js';
 import { patchDb, prng } from './lib/patch-db.js';
+import { startBench } from './lib/run-info.js';
+
+startBench('web');
 
 const { values } = parseArgs({
   options: {
