@@ -186,10 +186,13 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
       : {}),
     log,
   });
-  const intake = new IntakeService(db, config.hostname, log.child({ subsystem: 'intake' }), (ids) => {
-    intakeFirst.arrived();
-    processing.enqueue(ids);
-  });
+  const intake = new IntakeService(
+    db,
+    config.hostname,
+    log.child({ subsystem: 'intake' }),
+    (ids) => processing.enqueue(ids),
+    () => intakeFirst.arrived(),
+  );
 
   const smtp = new SmtpEdge({
     host: config.smtpHost,

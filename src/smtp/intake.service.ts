@@ -42,10 +42,13 @@ export class IntakeService {
     private readonly hostname: string,
     private readonly log: Logger,
     private readonly onStored: (mailIds: number[]) => void,
+    /** Told of every message as it arrives, before its commit (intake-first.ts: processing gives way meanwhile). */
+    private readonly onArrival: () => void = () => {},
   ) {}
 
   /** Resolves once the message is committed to disk; duplicates (same Message-ID for the same mailbox) resolve too. */
   accept(delivery: Delivery): Promise<StoredDelivery> {
+    this.onArrival();
     let raw = delivery.raw;
     let msgid = extractMsgid(headerValue(headerText(raw), 'message-id'));
     const generated = !msgid;
