@@ -59,6 +59,7 @@ async function main(): Promise<void> {
     if (lost.length || rows.length !== acked.size) process.exitCode = 1;
   } finally {
     await server.stop();
+    fs.rmSync(data, { recursive: true, force: true }); // 200 MB a run
   }
 }
 
