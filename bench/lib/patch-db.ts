@@ -97,6 +97,9 @@ export function patchDb(shape: Shape) {
 
     const w: BulkWriter = bulkWriter(sqlite);
     w.relaxDurability();
+    // A bigger page cache while filling (256 MiB): the FTS index and the tables' right edges stay in memory.
+    sqlite.pragma('cache_size = -262144');
+    const rebuildIndexes = w.deferIndexes();
     const rand = prng(42);
     const at = dateOf(0, 0);
     const students: { id: number; name: string; email: string }[][] = [];
@@ -202,6 +205,9 @@ export function patchDb(shape: Shape) {
         process.stdout.write(`  filled ${patchNo.toLocaleString('en')} patches (${Math.round((performance.now() - t0) / 1000)} s)\n`);
       }
     }
+    const indexed = performance.now();
+    rebuildIndexes();
+    process.stdout.write(`  indexes built in ${Math.round((performance.now() - indexed) / 1000)} s\n`);
     const counts = w.counts();
     sqlite.pragma('wal_checkpoint(TRUNCATE)');
     await db.destroy();
