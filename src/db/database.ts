@@ -39,9 +39,8 @@ class ImmediateSqliteDialect extends SqliteDialect {
  * SQLite's page cache per connection, in KiB (SQLite's default is 2 MiB). At a million patches a 100-item API page
  * touches some 600 pages (rows, their people, series, checks, the indexes above them); with 2 MiB nearly each one is
  * a pread() of the OS cache again, about a third of the page's CPU. The cache grows only as pages are read.
- * PATCHBAY_SQLITE_CACHE_MIB overrides it (measuring; a small machine).
  */
-const PAGE_CACHE_KIB = Math.max(2, Number(process.env.PATCHBAY_SQLITE_CACHE_MIB ?? 64) || 64) * 1024;
+const PAGE_CACHE_KIB = 64 * 1024;
 
 /** Opens (creating if needed) the database file; ':memory:' for tests. */
 export function openDatabase(file: string): OpenedDb {
