@@ -99,6 +99,9 @@ export function patchDb(shape: Shape) {
     w.relaxDurability();
     // A bigger page cache while filling (256 MiB): the FTS index and the tables' right edges stay in memory.
     sqlite.pragma('cache_size = -262144');
+    // The index builds at the end sort in memory, on a helper thread too (each reads its table once).
+    sqlite.pragma('temp_store = memory');
+    sqlite.pragma('threads = 2');
     const rebuildIndexes = w.deferIndexes();
     const rand = prng(42);
     const at = dateOf(0, 0);
