@@ -31,7 +31,7 @@ const SERIES_LIST = ['id', 'project_id', 'name', 'date', 'version', 'total', 'su
 const SERIES_SORT: Record<string, string> = { id: 'id', name: 'name', date: 'date', submitter: 'submitter_id' };
 /**
  * Patchwork's SeriesList.ordering_fields. received_all is derived (total <= patches received), so ordering on it
- * counts each filtered series' patches on the patches_series index: false before true, as Django sorts booleans.
+ * counts each filtered series' patches on the patches_series_embed index (migration 0018): false before true, as Django sorts booleans.
  */
 export const SERIES_SORT_FIELDS = [...Object.keys(SERIES_SORT), 'received_all'];
 const RECEIVED_ALL = sql`(total <= (select count(*) from patches where patches.series_id = series.id))`;
