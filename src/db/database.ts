@@ -35,13 +35,6 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-/**
- * SQLite's page cache per connection, in KiB (SQLite's default is 2 MiB). At a million patches a 100-item API page
- * touches some 600 pages (rows, their people, series, checks, the indexes above them); with 2 MiB nearly each one is
- * a pread() of the OS cache again, about a third of the page's CPU. The cache grows only as pages are read.
- */
-const PAGE_CACHE_KIB = 64 * 1024;
-
 /** Opens (creating if needed) the database file; ':memory:' for tests. */
 export function openDatabase(file: string): OpenedDb {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -51,7 +44,6 @@ export function openDatabase(file: string): OpenedDb {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, sqlite };
 }
@@ -67,9 +59,6 @@ export function openDatabase(file: string): OpenedDb {
 export async function setBulkLoad(db: Db, on: boolean): Promise<void> {
   await sql.raw(`pragma synchronous = ${on ? 'NORMAL' : 'FULL'}`).execute(db);
   await sql.raw(`pragma wal_autocheckpoint = ${on ? 8192 : 1000}`).execute(db);
-  // An import writes far more than it reads again: a big page cache only raised its RSS (+130 MB for 20,000 mails)
-  // for no CPU saved, so it keeps SQLite's default 2 MiB while loading.
-  await sql.raw(`pragma cache_size = -${on ? 2000 : PAGE_CACHE_KIB}`).execute(db);
   if (on) return;
   const file = (await sql<{ file: string }>`select file from pragma_database_list where name = 'main'`.execute(db)).rows[0]?.file;
   for (const f of file ? [`${file}-wal`, file] : []) {
