@@ -17,6 +17,7 @@ import * as m0014 from './0014-patch-titles.js';
 import * as m0015assignments from './0015-assignments.js';
 import * as m0016 from './0016-reports.js';
 import * as m0017private from './0017-private.js';
+import * as m0018cache from './0018-cache.js';
 import * as m0018listCovering from './0018-list-covering.js';
 
 export const migrations: Record<string, Migration> = {
@@ -37,5 +38,6 @@ export const migrations: Record<string, Migration> = {
   '0015-assignments': m0015assignments,
   '0016-reports': m0016,
   '0017-private': m0017private,
+  '0018-cache': m0018cache,
   '0018-list-covering': m0018listCovering,
 };

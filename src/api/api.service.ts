@@ -1,6 +1,7 @@
 // The REST API's reads: resolves Patchwork's filters, pages on indexes, loads each embedded relation of a page in one query.
 import type { Db } from '../db/database.js';
-import { changeMarker, type Page } from '../db/api-list.repository.js';
+import type { Page } from '../db/api-list.repository.js';
+import { projectOfRow } from '../db/cache-generation.repository.js';
 import { anyEventOf, checkRows, checkStatesOf, checksOfPatch, countEvents, eventRows, existingIds, getCheck, pageEventIds, type EventFilter } from '../db/api-event.repository.js';
 import {
   commentRow,
@@ -81,6 +82,7 @@ import {
   type UserSettings,
   DEFAULT_SETTINGS,
 } from './represent.js';
+import { ANY_CHANGE, ChangeGenerations, type ChangeScope, type GenerationSnapshot } from './change-generations.js';
 import { RowMemo } from './row-memo.js';
 import { VisibilityService } from './visibility.service.js';
 import { hasVersion, type ApiVersion } from './versions.js';
@@ -137,6 +139,7 @@ export class ApiService {
   /** The project files' values, before the API's settings. */
   private readonly fileProjects: ReadonlyMap<number, ProjectInfo>;
   private readonly counts = new Map<string, { marker: string; n: number }>();
+  private readonly generations: ChangeGenerations;
   private readonly contexts = new Map<string, Ctx>();
   private readonly personRows = new RowMemo<PersonLike>(MEMO_ROWS);
   private readonly userRows = new RowMemo<UserLike>(MEMO_ROWS);
@@ -151,6 +154,7 @@ export class ApiService {
     /** Who sees what of private projects (issue 14); default: every project public. */
     readonly visibility: VisibilityService = new VisibilityService(db, []),
   ) {
+    this.generations = new ChangeGenerations(db);
     this.fileProjects = new Map(projects.map((p) => [p.id, p]));
     for (const p of projects) this.projects.set(p.id, p);
   }
@@ -184,15 +188,36 @@ export class ApiService {
     return ctx;
   }
 
+  /** The change generations read now; reading them also drops the people and users kept under older ones. */
+  private async snapshot(): Promise<GenerationSnapshot> {
+    const g = await this.generations.read();
+    this.personRows.advance(g.global);
+    this.userRows.advance(g.global);
+    return g;
+  }
+
   /**
-   * The database's change marker (any committed write moves it, also another process's): what a reply computed now
-   * is valid for until it moves. Reading it also drops the rows kept under an older one.
+   * The marker of the answers of `scope` (any committed write that they can show moves it, also another process's):
+   * what a reply computed now is valid for until it moves.
    */
-  async marker(): Promise<string> {
-    const m = await changeMarker(this.db);
-    this.personRows.advance(m);
-    this.userRows.advance(m);
-    return m;
+  async marker(scope: ChangeScope = ANY_CHANGE): Promise<string> {
+    return (await this.snapshot()).of(scope);
+  }
+
+  /** The project of a patch, cover letter or series (the scope of its answers); null when there is none. */
+  async projectOf(table: 'patches' | 'covers' | 'series', id: number): Promise<number | null> {
+    return (await projectOfRow(this.db, table, id)) ?? null;
+  }
+
+  /** The one project a list's `project` filter names, or null (none, several, or one that does not exist). */
+  oneProject(q: RawQuery): number | null {
+    const list = values(q, 'project');
+    if (list?.length !== 1) return null;
+    try {
+      return this.project(list[0]!).id;
+    } catch {
+      return null;
+    }
   }
 
   index(ctx: Ctx): Record<string, string> {
@@ -298,10 +323,11 @@ export class ApiService {
 
   async listPatches(ctx: Ctx, q: RawQuery, who: Principal | null = null): Promise<ListResult> {
     const rq = pageParam(q);
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     return this.filteredList<PatchFilter>({
       rq,
-      m,
+      countMarker: g.of({ project: this.oneProject(q), kinds: ['p'] }),
       kind: 'patches',
       filter: async () => {
         return {
@@ -323,18 +349,19 @@ export class ApiService {
       sort: () => orderParam(q, PATCH_SORT_FIELDS, ID_ASC),
       count: (g) => countPatches(this.db, g),
       page: (g, sort, pg) => pagePatchIds(this.db, g, sort, pg),
-      items: (ids) => this.patchItems(ctx, ids, m),
+      items: (ids) => this.patchItems(ctx, ids, g),
     });
   }
 
-  private async patchItems(ctx: Ctx, ids: number[], m: string): Promise<Out[]> {
+  private async patchItems(ctx: Ctx, ids: number[], g: GenerationSnapshot): Promise<Out[]> {
+    const m = g.global;
     const rows = inOrder(ids, await patchListRows(this.db, ids));
     const [people, users, series, checks, related] = await Promise.all([
       this.peopleMap(rows.map((r) => r.submitter_id), m),
       this.usersMap(rows.flatMap((r) => (r.delegate_id === null ? [] : [r.delegate_id])), m),
       this.seriesMap(rows.map((r) => r.series_id)),
       checkStatesOf(this.db, rows.map((r) => r.id)),
-      this.relatedMap(ctx, rows.map((r) => r.id), m),
+      this.relatedMap(ctx, rows.map((r) => r.id), g.of({ project: null, kinds: ['p'] })),
     ]);
     const checksOf = groupBy(checks, (c) => c.patch_id);
     return rows.map((p) =>
@@ -368,7 +395,8 @@ export class ApiService {
   }
 
   async getPatch(ctx: Ctx, id: number): Promise<Out> {
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     const p = await patchDetailRow(this.db, id);
     if (!p) throw notFound('patch_not_found', 'No Patch matches the given query.');
     const [people, delegates, series, checks, mails, related] = await Promise.all([
@@ -377,7 +405,7 @@ export class ApiService {
       this.seriesMap([p.series_id]),
       checkStatesOf(this.db, [p.id]),
       mailHeaders(this.db, [p.mail_id]),
-      this.relatedMap(ctx, [p.id], m),
+      this.relatedMap(ctx, [p.id], g.of({ project: null, kinds: ['p'] })),
     ]);
     return patchOut(
       ctx,
@@ -397,10 +425,11 @@ export class ApiService {
 
   async listCovers(ctx: Ctx, q: RawQuery, who: Principal | null = null): Promise<ListResult> {
     const rq = pageParam(q);
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     return this.filteredList<CoverFilter>({
       rq,
-      m,
+      countMarker: g.of({ project: this.oneProject(q), kinds: ['p'] }),
       kind: 'covers',
       filter: async () => {
         return {
@@ -428,7 +457,8 @@ export class ApiService {
   }
 
   async getCover(ctx: Ctx, id: number): Promise<Out> {
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     const c = await coverDetailRow(this.db, id);
     if (!c) throw notFound('cover_not_found', 'No Cover matches the given query.');
     const [people, series, mails] = await Promise.all([this.peopleMap([c.submitter_id], m), this.seriesMap(c.series_id === null ? [] : [c.series_id]), mailHeaders(this.db, [c.mail_id])]);
@@ -444,10 +474,11 @@ export class ApiService {
 
   async listSeries(ctx: Ctx, q: RawQuery, who: Principal | null = null): Promise<ListResult> {
     const rq = pageParam(q);
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     return this.filteredList<SeriesFilter>({
       rq,
-      m,
+      countMarker: g.of({ project: this.oneProject(q), kinds: ['p'] }),
       kind: 'series',
       filter: async () => {
         return { projectIds: this.projectIds(q), scope: await this.visibility.scope(who), submitterIds: await this.people(q, 'submitter'), since: dateParam(q, 'since'), before: dateParam(q, 'before'), terms: searchTerms(q) };
@@ -460,7 +491,8 @@ export class ApiService {
   }
 
   async getSeries(ctx: Ctx, id: number): Promise<Out> {
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     const rows = await seriesRows(this.db, [id]);
     if (!rows.length) throw notFound('series_not_found', 'No Series matches the given query.');
     return (await this.seriesItems(ctx, rows, m))[0]!;
@@ -494,7 +526,8 @@ export class ApiService {
   // Comments (1.1+): every comment of one patch or cover letter.
 
   async listComments(ctx: Ctx, parent: Parent, q: RawQuery): Promise<ListResult> {
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     await this.requireParent(parent);
     const rq = pageParam(q);
     const rows = await commentsOf(this.db, parent, { terms: searchTerms(q), sort: orderParam(q, COMMENT_SORT_FIELDS, ID_ASC) });
@@ -503,7 +536,8 @@ export class ApiService {
   }
 
   async getComment(ctx: Ctx, parent: Parent, id: number): Promise<Out> {
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     await this.requireParent(parent);
     const c = await commentRow(this.db, id);
     if (!c || (parent.kind === 'patch' ? c.patch_id : c.cover_id) !== parent.id) throw notFound('comment_not_found', 'No comment matches the given query.');
@@ -526,7 +560,8 @@ export class ApiService {
   // Checks.
 
   async listChecks(ctx: Ctx, patchId: number, q: RawQuery): Promise<ListResult> {
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     await this.requireParent({ kind: 'patch', id: patchId });
     const rq = pageParam(q);
     let rows: CheckRow[];
@@ -553,7 +588,8 @@ export class ApiService {
   }
 
   async getCheck(ctx: Ctx, patchId: number, id: number): Promise<Out> {
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     await this.requireParent({ kind: 'patch', id: patchId });
     const c = await getCheck(this.db, patchId, id);
     if (!c) throw notFound('check_not_found', 'No Check matches the given query.');
@@ -565,11 +601,12 @@ export class ApiService {
 
   async listEvents(ctx: Ctx, q: RawQuery, who: Principal | null = null): Promise<ListResult> {
     const rq = pageParam(q);
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     const shown = hasVersion(ctx.v, '1.3') ? [...CATEGORIES_1_0, ...CATEGORIES_1_3] : CATEGORIES_1_0;
     return this.filteredList<EventFilter>({
       rq,
-      m,
+      countMarker: g.of({ project: this.oneProject(q), kinds: ['e'] }),
       kind: 'events',
       filter: async () => {
         const asked = values(q, 'category');
@@ -589,7 +626,7 @@ export class ApiService {
           // Without a category filter: this version's categories only (not the 1.3 ones before 1.3, not patchbay's).
           // Leaving a category out costs a `since=` count a row read per event (the date index has no category),
           // so patchbay's are left out only once there are some.
-          excludeCategories: categories ? [] : [...CATEGORIES_1_3.filter((c) => !shown.includes(c)), ...((await this.anyOwnEvents(m)) ? PATCHBAY_CATEGORIES : [])],
+          excludeCategories: categories ? [] : [...CATEGORIES_1_3.filter((c) => !shown.includes(c)), ...((await this.anyOwnEvents(g.of({ project: null, kinds: ['e'] }))) ? PATCHBAY_CATEGORIES : [])],
           seriesIds: await this.existing('series', idsParam(q, 'series')),
           patchIds: await this.existing('patches', idsParam(q, 'patch')),
           coverIds: await this.existing('covers', idsParam(q, 'cover')),
@@ -691,7 +728,8 @@ export class ApiService {
 
   async listBundles(ctx: Ctx, q: RawQuery, who: Principal | null): Promise<ListResult> {
     const rq = pageParam(q);
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     let f: BundleFilter;
     try {
       // A private project's bundles are listed only to those who see all of it (its students reach theirs by id).
@@ -710,7 +748,8 @@ export class ApiService {
   }
 
   async getBundle(ctx: Ctx, id: number, who: Principal | null): Promise<Out> {
-    const m = await this.marker();
+    const g = await this.snapshot();
+    const m = g.global;
     const b = await this.visibleBundle(id, who);
     return (await this.bundleItems(ctx, [b], m))[0]!;
   }
@@ -813,7 +852,8 @@ export class ApiService {
    */
   private async filteredList<F extends { since?: string; before?: string }>(o: {
     rq: PageRequest;
-    m: string;
+    /** The marker the list's count is kept under: the rows it counts, of the filter's project. */
+    countMarker: string;
     kind: 'patches' | 'covers' | 'series' | 'events';
     filter: () => Promise<F>;
     /** Read after the filter, as before: an empty filter answers before a bad `order` is refused. */
@@ -830,7 +870,7 @@ export class ApiService {
       throw e;
     }
     const sort = o.sort();
-    const pg = resolvePage(o.rq, await this.countSince(o.kind, f, o.m, o.count));
+    const pg = resolvePage(o.rq, await this.countSince(o.kind, f, o.countMarker, o.count));
     const ids = await o.page(f, sort, pg);
     return { ...pg, contents: `${o.kind} ${ids.join(',')}`, items: () => o.items(ids) };
   }
@@ -844,7 +884,7 @@ export class ApiService {
     return head + tail;
   }
 
-  /** COUNT(*) for the Link header's last page, kept until anything is written (the marker moves on every write). */
+  /** COUNT(*) for the Link header's last page, kept until a write its marker covers. */
   private async count(key: string, marker: string, run: () => Promise<number>): Promise<number> {
     const hit = this.counts.get(key);
     if (hit && hit.marker === marker) return hit.n;

@@ -1,4 +1,4 @@
-// Answers of the API's shared GETs kept whole (JSON bytes, ETag, Link) while the database's change marker holds.
+// Answers of the API's shared GETs kept whole (JSON bytes, ETag, Link) while the change marker of what they show holds.
 import crypto from 'node:crypto';
 
 export interface CachedAnswer {
@@ -21,17 +21,17 @@ export interface ResponseCacheLimits {
 export const DEFAULT_CACHE_LIMITS: ResponseCacheLimits = { maxEntries: 2000, maxBytes: 32 * 2 ** 20 };
 
 /**
- * Bounded by entries and bytes, least recently used dropped first. Every request reads the marker before it asks:
- * an answer is kept under the marker read before it was computed and served only to a request that read the same
- * marker, so a write (which moves the marker) is seen by the next read. Markers only move forward, so a new one
- * empties the cache at once instead of letting stale answers wait for eviction.
+ * Bounded by entries and bytes, least recently used dropped first. Every request reads the marker of what its answer
+ * shows (change-generations.ts: per project and kind of row) before it asks: an answer is kept with the marker read
+ * before it was computed and served only to a request that read the same marker, so a write the answer could show
+ * (which moves that marker) is seen by the next read, while answers whose markers did not move stay. A marker never
+ * comes back once it moved, so an answer found under an older one is dropped at once.
  */
 export class ResponseCache {
-  private marker = '';
   private bytes = 0;
   private hits = 0;
   private misses = 0;
-  private readonly entries = new Map<string, CachedAnswer>();
+  private readonly entries = new Map<string, { marker: string; answer: CachedAnswer }>();
   /** Answers being computed, by marker and key: requests that miss together compute once. */
   private readonly computing = new Map<string, Promise<CachedAnswer>>();
 
@@ -57,38 +57,36 @@ export class ResponseCache {
   }
 
   get(key: string, marker: string): CachedAnswer | undefined {
-    if (marker !== this.marker) {
-      this.entries.clear();
-      this.bytes = 0;
-      this.marker = marker;
-    }
     const hit = this.entries.get(key);
-    if (hit) {
+    if (hit) this.entries.delete(key);
+    if (hit && hit.marker === marker) {
       // Map order is the recency order: move the hit to the end.
-      this.entries.delete(key);
       this.entries.set(key, hit);
       this.hits++;
-    } else {
-      this.misses++;
+      return hit.answer;
     }
-    return hit;
+    // Kept under another marker: something it shows was written since (or, for a request that read its marker
+    // before that write, the newer copy is dropped and computed again: never served stale either way).
+    if (hit) this.bytes -= hit.answer.body.length;
+    this.misses++;
+    return undefined;
   }
 
-  /** Keeps an answer computed after reading `marker`, unless a newer marker has been read since (then it may be stale). */
+  /** Keeps an answer computed after reading `marker` (replacing the key's copy under any other marker). */
   set(key: string, marker: string, answer: CachedAnswer): void {
     const size = answer.body.length;
-    if (marker !== this.marker || size > this.limits.maxBytes / 8) return;
+    if (size > this.limits.maxBytes / 8) return;
     const old = this.entries.get(key);
     if (old) {
       this.entries.delete(key);
-      this.bytes -= old.body.length;
+      this.bytes -= old.answer.body.length;
     }
     while (this.entries.size && (this.entries.size >= this.limits.maxEntries || this.bytes + size > this.limits.maxBytes)) {
       const [oldest, dropped] = this.entries.entries().next().value!;
       this.entries.delete(oldest);
-      this.bytes -= dropped.body.length;
+      this.bytes -= dropped.answer.body.length;
     }
-    this.entries.set(key, answer);
+    this.entries.set(key, { marker, answer });
     this.bytes += size;
   }
 

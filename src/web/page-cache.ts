@@ -1,7 +1,9 @@
-// Pages as anonymous readers see them, kept under the database's change marker (the API's ResponseCache): a page
-// that reads the database only shows the same HTML until the next write anywhere, so a repeat costs a map lookup
-// instead of its queries and its render. Signed-in pages carry a CSRF token and their viewer's forms: never kept.
+// Pages as anonymous readers see them, kept under the change marker of their project (the API's ResponseCache): a
+// page shows the same HTML until the next write to its project (or to what every page shows: users, settings), so a
+// repeat costs a map lookup instead of its queries and its render. Signed-in pages carry a CSRF token and their
+// viewer's forms: never kept.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ANY_CHANGE, type ChangeScope } from '../api/change-generations.js';
 import { etagOf, noneMatchHits, ResponseCache, type CachedAnswer } from '../api/response-cache.js';
 import { NOT_MODIFIED } from './error-handler.js';
 import { viewerOf } from './viewer.js';
@@ -17,17 +19,19 @@ export interface Rendered {
 const LIMITS = { maxEntries: 4000, maxBytes: 16 * 2 ** 20 };
 
 export interface PageCache {
-  send(req: FastifyRequest, reply: FastifyReply, render: () => Promise<Rendered>): Promise<FastifyReply>;
+  /** `project`: the project whose rows the page shows (its id, or null for pages of every project). */
+  send(req: FastifyRequest, reply: FastifyReply, render: () => Promise<Rendered>, project: () => Promise<number | null>): Promise<FastifyReply>;
 }
 
 export function createPageCache(ctx: Pick<WebContext, 'api'>): PageCache {
   const cache = new ResponseCache(LIMITS);
   const html = (reply: FastifyReply) => reply.type('text/html; charset=utf-8').header('cache-control', 'private, no-cache');
   return {
-    async send(req, reply, render) {
+    async send(req, reply, render, project) {
       // A reader by API credentials may see what anonymous does not (a private project): never shared either.
       if (viewerOf(req).user || req.headers.authorization) return html(reply).send((await render()).html);
-      const marker = await ctx.api.api.marker();
+      // A page shows any kind of its project's rows (submissions, checks, runs): only the project narrows it.
+      const marker = await ctx.api.api.marker({ ...ANY_CHANGE, project: await project() });
       let a: CachedAnswer | undefined = cache.get(req.url, marker);
       if (!a) {
         const r = await render();

@@ -6,6 +6,7 @@ import type { ApiWriteService, Body } from '../../api/api-write.service.js';
 import type { AuthService, Principal } from '../../api/auth.service.js';
 import { linkHeader, type RawQuery } from '../../api/query.js';
 import type { Out } from '../../api/represent.js';
+import type { ChangeKind, ChangeScope } from '../../api/change-generations.js';
 import { etagOf, noneMatchHits, type CachedAnswer, type ResponseCache } from '../../api/response-cache.js';
 import { hasVersion, LATEST, VERSIONS, type ApiVersion } from '../../api/versions.js';
 import { invalid, notAllowed, notFound } from '../../errors.js';
@@ -78,16 +79,16 @@ interface Computed {
  * Writes a GET's answer: JSON bytes serialised once (the objects come out of represent.ts in Patchwork's field order,
  * so fastify's schema serialiser has nothing left to do), a strong ETag, 304 for a matching If-None-Match. A
  * `shared` answer (the same for every requester) is served from and kept in the response cache under the change
- * marker read before computing it, by URL and, for a list page, by what it contains (another URL showing the same
+ * marker of what it shows (its scope: change-generations.ts) read before computing it, by URL and, for a list page, by what it contains (another URL showing the same
  * page reuses its bytes); the others (users, people, bundles) depend on who asks and are computed each time.
  */
-async function answer(deps: ApiDeps, version: ApiVersion | null, req: FastifyRequest, reply: FastifyReply, shared: boolean, compute: () => Promise<Computed>): Promise<FastifyReply> {
+async function answer(deps: ApiDeps, version: ApiVersion | null, req: FastifyRequest, reply: FastifyReply, shared: Scoped | false, compute: () => Promise<Computed>): Promise<FastifyReply> {
   // A reader who may not see all of a private project gets answers of their own, never the shared ones.
   const everything = !deps.api.visibility.anyPrivate || (await deps.api.visibility.scope(who(req))) === undefined;
   const cache = shared && everything ? (deps.responses ?? null) : null;
   // The version is also in the path; the base URL is not (it comes from the Host header when none is configured).
   const context = `${version ?? 'latest'} ${baseOf(deps, req)}`;
-  const marker = cache ? await deps.api.marker() : '';
+  const marker = cache && shared ? await deps.api.marker(await shared(req)) : '';
   const fresh = async (): Promise<CachedAnswer> => {
     const r = await compute();
     const serialise = async (): Promise<CachedAnswer> => {
@@ -103,6 +104,12 @@ async function answer(deps: ApiDeps, version: ApiVersion | null, req: FastifyReq
   if (noneMatchHits(req.headers['if-none-match'], a.etag)) return reply.code(NOT_MODIFIED).send();
   return reply.type(JSON_TYPE).send(a.body);
 }
+
+/** What a shared answer shows (its project and kinds of rows), for its change marker; false: an answer of its reader's own, never kept. */
+type Scoped = (req: FastifyRequest) => Promise<ChangeScope>;
+
+/** Only what any answer may show (users, project settings): the index and the projects. */
+const GLOBAL: Scoped = async () => ({ project: null, kinds: [] });
 
 /** A write's answer (the object written, as a GET would show it), serialised as GETs are. */
 function sendJson(reply: FastifyReply, body: Out): FastifyReply {
@@ -200,21 +207,31 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     const { api, writes } = deps;
     const ctx = (req: FastifyRequest) => api.ctx(baseOf(deps, req), version);
     const q = (req: FastifyRequest) => (req.query ?? {}) as RawQuery;
-    // GET handlers: `shared` unless the answer depends on who asks.
+    // GET handlers: `shared` (what the answer shows, for its change marker) unless the answer depends on who asks.
     const list =
-      (run: (req: FastifyRequest) => Promise<ListResult>, shared = true): Handler =>
+      (run: (req: FastifyRequest) => Promise<ListResult>, shared: Scoped | false): Handler =>
       (req, reply) =>
         answer(deps, version, req, reply, shared, async () => {
           const r = await run(req);
           return { body: r.items, contents: r.contents, link: linkHeader(`${baseOf(deps, req)}${req.url}`, r.page, r.lastPage, queryNames(req)) };
         });
     const read =
-      (run: (req: FastifyRequest) => Promise<Out>, shared = true): Handler =>
+      (run: (req: FastifyRequest) => Promise<Out>, shared: Scoped | false): Handler =>
       (req, reply) =>
         answer(deps, version, req, reply, shared, async () => {
           const out = await run(req);
           return { body: async () => out };
         });
+    // A list shows the rows of the project its `project` filter names (of every project without one, or with several).
+    const ofFilter =
+      (...kinds: ChangeKind[]): Scoped =>
+      async (req) => ({ project: api.oneProject(q(req)), kinds });
+    // A patch's, cover letter's or series' own answers show rows of its project (of any, when there is no such row).
+    const ofRow =
+      (table: 'patches' | 'covers' | 'series', ...kinds: ChangeKind[]): Scoped =>
+      async (req) => ({ project: await api.projectOf(table, (req as IdReq).params.id), kinds });
+    // What shows a patch's check state (its `check` summary, its checks) reads the checks' generation; the rest not.
+    const PATCH = ofRow('patches', 'p', 'k');
     const write =
       (run: (req: FastifyRequest) => Promise<Out>, status = OK): Handler =>
       async (req, reply) => {
@@ -233,7 +250,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
         handler: list(async (req) => {
           if (version === '1.0') throw notFoundForVersion();
           return api.listComments(ctx(req), parentOf(kind, (req as IdReq).params.id), q(req));
-        }),
+        }, ofRow(kind === 'patch' ? 'patches' : 'covers', 'p')),
       },
     });
     const comment = (kind: Parent['kind']): Resource => ({
@@ -246,7 +263,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
           if (!hasVersion(version ?? LATEST, '1.3')) throw notFoundForVersion();
           const { id, child } = (req as ChildReq).params;
           return api.getComment(ctx(req), parentOf(kind, id), child);
-        }),
+        }, ofRow(kind === 'patch' ? 'patches' : 'covers', 'p')),
       },
       patch: {
         summary: 'Mark a comment addressed or not (1.3+): its author, the parent’s submitter or delegate, a maintainer',
@@ -273,16 +290,16 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       if (req.body === undefined && req.method !== 'GET' && req.method !== 'HEAD') req.body = {};
     });
 
-    resource(app, '/', { tags: ['index'], get: { summary: 'The API’s resources', response: S.index, handler: read(async (req) => api.index(ctx(req))) } }, hidden);
+    resource(app, '/', { tags: ['index'], get: { summary: 'The API’s resources', response: S.index, handler: read(async (req) => api.index(ctx(req)), GLOBAL) } }, hidden);
 
-    resource(app, '/projects/', { tags: ['projects'], get: { summary: 'List projects', query: S.queries.plain, response: S.project, list: true, handler: list((req) => api.listProjects(ctx(req), q(req), who(req))) } }, hidden);
+    resource(app, '/projects/', { tags: ['projects'], get: { summary: 'List projects', query: S.queries.plain, response: S.project, list: true, handler: list((req) => api.listProjects(ctx(req), q(req), who(req)), GLOBAL) } }, hidden);
     resource(
       app,
       '/projects/:id/',
       {
         tags: ['projects'],
         params: S.projectParam,
-        get: { summary: 'Show a project (by id or link name)', response: S.project, handler: read((req) => api.getProject(ctx(req), (req as FastifyRequest<{ Params: { id: string } }>).params.id)) },
+        get: { summary: 'Show a project (by id or link name)', response: S.project, handler: read((req) => api.getProject(ctx(req), (req as FastifyRequest<{ Params: { id: string } }>).params.id), GLOBAL) },
         patch: {
           summary: 'Update a project (its maintainers): web_url, scm_url, webscm_url; 1.2+ list_archive_url(_format), commit_url_format; 1.4 show_dependencies',
           body: S.bodies.project,
@@ -318,14 +335,14 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       hidden,
     );
 
-    resource(app, '/patches/', { tags: ['patches'], get: { summary: 'List patches', query: S.queries.patches, response: S.patch, list: true, handler: list((req) => api.listPatches(ctx(req), q(req), who(req))) } }, hidden);
+    resource(app, '/patches/', { tags: ['patches'], get: { summary: 'List patches', query: S.queries.patches, response: S.patch, list: true, handler: list((req) => api.listPatches(ctx(req), q(req), who(req)), ofFilter('p', 'k')) } }, hidden);
     resource(
       app,
       `/patches/${ID}/`,
       {
         tags: ['patches'],
         params: S.idParam,
-        get: { summary: 'Show a patch', response: S.patchDetail, handler: read((req) => api.getPatch(ctx(req), (req as IdReq).params.id)) },
+        get: { summary: 'Show a patch', response: S.patchDetail, handler: read((req) => api.getPatch(ctx(req), (req as IdReq).params.id), PATCH) },
         patch: {
           summary: 'Update a patch (state, delegate, archived, commit_ref, pull_url; related from 1.2): maintainers, the delegate, the submitter',
           body: S.bodies.patch,
@@ -343,7 +360,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       {
         tags: ['checks'],
         params: S.idParam,
-        get: { summary: 'List the checks of a patch', query: S.queries.checks, response: S.check, list: true, handler: list((req) => api.listChecks(ctx(req), (req as IdReq).params.id, q(req))) },
+        get: { summary: 'List the checks of a patch', query: S.queries.checks, response: S.check, list: true, handler: list((req) => api.listChecks(ctx(req), (req as IdReq).params.id, q(req)), PATCH) },
         post: {
           summary: 'Add a check to a patch (whoever may update the patch)',
           body: S.bodies.check,
@@ -359,33 +376,33 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       {
         tags: ['checks'],
         params: S.childParam,
-        get: { summary: 'Show a check', response: S.check, handler: read((req) => api.getCheck(ctx(req), (req as ChildReq).params.id, (req as ChildReq).params.child)) },
+        get: { summary: 'Show a check', response: S.check, handler: read((req) => api.getCheck(ctx(req), (req as ChildReq).params.id, (req as ChildReq).params.child), PATCH) },
       },
       hidden,
     );
 
-    resource(app, '/covers/', { tags: ['covers'], get: { summary: 'List cover letters', query: S.queries.covers, response: S.cover, list: true, handler: list((req) => api.listCovers(ctx(req), q(req), who(req))) } }, hidden);
+    resource(app, '/covers/', { tags: ['covers'], get: { summary: 'List cover letters', query: S.queries.covers, response: S.cover, list: true, handler: list((req) => api.listCovers(ctx(req), q(req), who(req)), ofFilter('p')) } }, hidden);
     resource(
       app,
       `/covers/${ID}/`,
-      { tags: ['covers'], params: S.idParam, get: { summary: 'Show a cover letter', response: S.coverDetail, handler: read((req) => api.getCover(ctx(req), (req as IdReq).params.id)) } },
+      { tags: ['covers'], params: S.idParam, get: { summary: 'Show a cover letter', response: S.coverDetail, handler: read((req) => api.getCover(ctx(req), (req as IdReq).params.id), ofRow('covers', 'p')) } },
       hidden,
     );
     resource(app, `/covers/${ID}/comments/`, comments('cover'), hidden);
     resource(app, `/covers/${ID}/comments/${CHILD}/`, comment('cover'), hidden);
 
-    resource(app, '/series/', { tags: ['series'], get: { summary: 'List series', query: S.queries.series, response: S.series, list: true, handler: list((req) => api.listSeries(ctx(req), q(req), who(req))) } }, hidden);
+    resource(app, '/series/', { tags: ['series'], get: { summary: 'List series', query: S.queries.series, response: S.series, list: true, handler: list((req) => api.listSeries(ctx(req), q(req), who(req)), ofFilter('p')) } }, hidden);
     resource(
       app,
       `/series/${ID}/`,
-      { tags: ['series'], params: S.idParam, get: { summary: 'Show a series', response: S.series, handler: read((req) => api.getSeries(ctx(req), (req as IdReq).params.id)) } },
+      { tags: ['series'], params: S.idParam, get: { summary: 'Show a series', response: S.series, handler: read((req) => api.getSeries(ctx(req), (req as IdReq).params.id), ofRow('series', 'p')) } },
       hidden,
     );
 
     resource(
       app,
       '/events/',
-      { tags: ['events'], get: { summary: 'List events, newest first', query: S.queries.events, response: S.event, list: true, handler: list((req) => api.listEvents(ctx(req), q(req), who(req))) } },
+      { tags: ['events'], get: { summary: 'List events, newest first', query: S.queries.events, response: S.event, list: true, handler: list((req) => api.listEvents(ctx(req), q(req), who(req)), ofFilter('e', 'p')) } },
       hidden,
     );
 

@@ -29,7 +29,10 @@ export function projectPagesRoutes(ctx: WebContext): FastifyPluginAsync {
   const frame = (req: FastifyRequest, title: string, project: PageFrame['project'] = null): PageFrame => ({ title, viewer: viewerOf(req), project, scripts: SCRIPTS });
 
   const cache = createPageCache(ctx);
-  const cached = (req: FastifyRequest, reply: FastifyReply, render: () => Promise<string>) => cache.send(req, reply, async () => ({ html: await render(), keep: true }));
+  const cached = (req: FastifyRequest, reply: FastifyReply, render: () => Promise<string>, project: () => Promise<number | null> = async () => null) =>
+    cache.send(req, reply, async () => ({ html: await render(), keep: true }), project);
+  // A slug that names no project: the render answers its error; the marker is every project's.
+  const bySlug = (slug: string) => async () => ctx.api.api.oneProject({ project: slug });
 
   return async (app) => {
     const projectsPage = (req: FastifyRequest, reply: FastifyReply) =>
@@ -56,14 +59,14 @@ export function projectPagesRoutes(ctx: WebContext): FastifyPluginAsync {
         cached(req, reply, async () => {
           const page = await pages.seriesList(req.params.slug, req.query);
           return ctx.views.render('series-list', frame(req, `${page.project.name}: series`, page.project), page);
-        }),
+        }, bySlug(req.params.slug)),
     );
 
     app.get<{ Params: { slug: string } }>('/project/:slug/students/', { schema: { params: slugParams, hide: true } }, (req, reply) =>
       cached(req, reply, async () => {
         const page = await pages.students(req.params.slug);
         return ctx.views.render('students', frame(req, `${page.project.name}: students`, page.project), page);
-      }),
+      }, bySlug(req.params.slug)),
     );
 
     app.get<{ Params: { slug: string } }>('/project/:slug/students.csv', { schema: { params: slugParams, hide: true } }, async (req, reply) => {

@@ -38,11 +38,19 @@ export function seriesPagesRoutes(ctx: WebContext): FastifyPluginAsync {
   const render = (reply: FastifyReply, name: string, page: Page) => html(reply, ctx.views.render(name, page.frame, page.data));
   const cache = createPageCache(ctx);
   /** A page as anonymous readers see it comes from the page cache while the database has not changed. */
-  const cached = (req: FastifyRequest, reply: FastifyReply, name: string, make: () => Promise<Page>) =>
-    cache.send(req, reply, async () => {
-      const page = await make();
-      return { html: ctx.views.render(name, page.frame, page.data), keep: !page.volatile };
-    });
+  const cached = (req: FastifyRequest, reply: FastifyReply, name: string, make: () => Promise<Page>, project: () => Promise<number | null>) =>
+    cache.send(
+      req,
+      reply,
+      async () => {
+        const page = await make();
+        return { html: ctx.views.render(name, page.frame, page.data), keep: !page.volatile };
+      },
+      project,
+    );
+  // The project whose rows a page shows (a slug or series that names none: the render answers its error).
+  const bySlug = (slug: string) => async () => ctx.api.api.oneProject({ project: slug });
+  const ofSeries = (id: number) => () => ctx.api.api.projectOf('series', id);
   const moved = (reply: FastifyReply, location: string) => reply.status(MOVED_PERMANENTLY).header('location', location).send();
 
   return async (app) => {
@@ -56,7 +64,7 @@ export function seriesPagesRoutes(ctx: WebContext): FastifyPluginAsync {
     app.get<{ Params: { id: number }; Querystring: { from?: number; to?: number } }>(
       '/series/:id/',
       { schema: { params: idParams, querystring: seriesQuery, hide: true } },
-      (req, reply) => cached(req, reply, 'series', () => pages.seriesPage(req.params.id, viewerOf(req), req.query)),
+      (req, reply) => cached(req, reply, 'series', () => pages.seriesPage(req.params.id, viewerOf(req), req.query), ofSeries(req.params.id)),
     );
 
     // The live region's content (the series page includes the same partial): an HTML fragment, no layout.
@@ -65,11 +73,11 @@ export function seriesPagesRoutes(ctx: WebContext): FastifyPluginAsync {
     );
 
     app.get<{ Params: { slug: string; msgid: string } }>('/project/:slug/patch/:msgid/', { schema: { params: msgidParams, hide: true } }, (req, reply) =>
-      cached(req, reply, 'patch', () => pages.patchPage(req.params.slug, req.params.msgid, viewerOf(req))),
+      cached(req, reply, 'patch', () => pages.patchPage(req.params.slug, req.params.msgid, viewerOf(req)), bySlug(req.params.slug)),
     );
 
     app.get<{ Params: { slug: string; msgid: string } }>('/project/:slug/cover/:msgid/', { schema: { params: msgidParams, hide: true } }, (req, reply) =>
-      cached(req, reply, 'cover', () => pages.coverPage(req.params.slug, req.params.msgid, viewerOf(req))),
+      cached(req, reply, 'cover', () => pages.coverPage(req.params.slug, req.params.msgid, viewerOf(req)), bySlug(req.params.slug)),
     );
 
     // The API's web_url fields and old Patchwork links (/patch/ID/mbox/ and /raw/ are the mbox routes').

@@ -1,0 +1,59 @@
+// Which writes an answer depends on: the change generations (migration 0018-cache) read as a marker per scope, so a
+// write to one project, or a new check, moves only the markers of the answers that can show it.
+import { changeMarker } from '../db/api-list.repository.js';
+import { readGenerations } from '../db/cache-generation.repository.js';
+import type { DbOrTx } from '../db/database.js';
+
+/** p: submissions (patches, series, covers, comments); k: checks; e: events; r: pipeline runs. */
+export type ChangeKind = 'p' | 'k' | 'e' | 'r';
+
+/** What an answer shows: the kinds of rows, of one project or (null) of any. Every answer also reads the global scope. */
+export interface ChangeScope {
+  project: number | null;
+  kinds: readonly ChangeKind[];
+}
+
+/** Answers that show everything (the safe default when the project is unknown). */
+export const ANY_CHANGE: ChangeScope = { project: null, kinds: ['p', 'k', 'e', 'r'] };
+
+/** The generations as read at one moment. */
+export class GenerationSnapshot {
+  constructor(private readonly gens: ReadonlyMap<string, number>) {}
+
+  /** Moves on writes of users, people, project settings, visibility, bundles: what any answer may embed. */
+  get global(): string {
+    return `*${this.gens.get('*') ?? 0}`;
+  }
+
+  /**
+   * The marker of an answer of this scope. It names its scopes, so two scopes never share a marker by chance, and each
+   * generation only grows, so a marker never comes back once any of its scopes moved.
+   */
+  of(scope: ChangeScope): string {
+    const project = scope.project ?? '*';
+    let m = this.global;
+    for (const k of scope.kinds) m += ` ${k}:${project}=${this.gens.get(`${k}:${project}`) ?? 0}`;
+    return m;
+  }
+}
+
+/**
+ * Reads the generations table only when the database changed since it was last read: SQLite's data_version (another
+ * connection's commit, any process) and this connection's total_changes; a request that finds neither moved reuses
+ * the snapshot. The cheap marker is read before the table, so a snapshot is never older than the marker kept with it.
+ */
+export class ChangeGenerations {
+  private seen = '';
+  private snapshot = new GenerationSnapshot(new Map());
+
+  constructor(private readonly db: DbOrTx) {}
+
+  async read(): Promise<GenerationSnapshot> {
+    const m = await changeMarker(this.db);
+    if (m === this.seen) return this.snapshot;
+    const snapshot = new GenerationSnapshot(await readGenerations(this.db));
+    this.seen = m;
+    this.snapshot = snapshot;
+    return snapshot;
+  }
+}
