@@ -4,6 +4,8 @@
 //   --data DIR reuses the database in DIR when it already holds the patches (filling takes minutes), else fills it there.
 //   --no-cache starts the server with its API response cache off (PATCHBAY_API_CACHE=0): every answer computed.
 //   --profile DIR writes the server's CPU profile there (a .cpuprofile for Chrome DevTools) when it stops.
+//   --writer RATE: another client writes RATE times a second while the reads run (checks posted through the REST API
+//     and patch mails sent through SMTP, alternately); the writes' latency and CPU are measured alone first.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -14,15 +16,22 @@ import { tempDir } from '../test/helpers/dirs.js';
 import { startServer } from '../test/helpers/server-process.js';
 import { BENCH_OPTIONS, load, profileEnv, request, TABLE_HEADER, tableRow } from './lib/load.js';
 import { patchDb, prng, START } from './lib/patch-db.js';
+import { startBench } from './lib/run-info.js';
+import { startWriter, writerToken, type Writer } from './lib/writer.js';
 
 const { values } = parseArgs({
-  options: { ...BENCH_OPTIONS, 'no-cache': { type: 'boolean', default: process.env.BENCH_NO_CACHE === '1' } },
+  options: {
+    ...BENCH_OPTIONS,
+    'no-cache': { type: 'boolean', default: process.env.BENCH_NO_CACHE === '1' },
+    writer: { type: 'string', default: process.env.BENCH_WRITER ?? '0' },
+  },
 });
 const PATCHES = Number(values.patches);
 const PROJECTS = Number(values.projects);
 const LOAD = { clients: Number(values.clients), warmupMs: Number(values.warmup) * 1000, durationMs: Number(values.duration) * 1000 };
 const bench = patchDb({ patches: PATCHES, seriesSize: Number(values['series-size']), projects: PROJECTS });
 const { SERIES, STEP_MS, slugOf, projectOf, msgidOf, titleOf, dateOf } = bench;
+const WRITE_RATE = Number(values.writer);
 
 /** The server's environment: the response cache switched off for --no-cache; the profiler for --profile. */
 function serverEnv(): NodeJS.ProcessEnv {
@@ -30,14 +39,19 @@ function serverEnv(): NodeJS.ProcessEnv {
 }
 
 async function main(): Promise<void> {
+  startBench('api');
   const dataDir = values.data ? path.resolve(values.data) : tempDir('patchbay-bench-api-');
   fs.mkdirSync(dataDir, { recursive: true });
   const projects = bench.projectFiles();
   process.stdout.write(`bench/api: ${PATCHES.toLocaleString('en')} patches in ${SERIES.toLocaleString('en')} series over ${PROJECTS} projects; ${os.cpus().length} cores, Node ${process.version}\n`);
   await bench.ensure(dataDir);
+  const token = WRITE_RATE > 0 ? await writerToken(dataDir) : '';
 
-  const server = await startServer(['--data', dataDir, '--projects', projects], serverEnv());
+  // With a writer, SMTP's per-client rate limits are off: the writer is one client sending RATE mails a second.
+  const limits = WRITE_RATE > 0 ? ['--smtp-conn-per-min', '0', '--smtp-msg-per-min', '0'] : [];
+  const server = await startServer(['--data', dataDir, '--projects', projects, ...limits], serverEnv());
   const port = server.httpPort;
+  let writer: Writer | undefined;
   try {
     const rand = prng(7);
     const anySeries = () => 1 + Math.floor(rand() * SERIES);
@@ -70,9 +84,20 @@ async function main(): Promise<void> {
         },
       },
     ];
+    let cpuPerWrite = 0;
+    if (WRITE_RATE > 0) {
+      const w = { rate: WRITE_RATE, httpPort: port, smtpPort: server.smtpPort, token, patches: PATCHES, projects: PROJECTS, listOf: bench.listOf, serverPid: server.child.pid };
+      // The writes alone first: their latency and the server's CPU per write, without readers.
+      process.stdout.write(`\nwriter alone: ${WRITE_RATE} writes/s (checks through the REST API and mails through SMTP, alternately) for ${LOAD.durationMs / 1000} s\n\n${TABLE_HEADER}\n`);
+      const alone = await startWriter(w).runFor(LOAD.durationMs);
+      cpuPerWrite = alone.cpuMsPerWrite ?? 0;
+      for (const line of alone.rows) process.stdout.write(line + '\n');
+      writer = startWriter(w);
+    }
     const only = values.only ? new RegExp(values.only) : null;
     const rows: string[] = [];
-    process.stdout.write(`\n${LOAD.clients} concurrent clients, ${LOAD.warmupMs / 1000} s warm-up + ${LOAD.durationMs / 1000} s measured per endpoint; latency of 200 answers; API response cache ${values['no-cache'] ? 'off' : 'on'}\n\n`);
+    const writing = WRITE_RATE > 0 ? `; a writer at ${WRITE_RATE} writes/s throughout (server CPU/request: the reads' share, the writes' CPU measured alone taken out)` : '';
+    process.stdout.write(`\n${LOAD.clients} concurrent clients, ${LOAD.warmupMs / 1000} s warm-up + ${LOAD.durationMs / 1000} s measured per endpoint; latency of 200 answers; API response cache ${values['no-cache'] ? 'off' : 'on'}${writing}\n\n`);
     process.stdout.write(`${TABLE_HEADER}\n`);
     for (const e of endpoints) {
       if (only && !only.test(e.name)) continue;
@@ -82,11 +107,21 @@ async function main(): Promise<void> {
         process.stdout.write(line + '\n');
         continue;
       }
-      const line = tableRow(e.name, await load(port, e.target, server.child.pid, LOAD));
+      const stats = await load(port, e.target, server.child.pid, LOAD);
+      // The server's CPU in the window also ran the writes (a fixed rate): their share, as measured alone, is taken out.
+      if (stats.cpuMs !== undefined && WRITE_RATE > 0 && stats.requests) stats.cpuMs = Math.max(0, stats.cpuMs - (WRITE_RATE * (LOAD.durationMs / 1000) * cpuPerWrite) / stats.requests);
+      const line = tableRow(e.name, stats);
       rows.push(line);
       process.stdout.write(line + '\n');
     }
+    if (writer) {
+      const during = await writer.stop();
+      process.stdout.write(`\nthe writes during the reads (${WRITE_RATE}/s; CPU per write as measured alone)\n\n${TABLE_HEADER}\n`);
+      for (const line of during.rows) process.stdout.write(line + '\n');
+      writer = undefined;
+    }
   } finally {
+    await writer?.stop();
     const code = await server.stop();
     if (code !== 0) process.stderr.write(`server exited with ${code}\n${server.stderr()}\n`);
     if (!values.data) fs.rmSync(dataDir, { recursive: true, force: true });

@@ -5,8 +5,8 @@ import { sql, type Kysely } from 'kysely';
 /**
  * Scopes: `*` (what every answer may show: users, people's names, project settings, visibility, bundles),
  * `p:<project>` (submissions: patches, series, covers, comments and what hangs off them), `k:<project>` (checks),
- * `e:<project>` (events), `r:<project>` (pipeline runs). Each `x:<project>` bump also bumps `x:*`, which the answers
- * without one project filter read.
+ * `e:<project>` (events), `r:<project>` (pipeline runs). A write bumps one counter (its project's): the answers without
+ * one project filter read the sum of a kind's counters, which also only grows.
  */
 type Kind = 'p' | 'k' | 'e' | 'r';
 
@@ -56,7 +56,7 @@ function projectExpr(p: ProjectOf, row: 'new' | 'old'): string {
 
 /** `moved`: an update's old row, bumped only when the row changed project (the new row's bump covers it otherwise). */
 function projectBump(kind: Kind, p: ProjectOf, row: 'new' | 'old', moved: boolean): string {
-  // A row whose parent is gone has no project: its write still moves the kind's `*`, which answers without a filter read.
+  // A row whose parent is gone has no project: its write still moves the kind's sum, which answers without a filter read.
   const scope = `coalesce('${kind}:' || ${projectExpr(p, row)}, '${kind}:?')`;
   if (!moved) return bump(scope);
   // INSERT … SELECT needs its WHERE before ON CONFLICT (SQLite's upsert parsing rule).
@@ -76,7 +76,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       const rows: Array<'new' | 'old'> = op === 'insert' ? ['new'] : op === 'delete' ? ['old'] : ['new', 'old'];
       const body = rows.map((r) => projectBump(kind, project, r, op === 'update' && r === 'old')).join('\n');
       await sql
-        .raw(`create trigger cache_gen_${table}_${op} after ${op} on ${table} begin\n${body}\n${bump(`'${kind}:*'`)}\nend`)
+        .raw(`create trigger cache_gen_${table}_${op} after ${op} on ${table} begin\n${body}\nend`)
         .execute(db);
     }
   }

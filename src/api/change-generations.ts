@@ -18,7 +18,17 @@ export const ANY_CHANGE: ChangeScope = { project: null, kinds: ['p', 'k', 'e', '
 
 /** The generations as read at one moment. */
 export class GenerationSnapshot {
-  constructor(private readonly gens: ReadonlyMap<string, number>) {}
+  private readonly gens: Map<string, number>;
+
+  /** `rows`: the table's counters, one per scope; each kind's `x:*` (any project) is the sum of its projects'. */
+  constructor(rows: ReadonlyMap<string, number>) {
+    this.gens = new Map(rows);
+    for (const [scope, gen] of rows) {
+      if (scope === '*') continue;
+      const all = `${scope.slice(0, scope.indexOf(':'))}:*`;
+      this.gens.set(all, (this.gens.get(all) ?? 0) + gen);
+    }
+  }
 
   /** Moves on writes of users, people, project settings, visibility, bundles: what any answer may embed. */
   get global(): string {
