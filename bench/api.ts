@@ -92,7 +92,7 @@ async function main(): Promise<void> {
       const alone = await startWriter(w).runFor(LOAD.durationMs);
       cpuPerWrite = alone.cpuMsPerWrite ?? 0;
       for (const line of alone.rows) process.stdout.write(line + '\n');
-      writer = startWriter(w);
+      writer = startWriter({ ...w, cpuMsPerWrite: cpuPerWrite });
     }
     const only = values.only ? new RegExp(values.only) : null;
     const rows: string[] = [];
