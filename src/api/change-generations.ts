@@ -1,7 +1,7 @@
 // Which writes an answer depends on: the change generations (migration 0018-cache) read as a marker per scope, so a
 // write to one project, or a new check, moves only the markers of the answers that can show it.
 import { changeMarker } from '../db/api-list.repository.js';
-import { readGenerations } from '../db/cache-generation.repository.js';
+import { readGenerations, generationTriggers } from '../db/cache-generation.repository.js';
 import type { DbOrTx } from '../db/database.js';
 
 /** p: submissions (patches, series, covers, comments); k: checks; e: events; r: pipeline runs. */
@@ -17,11 +17,23 @@ export interface ChangeScope {
 export const ANY_CHANGE: ChangeScope = { project: null, kinds: ['p', 'k', 'e', 'r'] };
 
 /** The generations as read at one moment. */
+/** The triggers (0018-cache) on the tables answers show most: without each (a migration rebuilt a table), the counters are not trusted. */
+const OPS = ['insert', 'update', 'delete'];
+const WATCHED = [
+  ...['patches', 'series', 'covers', 'comments', 'checks', 'events', 'users', 'project_api_settings'].flatMap((t) => OPS.map((op) => `cache_gen_${t}_${op}`)),
+  'cache_gen_people_update',
+  'cache_gen_people_delete',
+];
+
 export class GenerationSnapshot {
   private readonly gens: Map<string, number>;
 
   /** `rows`: the table's counters, one per scope; each kind's `x:*` (any project) is the sum of its projects'. */
-  constructor(rows: ReadonlyMap<string, number>) {
+  /** `whole`: when set, every scope's marker is this one (the database's change marker: any write moves it). */
+  constructor(
+    rows: ReadonlyMap<string, number>,
+    private readonly whole?: string,
+  ) {
     this.gens = new Map(rows);
     for (const [scope, gen] of rows) {
       if (scope === '*') continue;
@@ -32,7 +44,7 @@ export class GenerationSnapshot {
 
   /** Moves on writes of users, people, project settings, visibility, bundles: what any answer may embed. */
   get global(): string {
-    return `*${this.gens.get('*') ?? 0}`;
+    return this.whole ?? `*${this.gens.get('*') ?? 0}`;
   }
 
   /**
@@ -40,6 +52,7 @@ export class GenerationSnapshot {
    * generation only grows, so a marker never comes back once any of its scopes moved.
    */
   of(scope: ChangeScope): string {
+    if (this.whole !== undefined) return this.whole;
     const project = scope.project ?? '*';
     let m = this.global;
     for (const k of scope.kinds) m += ` ${k}:${project}=${this.gens.get(`${k}:${project}`) ?? 0}`;
@@ -55,13 +68,18 @@ export class GenerationSnapshot {
 export class ChangeGenerations {
   private seen = '';
   private snapshot = new GenerationSnapshot(new Map());
+  /** Whether every watched table has its triggers (checked once, at the first read: migrations ran before). */
+  private trusted: Promise<boolean> | undefined;
 
   constructor(private readonly db: DbOrTx) {}
 
   async read(): Promise<GenerationSnapshot> {
+    this.trusted ??= generationTriggers(this.db).then((t) => WATCHED.every((name) => t.has(name)));
+    const trusted = await this.trusted;
     const m = await changeMarker(this.db);
     if (m === this.seen) return this.snapshot;
-    const snapshot = new GenerationSnapshot(await readGenerations(this.db));
+    // Without the triggers, fall back to one marker for everything: coarse, never stale.
+    const snapshot = trusted ? new GenerationSnapshot(await readGenerations(this.db)) : new GenerationSnapshot(new Map(), `any ${m}`);
     this.seen = m;
     this.snapshot = snapshot;
     return snapshot;

@@ -20,3 +20,9 @@ export async function projectOfRow(db: DbOrTx, table: 'patches' | 'covers' | 'se
   const compiled: CompiledQuery<{ project_id: number }> = { ...q, parameters: [id] };
   return (await db.executeQuery(compiled)).rows[0]?.project_id;
 }
+
+/** The triggers of migration 0018-cache that exist (a table rebuilt by a later migration loses its triggers). */
+export async function generationTriggers(db: DbOrTx): Promise<Set<string>> {
+  const rows = await sql<{ name: string }>`select name from sqlite_master where type = 'trigger' and name like 'cache_gen_%'`.execute(db);
+  return new Set(rows.rows.map((r) => r.name));
+}

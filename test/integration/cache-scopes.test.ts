@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import { startApiApp } from '../helpers/api-app.js';
 import { projectsDir, tempDir } from '../helpers/dirs.js';
 import { withDb } from '../helpers/seed.js';
 import { BIN, ROOT, startServer, type ServerProcess } from '../helpers/server-process.js';
@@ -186,5 +187,22 @@ describe('cache invalidation per project and per kind of row', () => {
     assert.match(projectsBefore.body, /"first_name":"Tom","last_name":"Teacher"/);
     await cli(['user', 'add', '--data', data, '--projects', projects, '--email', TEACHER, '--name', 'Tom Renamed', '--role', 'maintainer', '--update']);
     assert.match((await get('/api/projects/')).body, /"first_name":"Tom","last_name":"Renamed"/);
+  });
+});
+
+describe('cache markers without their triggers', () => {
+  it('falls back to one marker for every answer when a table lost its triggers (a later migration rebuilt it): never stale', async () => {
+    const a = await startApiApp(['cover-letter']);
+    try {
+      await sql`drop trigger cache_gen_patches_update`.execute(a.h.db);
+      const url = '/api/patches/?order=id';
+      const [p] = await a.get(url);
+      assert.equal(p.state, 'new');
+      await a.get(url);
+      await a.h.db.updateTable('patches').set({ state: 'accepted' }).where('id', '=', p.id).execute();
+      assert.equal((await a.get(url))[0].state, 'accepted');
+    } finally {
+      await a.close();
+    }
   });
 });
