@@ -7,6 +7,7 @@
 // have come from the cache, and one that shows the new value was computed again.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { startApiApp } from '../helpers/api-app.js';
@@ -102,6 +103,7 @@ describe('cache invalidation per project and per kind of row', () => {
   });
   after(async () => {
     await server?.stop();
+    for (const dir of [data, projects]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('keeps project B’s answers and pages after a mail to project A, and shows A’s mail in A’s next read', async () => {
