@@ -98,10 +98,12 @@ export function bulkWriter(sqlite: SQLite.Database) {
      */
     deferIndexes(): () => void {
       const tables = ['mails', 'people', 'series', 'covers', 'patches', 'comments', 'events', 'checks', 'archive', 'archive_refs'];
+      // The cache's change-generation triggers go too (one upsert per row otherwise): a filled database starts with
+      // an empty cache, so no reader can hold an answer the missed counts would have invalidated.
       const rows = sqlite
-        .prepare(`select name, sql from sqlite_master where type = 'index' and sql is not null and tbl_name in (select value from json_each(?))`)
-        .all(JSON.stringify(tables)) as { name: string; sql: string }[];
-      for (const r of rows) sqlite.exec(`drop index "${r.name.replaceAll('"', '""')}"`);
+        .prepare(`select type, name, sql from sqlite_master where type in ('index', 'trigger') and sql is not null and tbl_name in (select value from json_each(?))`)
+        .all(JSON.stringify(tables)) as { type: 'index' | 'trigger'; name: string; sql: string }[];
+      for (const r of rows) sqlite.exec(`drop ${r.type} "${r.name.replaceAll('"', '""')}"`);
       return () => {
         for (const r of rows) sqlite.exec(r.sql);
       };
