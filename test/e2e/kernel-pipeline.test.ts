@@ -12,9 +12,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { extractMsgid, headerText, headerValue, splitHeader } from '../../src/mail/raw.js';
 import { detectToolchains } from '../../src/pipeline/toolchains.js';
+import { folder, LIST, sendFolder, STUDENT } from '../helpers/course-mail.js';
 import { tempDir } from '../helpers/dirs.js';
 import { SHARED_CCACHE } from '../helpers/kernel-build.js';
-import { runCommand } from '../helpers/run-command.js';
 import { ROOT, startServer, type ServerProcess } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -34,8 +34,6 @@ async function missing(): Promise<string | false> {
 }
 const SKIP = await missing();
 
-const STUDENT = { name: 'John Smith', email: 'john.smith@students.example.org' };
-const LIST = 'proctree@lists.patchbay.test';
 
 interface Step {
   step: string;
@@ -58,39 +56,6 @@ function projectsCopy(): string {
   fs.cpSync(path.join(ROOT, 'projects/proctree'), path.join(dir, 'proctree'), { recursive: true });
   return dir;
 }
-
-/**
- * Sends a folder of `git format-patch` files as one thread: the cover letter gets a known Message-ID and the
- * patches answer it, as `git send-email --thread` would make them.
- */
-async function sendFolder(server: ServerProcess, files: string[]): Promise<string> {
-  const out = tempDir('patchbay-send-');
-  const tag = crypto.randomBytes(6).toString('hex');
-  const root = `cover.${tag}@students.example.org`;
-  const copies = files.map((f, i) => {
-    let text = fs.readFileSync(f, 'utf8');
-    const ids = i === 0 ? `Message-Id: <${root}>\n` : `Message-Id: <patch${i}.${tag}@students.example.org>\nIn-Reply-To: <${root}>\nReferences: <${root}>\n`;
-    text = text.replace(/^Subject:/m, `${ids}Subject:`);
-    const dest = path.join(out, path.basename(f));
-    fs.writeFileSync(dest, text);
-    return dest;
-  });
-  const home = tempDir('patchbay-home-');
-  const r = await runCommand(
-    'git',
-    ['send-email', '--quiet', '--confirm=never', '--suppress-cc=all', '--no-thread', '--smtp-server=127.0.0.1', `--smtp-server-port=${server.smtpPort}`, `--from=${STUDENT.name} <${STUDENT.email}>`, `--to=${LIST}`, ...copies],
-    { cwd: out, env: { ...process.env, HOME: home, GIT_CONFIG_NOSYSTEM: '1' } },
-  );
-  assert.equal(r.code, 0, r.output);
-  return root;
-}
-
-const folder = (dir: string) =>
-  fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.patch'))
-    .sort()
-    .map((f) => path.join(dir, f));
 
 async function getJson<T>(server: ServerProcess, p: string): Promise<T> {
   const res = await fetch(`${server.baseUrl}${p}`);

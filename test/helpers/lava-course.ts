@@ -1,19 +1,15 @@
 // The demo course set up for the LAVA runner's tests and benchmark (issue 15): the shipped proctree project building
 // x86_64 twice with the same config, one boot by the embedded QEMU runner (key x86_64), one through LAVA (x86_64-2);
-// series sent with `git send-email`, runs read from the server, the outbox read back.
+// series sent with course-mail.ts, runs read from the server, the outbox read back.
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { extractMsgid, headerText, headerValue, splitHeader } from '../../src/mail/raw.js';
 import { tempDir } from './dirs.js';
-import { runCommand } from './run-command.js';
 import { ROOT, type ServerProcess } from './server-process.js';
 import { waitFor } from './wait.js';
 
-export const STUDENT = { name: 'John Smith', email: 'john.smith@students.example.org' };
 export const TEACHER = 'teacher@lse.example.org';
-const LIST = 'proctree@lists.patchbay.test';
 
 export interface Step {
   step: string;
@@ -60,37 +56,6 @@ export function lavaCourse(): string {
   assert.notEqual(out, yaml, 'the builds of projects/proctree.yaml were replaced');
   fs.writeFileSync(path.join(dir, 'proctree.yaml'), out);
   return dir;
-}
-
-export const folder = (dir: string) =>
-  fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.patch'))
-    .sort()
-    .map((f) => path.join(dir, f));
-
-/** Sends `git format-patch` files as one thread (the cover answered by the patches); v2 answers v1's cover. */
-export async function sendFolder(server: ServerProcess, files: string[], o: { version?: number; inReplyTo?: string } = {}): Promise<string> {
-  const out = tempDir('patchbay-send-');
-  const tag = crypto.randomBytes(6).toString('hex');
-  const root = `cover.${tag}@students.example.org`;
-  const copies = files.map((f, i) => {
-    let text = fs.readFileSync(f, 'utf8');
-    if (o.version) text = text.replace(/^Subject: \[PATCH /m, `Subject: [PATCH v${o.version} `);
-    const up = i === 0 ? (o.inReplyTo ? `In-Reply-To: <${o.inReplyTo}>\nReferences: <${o.inReplyTo}>\n` : '') : `In-Reply-To: <${root}>\nReferences: <${root}>\n`;
-    text = text.replace(/^Subject:/m, `Message-Id: <${i === 0 ? root : `patch${i}.${tag}@students.example.org`}>\n${up}Subject:`);
-    const dest = path.join(out, path.basename(f));
-    fs.writeFileSync(dest, text);
-    return dest;
-  });
-  const home = tempDir('patchbay-home-');
-  const r = await runCommand(
-    'git',
-    ['send-email', '--quiet', '--confirm=never', '--suppress-cc=all', '--no-thread', '--smtp-server=127.0.0.1', `--smtp-server-port=${server.smtpPort}`, `--from=${STUDENT.name} <${STUDENT.email}>`, `--to=${LIST}`, ...copies],
-    { cwd: out, env: { ...process.env, HOME: home, GIT_CONFIG_NOSYSTEM: '1' } },
-  );
-  assert.equal(r.code, 0, r.output);
-  return root;
 }
 
 export async function getJson<T>(server: ServerProcess, p: string): Promise<T> {
