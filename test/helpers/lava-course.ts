@@ -5,22 +5,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { extractMsgid, headerText, headerValue, splitHeader } from '../../src/mail/raw.js';
+import type { StepFields } from '../../src/web/run-rows.js';
 import { tempDir } from './dirs.js';
 import { ROOT, type ServerProcess } from './server-process.js';
 import { waitFor } from './wait.js';
 
 export const TEACHER = 'teacher@lse.example.org';
 
-export interface Step {
-  step: string;
-  job: string;
-  status: string;
-  summary: string | null;
-  started_at: string | null;
-  finished_at: string | null;
-  outputs: Record<string, unknown>;
-  lava: { job: string; url: string | null; state: string; device: string | null } | null;
-}
+/** A step of `GET /series/N/runs/`: the run page's fields and its outputs. */
+export type Step = StepFields & { outputs: Record<string, unknown> };
 export interface Run {
   id: number;
   state: string;

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { extractMsgid, headerText, headerValue } from '../../src/mail/raw.js';
+import type { StepFields } from '../../src/web/run-rows.js';
 import { projectsDir, tempDir } from '../helpers/dirs.js';
 import { startServer, type ServerProcess } from '../helpers/server-process.js';
 import { startSink, type Sink } from '../helpers/sink-smtp.js';
@@ -70,14 +71,6 @@ interface Student {
   email: string;
 }
 
-interface StepView {
-  step: string;
-  job: string;
-  status: string;
-  summary: string | null;
-  started_at: string | null;
-  finished_at: string | null;
-}
 interface RunView {
   id: number;
   series: number;
@@ -87,7 +80,7 @@ interface RunView {
   paused_ms: number | null;
   outcome: string | null;
   queue: { lane: string; state: string; ahead: number } | null;
-  steps: StepView[];
+  steps: StepFields[];
 }
 
 function git(cwd: string, student: Student | null, ...args: string[]): string {
