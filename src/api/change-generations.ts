@@ -16,7 +16,6 @@ export interface ChangeScope {
 /** Answers that show everything (the safe default when the project is unknown). */
 export const ANY_CHANGE: ChangeScope = { project: null, kinds: ['p', 'k', 'e', 'r'] };
 
-/** The generations as read at one moment. */
 /** The triggers (0018-cache) on the tables answers show most: without each (a migration rebuilt a table), the counters are not trusted. */
 const OPS = ['insert', 'update', 'delete'];
 const WATCHED = [
@@ -25,11 +24,14 @@ const WATCHED = [
   'cache_gen_people_delete',
 ];
 
+/** The generations as read at one moment. */
 export class GenerationSnapshot {
   private readonly gens: Map<string, number>;
 
-  /** `rows`: the table's counters, one per scope; each kind's `x:*` (any project) is the sum of its projects'. */
-  /** `whole`: when set, every scope's marker is this one (the database's change marker: any write moves it). */
+  /**
+   * `rows`: the table's counters, one per scope; each kind's `x:*` (any project) is the sum of its projects'.
+   * `whole`: when set, every scope's marker is this one (the database's change marker: any write moves it).
+   */
   constructor(
     rows: ReadonlyMap<string, number>,
     private readonly whole?: string,
