@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from '../dead-owners.js';
 
 export interface SlotHolder {
   runId: number;
@@ -45,7 +46,7 @@ export function heldSlots(dir: string): SlotHolder[] {
     .readdirSync(dir)
     .filter((f) => f.startsWith('slot-'))
     .map((f) => readSlot(path.join(dir, f)))
-    .filter((s): s is SlotFile => s !== null && alive(s.pid))
+    .filter((s): s is SlotFile => s !== null && processAlive(s.pid))
     .map(({ runId, key }) => ({ runId, key }));
 }
 
@@ -60,7 +61,7 @@ export function freeSlotsOf(dir: string, runId: number): void {
 
 function freeIfStale(file: string): void {
   const s = readSlot(file);
-  if (s && !alive(s.pid)) fs.rmSync(file, { force: true });
+  if (s && !processAlive(s.pid)) fs.rmSync(file, { force: true });
 }
 
 function readSlot(file: string): SlotFile | null {
@@ -69,14 +70,5 @@ function readSlot(file: string): SlotFile | null {
     return Number.isInteger(s.pid) && Number.isInteger(s.runId) ? s : null;
   } catch {
     return null;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
