@@ -14,7 +14,8 @@ import { startBench } from './lib/run-info.js';
 import { tempDir } from '../test/helpers/dirs.js';
 import { SHARED_CCACHE } from '../test/helpers/kernel-build.js';
 import { folder, sendFolder } from '../test/helpers/course-mail.js';
-import { lavaCourse, runOf, seriesOf, type Run, type Step } from '../test/helpers/lava-course.js';
+import { lavaCourse, runOf, type Run, type Step } from '../test/helpers/lava-course.js';
+import { seriesOf } from '../test/helpers/pipeline-e2e.js';
 import { lavaLabSkipReason, startLavaLab } from '../test/helpers/lava-lab.js';
 import { ROOT, startServer } from '../test/helpers/server-process.js';
 

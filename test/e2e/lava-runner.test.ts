@@ -16,7 +16,8 @@ import { detectToolchains, toolchainFor } from '../../src/pipeline/toolchains.js
 import { tempDir } from '../helpers/dirs.js';
 import { SHARED_CCACHE } from '../helpers/kernel-build.js';
 import { folder, sendFolder, STUDENT } from '../helpers/course-mail.js';
-import { lavaCourse, outbox, runOf, seriesOf, TEACHER, type Run, type Step } from '../helpers/lava-course.js';
+import { lavaCourse, outbox, runOf, TEACHER, type Run, type Step } from '../helpers/lava-course.js';
+import { seriesOf } from '../helpers/pipeline-e2e.js';
 import { lavaLabSkipReason, startLavaLab, type LavaLab } from '../helpers/lava-lab.js';
 import { ROOT, startServer, type ServerProcess } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';

@@ -5,10 +5,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir } from './dirs.js';
+import { STUDENT } from './pipeline-e2e.js';
 import { runCommand } from './run-command.js';
 import type { ServerProcess } from './server-process.js';
 
-export const STUDENT = { name: 'John Smith', email: 'john.smith@students.example.org' };
+export { STUDENT };
 export const LIST = 'proctree@lists.patchbay.test';
 
 export const folder = (dir: string) =>

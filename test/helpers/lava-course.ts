@@ -7,8 +7,8 @@ import path from 'node:path';
 import { extractMsgid, headerText, headerValue, splitHeader } from '../../src/mail/raw.js';
 import type { StepFields } from '../../src/web/run-rows.js';
 import { tempDir } from './dirs.js';
+import { runOf as runUntil } from './pipeline-e2e.js';
 import { ROOT, type ServerProcess } from './server-process.js';
-import { waitFor } from './wait.js';
 
 export const TEACHER = 'teacher@lse.example.org';
 
@@ -51,28 +51,9 @@ export function lavaCourse(): string {
   return dir;
 }
 
-export async function getJson<T>(server: ServerProcess, p: string): Promise<T> {
-  const res = await fetch(`${server.baseUrl}${p}`);
-  assert.equal(res.status, 200, `GET ${p}`);
-  return (await res.json()) as T;
-}
-
-export async function seriesOf(server: ServerProcess, msgid: string): Promise<number> {
-  return waitFor('the series', async () => (await getJson<{ series: { id: number }[] }[]>(server, `/api/covers/?msgid=${encodeURIComponent(msgid)}`))[0]?.series[0]?.id);
-}
-
 /** The series' last run once `ready` holds (by default: ended). A bound for a hang, not a timing check. */
-export async function runOf(server: ServerProcess, series: number, ready: (r: Run) => boolean = (r) => r.state === 'done' || r.state === 'cancelled', what = 'the run to end'): Promise<Run> {
-  return waitFor(
-    what,
-    async () => {
-      const runs = await getJson<Run[]>(server, `/series/${series}/runs/`);
-      const last = runs[runs.length - 1];
-      return last && ready(last) ? last : undefined;
-    },
-    45 * 60_000,
-  );
-}
+export const runOf = (server: ServerProcess, series: number, ready: (r: Run) => boolean = (r) => r.state === 'done' || r.state === 'cancelled', what = 'the run to end'): Promise<Run> =>
+  runUntil<Run>(server, series, ready, what, 45 * 60_000);
 
 /** Every mail of the outbox: its recipients, what it answers, its text. */
 export function outbox(data: string): Mail[] {

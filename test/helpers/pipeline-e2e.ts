@@ -191,12 +191,12 @@ export async function seriesOf(server: ServerProcess, msgid: string): Promise<nu
   });
 }
 
-/** The series' last run once `until` holds for it. */
-export async function runOf(server: ServerProcess, series: number, until: (r: Run) => boolean, what: string, timeoutMs = 240_000): Promise<Run> {
+/** The series' last run once `until` holds for it (`R`: the fields a caller reads of it). */
+export async function runOf<R extends { state: string } = Run>(server: ServerProcess, series: number, until: (r: R) => boolean, what: string, timeoutMs = 240_000): Promise<R> {
   return waitFor(
     what,
     async () => {
-      const runs = await getJson<Run[]>(server, `/series/${series}/runs/`);
+      const runs = await getJson<R[]>(server, `/series/${series}/runs/`);
       const last = runs[runs.length - 1];
       return last && until(last) ? last : undefined;
     },
