@@ -211,9 +211,17 @@ export async function runHeavyUnit(unit: HeavyUnit, host: HeavyHost, reporter: H
     for (const key of pendingTests) if (done.has(rowKey('build', key))) await startTest(key);
     const cpus = unit.cpus;
     const { concurrent } = buildBudget(cpus, pendingBuilds.length);
+    // At once only in different object trees: a build whose tree another warm build uses runs after them, alone.
+    const trees = new Set<string>();
     const warm =
       concurrent > 1 && lease && files && !setupError
-        ? pendingBuilds.filter((key) => files!.specs.has(key) && holdsBase(objDirOf(host, unit, lease!, key, files!), lease!.commit, files!.specs.get(key)!, lease!.path))
+        ? pendingBuilds.filter((key) => {
+            if (!files!.specs.has(key)) return false;
+            const dir = objDirOf(host, unit, lease!, key, files!);
+            if (trees.has(dir) || !holdsBase(dir, lease!.commit, files!.specs.get(key)!, lease!.path)) return false;
+            trees.add(dir);
+            return true;
+          })
         : [];
     if (warm.length < 2) {
       // One build at a time, in order, each with the run's CPUs (a cold tree checks the base out and back).
@@ -286,12 +294,14 @@ async function leaseAtBase(unit: HeavyUnit, host: HeavyHost, logPath: string, si
   return lease;
 }
 
-/** One warm object tree per build slot, build and config, at a fixed path (objtool records absolute paths). */
+/** One warm object tree per build slot, arch and config, at a fixed path (objtool records absolute paths). */
 function objDirOf(host: HeavyHost, unit: HeavyUnit, lease: Lease, key: string, files: UnpackedUnit): string {
   const build = files.specs.get(key);
   if (!build) throw new Error(`no build ${key} in the unit`);
   const hash = configHash({ arch: build.arch, base: build.base, fragments: build.fragments }).slice(0, 12);
-  return path.join(host.dataDir, 'build', unit.tree.slug, `slot-${lease.slot}`, `${key}-${hash}`);
+  // Named by what is built, not by the build's key: two builds of one arch and config (`x86_64` booted by QEMU and
+  // `x86_64-2` by LAVA) share the tree, so the second finds everything up to date instead of building it again.
+  return path.join(host.dataDir, 'build', unit.tree.slug, `slot-${lease.slot}`, `${build.arch}-${hash}`);
 }
 
 /** The files of a build slot that runs rewrote (./object-tree.ts): host-only, beside the slot's object trees. */
