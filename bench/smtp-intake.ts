@@ -1,12 +1,13 @@
 // bench/smtp-intake: patch mails (5-50 KB) from 20 persistent SMTP sessions into the server as a process; prints
 // messages/s acknowledged durably, DATA-end -> 250 latency, zero-loss check and processing throughput.
 // Usage: npm run bench:smtp [-- --messages N --connections C]   (or BENCH_MESSAGES, BENCH_CONNECTIONS)
+//   --profile DIR writes the server's CPU profile there (a .cpuprofile for Chrome DevTools) when it stops.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEMO, projectsDir, tempDir } from '../test/helpers/dirs.js';
 import { startServer } from '../test/helpers/server-process.js';
 import { dataPayload } from '../test/helpers/smtp-client.js';
-import { percentile } from './lib/load.js';
+import { percentile, profileEnv } from './lib/load.js';
 import { prng } from './lib/patch-db.js';
 import { patchMail, sendAll, waitProcessed } from './lib/smtp-load.js';
 import { startBench } from './lib/run-info.js';
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     messages: { type: 'string', default: process.env.BENCH_MESSAGES ?? '5000' },
     connections: { type: 'string', default: process.env.BENCH_CONNECTIONS ?? '20' },
     'time-limit': { type: 'string', default: process.env.BENCH_TIME_LIMIT ?? '600' },
+    profile: { type: 'string', default: process.env.BENCH_PROFILE ?? '' },
   },
 });
 const MESSAGES = Number(values.messages);
@@ -37,6 +39,7 @@ async function main(): Promise<void> {
   const server = await startServer(['--data', data, '--projects', projectsDir([DEMO]), '--smtp-conn-per-min', '0', '--smtp-msg-per-min', '0'], {
     PATCHBAY_SMTP_MAX_PER_ADDRESS: String(Math.max(20, CONNECTIONS)),
     PATCHBAY_SMTP_MAX_CLIENTS: String(Math.max(200, 2 * CONNECTIONS)),
+    ...(values.profile ? profileEnv(values.profile) : {}),
   });
   try {
     const cpu0 = cpuMs(server.child.pid!);

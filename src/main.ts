@@ -68,7 +68,10 @@ export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<C
   const config = loadConfig(flags, env);
   const log = createLogger(config.logLevel);
   const files = loadProjects(config.projectsDir);
-  const { db } = openDatabase(path.join(config.dataDir, 'patchbay.sqlite'));
+  const opened = openDatabase(path.join(config.dataDir, 'patchbay.sqlite'), {
+    checkpointAside: { onError: (message) => log.warn({ subsystem: 'db', message }, 'the WAL checkpoint failed (the main connection checkpoints past 64 MB of WAL)') },
+  });
+  const { db } = opened;
   await migrate(db);
   const ids = await upsertProjects(
     db,
@@ -91,6 +94,7 @@ export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<C
     }));
   const close = async () => {
     await pool?.destroy();
+    await opened.stopCheckpointer();
     await db.destroy();
   };
   const slugs = new Map(projects.map((p) => [p.id, p.slug]));

@@ -4,6 +4,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, sql, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig, type Transaction } from 'kysely';
 import { migrations } from '../../migrations/index.js';
+import { AUTOCHECKPOINT_BESIDE_CHECKPOINTER, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -12,6 +13,8 @@ export type DbOrTx = Kysely<Database> | Transaction<Database>;
 export interface OpenedDb {
   db: Db;
   sqlite: SQLite.Database;
+  /** Stops the checkpointer thread (openDatabase's checkpointAside); to be awaited before the database is closed. */
+  stopCheckpointer: () => Promise<void>;
 }
 
 /**
@@ -35,18 +38,39 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-/** Opens (creating if needed) the database file; ':memory:' for tests. */
-export function openDatabase(file: string): OpenedDb {
+/**
+ * Opens (creating if needed) the database file; ':memory:' for tests. `checkpointAside`: the WAL is checkpointed by a
+ * thread of its own (checkpointer.ts), not inside this connection's commits; `onError` hears what it could not do.
+ */
+export function openDatabase(file: string, o: { checkpointAside?: { onError: (message: string) => void } } = {}): OpenedDb {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
-  // FULL: a message is on disk before the SMTP 250 that acknowledges it, even across a power cut.
+  let checkpointer: Checkpointer | null = null;
+  if (o.checkpointAside && file !== ':memory:') {
+    sqlite.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_BESIDE_CHECKPOINTER}`);
+    checkpointer = startCheckpointer(path.resolve(file), { onError: o.checkpointAside.onError });
+  }
+  // FULL: a write is on disk when its commit returns, even across a power cut. Intake's group commit gets the same
+  // guarantee before its 250 with the fsync moved off the main thread (transactionSyncedAside).
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, sqlite };
+  const wal = file === ':memory:' ? null : new WalFile(`${path.resolve(file)}-wal`);
+  const db = new Kysely<Database>({
+    dialect: new ImmediateSqliteDialect({
+      database: withStatementCache(sqlite, () => {
+        wal?.close();
+        sqlite.close();
+      }),
+    }),
+  });
+  if (wal) wals.set(db, wal);
+  return { db, sqlite, stopCheckpointer: async () => checkpointer?.stop() };
 }
+
+/** Each connection's automatic checkpoint before a bulk load, given back after it. */
+const autocheckpoints = new WeakMap<Db, number>();
 
 /**
  * A bulk load on this connection (`patchbay import`): its commits are not fsynced one by one (synchronous=NORMAL; in
@@ -58,7 +82,9 @@ export function openDatabase(file: string): OpenedDb {
  */
 export async function setBulkLoad(db: Db, on: boolean): Promise<void> {
   await sql.raw(`pragma synchronous = ${on ? 'NORMAL' : 'FULL'}`).execute(db);
-  await sql.raw(`pragma wal_autocheckpoint = ${on ? 8192 : 1000}`).execute(db);
+  if (on) autocheckpoints.set(db, (await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(db)).rows[0]!.wal_autocheckpoint);
+  const pages = on ? Math.max(8192, autocheckpoints.get(db) ?? 0) : (autocheckpoints.get(db) ?? 1000);
+  await sql.raw(`pragma wal_autocheckpoint = ${Number(pages)}`).execute(db);
   if (on) return;
   const file = (await sql<{ file: string }>`select file from pragma_database_list where name = 'main'`.execute(db)).rows[0]?.file;
   for (const f of file ? [`${file}-wal`, file] : []) {
@@ -80,8 +106,8 @@ export async function setBulkLoad(db: Db, on: boolean): Promise<void> {
  * Runs `fn` in a transaction whose commit is written to the WAL but not fsynced (synchronous=NORMAL for this one
  * commit): it survives the process dying, not a power cut. For bookkeeping that a power cut may lose at no cost
  * (processing's count of attempts, which guards against a mail that kills the process, not the machine). The
- * connection is held from the first pragma to the last, so no other transaction (intake's, whose 250 needs the
- * fsync) commits under the lighter setting.
+ * connection is held from the first pragma to the last, so no other transaction (an API write, whose answer needs
+ * the fsync) commits under the lighter setting.
  */
 export async function transactionWithoutSync<T>(db: Db, fn: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
   return db.connection().execute(async (conn) => {
@@ -96,13 +122,55 @@ export async function transactionWithoutSync<T>(db: Db, fn: (tx: Transaction<Dat
 }
 
 /**
+ * Runs `fn` in a transaction that is durable when the promise resolves, as with synchronous=FULL, but whose fsync does
+ * not hold the main thread: the commit is written to the WAL unsynced (transactionWithoutSync), then the WAL file is
+ * fsynced by libuv's thread pool (fsync flushes the file, whichever descriptor asks) while the event loop goes on
+ * reading sockets. For intake's group commit, which answers 250 only after this resolves: a FULL commit spent a third
+ * of the main thread in fsync while every SMTP session waited. A checkpoint in between has already synced what it
+ * copied into the database file.
+ */
+export async function transactionSyncedAside<T>(db: Db, fn: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+  const result = await transactionWithoutSync(db, fn);
+  await syncWal(db);
+  return result;
+}
+
+/** The WAL of each opened file database, held open for transactionSyncedAside's fsyncs. */
+const wals = new WeakMap<Db, WalFile>();
+
+/**
+ * One descriptor for the connection's life: SQLite deletes a WAL only when the last connection to it closes, and this
+ * connection is open until close() (so the descriptor always names the live WAL).
+ */
+class WalFile {
+  private fd: number | null = null;
+
+  constructor(private readonly file: string) {}
+
+  sync(): Promise<void> {
+    this.fd ??= fs.openSync(this.file, 'r');
+    const fd = this.fd;
+    return new Promise((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+async function syncWal(db: Db): Promise<void> {
+  await wals.get(db)?.sync();
+}
+
+/**
  * Kysely prepares every query anew; preparing costs as much as running a small query. Queries are built from a fixed
  * set of shapes (values are parameters), so a bounded cache of prepared statements serves nearly every call.
  */
-function withStatementCache(sqlite: SQLite.Database, size = 500) {
+function withStatementCache(sqlite: SQLite.Database, close: () => void, size = 500) {
   const cache = new Map<string, SQLite.Statement>();
   return {
-    close: () => sqlite.close(),
+    close,
     prepare(query: string) {
       let stmt = cache.get(query);
       if (stmt) {

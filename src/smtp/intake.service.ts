@@ -1,7 +1,7 @@
 // Intake: stores each accepted message (raw bytes + envelope) durably, several per transaction, before it is acknowledged.
 import crypto from 'node:crypto';
 import type { Db } from '../db/database.js';
-import { nowIso } from '../db/database.js';
+import { nowIso, transactionSyncedAside } from '../db/database.js';
 import { insertMails } from '../db/mail.repository.js';
 import type { MailRoute, NewMail } from '../db/schema.js';
 import { AppError } from '../errors.js';
@@ -113,14 +113,14 @@ export class IntakeService {
     });
   }
 
-  /** Group commit: every message that arrived since the last commit goes into one transaction (one fsync). */
+  /** Group commit: every message that arrived since the last commit goes into one transaction (one fsync, off the main thread). */
   private async flush(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
     if (!batch.length) return;
     let results: { id: number; duplicate: boolean }[][];
     try {
-      results = await this.db.transaction().execute(async (tx) => {
+      results = await transactionSyncedAside(this.db, async (tx) => {
         const all: { id: number; duplicate: boolean }[][] = [];
         for (const p of batch) all.push(await insertMails(tx, p.rows));
         return all;
