@@ -19,6 +19,7 @@ import * as m0016 from './0016-reports.js';
 import * as m0017private from './0017-private.js';
 import * as m0018cache from './0018-cache.js';
 import * as m0018listCovering from './0018-list-covering.js';
+import * as m0019checksCovering from './0019-checks-covering.js';
 
 export const migrations: Record<string, Migration> = {
   '0001-init': m0001,
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   '0017-private': m0017private,
   '0018-cache': m0018cache,
   '0018-list-covering': m0018listCovering,
+  '0019-checks-covering': m0019checksCovering,
 };

@@ -1,7 +1,7 @@
 // SQL for the web view's series, patch and cover pages: a series with its cover, patches, revision chain, latest run
 // and checks; a patch or cover by Message-ID with its comments and state history. Every query reads an index
 // (series and revisions by primary key, patches_series_embed, patches_msgid, covers_msgid, comments_patch/_cover,
-// checks_patch, events_patch, runs_series): a page costs a handful of index lookups whatever the database's size.
+// checks_patch_state, events_patch, runs_series): a page costs a handful of index lookups whatever the database's size.
 import { sql } from 'kysely';
 import type { DbOrTx } from './database.js';
 import type { RunRow } from './pipeline-schema.js';

@@ -12,6 +12,7 @@ import { hasVersion, LATEST, VERSIONS, type ApiVersion } from '../../api/version
 import { invalid, notAllowed, notFound } from '../../errors.js';
 import * as S from '../api-schemas.js';
 import { CREATED, NO_CONTENT, NOT_MODIFIED, OK } from '../error-handler.js';
+import { bytesForResponse } from '../body-slabs.js';
 import { publicBase } from '../headers.js';
 import { apiPattern, apiRules, checkRoute, type GateProject } from '../visibility-gate.js';
 
@@ -92,7 +93,9 @@ async function answer(deps: ApiDeps, version: ApiVersion | null, req: FastifyReq
   const fresh = async (): Promise<CachedAnswer> => {
     const r = await compute();
     const serialise = async (): Promise<CachedAnswer> => {
-      const body = Buffer.from(JSON.stringify(await r.body()));
+      const text = JSON.stringify(await r.body());
+      // Kept in the cache: bytes of their own. Sent once: reused memory (body-slabs.ts).
+      const body = cache ? Buffer.from(text) : bytesForResponse(text, reply.raw);
       return { body, etag: etagOf(body), link: undefined };
     };
     const b = cache && r.contents !== undefined ? await cache.serve(`contents ${context} ${r.contents}`, marker, serialise) : await serialise();
