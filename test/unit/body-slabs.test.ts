@@ -1,0 +1,45 @@
+// Answers encoded into reused memory: the bytes are right, two answers in flight never share a slab, and a slab comes
+// back for the next answer only once its response has been written.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { bytesForResponse } from '../../src/web/body-slabs.js';
+
+test('bytes in slabs: exact UTF-8, never shared while in flight, reused after the response is written', async () => {
+  const memory: ArrayBuffer[] = [];
+  const held: (() => void)[] = [];
+  const server = http.createServer((req, res) => {
+    const text = JSON.stringify({ path: req.url, name: 'Jörg → ünïcode', pad: 'x'.repeat(100_000) });
+    const bytes = bytesForResponse(text, res);
+    memory.push(bytes.buffer);
+    assert.equal(bytes.toString('utf8'), text);
+    const send = () => res.end(bytes);
+    // The first two answers wait for each other, so both are in flight at once.
+    if (req.url === '/a' || req.url === '/b') {
+      held.push(send);
+      if (held.length === 2) for (const s of held) s();
+    } else send();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const get = (p: string) =>
+    new Promise<string>((resolve, reject) =>
+      http.get({ port, host: '127.0.0.1', path: p, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      }).on('error', reject),
+    );
+  try {
+    const [a, b] = await Promise.all([get('/a'), get('/b')]);
+    assert.equal(JSON.parse(a).path, '/a');
+    assert.equal(JSON.parse(b).path, '/b');
+    assert.notEqual(memory[0], memory[1], 'two answers in flight use two slabs');
+    const c = await get('/c');
+    assert.equal(JSON.parse(c).name, 'Jörg → ünïcode');
+    assert.ok(memory[2] === memory[0] || memory[2] === memory[1], 'a written answer gives its slab back');
+  } finally {
+    server.close();
+  }
+});
