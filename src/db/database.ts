@@ -113,13 +113,18 @@ export async function setBulkLoad(db: Db, on: boolean): Promise<void> {
  * the fsync) commits under the lighter setting.
  */
 export async function transactionWithoutSync<T>(db: Db, fn: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return (await unsyncedTransaction(db, fn)).result;
+}
+
+/** transactionWithoutSync, and the connection's own setting it returned to (2 = FULL, 1 = NORMAL, 0 = OFF). */
+async function unsyncedTransaction<T>(db: Db, fn: (tx: Transaction<Database>) => Promise<T>): Promise<{ result: T; mode: number }> {
   return db.connection().execute(async (conn) => {
-    const mode = (await sql<{ synchronous: number }>`pragma synchronous`.execute(conn)).rows[0]!.synchronous;
+    const mode = Number((await sql<{ synchronous: number }>`pragma synchronous`.execute(conn)).rows[0]!.synchronous);
     await sql.raw('pragma synchronous = NORMAL').execute(conn);
     try {
-      return await conn.transaction().execute(fn);
+      return { result: await conn.transaction().execute(fn), mode };
     } finally {
-      await sql.raw(`pragma synchronous = ${Number(mode)}`).execute(conn);
+      await sql.raw(`pragma synchronous = ${mode}`).execute(conn);
     }
   });
 }
@@ -133,8 +138,9 @@ export async function transactionWithoutSync<T>(db: Db, fn: (tx: Transaction<Dat
  * copied into the database file.
  */
 export async function transactionSyncedAside<T>(db: Db, fn: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
-  const result = await transactionWithoutSync(db, fn);
-  await syncWal(db);
+  const { result, mode } = await unsyncedTransaction(db, fn);
+  // A connection that does not sync its commits (a bulk load: setBulkLoad) does not sync this one either.
+  if (mode >= 2) await syncWal(db);
   return result;
 }
 
