@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { bytesForResponse } from '../../src/web/body-slabs.js';
 
 test('bytes in slabs: exact UTF-8, never shared while in flight, reused after the response is written', async () => {
-  const memory: ArrayBuffer[] = [];
+  const memory: ArrayBufferLike[] = [];
   const held: (() => void)[] = [];
   const server = http.createServer((req, res) => {
     const text = JSON.stringify({ path: req.url, name: 'Jörg → ünïcode', pad: 'x'.repeat(100_000) });
