@@ -5,7 +5,7 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { openDatabase } from '../db/database.js';
 import { isAppError } from '../errors.js';
 import { ApiService, type ListResult } from './api.service.js';
-import type { ReaderAnswer, ReaderTask, ReaderSetup } from './api-readers.js';
+import type { ReaderAnswer, ReaderSetup, SentTask } from './api-readers.js';
 import { etagOf } from './response-cache.js';
 import { VisibilityService } from './visibility.service.js';
 
@@ -16,7 +16,7 @@ const api = new ApiService(db, setup.projects, new VisibilityService(db, setup.v
 /** The global marker (`*`: project settings move it) under which the project settings were last read. */
 let settingsAt: string | null = null;
 
-function run(task: ReaderTask): Promise<ListResult> {
+function run(task: SentTask): Promise<ListResult> {
   const ctx = api.ctx(task.base, task.version);
   switch (task.list) {
     case 'patches':
@@ -45,7 +45,7 @@ function encode(text: string): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
-export default async function read(task: ReaderTask): Promise<ReaderAnswer | ReturnType<typeof move>> {
+export default async function read(task: SentTask): Promise<ReaderAnswer | ReturnType<typeof move>> {
   try {
     // What maintainers set through PATCH /api/projects/N/ (the main thread reads it again after its write): read
     // again here whenever the global marker moved, so a context never shows settings older than the main thread's.
@@ -55,12 +55,25 @@ export default async function read(task: ReaderTask): Promise<ReaderAnswer | Ret
       settingsAt = global;
     }
     const r = await run(task);
-    const bytes = encode(JSON.stringify(await r.items()));
-    const answer = { ok: true as const, bytes, etag: etagOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)), page: r.page, lastPage: r.lastPage, contents: r.contents };
-    // The body moves to the main thread instead of being copied.
+    const text = JSON.stringify(await r.items());
+    const paging = { page: r.page, lastPage: r.lastPage, contents: r.contents };
+    const slab = task.slab;
+    let answer: ReaderAnswer;
+    // Into the slab sent for the response (reused memory, as body-slabs.ts gives the main thread's answers) when the
+    // text surely fits (UTF-8 takes at most 3 bytes per UTF-16 unit).
+    if (slab && text.length * 3 <= slab.byteLength) {
+      const into = Buffer.from(slab);
+      const n = into.write(text);
+      answer = { ok: true, etag: etagOf(into.subarray(0, n)), ...paging, slab, inSlab: n };
+    } else {
+      const bytes = encode(text);
+      answer = { ok: true, etag: etagOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)), ...paging, ...(slab ? { slab } : {}), bytes };
+    }
+    const moved: ArrayBufferLike[] = [...(slab ? [slab] : []), ...('bytes' in answer ? [answer.bytes.buffer] : [])];
+    // The body (and the slab) move to the main thread instead of being copied.
     return move({
       get [transferableSymbol]() {
-        return [bytes.buffer];
+        return moved;
       },
       get [valueSymbol]() {
         return answer;

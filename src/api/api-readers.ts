@@ -36,13 +36,22 @@ export interface ReaderRefusal {
   details?: Record<string, unknown>;
 }
 
+/** A task as sent: with the memory (moved to the worker) the body is to be written into, when the caller has some. */
+export type SentTask = ReaderTask & { slab?: ArrayBuffer };
+
+/**
+ * The body: its length in the slab (moved back), or bytes of their own (no slab sent, or the body does not fit; a
+ * slab sent comes back unused then).
+ */
 export type ReaderAnswer =
-  | { ok: true; bytes: Uint8Array; etag: string; page: number; lastPage: number; contents: string | undefined }
+  | ({ ok: true; etag: string; page: number; lastPage: number; contents: string | undefined; slab?: ArrayBuffer } & ({ inSlab: number } | { bytes: Uint8Array }))
   | { ok: false; error: ReaderRefusal };
 
 /** A page as computed by a worker: its JSON bytes and strong ETag, its paging (for Link) and contents (for the cache). */
 export interface ReadPage {
   body: Buffer;
+  /** The slab sent with the task, back (the body may be a view of it: reuse it only once the body is written out). */
+  slab: ArrayBuffer | undefined;
   etag: string;
   page: number;
   lastPage: number;
@@ -50,8 +59,12 @@ export interface ReadPage {
 }
 
 export interface ApiReaders {
-  /** The page, or the AppError the same request would have thrown in process; any other failure rejects. */
-  read(task: ReaderTask): Promise<ReadPage>;
+  /**
+   * The page, or the AppError the same request would have thrown in process; any other failure rejects. A `slab`
+   * moves to the worker (it is detached here) and comes back as ReadPage.slab, the body a view of it when it fits:
+   * memory reused for a body sent once, which must not be kept past its response.
+   */
+  read(task: ReaderTask, slab?: ArrayBuffer): Promise<ReadPage>;
   /** Pages answered by the workers so far. */
   answered(): number;
   destroy(): Promise<void>;
@@ -59,7 +72,7 @@ export interface ApiReaders {
 
 export function createApiReaders(o: ReaderSetup & { threads: number; onWorkerError?: (e: unknown) => void }): ApiReaders {
   const setup: ReaderSetup = { file: o.file, projects: o.projects, visibility: o.visibility };
-  const pool = new Piscina<ReaderTask, ReaderAnswer>({
+  const pool = new Piscina<SentTask, ReaderAnswer>({
     filename: new URL('./api-reader.worker.ts', import.meta.url).href,
     minThreads: o.threads,
     maxThreads: o.threads,
@@ -72,11 +85,12 @@ export function createApiReaders(o: ReaderSetup & { threads: number; onWorkerErr
   pool.on('error', (e: unknown) => o.onWorkerError?.(e));
   let answered = 0;
   return {
-    async read(task) {
-      const a = await pool.run(task);
+    async read(task, slab) {
+      const a = await (slab ? pool.run({ ...task, slab }, { transferList: [slab] }) : pool.run(task));
       if (!a.ok) throw new AppError(a.error.kind, a.error.code, a.error.message, a.error.details);
       answered++;
-      return { body: Buffer.from(a.bytes.buffer, a.bytes.byteOffset, a.bytes.byteLength), etag: a.etag, page: a.page, lastPage: a.lastPage, contents: a.contents };
+      const body = 'inSlab' in a ? Buffer.from(a.slab!, 0, a.inSlab) : Buffer.from(a.bytes.buffer, a.bytes.byteOffset, a.bytes.byteLength);
+      return { body, slab: a.slab, etag: a.etag, page: a.page, lastPage: a.lastPage, contents: a.contents };
     },
     answered: () => answered,
     destroy: () => pool.destroy(),

@@ -13,7 +13,7 @@ import { hasVersion, LATEST, VERSIONS, type ApiVersion } from '../../api/version
 import { invalid, notAllowed, notFound } from '../../errors.js';
 import * as S from '../api-schemas.js';
 import { CREATED, NO_CONTENT, NOT_MODIFIED, OK } from '../error-handler.js';
-import { bytesForResponse } from '../body-slabs.js';
+import { borrowMovableSlab, bytesForResponse, giveBackWhenWritten } from '../body-slabs.js';
 import { publicBase } from '../headers.js';
 import { apiPattern, apiRules, checkRoute, type GateProject } from '../visibility-gate.js';
 
@@ -88,7 +88,15 @@ type Computed = ({ body: () => Promise<unknown> } | { serialised: { body: Buffer
  * marker of what it shows (its scope: change-generations.ts) read before computing it, by URL and, for a list page, by what it contains (another URL showing the same
  * page reuses its bytes); the others (users, people, bundles) depend on who asks and are computed each time.
  */
-async function answer(deps: ApiDeps, version: ApiVersion | null, req: FastifyRequest, reply: FastifyReply, shared: Scoped | false, compute: () => Promise<Computed>): Promise<FastifyReply> {
+async function answer(
+  deps: ApiDeps,
+  version: ApiVersion | null,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  shared: Scoped | false,
+  /** `kept`: the bytes go into the response cache (memory of their own), else they are sent once. */
+  compute: (kept: boolean) => Promise<Computed>,
+): Promise<FastifyReply> {
   // A reader who may not see all of a private project gets answers of their own, never the shared ones.
   const everything = !deps.api.visibility.anyPrivate || (await deps.api.visibility.scope(who(req))) === undefined;
   const cache = shared && everything ? (deps.responses ?? null) : null;
@@ -96,7 +104,7 @@ async function answer(deps: ApiDeps, version: ApiVersion | null, req: FastifyReq
   const context = `${version ?? 'latest'} ${baseOf(deps, req)}`;
   const marker = cache && shared ? await deps.api.marker(await shared(req)) : '';
   const fresh = async (): Promise<CachedAnswer> => {
-    const r = await compute();
+    const r = await compute(cache !== null);
     const serialise = async (): Promise<CachedAnswer> => {
       if ('serialised' in r) return { ...r.serialised, link: undefined };
       const text = JSON.stringify(await r.body());
@@ -222,10 +230,14 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     const list =
       (run: (req: FastifyRequest) => Promise<ListResult>, shared: Scoped | false, task?: (req: FastifyRequest) => ReaderTask): Handler =>
       (req, reply) =>
-        answer(deps, version, req, reply, shared, async () => {
+        answer(deps, version, req, reply, shared, async (kept) => {
           const link = (r: { page: number; lastPage: number }) => linkHeader(`${baseOf(deps, req)}${req.url}`, r.page, r.lastPage, queryNames(req));
-          if (task && deps.readers) {
-            const r = await deps.readers.read(task(req));
+          const readers = deps.readers;
+          if (task && readers) {
+            const t = task(req);
+            // Sent once: written by the thread into reused memory, taken back once the response is written (body-slabs.ts).
+            const r = kept ? await readers.read(t) : await readers.read(t, borrowMovableSlab());
+            if (r.slab) giveBackWhenWritten(reply.raw, r.slab);
             return { serialised: { body: r.body, etag: r.etag }, contents: r.contents, link: link(r) };
           }
           const r = await run(req);
