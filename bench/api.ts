@@ -3,6 +3,8 @@
 // Usage: npm run bench:api [-- --patches N --clients C --duration S --data DIR]   (or BENCH_PATCHES, BENCH_CLIENTS…)
 //   --data DIR reuses the database in DIR when it already holds the patches (filling takes minutes), else fills it there.
 //   --no-cache starts the server with its API response cache off (PATCHBAY_API_CACHE=0): every answer computed.
+//   --api-threads N: the server's reader threads for list pages (--api-threads; 0: the main thread computes them);
+//     default the server's (one per core).
 //   --profile DIR writes the server's CPU profile there (a .cpuprofile for Chrome DevTools) when it stops.
 //   --writer RATE: another client writes RATE times a second while the reads run (checks posted through the REST API
 //     and patch mails sent through SMTP, alternately); the writes' latency and CPU are measured alone first.
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     ...BENCH_OPTIONS,
     'no-cache': { type: 'boolean', default: process.env.BENCH_NO_CACHE === '1' },
     writer: { type: 'string', default: process.env.BENCH_WRITER ?? '0' },
+    'api-threads': { type: 'string', default: process.env.BENCH_API_THREADS ?? '' },
   },
 });
 const PATCHES = Number(values.patches);
@@ -49,7 +52,8 @@ async function main(): Promise<void> {
 
   // With a writer, SMTP's per-client rate limits are off: the writer is one client sending RATE mails a second.
   const limits = WRITE_RATE > 0 ? ['--smtp-conn-per-min', '0', '--smtp-msg-per-min', '0'] : [];
-  const server = await startServer(['--data', dataDir, '--projects', projects, ...limits], serverEnv());
+  const threads = values['api-threads'] ? ['--api-threads', values['api-threads']] : [];
+  const server = await startServer(['--data', dataDir, '--projects', projects, ...limits, ...threads], serverEnv());
   const port = server.httpPort;
   let writer: Writer | undefined;
   try {
@@ -67,6 +71,7 @@ async function main(): Promise<void> {
     const endpoints: { name: string; api: boolean; target: () => { method: string; path: string } }[] = [
       { name: 'GET /api/patches/?project=X&state=new&per_page=100', api: true, target: () => ({ method: 'GET', path: `/api/patches/?project=${slugOf(Math.floor(rand() * PROJECTS))}&state=new&per_page=100` }) },
       { name: 'GET /api/series/?per_page=100', api: true, target: () => ({ method: 'GET', path: '/api/series/?per_page=100' }) },
+      { name: 'GET /api/covers/?project=X&per_page=100', api: true, target: () => ({ method: 'GET', path: `/api/covers/?project=${slugOf(Math.floor(rand() * PROJECTS))}&per_page=100` }) },
       { name: 'GET /api/patches/N/', api: true, target: () => ({ method: 'GET', path: `/api/patches/${anyPatch()}/` }) },
       { name: 'GET /series/N/mbox/', api: false, target: () => ({ method: 'GET', path: `/series/${anySeries()}/mbox/` }) },
       { name: 'GET /api/events/?since=…', api: true, target: () => ({ method: 'GET', path: `/api/events/?since=${since()}` }) },
@@ -97,7 +102,8 @@ async function main(): Promise<void> {
     const only = values.only ? new RegExp(values.only) : null;
     const rows: string[] = [];
     const writing = WRITE_RATE > 0 ? `; a writer at ${WRITE_RATE} writes/s throughout (server CPU/request: the reads' share, the writes' CPU measured alone taken out)` : '';
-    process.stdout.write(`\n${LOAD.clients} concurrent clients, ${LOAD.warmupMs / 1000} s warm-up + ${LOAD.durationMs / 1000} s measured per endpoint; latency of 200 answers; API response cache ${values['no-cache'] ? 'off' : 'on'}${writing}\n\n`);
+    const readers = values['api-threads'] ? `; API reader threads: ${values['api-threads']}` : '';
+    process.stdout.write(`\n${LOAD.clients} concurrent clients, ${LOAD.warmupMs / 1000} s warm-up + ${LOAD.durationMs / 1000} s measured per endpoint; latency of 200 answers; API response cache ${values['no-cache'] ? 'off' : 'on'}${readers}${writing}\n\n`);
     process.stdout.write(`${TABLE_HEADER}\n`);
     for (const e of endpoints) {
       if (only && !only.test(e.name)) continue;

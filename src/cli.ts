@@ -83,6 +83,7 @@ export function buildCli(): Command {
     )
     .option('--ccache-remote-ca <file>', 'PEM of the CA that signed that Redis server\'s certificate, for rediss:// (PATCHBAY_CCACHE_REMOTE_CA)')
     .option('--api-cache <MiB>', 'memory for REST API answers kept until the next write, 0 = off (PATCHBAY_API_CACHE)')
+    .option('--api-threads <n>', 'worker threads that compute REST API list pages, each with its own database connection; 0 = on the main thread (PATCHBAY_API_THREADS)')
     .option('--artifacts-keep-days <n>', 'days a run keeps its kernel images, disks and consoles (PATCHBAY_ARTIFACTS_KEEP_DAYS)')
     .option('--queue <url>', 'run the pipeline\'s steps through BullMQ on this Redis: redis://USER:PASSWORD@HOST:PORT, rediss:// for TLS; default in this process (PATCHBAY_QUEUE)')
     .option('--queue-ca <file>', 'PEM of the CA that signed the Redis server\'s certificate, for rediss:// (PATCHBAY_QUEUE_CA)')

@@ -51,6 +51,8 @@ export interface Core {
   config: Readonly<Config>;
   log: Logger;
   db: Db;
+  /** The database's file (the API's reader threads open connections of their own to it). */
+  dbFile: string;
   projects: (Project & { id: number })[];
   /** Each project's slug by id, for the mail reader (a patch's name drops prefixes naming its project). */
   slugs: ReadonlyMap<number, string>;
@@ -68,7 +70,8 @@ export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<C
   const config = loadConfig(flags, env);
   const log = createLogger(config.logLevel);
   const files = loadProjects(config.projectsDir);
-  const opened = openDatabase(path.join(config.dataDir, 'patchbay.sqlite'), {
+  const dbFile = path.join(config.dataDir, 'patchbay.sqlite');
+  const opened = openDatabase(dbFile, {
     checkpointAside: { onError: (message) => log.warn({ subsystem: 'db', message }, 'the WAL checkpoint failed (the main connection checkpoints past 64 MB of WAL)') },
   });
   const { db } = opened;
@@ -98,7 +101,7 @@ export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<C
     await db.destroy();
   };
   const slugs = new Map(projects.map((p) => [p.id, p.slug]));
-  return { config, log, db, projects, slugs, ingest, file: fileWithArchive(ingest.ingest.bind(ingest)), reader, close };
+  return { config, log, db, dbFile, projects, slugs, ingest, file: fileWithArchive(ingest.ingest.bind(ingest)), reader, close };
 }
 
 /** The handler of each route as the server wires them; `patchbay quarantine retry` processes a mail through them too. */
@@ -208,7 +211,15 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
     intake,
     log: log.child({ subsystem: 'smtp' }),
   });
-  const api = createApi(db, projects, config.baseUrl, { cacheBytes: config.apiCacheMiB * 2 ** 20, runs: pipeline?.admin ?? null });
+  const api = createApi(db, projects, config.baseUrl, {
+    cacheBytes: config.apiCacheMiB * 2 ** 20,
+    runs: pipeline?.admin ?? null,
+    readers: {
+      file: core.dbFile,
+      threads: config.apiThreads,
+      onWorkerError: (err) => log.error({ err, subsystem: 'api-readers' }, 'an API reader thread failed outside any request'),
+    },
+  });
 
   const web = createWebParts({
     db,
@@ -269,13 +280,15 @@ export async function serve(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Runn
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
-      log.info('stopping: draining SMTP, processing, HTTP, then the database');
+      log.info('stopping: draining SMTP, processing, HTTP, the API readers, then the database');
       await smtp.stop();
       await intake.drain();
       await processing.stop();
       await pipeline?.stop();
       await outbound.stop();
       await app.close();
+      // After HTTP: no request is left to hand a page to the reader threads.
+      await api.stop();
       await queueWatch.view.close();
       await core.close();
     })());

@@ -6,6 +6,7 @@ import { compileAssignments } from '../series/assignment.js';
 import { SeriesAdminService } from '../series/series-admin.service.js';
 import { ApiService } from './api.service.js';
 import { ApiWriteService, type RunActions } from './api-write.service.js';
+import { createApiReaders } from './api-readers.js';
 import { AuthService } from './auth.service.js';
 import { LoginGuard, type LoginLimits } from './login-guard.js';
 import type { ProjectInfo } from './represent.js';
@@ -34,14 +35,23 @@ export interface ApiOptions {
   loginLimits?: Partial<LoginLimits>;
   /** The pipeline's run actions (cancel, re-run) for the run writes; none without a pipeline. */
   runs?: RunActions | null;
+  /**
+   * List pages computed in `threads` worker threads, each with a connection to `file` (`--api-threads`); none (the
+   * main thread computes them) with 0 threads or an in-memory database, which no other connection can open.
+   */
+  readers?: { file: string; threads: number; onWorkerError?: (e: unknown) => void };
 }
 
 export function createApi(db: Db, projects: (Project & { id: number })[], baseUrl: string | null, options: ApiOptions = {}) {
-  const visibility = new VisibilityService(
-    db,
-    projects.map((p) => ({ id: p.id, visibility: p.visibility, maintainers: p.maintainers, roster: p.roster })),
-  );
-  const api = new ApiService(db, projects.map(projectInfo), visibility);
+  const visibilityProjects = projects.map((p) => ({ id: p.id, visibility: p.visibility, maintainers: p.maintainers, roster: p.roster }));
+  const visibility = new VisibilityService(db, visibilityProjects);
+  const infos = projects.map(projectInfo);
+  const api = new ApiService(db, infos, visibility);
+  const r = options.readers;
+  const readers =
+    r && r.threads > 0 && r.file !== ':memory:'
+      ? createApiReaders({ file: r.file, threads: r.threads, projects: infos, visibility: visibilityProjects, ...(r.onWorkerError ? { onWorkerError: r.onWorkerError } : {}) })
+      : null;
   const guard = new LoginGuard(options.loginLimits);
   const limits = { maxBytes: options.cacheBytes ?? DEFAULT_CACHE_LIMITS.maxBytes, maxEntries: options.cacheEntries ?? DEFAULT_CACHE_LIMITS.maxEntries };
   return {
@@ -57,5 +67,9 @@ export function createApi(db: Db, projects: (Project & { id: number })[], baseUr
     /** Ids and slugs, for the visibility rule's route table. */
     projects: projects.map((p) => ({ id: p.id, slug: p.slug })),
     responses: limits.maxBytes > 0 && limits.maxEntries > 0 ? new ResponseCache(limits) : null,
+    /** The worker threads that compute list pages (null: the main thread does); destroyed by stop(). */
+    readers,
+    /** Stops what the API started (its reader threads). */
+    stop: async () => readers?.destroy(),
   };
 }

@@ -38,6 +38,7 @@ export function serveDefaults(): Record<string, string> {
     ccacheDir: 'DATA/ccache',
     ccacheRemote: 'none',
     apiCache: String(c.apiCacheMiB),
+    apiThreads: `one per core, ${c.apiThreads} here`,
     artifactsKeepDays: String(c.pipeline.artifactsKeepMs / 86_400_000),
     queue: 'none (steps run in the server)',
     lavaUrl: 'none',

@@ -62,6 +62,8 @@ export interface Config {
   pipeline: PipelineSettings;
   /** MiB of REST API answers kept in memory while nothing is written (docs/api.md, "Caching"); 0 turns it off. */
   apiCacheMiB: number;
+  /** Worker threads that compute the REST API's list pages, each on a connection of its own; 0: on the main thread. */
+  apiThreads: number;
   logLevel: string;
   // --- HTTP edge (issue 11, auth) ---
   /** Reverse proxies whose X-Forwarded-For/-Host/-Proto are believed (addresses, CIDRs, loopback …); empty: none. */
@@ -160,6 +162,7 @@ export const SETTINGS = {
   ccacheRemoteCa: 'PATCHBAY_CCACHE_REMOTE_CA',
   artifactsKeepDays: 'PATCHBAY_ARTIFACTS_KEEP_DAYS',
   apiCache: 'PATCHBAY_API_CACHE',
+  apiThreads: 'PATCHBAY_API_THREADS',
   logLevel: 'PATCHBAY_LOG_LEVEL',
   // --- HTTP edge (issue 11, auth) ---
   trustProxy: 'PATCHBAY_TRUST_PROXY',
@@ -282,6 +285,9 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env, c
       artifactsKeepMs: int(flags, env, 'artifactsKeepDays', 14, 1, 3650) * 86_400_000,
     },
     apiCacheMiB: int(flags, env, 'apiCache', 32, 0, 4096),
+    // One per core: a list page not in the cache costs a few ms of CPU, and on the one main thread concurrent clients
+    // would queue behind each other while the other cores idle (WAL lets the threads' connections read at once).
+    apiThreads: int(flags, env, 'apiThreads', Math.min(64, Math.max(1, os.availableParallelism())), 0, 64),
     logLevel: pick(flags, env, 'logLevel') ?? 'info',
     // --- HTTP edge (issue 11, auth) ---
     trustProxy: parseTrustProxy(pick(flags, env, 'trustProxy') ?? ''),

@@ -29,3 +29,58 @@ export function bytesForResponse(text: string, res: ServerResponse): Buffer {
   res.once('close', giveBack);
   return bytes;
 }
+
+/** Shared slabs kept for reuse: a reader thread (src/api/api-readers.ts) writes an answer into one the response lends. */
+const sharedFree: SharedArrayBuffer[] = [];
+
+/**
+ * Lends a shared slab (SLAB_BYTES) to `fill`, which has another thread write one response's bytes into it: given back
+ * once `res` has been written out (or closed) after `fill` settled — never before, since a thread may still be
+ * writing into it — or at once when `fill` fails. The bytes `fill` returns must not be kept past the response.
+ */
+export async function withSharedSlab<T>(res: ServerResponse, fill: (slab: SharedArrayBuffer) => Promise<T>): Promise<T> {
+  const slab = sharedFree.pop() ?? new SharedArrayBuffer(SLAB_BYTES);
+  let back = false;
+  const giveBack = () => {
+    if (back) return;
+    back = true;
+    if (sharedFree.length < KEEP) sharedFree.push(slab);
+  };
+  try {
+    const out = await fill(slab);
+    if (res.writableFinished || res.destroyed) giveBack();
+    else {
+      res.once('finish', giveBack);
+      res.once('close', giveBack);
+    }
+    return out;
+  } catch (e) {
+    giveBack();
+    throw e;
+  }
+}
+
+/** Slabs that move to a reader thread (src/api/api-readers.ts) and back with the answer it wrote into them. */
+const movable: ArrayBuffer[] = [];
+
+/** A slab to move to another thread, which writes one answer into it and moves it back (then: giveBackWhenWritten). */
+export function borrowMovableSlab(): ArrayBuffer {
+  return movable.pop() ?? new ArrayBuffer(SLAB_BYTES);
+}
+
+/**
+ * Takes back a slab once `res` has been written out (or closed): the answer's bytes sent on `res` are a view of it.
+ * (fastify sends only bytes over an ArrayBuffer, so the slab moves rather than being shared memory.)
+ */
+export function giveBackWhenWritten(res: ServerResponse, slab: ArrayBuffer): void {
+  if (slab.byteLength !== SLAB_BYTES) return;
+  let back = false;
+  const giveBack = () => {
+    if (back) return;
+    back = true;
+    if (movable.length < KEEP) movable.push(slab);
+  };
+  if (res.writableFinished || res.destroyed) return giveBack();
+  res.once('finish', giveBack);
+  res.once('close', giveBack);
+}

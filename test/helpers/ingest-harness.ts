@@ -98,6 +98,8 @@ export interface RevisionView {
 
 export interface Harness {
   db: Db;
+  /** The database's file (another connection, such as the API's reader threads, opens it too). */
+  file: string;
   projectId: number;
   /** Stores the raw mail through intake (as `patchbay import` or SMTP would) and processes it. */
   deliver(raw: Buffer): Promise<Delivered>;
@@ -124,7 +126,8 @@ export async function readMboxFile(file: string): Promise<Buffer[]> {
 
 export async function startIngestHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = tempDir('patchbay-ingest-');
-  const { db } = openDatabase(path.join(dir, 'patchbay.sqlite'));
+  const file = path.join(dir, 'patchbay.sqlite');
+  const { db } = openDatabase(file);
   await migrate(db);
   const ids = await upsertProjects(db, [{ slug: 'proctree', name: 'Proctree Syscall', listAddress: LIST, policy: 'open' }]);
   const projectId = ids.get('proctree')!;
@@ -195,6 +198,7 @@ export async function startIngestHarness(opts: HarnessOptions = {}): Promise<Har
 
   return {
     db,
+    file,
     projectId,
     deliver,
     async deliverMbox(file, o = {}) {

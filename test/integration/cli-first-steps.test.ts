@@ -2,6 +2,7 @@
 // lines, and the one plain line a start prints for a project whose tree does not exist yet.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { DEMO, projectsDir, tempDir } from '../helpers/dirs.js';
@@ -34,6 +35,7 @@ describe('the first commands', () => {
       ['--outbound <mode>', 'outbox'],
       ['--smtp-max-recipients <n>', '50'],
       ['--mail-attempts <n>', '3'],
+      ['--api-threads <n>', `one per core, ${Math.min(64, os.availableParallelism())} here`],
     ];
     for (const [flag, dflt] of cases) {
       assert.match(help, new RegExp(`${flag.replace(/[<>]/g, '\\$&')} [^-]*\\(default: ${dflt.replace('.', '\\.')}\\)`), flag);

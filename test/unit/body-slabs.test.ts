@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { bytesForResponse } from '../../src/web/body-slabs.js';
+import { borrowMovableSlab, bytesForResponse, giveBackWhenWritten } from '../../src/web/body-slabs.js';
 
 test('bytes in slabs: exact UTF-8, never shared while in flight, reused after the response is written', async () => {
   const memory: ArrayBufferLike[] = [];
@@ -39,6 +39,41 @@ test('bytes in slabs: exact UTF-8, never shared while in flight, reused after th
     const c = await get('/c');
     assert.equal(JSON.parse(c).name, 'Jörg → ünïcode');
     assert.ok(memory[2] === memory[0] || memory[2] === memory[1], 'a written answer gives its slab back');
+  } finally {
+    server.close();
+  }
+});
+
+test('a movable slab comes back for the next answer only once the response written from it is out', async () => {
+  const lent: ArrayBuffer[] = [];
+  const held: (() => void)[] = [];
+  const server = http.createServer((req, res) => {
+    const slab = borrowMovableSlab();
+    lent.push(slab);
+    // As a reader thread would: the answer written into the slab, the response sent from a view of it.
+    const bytes = Buffer.from(slab, 0, Buffer.from(slab).write(`answer ${req.url}`));
+    giveBackWhenWritten(res, slab);
+    const send = () => res.end(bytes);
+    if (req.url === '/a' || req.url === '/b') {
+      held.push(send);
+      if (held.length === 2) for (const s of held) s();
+    } else send();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const get = (p: string) =>
+    new Promise<string>((resolve, reject) =>
+      http.get({ port, host: '127.0.0.1', path: p, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      }).on('error', reject),
+    );
+  try {
+    assert.deepEqual(await Promise.all([get('/a'), get('/b')]), ['answer /a', 'answer /b']);
+    assert.notEqual(lent[0], lent[1], 'two answers in flight use two slabs');
+    assert.equal(await get('/c'), 'answer /c');
+    assert.ok(lent[2] === lent[0] || lent[2] === lent[1], 'a written answer gives its slab back');
   } finally {
     server.close();
   }

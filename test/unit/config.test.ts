@@ -1,5 +1,6 @@
 // Configuration: flags over environment over defaults, and clear refusals.
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { describe, it } from 'node:test';
 import { loadConfig, parseOutbound, parseTrustProxy } from '../../src/config/config.js';
 import { isAppError } from '../../src/errors.js';
@@ -59,6 +60,15 @@ describe('configuration', () => {
     // With the pipeline off there is no lane to fill.
     assert.equal(loadConfig({ gateRuns: '0', pipelineRuns: '0' }, {}).pipeline.gateRuns, 0);
     assert.throws(() => loadConfig({ gateRuns: 'many' }, {}), (e) => isAppError(e) && /--gate-runs/.test(e.message));
+  });
+
+  it('computes API list pages on one thread per core by default, takes --api-threads or PATCHBAY_API_THREADS, 0 for the main thread', () => {
+    assert.equal(loadConfig({}, {}).apiThreads, Math.min(64, os.availableParallelism()));
+    assert.equal(loadConfig({ apiThreads: '3' }, { PATCHBAY_API_THREADS: '5' }).apiThreads, 3);
+    assert.equal(loadConfig({}, { PATCHBAY_API_THREADS: '0' }).apiThreads, 0);
+    for (const bad of ['-1', '65', 'all']) {
+      assert.throws(() => loadConfig({ apiThreads: bad }, {}), (e) => isAppError(e) && /--api-threads \/ PATCHBAY_API_THREADS: expected an integer between 0 and 64/.test(e.message), bad);
+    }
   });
 
   it('refuses SMTP slot limits that do not fit the pool', () => {

@@ -2,6 +2,7 @@
 // the maintainers' corrections Patchwork lacks (revision links, split, merge). Handlers call the API services only.
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods, RouteShorthandOptions } from 'fastify';
 import type { ApiService, ListResult, Parent } from '../../api/api.service.js';
+import type { ApiReaders, ReaderList, ReaderTask } from '../../api/api-readers.js';
 import type { ApiWriteService, Body } from '../../api/api-write.service.js';
 import type { AuthService, Principal } from '../../api/auth.service.js';
 import { linkHeader, type RawQuery } from '../../api/query.js';
@@ -12,7 +13,7 @@ import { hasVersion, LATEST, VERSIONS, type ApiVersion } from '../../api/version
 import { invalid, notAllowed, notFound } from '../../errors.js';
 import * as S from '../api-schemas.js';
 import { CREATED, NO_CONTENT, NOT_MODIFIED, OK } from '../error-handler.js';
-import { bytesForResponse } from '../body-slabs.js';
+import { borrowMovableSlab, bytesForResponse, giveBackWhenWritten } from '../body-slabs.js';
 import { publicBase } from '../headers.js';
 import { apiPattern, apiRules, checkRoute, type GateProject } from '../visibility-gate.js';
 
@@ -26,6 +27,8 @@ export interface ApiDeps {
   responses?: ResponseCache | null;
   /** The projects' ids and slugs, for the visibility rule's table of detail routes (private projects, issue 14). */
   projects?: readonly GateProject[];
+  /** Worker threads that compute list pages (`--api-threads`); null or absent: this thread computes them. */
+  readers?: ApiReaders | null;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -69,12 +72,14 @@ function baseOf(deps: ApiDeps, req: FastifyRequest): string {
   return publicBase(deps.baseUrl, req);
 }
 
-/** What a GET handler hands over: the body to serialise (built on demand), a list's Link and contents (ListResult). */
-interface Computed {
-  body: () => Promise<unknown>;
-  link?: string;
-  contents?: string;
-}
+/**
+ * What a GET handler hands over: the body to serialise (built on demand) or, from a reader thread, its bytes already
+ * serialised with their ETag; a list's Link and contents (ListResult).
+ */
+type Computed = ({ body: () => Promise<unknown> } | { serialised: { body: Buffer; etag: string } }) & {
+  link?: string | undefined;
+  contents?: string | undefined;
+};
 
 /**
  * Writes a GET's answer: JSON bytes serialised once (the objects come out of represent.ts in Patchwork's field order,
@@ -83,7 +88,15 @@ interface Computed {
  * marker of what it shows (its scope: change-generations.ts) read before computing it, by URL and, for a list page, by what it contains (another URL showing the same
  * page reuses its bytes); the others (users, people, bundles) depend on who asks and are computed each time.
  */
-async function answer(deps: ApiDeps, version: ApiVersion | null, req: FastifyRequest, reply: FastifyReply, shared: Scoped | false, compute: () => Promise<Computed>): Promise<FastifyReply> {
+async function answer(
+  deps: ApiDeps,
+  version: ApiVersion | null,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  shared: Scoped | false,
+  /** `kept`: the bytes go into the response cache (memory of their own), else they are sent once. */
+  compute: (kept: boolean) => Promise<Computed>,
+): Promise<FastifyReply> {
   // A reader who may not see all of a private project gets answers of their own, never the shared ones.
   const everything = !deps.api.visibility.anyPrivate || (await deps.api.visibility.scope(who(req))) === undefined;
   const cache = shared && everything ? (deps.responses ?? null) : null;
@@ -91,8 +104,9 @@ async function answer(deps: ApiDeps, version: ApiVersion | null, req: FastifyReq
   const context = `${version ?? 'latest'} ${baseOf(deps, req)}`;
   const marker = cache && shared ? await deps.api.marker(await shared(req)) : '';
   const fresh = async (): Promise<CachedAnswer> => {
-    const r = await compute();
+    const r = await compute(cache !== null);
     const serialise = async (): Promise<CachedAnswer> => {
+      if ('serialised' in r) return { ...r.serialised, link: undefined };
       const text = JSON.stringify(await r.body());
       // Kept in the cache: bytes of their own. Sent once: reused memory (body-slabs.ts).
       const body = cache ? Buffer.from(text) : bytesForResponse(text, reply.raw);
@@ -211,13 +225,29 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     const ctx = (req: FastifyRequest) => api.ctx(baseOf(deps, req), version);
     const q = (req: FastifyRequest) => (req.query ?? {}) as RawQuery;
     // GET handlers: `shared` (what the answer shows, for its change marker) unless the answer depends on who asks.
+    // A list whose page reads the database names its `task`: with reader threads, one of them computes the page (the
+    // same ApiService method on its own connection), and this thread only writes the bytes out.
     const list =
-      (run: (req: FastifyRequest) => Promise<ListResult>, shared: Scoped | false): Handler =>
+      (run: (req: FastifyRequest) => Promise<ListResult>, shared: Scoped | false, task?: (req: FastifyRequest) => ReaderTask): Handler =>
       (req, reply) =>
-        answer(deps, version, req, reply, shared, async () => {
+        answer(deps, version, req, reply, shared, async (kept) => {
+          const link = (r: { page: number; lastPage: number }) => linkHeader(`${baseOf(deps, req)}${req.url}`, r.page, r.lastPage, queryNames(req));
+          const readers = deps.readers;
+          if (task && readers) {
+            const t = task(req);
+            // Sent once: written by the thread into reused memory, taken back once the response is written (body-slabs.ts).
+            const r = kept ? await readers.read(t) : await readers.read(t, borrowMovableSlab());
+            if (r.slab) giveBackWhenWritten(reply.raw, r.slab);
+            return { serialised: { body: r.body, etag: r.etag }, contents: r.contents, link: link(r) };
+          }
           const r = await run(req);
-          return { body: r.items, contents: r.contents, link: linkHeader(`${baseOf(deps, req)}${req.url}`, r.page, r.lastPage, queryNames(req)) };
+          return { body: r.items, contents: r.contents, link: link(r) };
         });
+    // A reader thread's task: the list, what its context is built from, the query and who asks (all plain data).
+    const task = (req: FastifyRequest) => ({ base: baseOf(deps, req), version, query: q(req), who: who(req) });
+    const listTask =
+      (list: ReaderList) =>
+      (req: FastifyRequest): ReaderTask => ({ ...task(req), list });
     const read =
       (run: (req: FastifyRequest) => Promise<Out>, shared: Scoped | false): Handler =>
       (req, reply) =>
@@ -250,10 +280,17 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
         query: S.queries.plain,
         response: S.comment,
         list: true,
-        handler: list(async (req) => {
-          if (version === '1.0') throw notFoundForVersion();
-          return api.listComments(ctx(req), parentOf(kind, (req as IdReq).params.id), q(req));
-        }, ofRow(kind === 'patch' ? 'patches' : 'covers', 'p')),
+        handler: list(
+          async (req) => {
+            if (version === '1.0') throw notFoundForVersion();
+            return api.listComments(ctx(req), parentOf(kind, (req as IdReq).params.id), q(req));
+          },
+          ofRow(kind === 'patch' ? 'patches' : 'covers', 'p'),
+          (req) => {
+            if (version === '1.0') throw notFoundForVersion();
+            return { ...task(req), list: 'comments', parent: parentOf(kind, (req as IdReq).params.id) };
+          },
+        ),
       },
     });
     const comment = (kind: Parent['kind']): Resource => ({
@@ -313,7 +350,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       hidden,
     );
 
-    resource(app, '/users/', { tags: ['users'], get: { summary: 'List users (authenticated)', query: S.queries.plain, response: S.user, list: true, handler: list((req) => api.listUsers(ctx(req), q(req), who(req)), false) } }, hidden);
+    resource(app, '/users/', { tags: ['users'], get: { summary: 'List users (authenticated)', query: S.queries.plain, response: S.user, list: true, handler: list((req) => api.listUsers(ctx(req), q(req), who(req)), false, listTask('users')) } }, hidden);
     resource(
       app,
       `/users/${ID}/`,
@@ -330,7 +367,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       },
       hidden,
     );
-    resource(app, '/people/', { tags: ['people'], get: { summary: 'List people (authenticated)', query: S.queries.plain, response: S.person, list: true, handler: list((req) => api.listPeople(ctx(req), q(req), who(req)), false) } }, hidden);
+    resource(app, '/people/', { tags: ['people'], get: { summary: 'List people (authenticated)', query: S.queries.plain, response: S.person, list: true, handler: list((req) => api.listPeople(ctx(req), q(req), who(req)), false, listTask('people')) } }, hidden);
     resource(
       app,
       `/people/${ID}/`,
@@ -338,7 +375,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       hidden,
     );
 
-    resource(app, '/patches/', { tags: ['patches'], get: { summary: 'List patches', query: S.queries.patches, response: S.patch, list: true, handler: list((req) => api.listPatches(ctx(req), q(req), who(req)), ofFilter('p', 'k')) } }, hidden);
+    resource(app, '/patches/', { tags: ['patches'], get: { summary: 'List patches', query: S.queries.patches, response: S.patch, list: true, handler: list((req) => api.listPatches(ctx(req), q(req), who(req)), ofFilter('p', 'k'), listTask('patches')) } }, hidden);
     resource(
       app,
       `/patches/${ID}/`,
@@ -363,7 +400,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       {
         tags: ['checks'],
         params: S.idParam,
-        get: { summary: 'List the checks of a patch', query: S.queries.checks, response: S.check, list: true, handler: list((req) => api.listChecks(ctx(req), (req as IdReq).params.id, q(req)), PATCH) },
+        get: { summary: 'List the checks of a patch', query: S.queries.checks, response: S.check, list: true, handler: list((req) => api.listChecks(ctx(req), (req as IdReq).params.id, q(req)), PATCH, (req) => ({ ...task(req), list: 'checks', patch: (req as IdReq).params.id })) },
         post: {
           summary: 'Add a check to a patch (whoever may update the patch)',
           body: S.bodies.check,
@@ -384,7 +421,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       hidden,
     );
 
-    resource(app, '/covers/', { tags: ['covers'], get: { summary: 'List cover letters', query: S.queries.covers, response: S.cover, list: true, handler: list((req) => api.listCovers(ctx(req), q(req), who(req)), ofFilter('p')) } }, hidden);
+    resource(app, '/covers/', { tags: ['covers'], get: { summary: 'List cover letters', query: S.queries.covers, response: S.cover, list: true, handler: list((req) => api.listCovers(ctx(req), q(req), who(req)), ofFilter('p'), listTask('covers')) } }, hidden);
     resource(
       app,
       `/covers/${ID}/`,
@@ -394,7 +431,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     resource(app, `/covers/${ID}/comments/`, comments('cover'), hidden);
     resource(app, `/covers/${ID}/comments/${CHILD}/`, comment('cover'), hidden);
 
-    resource(app, '/series/', { tags: ['series'], get: { summary: 'List series', query: S.queries.series, response: S.series, list: true, handler: list((req) => api.listSeries(ctx(req), q(req), who(req)), ofFilter('p')) } }, hidden);
+    resource(app, '/series/', { tags: ['series'], get: { summary: 'List series', query: S.queries.series, response: S.series, list: true, handler: list((req) => api.listSeries(ctx(req), q(req), who(req)), ofFilter('p'), listTask('series')) } }, hidden);
     resource(
       app,
       `/series/${ID}/`,
@@ -405,7 +442,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
     resource(
       app,
       '/events/',
-      { tags: ['events'], get: { summary: 'List events, newest first', query: S.queries.events, response: S.event, list: true, handler: list((req) => api.listEvents(ctx(req), q(req), who(req)), ofFilter('e', 'p')) } },
+      { tags: ['events'], get: { summary: 'List events, newest first', query: S.queries.events, response: S.event, list: true, handler: list((req) => api.listEvents(ctx(req), q(req), who(req)), ofFilter('e', 'p'), listTask('events')) } },
       hidden,
     );
 
@@ -414,7 +451,7 @@ function versionRoutes(deps: ApiDeps, version: ApiVersion | null): FastifyPlugin
       '/bundles/',
       {
         tags: ['bundles'],
-        get: { summary: 'List your bundles and the public ones', query: S.queries.bundles, response: S.bundle, list: true, handler: list((req) => api.listBundles(ctx(req), q(req), who(req)), false) },
+        get: { summary: 'List your bundles and the public ones', query: S.queries.bundles, response: S.bundle, list: true, handler: list((req) => api.listBundles(ctx(req), q(req), who(req)), false, listTask('bundles')) },
         post: {
           summary: 'Create a bundle (1.2+, authenticated)',
           body: S.bodies.bundle,
