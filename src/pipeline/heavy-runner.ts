@@ -19,7 +19,7 @@ import { holdsBase, keepSourceTimes } from './steps/build.step.js';
 import { studentCopyName, takeStudentFile } from './guest/tests-disk.js';
 import type { LavaJobs } from './lava/lava-jobs.service.js';
 import type { Lease, TreeService } from './tree.service.js';
-import type { BuildContext, StepContext, StepResult, TestContext } from './types.js';
+import type { BuildContext, BuildSpec, StepContext, StepResult, TestContext } from './types.js';
 
 /** What runs a heavy unit: its own data folder (logs, artefacts, warm trees, caches), trees, ccache and worker pool. */
 export interface HeavyHost {
@@ -298,10 +298,16 @@ async function leaseAtBase(unit: HeavyUnit, host: HeavyHost, logPath: string, si
 function objDirOf(host: HeavyHost, unit: HeavyUnit, lease: Lease, key: string, files: UnpackedUnit): string {
   const build = files.specs.get(key);
   if (!build) throw new Error(`no build ${key} in the unit`);
+  return objectTreeDir(host.dataDir, unit.tree.slug, lease.slot, build);
+}
+
+/**
+ * Named by what is built, not by the build's key: two builds of one arch and config (`x86_64` booted by QEMU and
+ * `x86_64-2` by LAVA) share the tree, so the second finds everything up to date instead of building it again.
+ */
+export function objectTreeDir(dataDir: string, slug: string, slot: number, build: Pick<BuildSpec, 'arch' | 'base' | 'fragments'>): string {
   const hash = configHash({ arch: build.arch, base: build.base, fragments: build.fragments }).slice(0, 12);
-  // Named by what is built, not by the build's key: two builds of one arch and config (`x86_64` booted by QEMU and
-  // `x86_64-2` by LAVA) share the tree, so the second finds everything up to date instead of building it again.
-  return path.join(host.dataDir, 'build', unit.tree.slug, `slot-${lease.slot}`, `${build.arch}-${hash}`);
+  return path.join(dataDir, 'build', slug, `slot-${slot}`, `${build.arch}-${hash}`);
 }
 
 /** The files of a build slot that runs rewrote (./object-tree.ts): host-only, beside the slot's object trees. */
