@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import cliProgress from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { AppError, invalid, notFound } from '../errors.js';
-import { openCore } from '../main.js';
+import { openCore } from '../core.js';
 import { importMessages, type ImportSummary } from '../smtp/import.service.js';
 import { countMbox, openMbox, splitMbox, type MboxFormat } from '../smtp/mbox.js';
 import { createBackfillHandler } from '../smtp/processing.service.js';
