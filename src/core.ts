@@ -33,13 +33,16 @@ export interface Core {
 }
 
 /** Opens what every command needs: configuration, project files, the migrated database. */
-export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Core> {
+export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv, o: { checkpointAside?: boolean } = {}): Promise<Core> {
   const config = loadConfig(flags, env);
   const log = createLogger(config.logLevel);
   const files = loadProjects(config.projectsDir);
-  const opened = openDatabase(path.join(config.dataDir, 'patchbay.sqlite'), {
-    checkpointAside: { onError: (message) => log.warn({ subsystem: 'db', message }, 'the WAL checkpoint failed (the main connection checkpoints past 64 MB of WAL)') },
-  });
+  const opened = openDatabase(
+    path.join(config.dataDir, 'patchbay.sqlite'),
+    o.checkpointAside === false
+      ? {}
+      : { checkpointAside: { onError: (message) => log.warn({ subsystem: 'db', message }, 'the WAL checkpoint failed (the main connection checkpoints past 64 MB of WAL)') } },
+  );
   const { db } = opened;
   await migrate(db);
   const ids = await upsertProjects(

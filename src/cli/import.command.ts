@@ -34,7 +34,9 @@ export function importCommand(program: Command): void {
       } catch (e) {
         throw invalid('mbox_unreadable', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
       }
-      const core = await openCore({ data: opts.data, projects: opts.projects });
+      // No checkpointer thread: a bulk load checkpoints on its own connection every 32 MB (setBulkLoad), and a thread
+      // checkpointing every 500 ms copies the same index pages into the database file again and again.
+      const core = await openCore({ data: opts.data, projects: opts.projects }, undefined, { checkpointAside: false });
       try {
         const project = core.projects.find((p) => p.slug === opts.project);
         if (!project) throw notFound('project_unknown', `no such project: ${opts.project}`);
