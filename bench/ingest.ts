@@ -1,17 +1,23 @@
 // bench/ingest: builds a list archive from a git history (bench/corpus.ts), imports it with `patchbay import` as a
 // process, and prints mails/s end to end into SQLite, the importer's CPU time per mail and its peak RSS.
 // BENCH_MAILS sets the size. The CPU time is the figure to compare on a busy machine: wall-clock rates move with load.
+//   --profile DIR writes the importer's CPU profiles there (node --cpu-prof: one .cpuprofile per thread, for DevTools).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { openDatabase } from '../src/db/database.js';
 import { benchCounts } from '../src/db/series.repository.js';
 import { buildCorpus } from './corpus.js';
 import { startBench } from './lib/run-info.js';
 
 startBench('ingest');
+
+const { values } = parseArgs({ options: { profile: { type: 'string', default: process.env.BENCH_PROFILE ?? '' } } });
+// The importer ends by itself (no SIGTERM to catch, as profileEnv does for a server): node writes the profile at exit.
+const profileArgs = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values.profile)}`] : [];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const mails = Number(process.env.BENCH_MAILS ?? 20_000);
@@ -43,7 +49,7 @@ const CLOCK_TICKS = 100;
 
 async function runImport(): Promise<{ seconds: number; rss: number; cpu: number; out: string }> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/patchbay.js'), 'import', '--project', 'bench', '--data', path.join(work, 'data'), '--projects', projects, corpus.file], {
+  const child = spawn(process.execPath, [...profileArgs, path.join(ROOT, 'bin/patchbay.js'), 'import', '--project', 'bench', '--data', path.join(work, 'data'), '--projects', projects, corpus.file], {
     env: { ...process.env, PATCHBAY_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

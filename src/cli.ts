@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { isAppError } from './errors.js';
 import type { Flags } from './config/config.js';
-import { serve } from './main.js';
 import { doctorCommand } from './cli/doctor.command.js';
 import { heldCommand } from './cli/held.command.js';
 import { importCommand } from './cli/import.command.js';
@@ -93,6 +92,8 @@ export function buildCli(): Command {
     .option('--lava-start-wait <s>', 'seconds a LAVA job may wait for a device before it is cancelled as our error (PATCHBAY_LAVA_START_WAIT)')
     .option('--lava-poll <s>', 'seconds between two reads of a LAVA job\'s state (PATCHBAY_LAVA_POLL)')
     .action(async (opts: Flags) => {
+      // Loaded here: the server's edges (HTTP, the API, the pipeline) are no other command's, nor their start-up time.
+      const { serve } = await import('./main.js');
       const running = await serve(opts);
       await new Promise<void>((resolve) => {
         const onSignal = (signal: NodeJS.Signals) => {

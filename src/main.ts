@@ -1,25 +1,17 @@
-// Composition root: config -> database -> migrations -> services -> edges (SMTP, HTTP); and the orderly stop.
-import path from 'node:path';
+// Composition root: config -> database -> migrations -> services -> edges (SMTP, HTTP); and the orderly stop. What
+// every command opens is core.ts's (re-exported here); `patchbay serve` loads this module, the other commands do not.
 import type { AddressInfo } from 'node:net';
-import { loadConfig, type Config, type Flags, type PublicUrls } from './config/config.js';
-import { loadProjects, type Project } from './config/projects.js';
-import { migrate, openDatabase, type Db } from './db/database.js';
+import type { Config, Flags, PublicUrls } from './config/config.js';
+import type { Project } from './config/projects.js';
 import { countMails, idsInState } from './db/mail.repository.js';
 import { countOutbound } from './db/outbound.repository.js';
-import { upsertProjects } from './db/project.repository.js';
-import { createLogger, type Logger } from './log.js';
 import { OutboundService } from './mail/outbound.service.js';
 import { IntakeService } from './smtp/intake.service.js';
 import { IntakeFirst } from './smtp/intake-first.js';
-import { createMailReader, type MailReader } from './smtp/mail-reader.js';
 import { QuarantineService } from './smtp/quarantine.service.js';
 import type { MailRoute } from './db/schema.js';
-import { SeriesIngestService } from './series/ingest.service.js';
-import { compileAssignments } from './series/assignment.js';
-import { rematchProject } from './series/assignment.service.js';
-import { backfillArchive, fileWithArchive } from './smtp/archive.service.js';
-import { createListHandler, type FileMail } from './smtp/list.service.js';
-import { createBackfillHandler, ProcessingService, type ProcessingOptions, type RouteHandler } from './smtp/processing.service.js';
+import { createListHandler } from './smtp/list.service.js';
+import { ProcessingService, type RouteHandler } from './smtp/processing.service.js';
 import { createBounceHandler } from './smtp/bounce.service.js';
 import { createBotHandler } from './smtp/bot.service.js';
 import { createPostmasterHandler } from './smtp/postmaster.service.js';
@@ -38,6 +30,9 @@ import { createQueueWatch } from './queue/create-queue-watch.js';
 import { QueueTransport } from './queue/queue-transport.service.js';
 import { WorkerFilesService } from './queue/worker-files.service.js';
 import { WorkerTokenService } from './queue/worker-token.service.js';
+import { openCore, processingOptions, type Core } from './core.js';
+
+export { openCore, processingOptions, type Core } from './core.js';
 
 export interface Running {
   config: Readonly<Config>;
@@ -45,63 +40,6 @@ export interface Running {
   http: AddressInfo;
   baseUrl: string;
   stop(): Promise<void>;
-}
-
-export interface Core {
-  config: Readonly<Config>;
-  log: Logger;
-  db: Db;
-  /** The database's file (the API's reader threads open connections of their own to it). */
-  dbFile: string;
-  projects: (Project & { id: number })[];
-  /** Each project's slug by id, for the mail reader (a patch's name drops prefixes naming its project). */
-  slugs: ReadonlyMap<number, string>;
-  /** Mail reading (MIME parse, classification) in worker threads with a time budget; started on first use, stopped by close(). */
-  reader(): MailReader;
-  /** The series engine: files accepted list posts (from processing and from moderation). */
-  ingest: SeriesIngestService;
-  /** Files an accepted list post: the archive's index, then the series engine, in the caller's transaction. */
-  file: FileMail;
-  close(): Promise<void>;
-}
-
-/** Opens what every command needs: configuration, project files, the migrated database. */
-export async function openCore(flags: Flags, env?: NodeJS.ProcessEnv): Promise<Core> {
-  const config = loadConfig(flags, env);
-  const log = createLogger(config.logLevel);
-  const files = loadProjects(config.projectsDir);
-  const dbFile = path.join(config.dataDir, 'patchbay.sqlite');
-  const opened = openDatabase(dbFile, {
-    checkpointAside: { onError: (message) => log.warn({ subsystem: 'db', message }, 'the WAL checkpoint failed (the main connection checkpoints past 64 MB of WAL)') },
-  });
-  const { db } = opened;
-  await migrate(db);
-  const ids = await upsertProjects(
-    db,
-    files.map((p) => ({ slug: p.slug, name: p.name, listAddress: p.addresses.list, policy: p.policy })),
-  );
-  const projects = files.map((p) => ({ ...p, id: ids.get(p.slug)! }));
-  await backfillArchive(db, log.child({ subsystem: 'archive' }));
-  // Series filed under other rules (or before assignments existed) are matched to the project file's assignments.
-  for (const p of projects) await rematchProject(db, p.id, p.assignments, log.child({ subsystem: 'assignments' }));
-  const ingest = new SeriesIngestService(
-    new Map(projects.map((p) => [p.id, { id: p.id, slug: p.slug, supersede: p.supersede, assignments: compileAssignments(p.assignments) }])),
-    log.child({ subsystem: 'series' }),
-  );
-  let pool: MailReader | null = null;
-  const reader = () =>
-    (pool ??= createMailReader({
-      threads: config.parseThreads,
-      budgetMs: config.mail.budgetMs,
-      onWorkerError: (err) => log.error({ err, subsystem: 'mail-reader' }, 'a mail reader thread failed outside any mail'),
-    }));
-  const close = async () => {
-    await pool?.destroy();
-    await opened.stopCheckpointer();
-    await db.destroy();
-  };
-  const slugs = new Map(projects.map((p) => [p.id, p.slug]));
-  return { config, log, db, dbFile, projects, slugs, ingest, file: fileWithArchive(ingest.ingest.bind(ingest)), reader, close };
 }
 
 /** The handler of each route as the server wires them; `patchbay quarantine retry` processes a mail through them too. */
@@ -124,11 +62,6 @@ export function routeHandlers(core: Core, urls: PublicUrls, kickOutbound: () => 
     postmaster: createPostmasterHandler({ projects, log: log.child({ subsystem: 'postmaster' }) }),
   };
   return { handlers, subscriptions };
-}
-
-/** Processing as every command runs it: the mail reader's workers, the configured attempts. */
-export function processingOptions(core: Core): ProcessingOptions {
-  return { backfill: createBackfillHandler(core.file), slugs: core.slugs, read: core.reader().read, maxAttempts: core.config.mail.attempts };
 }
 
 /** `patchbay serve`: starts every service and both edges; resolves once both are listening. */

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import type { Flags } from '../config/config.js';
 import { invalid } from '../errors.js';
-import { openCore, type Core } from '../main.js';
-import { approveHeld, listHeld, rejectHeld, type ModerationDeps } from '../smtp/moderation.service.js';
+import { openCore, type Core } from '../core.js';
+import type { ModerationDeps } from '../smtp/moderation.service.js';
 
 interface HeldFlags {
   project: string;
@@ -33,6 +33,9 @@ async function withModeration<T>(opts: HeldFlags, run: (deps: ModerationDeps, co
   }
 }
 
+/** Loaded when a held command runs, not with every command (`patchbay import` among them). */
+const moderation = () => import('../smtp/moderation.service.js');
+
 function mailId(text: string): number {
   if (!/^\d+$/.test(text)) throw invalid('invalid_id', `"${text}" is not a mail id (see \`patchbay held list\`)`);
   return Number(text);
@@ -49,7 +52,7 @@ export function heldCommand(program: Command): void {
 
   common(held.command('list').description('list the held posts of a project')).action((opts: HeldFlags) =>
     withModeration(opts, async (deps) => {
-      const posts = await listHeld(deps, opts.project);
+      const posts = await (await moderation()).listHeld(deps, opts.project);
       if (!posts.length) {
         process.stdout.write(`no held posts on the ${opts.project} list\n`);
         return;
@@ -61,7 +64,7 @@ export function heldCommand(program: Command): void {
 
   common(held.command('approve <id>').description('relay a held post to the list')).action((id: string, opts: HeldFlags) =>
     withModeration(opts, async (deps) => {
-      const r = await approveHeld(deps, opts.project, mailId(id));
+      const r = await (await moderation()).approveHeld(deps, opts.project, mailId(id));
       process.stdout.write(`approved post ${r.mailId}: ${r.copies} ${r.copies === 1 ? 'copy' : 'copies'} queued\n`);
     }),
   );
@@ -70,7 +73,7 @@ export function heldCommand(program: Command): void {
     .option('--reason <text>', 'a sentence for the sender')
     .action((id: string, opts: HeldFlags) =>
       withModeration(opts, async (deps) => {
-        const r = await rejectHeld(deps, opts.project, mailId(id), opts.reason ?? '');
+        const r = await (await moderation()).rejectHeld(deps, opts.project, mailId(id), opts.reason ?? '');
         process.stdout.write(`rejected post ${r.mailId}: notice queued to ${r.noticeTo}\n`);
       }),
     );

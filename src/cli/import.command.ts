@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import cliProgress from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { AppError, invalid, notFound } from '../errors.js';
-import { openCore } from '../main.js';
+import { openCore } from '../core.js';
 import { importMessages, type ImportSummary } from '../smtp/import.service.js';
 import { countMbox, openMbox, splitMbox, type MboxFormat } from '../smtp/mbox.js';
 import { createBackfillHandler } from '../smtp/processing.service.js';
@@ -34,7 +34,9 @@ export function importCommand(program: Command): void {
       } catch (e) {
         throw invalid('mbox_unreadable', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
       }
-      const core = await openCore({ data: opts.data, projects: opts.projects });
+      // No checkpointer thread: a bulk load checkpoints on its own connection every 32 MB (setBulkLoad), and a thread
+      // checkpointing every 500 ms copies the same index pages into the database file again and again.
+      const core = await openCore({ data: opts.data, projects: opts.projects }, undefined, { checkpointAside: false });
       try {
         const project = core.projects.find((p) => p.slug === opts.project);
         if (!project) throw notFound('project_unknown', `no such project: ${opts.project}`);

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { MailState } from '../db/schema.js';
 import { invalid } from '../errors.js';
-import { openCore, processingOptions, routeHandlers } from '../main.js';
+import { openCore, processingOptions } from '../core.js';
 import { ProcessingService } from '../smtp/processing.service.js';
 import { QuarantineService } from '../smtp/quarantine.service.js';
 import { coreOptions } from './core-options.js';
@@ -53,6 +53,7 @@ export function quarantineCommand(program: Command): void {
       const core = await openCore({ data: opts.data, projects: opts.projects, baseUrl: opts.baseUrl });
       try {
         // Processed here, through the handlers the server uses: mail it queues goes out with the server's next poll.
+        const { routeHandlers } = await import('../main.js');
         const { handlers } = routeHandlers(core, { base: core.config.baseUrl ?? '' }, () => {});
         const processing = new ProcessingService(core.db, handlers, core.log.child({ subsystem: 'processing' }), () => {}, processingOptions(core));
         const q = new QuarantineService(core.db, core.projects, core.config.mail.attempts, (mail) => processing.processOne(mail));

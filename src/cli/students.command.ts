@@ -4,9 +4,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { RosterChanges } from '../config/roster.js';
 import { invalid, notFound } from '../errors.js';
-import { openCore, type Core } from '../main.js';
+import { openCore, type Core } from '../core.js';
 import { importRoster, removeStudent, rosterOfProject } from '../smtp/roster.service.js';
-import { createStudentAccounts } from '../web/student-accounts.service.js';
 import { coreOptions } from './core-options.js';
 
 interface Opts {
@@ -26,6 +25,8 @@ async function makeAccounts(core: Core, projectId: number, baseUrl: string | und
   if (project.visibility !== 'private') return '';
   const base = baseUrl ?? core.config.baseUrl ?? '';
   if (!base) return 'no accounts made: set --base-url (PATCHBAY_BASE_URL) to mail first-login links, or students ask for one at /password/reset/\n';
+  // Loaded here, not with every command (`patchbay import` among them).
+  const { createStudentAccounts } = await import('../web/student-accounts.service.js');
   const accounts = createStudentAccounts({ db: core.db, projects: core.projects, baseUrl: () => base, hostname: core.config.hostname, kick: () => {} });
   const made = await accounts.createAccounts(projectId);
   return made.length ? `accounts made, first-login link queued: ${made.join(', ')}\n` : '';

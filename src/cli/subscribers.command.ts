@@ -1,7 +1,7 @@
 // `patchbay subscribers add|remove|list --project SLUG`: the operator's direct changes, with no confirmation round-trip.
 import type { Command } from 'commander';
-import { openCore } from '../main.js';
-import { createSubscriptionService, type SubscriptionService } from '../smtp/subscription.service.js';
+import { openCore } from '../core.js';
+import type { SubscriptionService } from '../smtp/subscription.service.js';
 import { coreOptions } from './core-options.js';
 
 interface Opts {
@@ -14,6 +14,8 @@ interface Opts {
 async function withService(opts: Opts, fn: (s: SubscriptionService) => Promise<void>): Promise<void> {
   const core = await openCore({ data: opts.data, projects: opts.projects });
   try {
+    // Loaded here, not with every command (`patchbay import` among them).
+    const { createSubscriptionService } = await import('../smtp/subscription.service.js');
     const service = createSubscriptionService({
       db: core.db,
       projects: core.projects,

@@ -1,6 +1,6 @@
 // `patchbay token create --email E`: issues the user's REST API token (replacing any earlier one) and prints it once.
 import type { Command } from 'commander';
-import { openCore } from '../main.js';
+import { openCore } from '../core.js';
 import { createToken } from '../api/user.service.js';
 import { coreOptions } from './core-options.js';
 

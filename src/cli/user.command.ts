@@ -2,7 +2,7 @@
 // `patchbay user list`, `patchbay user password --email E`.
 import type { Command } from 'commander';
 import { AppError, invalid, isAppError } from '../errors.js';
-import { openCore } from '../main.js';
+import { openCore } from '../core.js';
 import { addUser, listUsersForOperator, ROLES, setPassword } from '../api/user.service.js';
 import { coreOptions } from './core-options.js';
 

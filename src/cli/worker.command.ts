@@ -4,10 +4,9 @@ import os from 'node:os';
 import { Option, type Command } from 'commander';
 import { loadWorkerConfig, WORKER_SETTINGS, type WorkerFlags } from '../config/queue.js';
 import { createLogger } from '../log.js';
-import { openCore } from '../main.js';
+import { openCore } from '../core.js';
 import { LANES } from '../queue/names.js';
-import { startWorker } from '../queue/worker.service.js';
-import { WorkerTokenService } from '../queue/worker-token.service.js';
+import type { WorkerTokenService } from '../queue/worker-token.service.js';
 import { coreOptions } from './core-options.js';
 
 const opt = (flags: string, description: string, name: keyof typeof WORKER_SETTINGS) => new Option(flags, `${description} (${WORKER_SETTINGS[name]})`);
@@ -49,6 +48,8 @@ export function workerCommand(program: Command): void {
     .action(async (opts: WorkerFlags) => {
       const config = loadWorkerConfig(opts);
       const log = createLogger(config.logLevel).child({ subsystem: 'worker', worker: config.name });
+      // Loaded here, as each command's heavier modules are: `patchbay import` should not pay for BullMQ's start-up.
+      const { startWorker } = await import('../queue/worker.service.js');
       const worker = await startWorker(config, log);
       process.stdout.write(`worker ${config.name} registered: lanes ${config.lanes.join(',')}, arches ${worker.arches.join(',') || 'none'}, queues ${worker.queues.join(' ')}\n`);
       await new Promise<void>((resolve) => {
@@ -65,6 +66,7 @@ export function workerCommand(program: Command): void {
   const withTokens = async (opts: { data?: string; projects?: string }, fn: (tokens: WorkerTokenService) => Promise<void>) => {
     const core = await openCore({ data: opts.data, projects: opts.projects });
     try {
+      const { WorkerTokenService } = await import('../queue/worker-token.service.js');
       await fn(new WorkerTokenService(core.db));
     } finally {
       await core.close();

@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { byIds } from './api-list.repository.js';
 import type { DbOrTx } from './database.js';
 import { nowIso } from './database.js';
+import { deferWrite } from './deferred-writes.js';
 import { prepared } from './prepared.js';
 
 export interface SeriesAssignmentRow {
@@ -18,8 +19,56 @@ const assignmentRow = prepared((db, p: { seriesId: number }) =>
 );
 
 export async function seriesAssignment(db: DbOrTx, seriesId: number): Promise<SeriesAssignmentRow | undefined> {
-  return (await assignmentRow(db, { seriesId }))[0];
+  return pending.get(db)?.get(seriesId) ?? (await assignmentRow(db, { seriesId }))[0];
 }
+
+/**
+ * Rows noted in a transaction and not yet written (noteSeriesAssignment): seriesAssignment reads them first. Each
+ * transaction is its own object, so a rolled-back one takes its rows with it.
+ */
+const pending = new WeakMap<DbOrTx, Map<number, SeriesAssignmentRow>>();
+
+/**
+ * A series' assignment row as filing leaves it, written at the end of the caller's batch (deferred-writes.ts): every
+ * patch and cover of a series moves its row (the latest received time), and a batch files a series' mails together,
+ * so one upsert per series and batch, in one statement, replaces a read and an upsert per mail.
+ */
+export async function noteSeriesAssignment(db: DbOrTx, row: SeriesAssignmentRow): Promise<void> {
+  let rows = pending.get(db);
+  if (!rows) pending.set(db, (rows = new Map()));
+  const first = !rows.has(row.series_id);
+  rows.set(row.series_id, row);
+  if (first) await deferWrite(db, writeNoted, row.series_id);
+}
+
+async function writeNoted(db: DbOrTx, seriesIds: number[]): Promise<void> {
+  const rows = pending.get(db);
+  pending.delete(db);
+  if (!rows) return;
+  const values = seriesIds.flatMap((id) => {
+    const r = rows.get(id);
+    return r ? [[r.series_id, r.project_id, r.assignment, r.received_at]] : [];
+  });
+  if (values.length) await upsertRows(db, { rows: JSON.stringify(values) });
+}
+
+const upsertRows = prepared((db, p: { rows: string }) => {
+  const at = <T>(n: number) => sql<T>`${sql.raw(`j.value ->> ${n}`)}`;
+  return (
+    db
+      .insertInto('series_assignments')
+      .columns(['series_id', 'project_id', 'assignment', 'received_at'])
+      .expression(
+        db
+          .selectFrom(sql<{ key: number; value: unknown }>`json_each(${p.rows})`.as('j'))
+          .select([at<number>(0).as('series_id'), at<number>(1).as('project_id'), at<string | null>(2).as('assignment'), at<string>(3).as('received_at')])
+          // SQLite reads `SELECT … ON CONFLICT` as a join's ON unless the SELECT has a WHERE (lang_upsert.html, parsing ambiguity).
+          .where(sql<boolean>`true`)
+          .orderBy('j.key'),
+      )
+      .onConflict((oc) => oc.column('series_id').doUpdateSet({ assignment: sql`excluded.assignment`, received_at: sql`excluded.received_at` }))
+  );
+});
 
 const upsertRow = prepared((db, p: { seriesId: number; projectId: number; assignment: string | null; receivedAt: string }) =>
   db

@@ -4,6 +4,7 @@ import type { Db, DbOrTx } from '../db/database.js';
 import {
   deleteSeriesAssignments,
   mailMarksOfSeries,
+  noteSeriesAssignment,
   projectSeriesIds,
   rulesFingerprintOf,
   saveRulesFingerprint,
@@ -26,7 +27,7 @@ export async function noteAssignment(tx: DbOrTx, projectId: number, assignments:
   const current = row?.assignment == null ? -1 : assignments.findIndex((a) => a.name === row.assignment);
   const index = bestIndex(current, matchIndex(assignments, marks));
   const received = row && row.received_at > receivedAt ? row.received_at : receivedAt;
-  await saveSeriesAssignment(tx, { series_id: seriesId, project_id: projectId, assignment: index === -1 ? null : assignments[index]!.name, received_at: received });
+  await noteSeriesAssignment(tx, { series_id: seriesId, project_id: projectId, assignment: index === -1 ? null : assignments[index]!.name, received_at: received });
 }
 
 /** Matches these series again from their stored mails (a maintainer's split or merge moved patches between them). */
