@@ -353,7 +353,7 @@ describe('project pages', () => {
         ['student', { student: 'zetu' }, /COVERING INDEX patches_student \(student_id=\?\)/],
         ['title words', { q: 'tree' }, /COVERING INDEX series_project_date/],
         ['submitter', { submitter: 'olga' }, /COVERING INDEX series_project_date/],
-        ['failing', { failing: '1' }, /SEARCH fc USING INDEX checks_patch/],
+        ['failing', { failing: '1' }, /SEARCH fc USING COVERING INDEX checks_patch_state/],
       ];
       for (const [name, query, expected] of cases) {
         captured.length = 0;
