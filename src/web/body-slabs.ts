@@ -8,7 +8,17 @@ const SLAB_BYTES = 2 * 1024 * 1024;
 /** Slabs kept for reuse; more answers in flight at once borrow fresh ones that the GC takes back. */
 const KEEP = 32;
 
-const free: Buffer[] = [];
+/**
+ * One pool for both ways an answer is written: on this thread (bytesForResponse), or by a reader thread
+ * (src/api/api-readers.ts) that the slab moves to and back from. Plain ArrayBuffers: fastify sends only bytes over
+ * one, and only those can move between threads.
+ */
+const free: ArrayBuffer[] = [];
+
+/** A slab to write one answer into (here, or moved to another thread and back; then: giveBackWhenWritten). */
+export function borrowMovableSlab(): ArrayBuffer {
+  return free.pop() ?? new ArrayBuffer(SLAB_BYTES);
+}
 
 /**
  * The text's UTF-8 bytes, for one response: in a reused slab given back once `res` has been written out (or closed),
@@ -16,61 +26,15 @@ const free: Buffer[] = [];
  */
 export function bytesForResponse(text: string, res: ServerResponse): Buffer {
   if (text.length * 3 > SLAB_BYTES) return Buffer.from(text);
-  const slab = free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
-  const bytes = slab.subarray(0, slab.write(text));
-  let back = false;
-  const giveBack = () => {
-    if (back) return;
-    back = true;
-    if (free.length < KEEP) free.push(slab);
-  };
-  // 'finish': the last byte is with the operating system; 'close' without it: the connection is gone, nothing is sent.
-  res.once('finish', giveBack);
-  res.once('close', giveBack);
+  const slab = borrowMovableSlab();
+  const bytes = Buffer.from(slab, 0, Buffer.from(slab).write(text));
+  giveBackWhenWritten(res, slab);
   return bytes;
 }
 
-/** Shared slabs kept for reuse: a reader thread (src/api/api-readers.ts) writes an answer into one the response lends. */
-const sharedFree: SharedArrayBuffer[] = [];
-
 /**
- * Lends a shared slab (SLAB_BYTES) to `fill`, which has another thread write one response's bytes into it: given back
- * once `res` has been written out (or closed) after `fill` settled — never before, since a thread may still be
- * writing into it — or at once when `fill` fails. The bytes `fill` returns must not be kept past the response.
- */
-export async function withSharedSlab<T>(res: ServerResponse, fill: (slab: SharedArrayBuffer) => Promise<T>): Promise<T> {
-  const slab = sharedFree.pop() ?? new SharedArrayBuffer(SLAB_BYTES);
-  let back = false;
-  const giveBack = () => {
-    if (back) return;
-    back = true;
-    if (sharedFree.length < KEEP) sharedFree.push(slab);
-  };
-  try {
-    const out = await fill(slab);
-    if (res.writableFinished || res.destroyed) giveBack();
-    else {
-      res.once('finish', giveBack);
-      res.once('close', giveBack);
-    }
-    return out;
-  } catch (e) {
-    giveBack();
-    throw e;
-  }
-}
-
-/** Slabs that move to a reader thread (src/api/api-readers.ts) and back with the answer it wrote into them. */
-const movable: ArrayBuffer[] = [];
-
-/** A slab to move to another thread, which writes one answer into it and moves it back (then: giveBackWhenWritten). */
-export function borrowMovableSlab(): ArrayBuffer {
-  return movable.pop() ?? new ArrayBuffer(SLAB_BYTES);
-}
-
-/**
- * Takes back a slab once `res` has been written out (or closed): the answer's bytes sent on `res` are a view of it.
- * (fastify sends only bytes over an ArrayBuffer, so the slab moves rather than being shared memory.)
+ * Takes back a slab once `res` has been written out ('finish': the last byte is with the operating system) or closed
+ * (the connection is gone, nothing more is sent): the answer's bytes sent on `res` are a view of it.
  */
 export function giveBackWhenWritten(res: ServerResponse, slab: ArrayBuffer): void {
   if (slab.byteLength !== SLAB_BYTES) return;
@@ -78,7 +42,7 @@ export function giveBackWhenWritten(res: ServerResponse, slab: ArrayBuffer): voi
   const giveBack = () => {
     if (back) return;
     back = true;
-    if (movable.length < KEEP) movable.push(slab);
+    if (free.length < KEEP) free.push(slab);
   };
   if (res.writableFinished || res.destroyed) return giveBack();
   res.once('finish', giveBack);
