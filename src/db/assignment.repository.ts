@@ -70,15 +70,8 @@ const upsertRows = prepared((db, p: { rows: string }) => {
   );
 });
 
-const upsertRow = prepared((db, p: { seriesId: number; projectId: number; assignment: string | null; receivedAt: string }) =>
-  db
-    .insertInto('series_assignments')
-    .values({ series_id: p.seriesId, project_id: p.projectId, assignment: p.assignment, received_at: p.receivedAt })
-    .onConflict((oc) => oc.column('series_id').doUpdateSet({ assignment: sql`excluded.assignment`, received_at: sql`excluded.received_at` })),
-);
-
 export async function saveSeriesAssignment(db: DbOrTx, row: SeriesAssignmentRow): Promise<void> {
-  await upsertRow(db, { seriesId: row.series_id, projectId: row.project_id, assignment: row.assignment, receivedAt: row.received_at });
+  await upsertRows(db, { rows: JSON.stringify([[row.series_id, row.project_id, row.assignment, row.received_at]]) });
 }
 
 export async function rulesFingerprintOf(db: DbOrTx, projectId: number): Promise<string | undefined> {
