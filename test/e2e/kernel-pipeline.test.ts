@@ -107,6 +107,8 @@ describe('the demo course on real kernels and QEMU', { skip: SKIP }, () => {
   });
   after(async () => {
     await server?.stop();
+    // Its trees, object trees and disk images are gigabytes: gone with the test.
+    if (data) fs.rmSync(data, { recursive: true, force: true, maxRetries: 5 });
   });
 
   it('passes the reference solution: both builds, both boots, "You have passed N tests on N"', async () => {

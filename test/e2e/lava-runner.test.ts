@@ -67,6 +67,8 @@ describe('the LAVA runner on a real lab', { skip: SKIP }, () => {
   after(async () => {
     await server?.stop();
     await lab?.stop();
+    // Its trees, object trees and disk images are gigabytes: gone with the test.
+    if (data) fs.rmSync(data, { recursive: true, force: true, maxRetries: 5 });
   });
 
   it('passes the reference solution through LAVA with the per-case results of the embedded runner', async () => {

@@ -74,6 +74,8 @@ describe('the pipeline on a real kernel tree', { skip: SKIP }, () => {
   });
   after(async () => {
     await server?.stop();
+    // The kernel tree's mirror and worktrees are gigabytes: gone with the test.
+    if (data) fs.rmSync(data, { recursive: true, force: true, maxRetries: 5 });
   });
 
   it('passes a clean patch: sign-off, checkpatch and apply succeed and the student gets one reply', async () => {
@@ -204,6 +206,7 @@ describe('the pipeline across a crash', { skip: SKIP }, () => {
       assert.equal(repliesTo(data, cover!).length, 1);
     } finally {
       await server.stop();
+      fs.rmSync(data, { recursive: true, force: true, maxRetries: 5 });
     }
   });
 });
