@@ -1,7 +1,8 @@
 // Real kernel builds for tests: a worktree of the kernel repo (scripts/kernel-tree.sh) at a fixed path, a BuildContext
 // around it, and builtKernel(arch): a kernel image + modules image built once by the build step from one worktree
 // shared by every arch, kept at a fixed path under /tmp (a rerun finds the warm tree: a no-op make), for tests that
-// need something to boot. Every build uses the shared ccache.
+// need something to boot. Every build uses the shared ccache, and the test kernels are the demo course's base builds
+// (same config, same layout), so that on a fresh machine each of x86_64 and arm64 compiles once for the whole suite.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,10 +112,27 @@ export interface BuiltKernel {
 }
 
 /**
+ * Where builtKernel() keeps its source and object trees, laid out as a server's data folder lays out the proctree
+ * project's build slot 0: the source at work/proctree/0, each arch's O= dir at build/proctree/slot-0/<arch>. The build
+ * step gives ccache the source as its base_dir, so a compilation is found again only from an O= dir at the same place
+ * relative to its source: this layout, with the course's config (COURSE_FRAGMENT), makes the demo course's base builds
+ * (test/e2e) and these kernels hits of each other.
+ */
+export const TEST_KERNELS = process.env.PATCHBAY_TEST_KERNELS ?? path.join(os.tmpdir(), 'patchbay-kernels');
+
+/**
  * The source every builtKernel() builds from: ONE linked worktree of the repo's master for all archs (each arch has
  * its own O= dir), so six archs cost one 1.5 GB checkout, not six. Kept between runs; the build step only reads it.
  */
-export const SHARED_KERNEL_WORKTREE = process.env.PATCHBAY_TEST_KERNEL_WORKTREE ?? path.join(os.tmpdir(), 'patchbay-kernel-src');
+export const SHARED_KERNEL_WORKTREE = path.join(TEST_KERNELS, 'work/proctree/0');
+
+/** The demo course's kernel options (projects/proctree.yaml), merged after the table's fragments as its builds do. */
+export const COURSE_FRAGMENT = path.resolve(import.meta.dirname, '../../projects/proctree/config/proctree_syscall');
+
+/** A test kernel's O= dir: where the demo course's server builds that arch, relative to its source. */
+export function testObjDir(arch: string): string {
+  return path.join(TEST_KERNELS, 'build/proctree/slot-0', arch);
+}
 
 /** The source tree an O= dir was configured from: its generated Makefile includes <source>/Makefile. */
 export function sourceOfObjDir(objDir: string): string | null {
@@ -144,31 +162,25 @@ function sharedWorktree(): Promise<{ path: string; master: string }> {
 }
 
 /**
- * A tinyconfig kernel of the repo's master for `arch` (table fragments only), built by the build step from the
- * shared worktree into /tmp/patchbay-kernel-<arch>/obj and kept: the first call costs a cold build (2–3.5 min on 2
- * cores, about 1 min with a hot ccache), later calls a no-op make. Throws when the kernel repo is missing (check
- * kernelRepoAvailable()) or the build does not pass.
+ * The demo course's kernel of the repo's master for `arch` (tinyconfig, the table's fragments, COURSE_FRAGMENT), built
+ * by the build step from the shared worktree into testObjDir(arch) and kept: the first call costs a cold build (5–8
+ * min on 2 cores, about 1 min when the demo course built it first), later calls a no-op make. Throws when the kernel
+ * repo is missing (check kernelRepoAvailable()) or the build does not pass.
  */
 export async function builtKernel(arch = 'x86_64'): Promise<BuiltKernel> {
-  const root = path.join(os.tmpdir(), `patchbay-kernel-${arch}`);
   const wt = await sharedWorktree();
-  // An older layout had one worktree per arch in root/src: its O= dir points there (objtool's absolute paths), so
-  // it is built again from the shared worktree, and the old checkout goes.
-  const objDir = path.join(root, 'obj');
+  const objDir = testObjDir(arch);
+  // An O= dir configured from another source (objtool keeps absolute paths) is built again from this one.
   const from = sourceOfObjDir(objDir);
   if (from && path.resolve(from) !== path.resolve(wt.path)) fs.rmSync(objDir, { recursive: true, force: true });
-  const old = path.join(root, 'src');
-  if (fs.existsSync(old)) {
-    await runCommand('git', ['worktree', 'remove', '--force', old], { cwd: KERNEL_REPO, env: gitEnv });
-    fs.rmSync(old, { recursive: true, force: true });
-  }
+  const out = path.join(TEST_KERNELS, 'out', arch);
   const ctx = buildContext({
     worktree: wt.path,
     objDir,
-    artifactsDir: path.join(root, 'artifacts'),
-    logPath: path.join(root, 'build.log'),
+    artifactsDir: path.join(out, 'artifacts'),
+    logPath: path.join(out, 'build.log'),
     baseCommit: wt.master,
-    build: { key: arch, arch, base: 'tinyconfig', fragments: [], lava: true },
+    build: { key: arch, arch, base: 'tinyconfig', fragments: [COURSE_FRAGMENT], lava: true },
   });
   const r = await buildStep(buildJob(), ctx);
   if (r.status === 'error' || r.status === 'fail') throw new Error(`building ${arch} failed: ${r.summary} (log ${ctx.logPath})`);
