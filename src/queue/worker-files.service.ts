@@ -124,15 +124,19 @@ export class WorkerFilesService {
     };
     body.once('end', onEnd).once('error', onError).once('close', onClose);
     body.pipe(bound);
+    // autoClose: false keeps the descriptor open after a finished write (to fsync it); a refused or broken upload
+    // destroys the stream, and a destroyed stream closes it all the same: then it is the stream's to close, never
+    // ours as well (a second close would hit whatever reused the number meanwhile, such as a listening socket).
+    const file = fs.createWriteStream('', { fd, autoClose: false });
     try {
-      await pipeline(bound, fs.createWriteStream('', { fd, autoClose: false }));
+      await pipeline(bound, file);
       // On disk before it replaces the previous file: the server may report it right after.
       fs.fsyncSync(fd);
       fs.closeSync(fd);
       open = false;
       fs.renameSync(tmp, dest);
     } catch (e) {
-      if (open) fs.closeSync(fd);
+      if (open && !file.destroyed) fs.closeSync(fd);
       fs.rmSync(tmp, { force: true });
       if (e instanceof AppError) throw e;
       // The client went away or the disk failed: nothing was kept.

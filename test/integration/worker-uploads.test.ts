@@ -167,6 +167,29 @@ describe('worker tokens and uploads', () => {
     assert.equal(wrongType.json().code, 'upload_body_required');
   });
 
+  it("closes a refused upload's file once: descriptors opened after the refusal stay open", async () => {
+    // A refusal destroys the file's stream, which closes the descriptor itself; a second close of the same number
+    // closed whatever took it next (once a listening socket: node aborted in libuv's accept).
+    const url = `/api/worker/runs/${runId}/files/log/test-x86_64.log`;
+    const opened: number[] = [];
+    try {
+      for (let i = 0; i < 30; i++) {
+        const r = await w.app.inject({
+          method: 'PUT',
+          url,
+          payload: Readable.from([Buffer.alloc(3000, 'a'), Buffer.alloc(3000, 'b')]),
+          headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${token}` },
+        });
+        assert.equal(r.statusCode, 413, r.body);
+        opened.push(fs.openSync(import.meta.filename, 'r'));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      for (const fd of opened) assert.ok(fs.fstatSync(fd).isFile(), `descriptor ${fd} was closed under the test`);
+    } finally {
+      for (const fd of opened) fs.closeSync(fd);
+    }
+  });
+
   it("refuses files for a run that is over: what was reported stays", async () => {
     await finishRun(w.h.db, runId, { outcome: 'pass', base: null, reportMsgid: null, reason: null });
     const r = await put(`/api/worker/runs/${runId}/files/log/build-x86_64.log`, 'late duplicate');
