@@ -20,6 +20,9 @@ describe('worker tokens and uploads', () => {
   let token: string;
   const put = (url: string, body: string | Buffer, headers: Record<string, string> = {}) =>
     w.app.inject({ method: 'PUT', url, payload: body, headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${token}`, ...headers } });
+  /** 6,000 bytes in two chunks, no Content-Length: more than the log bound, found out as it streams. */
+  const putChunked = (url: string) =>
+    w.app.inject({ method: 'PUT', url, payload: Readable.from([Buffer.alloc(3000, 'a'), Buffer.alloc(3000, 'b')]), headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${token}` } });
 
   before(async () => {
     w = await startWebApp({ fixtures: ['cover-letter'], uploadLimits: LIMITS });
@@ -132,12 +135,7 @@ describe('worker tokens and uploads', () => {
     assert.equal(declared.statusCode, 413);
     assert.equal(declared.json().code, 'upload_too_large');
     // Chunked, no length: cut off once past the bound.
-    const streamed = await w.app.inject({
-      method: 'PUT',
-      url,
-      payload: Readable.from([Buffer.alloc(3000, 'a'), Buffer.alloc(3000, 'b')]),
-      headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${token}` },
-    });
+    const streamed = await putChunked(url);
     assert.equal(streamed.statusCode, 413, streamed.body);
     const dir = path.join(w.dataDir, 'logs', 'runs', String(runId));
     assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('test-')), []);
@@ -174,12 +172,7 @@ describe('worker tokens and uploads', () => {
     const opened: number[] = [];
     try {
       for (let i = 0; i < 30; i++) {
-        const r = await w.app.inject({
-          method: 'PUT',
-          url,
-          payload: Readable.from([Buffer.alloc(3000, 'a'), Buffer.alloc(3000, 'b')]),
-          headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${token}` },
-        });
+        const r = await putChunked(url);
         assert.equal(r.statusCode, 413, r.body);
         opened.push(fs.openSync(import.meta.filename, 'r'));
       }
