@@ -113,7 +113,6 @@ export class WorkerFilesService {
         done(null, chunk);
       },
     });
-    let open = true;
     // The request is piped in rather than put in the pipeline: a refusal must not destroy it (that would close the
     // socket before the 413 is sent); it is only unpiped, and Node discards the rest of it.
     let ended = false;
@@ -124,24 +123,22 @@ export class WorkerFilesService {
     };
     body.once('end', onEnd).once('error', onError).once('close', onClose);
     body.pipe(bound);
-    // autoClose: false keeps the descriptor open after a finished write (to fsync it); a refused or broken upload
-    // destroys the stream, and a destroyed stream closes it all the same: then it is the stream's to close, never
-    // ours as well (a second close would hit whatever reused the number meanwhile, such as a listening socket).
+    // The stream owns the descriptor and is its only closer: a refused or broken upload destroys it (pipeline), which
+    // closes it even with autoClose: false; the finally block destroys it otherwise, after the fsync that autoClose:
+    // false leaves room for. A second close would hit whatever reused the number meanwhile, a listening socket once.
     const file = fs.createWriteStream('', { fd, autoClose: false });
     try {
       await pipeline(bound, file);
       // On disk before it replaces the previous file: the server may report it right after.
       fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      open = false;
       fs.renameSync(tmp, dest);
     } catch (e) {
-      if (open && !file.destroyed) fs.closeSync(fd);
       fs.rmSync(tmp, { force: true });
       if (e instanceof AppError) throw e;
       // The client went away or the disk failed: nothing was kept.
       throw new AppError('invalid', 'upload_incomplete', `the upload of ${t.name} did not complete: ${(e as Error).message}`);
     } finally {
+      file.destroy();
       body.unpipe(bound);
       body.off('end', onEnd).off('error', onError).off('close', onClose);
     }
