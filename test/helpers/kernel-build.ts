@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseProjectFile } from '../../src/config/projects.js';
 import { buildStep } from '../../src/pipeline/steps/build.step.js';
 import type { BuildContext, BuildSpec, Job, StepResult } from '../../src/pipeline/types.js';
 import { runCommand } from './run-command.js';
@@ -115,24 +116,30 @@ export interface BuiltKernel {
  * Where builtKernel() keeps its source and object trees, laid out as a server's data folder lays out the proctree
  * project's build slot 0: the source at work/proctree/0, each arch's O= dir at build/proctree/slot-0/<arch>. The build
  * step gives ccache the source as its base_dir, so a compilation is found again only from an O= dir at the same place
- * relative to its source: this layout, with the course's config (COURSE_FRAGMENT), makes the demo course's base builds
+ * relative to its source: this layout, with the course's config (COURSE_FRAGMENTS), makes the demo course's base builds
  * (test/e2e) and these kernels hits of each other.
  */
 export const TEST_KERNELS = process.env.PATCHBAY_TEST_KERNELS ?? path.join(os.tmpdir(), 'patchbay-kernels');
 
 /**
+ * A server's build slot 0 of the course under `root`: the source at work/proctree/0 (tree.service.ts slotPath), an
+ * arch's O= dir under build/proctree/slot-0 (heavy-runner.ts objectTreeDir's folder; the name below it does not count).
+ */
+export function courseSlot(root: string): { worktree: string; objDir: (arch: string) => string } {
+  return { worktree: path.join(root, 'work/proctree/0'), objDir: (arch) => path.join(root, 'build/proctree/slot-0', arch) };
+}
+
+/**
  * The source every builtKernel() builds from: ONE linked worktree of the repo's master for all archs (each arch has
  * its own O= dir), so six archs cost one 1.5 GB checkout, not six. Kept between runs; the build step only reads it.
  */
-export const SHARED_KERNEL_WORKTREE = path.join(TEST_KERNELS, 'work/proctree/0');
+export const SHARED_KERNEL_WORKTREE = courseSlot(TEST_KERNELS).worktree;
 
-/** The demo course's kernel options (projects/proctree.yaml), merged after the table's fragments as its builds do. */
-export const COURSE_FRAGMENT = path.resolve(import.meta.dirname, '../../projects/proctree/config/proctree_syscall');
-
-/** A test kernel's O= dir: where the demo course's server builds that arch, relative to its source. */
-export function testObjDir(arch: string): string {
-  return path.join(TEST_KERNELS, 'build/proctree/slot-0', arch);
-}
+/** The demo course's config fragments, as projects/proctree.yaml lists them for its builds (all the same). */
+export const COURSE_FRAGMENTS: readonly string[] = (() => {
+  const file = path.resolve(import.meta.dirname, '../../projects/proctree.yaml');
+  return parseProjectFile(file, fs.readFileSync(file, 'utf8')).builds[0]!.config;
+})();
 
 /** The source tree an O= dir was configured from: its generated Makefile includes <source>/Makefile. */
 export function sourceOfObjDir(objDir: string): string | null {
@@ -162,17 +169,14 @@ function sharedWorktree(): Promise<{ path: string; master: string }> {
 }
 
 /**
- * The demo course's kernel of the repo's master for `arch` (tinyconfig, the table's fragments, COURSE_FRAGMENT), built
- * by the build step from the shared worktree into testObjDir(arch) and kept: the first call costs a cold build (5–8
+ * The demo course's kernel of the repo's master for `arch` (tinyconfig, the table's fragments, COURSE_FRAGMENTS), built
+ * by the build step from the shared worktree into courseSlot's O= dir and kept: the first call costs a cold build (5–8
  * min on 2 cores, about 1 min when the demo course built it first), later calls a no-op make. Throws when the kernel
  * repo is missing (check kernelRepoAvailable()) or the build does not pass.
  */
 export async function builtKernel(arch = 'x86_64'): Promise<BuiltKernel> {
   const wt = await sharedWorktree();
-  const objDir = testObjDir(arch);
-  // An O= dir configured from another source (objtool keeps absolute paths) is built again from this one.
-  const from = sourceOfObjDir(objDir);
-  if (from && path.resolve(from) !== path.resolve(wt.path)) fs.rmSync(objDir, { recursive: true, force: true });
+  const objDir = courseSlot(TEST_KERNELS).objDir(arch);
   const out = path.join(TEST_KERNELS, 'out', arch);
   const ctx = buildContext({
     worktree: wt.path,
@@ -180,7 +184,7 @@ export async function builtKernel(arch = 'x86_64'): Promise<BuiltKernel> {
     artifactsDir: path.join(out, 'artifacts'),
     logPath: path.join(out, 'build.log'),
     baseCommit: wt.master,
-    build: { key: arch, arch, base: 'tinyconfig', fragments: [COURSE_FRAGMENT], lava: true },
+    build: { key: arch, arch, base: 'tinyconfig', fragments: [...COURSE_FRAGMENTS], lava: true },
   });
   const r = await buildStep(buildJob(), ctx);
   if (r.status === 'error' || r.status === 'fail') throw new Error(`building ${arch} failed: ${r.summary} (log ${ctx.logPath})`);

@@ -17,7 +17,7 @@ import { buildStep } from '../../src/pipeline/steps/build.step.js';
 import { toolchainFor } from '../../src/pipeline/toolchains.js';
 import type { BuildSpec, StepResult } from '../../src/pipeline/types.js';
 import { tempDir } from '../helpers/dirs.js';
-import { buildContext, buildJob, commitAll, COURSE_FRAGMENT, git, KERNEL_REPO, kernelRepoAvailable, kernelWorktree, type KernelWorktree } from '../helpers/kernel-build.js';
+import { buildContext, buildJob, commitAll, COURSE_FRAGMENTS, courseSlot, git, KERNEL_REPO, kernelRepoAvailable, kernelWorktree, type KernelWorktree } from '../helpers/kernel-build.js';
 
 /** A TCP listener on 127.0.0.1 that counts the connections it gets. */
 async function listener(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
@@ -88,9 +88,10 @@ const LINK_TIME = new Set(['init/version-timestamp.o', '.vmlinux.export.o', 'arc
 describe('build step on the real kernel (x86_64 tinyconfig)', { skip: !kernelRepoAvailable() && 'no kernel repo (scripts/kernel-tree.sh)' }, () => {
   let wt: KernelWorktree;
   let spec: BuildSpec;
-  // Laid out and configured as the demo course's server builds x86_64 (kernel-build.ts TEST_KERNELS): the cold base
+  // Laid out and configured as the demo course's server builds x86_64 (kernel-build.ts courseSlot): the cold base
   // build below is then ccache's hits of the e2e course's, or of the last run's.
-  const objDir = path.join(ROOT, 'build/proctree/slot-0/x86_64');
+  const slot = courseSlot(ROOT);
+  const objDir = slot.objDir('x86_64');
   let n = 0;
 
   const build = async (baseCommit: string, name: string): Promise<StepResult> => {
@@ -123,10 +124,10 @@ describe('build step on the real kernel (x86_64 tinyconfig)', { skip: !kernelRep
     fs.rmSync(objDir, { recursive: true, force: true });
     fs.rmSync(path.join(ROOT, 'artifacts'), { recursive: true, force: true });
     fs.rmSync(path.join(ROOT, 'logs'), { recursive: true, force: true });
-    wt = await kernelWorktree(path.join(ROOT, 'work/proctree/0'));
+    wt = await kernelWorktree(slot.worktree);
     const frag = path.join(ROOT, 'project.config');
     fs.writeFileSync(frag, 'CONFIG_EXT2_FS=y\n');
-    spec = { key: 'x86_64', arch: 'x86_64', base: 'tinyconfig', fragments: [COURSE_FRAGMENT, frag], lava: true };
+    spec = { key: 'x86_64', arch: 'x86_64', base: 'tinyconfig', fragments: [...COURSE_FRAGMENTS, frag], lava: true };
   });
 
   after(async () => {
