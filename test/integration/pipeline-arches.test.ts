@@ -71,14 +71,16 @@ let runs = 0;
 /** PATCHBAY_TEST_ARCHES: the arches to build and boot, comma-separated; unset, every arch of the table. */
 const WANTED = process.env.PATCHBAY_TEST_ARCHES?.split(',').map((a) => a.trim()).filter(Boolean) ?? null;
 
+/** Why this arch is not built here, or false. */
+function skipReason(tc: Toolchain): string | false {
+  if (!kernelRepoAvailable()) return 'no kernel repository (scripts/kernel-tree.sh)';
+  if (WANTED && !WANTED.includes(tc.arch)) return `PATCHBAY_TEST_ARCHES=${WANTED.join(',')} leaves ${tc.arch} out`;
+  if (!which(gccOf(tc))) return `${gccOf(tc)} is not installed (${tc.debPackage})`;
+  return false;
+}
+
 for (const tc of Object.values(TOOLCHAINS)) {
-  const skip = !kernelRepoAvailable()
-    ? 'no kernel repository (scripts/kernel-tree.sh)'
-    : WANTED && !WANTED.includes(tc.arch)
-      ? `PATCHBAY_TEST_ARCHES=${WANTED.join(',')} leaves ${tc.arch} out`
-      : !which(gccOf(tc))
-        ? `${gccOf(tc)} is not installed (${tc.debPackage})`
-        : false;
+  const skip = skipReason(tc);
 
   describe(`${tc.arch}: build and boot`, { skip }, () => {
     let k: BuiltKernel;
