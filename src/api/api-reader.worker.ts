@@ -6,6 +6,7 @@ import { openDatabase } from '../db/database.js';
 import { isAppError } from '../errors.js';
 import { ApiService, type ListResult } from './api.service.js';
 import type { ReaderAnswer, ReaderSetup, SentTask } from './api-readers.js';
+import { writeJson } from './json-bytes.js';
 import { etagOf } from './response-cache.js';
 import { VisibilityService } from './visibility.service.js';
 
@@ -55,18 +56,18 @@ export default async function read(task: SentTask): Promise<ReaderAnswer | Retur
       settingsAt = global;
     }
     const r = await run(task);
-    const text = JSON.stringify(await r.items());
+    const items = await r.items();
     const paging = { page: r.page, lastPage: r.lastPage, contents: r.contents };
     const slab = task.slab;
     let answer: ReaderAnswer;
     // Into the slab sent for the response (reused memory, as body-slabs.ts gives the main thread's answers) when the
-    // text surely fits (UTF-8 takes at most 3 bytes per UTF-16 unit).
-    if (slab && text.length * 3 <= slab.byteLength) {
-      const into = Buffer.from(slab);
-      const n = into.write(text);
+    // answer surely fits.
+    const into = slab ? Buffer.from(slab) : undefined;
+    const n = into ? writeJson(items, into) : -1;
+    if (into && n >= 0) {
       answer = { ok: true, etag: etagOf(into.subarray(0, n)), ...paging, slab, inSlab: n };
     } else {
-      const bytes = encode(text);
+      const bytes = encode(JSON.stringify(items));
       answer = { ok: true, etag: etagOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)), ...paging, ...(slab ? { slab } : {}), bytes };
     }
     const moved: ArrayBufferLike[] = [...(slab ? [slab] : []), ...('bytes' in answer ? [answer.bytes.buffer] : [])];

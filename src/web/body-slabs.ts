@@ -2,8 +2,9 @@
 // the server's CPU than encoding it: on this kind of machine most of an uncached 100-item page's `Buffer.from` was
 // the allocation and first touch of new memory, not the UTF-8 (bench/api, issue 16).
 import type { ServerResponse } from 'node:http';
+import { writeJson } from '../api/json-bytes.js';
 
-/** A slab holds any text up to a third of its size (UTF-8 takes at most 3 bytes per UTF-16 unit). */
+/** A slab holds any answer whose text is up to a third of its size (UTF-8 takes at most 3 bytes per UTF-16 unit). */
 const SLAB_BYTES = 2 * 1024 * 1024;
 /** Slabs kept for reuse; more answers in flight at once borrow fresh ones that the GC takes back. */
 const KEEP = 32;
@@ -21,15 +22,19 @@ export function borrowMovableSlab(): ArrayBuffer {
 }
 
 /**
- * The text's UTF-8 bytes, for one response: in a reused slab given back once `res` has been written out (or closed),
- * or, for text longer than a slab holds, a buffer of its own. The bytes must not be kept past the response.
+ * JSON.stringify(value)'s UTF-8 bytes, for one response: in a reused slab given back once `res` has been written out
+ * (or closed), or, for an answer longer than a slab holds, a buffer of its own. The bytes must not be kept past the
+ * response.
  */
-export function bytesForResponse(text: string, res: ServerResponse): Buffer {
-  if (text.length * 3 > SLAB_BYTES) return Buffer.from(text);
+export function jsonForResponse(value: unknown, res: ServerResponse): Buffer {
   const slab = borrowMovableSlab();
-  const bytes = Buffer.from(slab, 0, Buffer.from(slab).write(text));
+  const n = writeJson(value, Buffer.from(slab));
+  if (n < 0) {
+    if (free.length < KEEP) free.push(slab);
+    return Buffer.from(JSON.stringify(value));
+  }
   giveBackWhenWritten(res, slab);
-  return bytes;
+  return Buffer.from(slab, 0, n);
 }
 
 /**

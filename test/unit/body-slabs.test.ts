@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { borrowMovableSlab, bytesForResponse, giveBackWhenWritten } from '../../src/web/body-slabs.js';
+import { borrowMovableSlab, giveBackWhenWritten, jsonForResponse } from '../../src/web/body-slabs.js';
 
 /**
  * A real HTTP server whose `answer` prepares each response and returns what sends it; `/a` and `/b` are held until
@@ -40,20 +40,37 @@ test('bytes in slabs: exact UTF-8, never shared while in flight, reused after th
   const memory: ArrayBufferLike[] = [];
   await withServer(
     (req, res) => {
-      const text = JSON.stringify({ path: req.url, name: 'Jörg → ünïcode', pad: 'x'.repeat(100_000) });
-      const bytes = bytesForResponse(text, res);
+      const value = [{ path: req.url, name: 'Jörg → ünïcode' }, { pad: 'x'.repeat(100_000) }];
+      const bytes = jsonForResponse(value, res);
       memory.push(bytes.buffer);
-      assert.equal(bytes.toString('utf8'), text);
+      assert.equal(bytes.toString('utf8'), JSON.stringify(value));
       return () => res.end(bytes);
     },
     async (get) => {
       const [a, b] = await Promise.all([get('/a'), get('/b')]);
-      assert.equal(JSON.parse(a).path, '/a');
-      assert.equal(JSON.parse(b).path, '/b');
+      assert.equal(JSON.parse(a)[0].path, '/a');
+      assert.equal(JSON.parse(b)[0].path, '/b');
       assert.notEqual(memory[0], memory[1], 'two answers in flight use two slabs');
       const c = await get('/c');
-      assert.equal(JSON.parse(c).name, 'Jörg → ünïcode');
+      assert.equal(JSON.parse(c)[0].name, 'Jörg → ünïcode');
       assert.ok(memory[2] === memory[0] || memory[2] === memory[1], 'a written answer gives its slab back');
+    },
+  );
+});
+
+test('an answer longer than a slab holds gets bytes of its own, and the slab is not lost', async () => {
+  const big = [{ pad: 'é'.repeat(800_000) }];
+  await withServer(
+    (_req, res) => {
+      const first = borrowMovableSlab();
+      giveBackWhenWritten(res, first); // back once this response is out
+      const bytes = jsonForResponse(big, res);
+      assert.notEqual(bytes.buffer, first);
+      assert.equal(bytes.toString('utf8'), JSON.stringify(big));
+      return () => res.end(bytes);
+    },
+    async (get) => {
+      assert.equal(JSON.parse(await get('/big'))[0].pad.length, 800_000);
     },
   );
 });

@@ -8,12 +8,13 @@ import type { AuthService, Principal } from '../../api/auth.service.js';
 import { linkHeader, type RawQuery } from '../../api/query.js';
 import type { Out } from '../../api/represent.js';
 import type { ChangeKind, ChangeScope } from '../../api/change-generations.js';
+import { jsonBytes } from '../../api/json-bytes.js';
 import { etagOf, noneMatchHits, type CachedAnswer, type ResponseCache } from '../../api/response-cache.js';
 import { hasVersion, LATEST, VERSIONS, type ApiVersion } from '../../api/versions.js';
 import { invalid, notAllowed, notFound } from '../../errors.js';
 import * as S from '../api-schemas.js';
 import { CREATED, NO_CONTENT, NOT_MODIFIED, OK } from '../error-handler.js';
-import { borrowMovableSlab, bytesForResponse, giveBackWhenWritten } from '../body-slabs.js';
+import { borrowMovableSlab, giveBackWhenWritten, jsonForResponse } from '../body-slabs.js';
 import { publicBase } from '../headers.js';
 import { apiPattern, apiRules, checkRoute, type GateProject } from '../visibility-gate.js';
 
@@ -107,9 +108,9 @@ async function answer(
     const r = await compute(cache !== null);
     const serialise = async (): Promise<CachedAnswer> => {
       if ('serialised' in r) return { ...r.serialised, link: undefined };
-      const text = JSON.stringify(await r.body());
+      const value = await r.body();
       // Kept in the cache: bytes of their own. Sent once: reused memory (body-slabs.ts).
-      const body = cache ? Buffer.from(text) : bytesForResponse(text, reply.raw);
+      const body = cache ? jsonBytes(value) : jsonForResponse(value, reply.raw);
       return { body, etag: etagOf(body), link: undefined };
     };
     const b = cache && r.contents !== undefined ? await cache.serve(`contents ${context} ${r.contents}`, marker, serialise) : await serialise();
