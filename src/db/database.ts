@@ -5,6 +5,7 @@ import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, sql, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig, type Transaction } from 'kysely';
 import { migrations } from '../../migrations/index.js';
 import { AUTOCHECKPOINT_BESIDE_CHECKPOINTER, startCheckpointer, type Checkpointer } from './checkpointer.js';
+import { withObjectRows, type DriverStatement } from './object-rows.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -174,10 +175,11 @@ async function syncWal(db: Db): Promise<void> {
 
 /**
  * Kysely prepares every query anew; preparing costs as much as running a small query. Queries are built from a fixed
- * set of shapes (values are parameters), so a bounded cache of prepared statements serves nearly every call.
+ * set of shapes (values are parameters), so a bounded cache of prepared statements serves nearly every call. Their
+ * rows are made into objects by object-rows.ts.
  */
 function withStatementCache(sqlite: SQLite.Database, close: () => void, size = 500) {
-  const cache = new Map<string, SQLite.Statement>();
+  const cache = new Map<string, DriverStatement>();
   return {
     close,
     prepare(query: string) {
@@ -185,7 +187,7 @@ function withStatementCache(sqlite: SQLite.Database, close: () => void, size = 5
       if (stmt) {
         cache.delete(query); // re-insert: Map order is the least-recently-used order
       } else {
-        stmt = sqlite.prepare(query);
+        stmt = withObjectRows(sqlite.prepare(query));
         if (cache.size >= size) cache.delete(cache.keys().next().value!);
       }
       cache.set(query, stmt);
