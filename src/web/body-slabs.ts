@@ -29,12 +29,9 @@ export function borrowMovableSlab(): ArrayBuffer {
 export function jsonForResponse(value: unknown, res: ServerResponse): Buffer {
   const slab = borrowMovableSlab();
   const n = writeJson(value, Buffer.from(slab));
-  if (n < 0) {
-    if (free.length < KEEP) free.push(slab);
-    return Buffer.from(JSON.stringify(value));
-  }
+  // Back once the response is out, whether the answer is in it or (too long) in a buffer of its own.
   giveBackWhenWritten(res, slab);
-  return Buffer.from(slab, 0, n);
+  return n < 0 ? Buffer.from(JSON.stringify(value)) : Buffer.from(slab, 0, n);
 }
 
 /**
