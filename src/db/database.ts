@@ -73,13 +73,20 @@ export function openDatabase(file: string, o: { checkpointAside?: { onError: (me
   return { db, sqlite, stopCheckpointer: async () => checkpointer?.stop() };
 }
 
+/**
+ * A bulk load's automatic checkpoint, in 4 KiB pages: 128 MB of WAL. Each checkpoint copies again the index pages
+ * rewritten since the last; against every 32 MB, 20,000 mails imported 10% faster (bench/ingest, interleaved runs,
+ * docs/benchmarks.md), and a 512 MB WAL was no faster again.
+ */
+const BULK_AUTOCHECKPOINT_PAGES = 32_768;
+
 /** Each connection's automatic checkpoint before a bulk load, given back after it. */
 const autocheckpoints = new WeakMap<Db, number>();
 
 /**
  * A bulk load on this connection (`patchbay import`): its commits are not fsynced one by one (synchronous=NORMAL; in
  * WAL mode a crash of the process still loses nothing, a power cut may lose the last commits), and the WAL is
- * checkpointed every 32 MB instead of every 4 MB (each checkpoint syncs twice and copies every page rewritten since
+ * checkpointed every 128 MB instead of every 4 MB (each checkpoint syncs twice and copies every page rewritten since
  * the last). What an import stores can be imported again (Message-IDs make that a no-op for mail already there),
  * and the end of the load, before the import reports, syncs the database and its WAL to disk. Other connections
  * (the server's) keep their own settings: FULL, for the 250 that acknowledges a message.
@@ -87,7 +94,7 @@ const autocheckpoints = new WeakMap<Db, number>();
 export async function setBulkLoad(db: Db, on: boolean): Promise<void> {
   await sql.raw(`pragma synchronous = ${on ? 'NORMAL' : 'FULL'}`).execute(db);
   if (on) autocheckpoints.set(db, (await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(db)).rows[0]!.wal_autocheckpoint);
-  const pages = on ? Math.max(8192, autocheckpoints.get(db) ?? 0) : (autocheckpoints.get(db) ?? 1000);
+  const pages = on ? Math.max(BULK_AUTOCHECKPOINT_PAGES, autocheckpoints.get(db) ?? 0) : (autocheckpoints.get(db) ?? 1000);
   await sql.raw(`pragma wal_autocheckpoint = ${Number(pages)}`).execute(db);
   if (on) return;
   const file = (await sql<{ file: string }>`select file from pragma_database_list where name = 'main'`.execute(db)).rows[0]?.file;

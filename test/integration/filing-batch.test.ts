@@ -217,7 +217,7 @@ describe('filing a batch of mails', () => {
     assert.equal(sqlite.pragma('synchronous', { simple: true }), 2); // FULL
     await setBulkLoad(db, true);
     assert.equal(sqlite.pragma('synchronous', { simple: true }), 1); // NORMAL
-    assert.equal(sqlite.pragma('wal_autocheckpoint', { simple: true }), 8192);
+    assert.equal(sqlite.pragma('wal_autocheckpoint', { simple: true }), 32_768); // 128 MB of WAL
     await setBulkLoad(db, false);
     assert.equal(sqlite.pragma('synchronous', { simple: true }), 2);
     assert.equal(sqlite.pragma('wal_autocheckpoint', { simple: true }), 1000);
