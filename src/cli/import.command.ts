@@ -34,7 +34,7 @@ export function importCommand(program: Command): void {
       } catch (e) {
         throw invalid('mbox_unreadable', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
       }
-      // No checkpointer thread: a bulk load checkpoints on its own connection every 128 MB (setBulkLoad), and a thread
+      // No checkpointer thread: a bulk load checkpoints on its own connection, seldom (setBulkLoad), and a thread
       // checkpointing every 500 ms copies the same index pages into the database file again and again.
       const core = await openCore({ data: opts.data, projects: opts.projects }, undefined, { checkpointAside: false });
       try {

@@ -74,9 +74,9 @@ export function openDatabase(file: string, o: { checkpointAside?: { onError: (me
 }
 
 /**
- * A bulk load's automatic checkpoint, in 4 KiB pages: 128 MB of WAL. Each checkpoint copies again the index pages
- * rewritten since the last; against every 32 MB, 20,000 mails imported 10% faster (bench/ingest, interleaved runs,
- * docs/benchmarks.md), and a 512 MB WAL was no faster again.
+ * A bulk load's automatic checkpoint, in pages: 128 MB of WAL at SQLite's default 4 KiB page, which patchbay keeps.
+ * Each checkpoint copies again the index pages rewritten since the last; against every 32 MB, 20,000 mails imported
+ * 10% faster (bench/ingest, interleaved runs, docs/benchmarks.md), and a 512 MB WAL was no faster again.
  */
 const BULK_AUTOCHECKPOINT_PAGES = 32_768;
 
@@ -86,10 +86,10 @@ const autocheckpoints = new WeakMap<Db, number>();
 /**
  * A bulk load on this connection (`patchbay import`): its commits are not fsynced one by one (synchronous=NORMAL; in
  * WAL mode a crash of the process still loses nothing, a power cut may lose the last commits), and the WAL is
- * checkpointed every 128 MB instead of every 4 MB (each checkpoint syncs twice and copies every page rewritten since
- * the last). What an import stores can be imported again (Message-IDs make that a no-op for mail already there),
- * and the end of the load, before the import reports, syncs the database and its WAL to disk. Other connections
- * (the server's) keep their own settings: FULL, for the 250 that acknowledges a message.
+ * checkpointed every BULK_AUTOCHECKPOINT_PAGES instead of every 4 MB (each checkpoint syncs twice and copies every
+ * page rewritten since the last). What an import stores can be imported again (Message-IDs make that a no-op for
+ * mail already there), and the end of the load, before the import reports, syncs the database and its WAL to disk.
+ * Other connections (the server's) keep their own settings: FULL, for the 250 that acknowledges a message.
  */
 export async function setBulkLoad(db: Db, on: boolean): Promise<void> {
   await sql.raw(`pragma synchronous = ${on ? 'NORMAL' : 'FULL'}`).execute(db);
