@@ -4,9 +4,9 @@
 // writable, no network (an empty network namespace: not even the host's loopback), own pid/ipc/uts namespaces, no
 // capabilities, a clean environment, per-process limits (prlimit: CPU seconds, address space, file size, no core
 // dumps) plus a cap on the bytes of output. Around bubblewrap, when we are root: the command first joins its control
-// groups (./cgroup.ts: process and memory caps for the whole command), an `overlay` is mounted over the warm object
-// tree in a mount namespace of its own (the build writes an upper folder of ours; the tree itself stays as the
-// trusted base build left it), and inside, setpriv drops to the unprivileged build user (no capabilities, no new
+// groups (./cgroup.ts: process and memory caps for the whole command), `overlays` are mounted over the warm object
+// tree and the shared ccache in a mount namespace of its own (the build writes upper folders of ours; the tree and
+// the cache stay as the trusted base build left them), and inside, setpriv drops to the unprivileged build user (no capabilities, no new
 // privileges; RLIMIT_NPROC exempts only uid 0). `sandboxed()` only builds the command line; ./sandbox-runner.ts runs
 // it with the caps and watches them; runTool's timeout kills bwrap and with it the whole pid namespace
 // (--die-with-parent).
@@ -69,8 +69,8 @@ export interface SandboxOptions {
   readable?: string[];
   /** Folders replaced by an empty read-only folder (default: HIDDEN_DIRS and the user's home). */
   hide?: string[];
-  /** Mounted over `overlay.lower` before bubblewrap starts (root only); `lower` must also be in `writable`. */
-  overlay?: SandboxOverlay | undefined;
+  /** Each mounted over its `lower` before bubblewrap starts (root only); each `lower` must also be in `writable`. */
+  overlays?: SandboxOverlay[] | undefined;
   /** Run as this user (setpriv; needs root). Without one, the command runs as we do. */
   user?: SandboxUser | null | undefined;
   /** cgroup.procs files the command's first process joins before anything else runs (./cgroup.ts). */
@@ -95,9 +95,9 @@ const OUTPUT_CAP = '$n=shift; while ($n > 0) { $r = sysread(STDIN, $b, 65536); l
 /** Joins each cgroup.procs given before `--` (the shell's own pid, kept by exec), then execs the rest. */
 const ENTER_CGROUPS =
   'while [ "$1" != -- ]; do echo $$ > "$1" || { echo "patchbay-sandbox: cannot join the control group $1" >&2; exit 125; }; shift; done; shift; exec "$@"';
-/** Mounts the overlay in this (private) mount namespace, then execs the rest. */
-const MOUNT_OVERLAY =
-  'mount -t overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" patchbay "$1" || { echo "patchbay-sandbox: cannot mount the overlay on $1" >&2; exit 125; }; shift 3; exec "$@"';
+/** Mounts each overlay given before `--` (lower, upper, work) in this (private) mount namespace, then execs the rest. */
+const MOUNT_OVERLAYS =
+  'while [ "$1" != -- ]; do mount -t overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" patchbay "$1" || { echo "patchbay-sandbox: cannot mount the overlay on $1" >&2; exit 125; }; shift 3; done; shift; exec "$@"';
 
 /** overlayfs takes its folders in one comma- and colon-separated option string. */
 function overlayPath(p: string): string {
@@ -181,10 +181,13 @@ export function sandboxed(cmd: string, args: string[], opts: SandboxOptions): { 
     ...args,
   );
   let line = ['bwrap', ...b];
-  if (opts.overlay) {
-    const o = opts.overlay;
-    if (!opts.writable.map((x) => path.resolve(x)).includes(path.resolve(o.lower))) throw new Error(`the overlay's folder ${o.lower} must be writable in the sandbox`);
-    line = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', MOUNT_OVERLAY, 'sh', overlayPath(o.lower), overlayPath(o.upper), overlayPath(o.work), ...line];
+  if (opts.overlays?.length) {
+    const writable = opts.writable.map((x) => path.resolve(x));
+    const folders = opts.overlays.flatMap((o) => {
+      if (!writable.includes(path.resolve(o.lower))) throw new Error(`the overlay's folder ${o.lower} must be writable in the sandbox`);
+      return [overlayPath(o.lower), overlayPath(o.upper), overlayPath(o.work)];
+    });
+    line = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', MOUNT_OVERLAYS, 'sh', ...folders, '--', ...line];
   }
   if (opts.cgroupProcs?.length) line = ['sh', '-c', ENTER_CGROUPS, 'sh', ...opts.cgroupProcs, '--', ...line];
   return { cmd: line[0]!, args: line.slice(1) };

@@ -14,7 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { artifactFile, listArtifacts } from '../../src/pipeline/artifacts.js';
 import { buildPrograms } from '../../src/pipeline/guest/programs.js';
 import { readDefinition, takeStudentFile } from '../../src/pipeline/guest/tests-disk.js';
-import { studentLayer } from '../../src/pipeline/object-tree.js';
+import { studentKey, studentLayer } from '../../src/pipeline/object-tree.js';
+import { ccacheLayersRoot, claimCcacheLayer } from '../../src/pipeline/student-ccache.js';
 import { sandboxHost } from '../../src/pipeline/sandbox-runner.js';
 import { buildStep, type BuildStepOptions } from '../../src/pipeline/steps/build.step.js';
 import { toolchainFor } from '../../src/pipeline/toolchains.js';
@@ -162,7 +163,7 @@ describe('build sandbox against a hostile series', { skip: !ready && `needs root
 
   it("keeps the warm tree and the ccache as the base build left them when a series writes into both; the next student's image is clean", async () => {
     const recipe = [
-      // The shared compiler cache: read-only to a series' build, and ccache itself told not to store.
+      // The shared compiler cache, as the series' build sees it: the submitter's own layer over the shared folder.
       'echo poison > $(CCACHE_DIR)/poison 2>/dev/null; echo "ccache-write=$$?"',
       'mkdir -p $(CCACHE_DIR)/0/0 2>/dev/null; echo "ccache-mkdir=$$?"',
       'ccache -M 1 >/dev/null 2>&1; echo "ccache-config=$$?"',
@@ -172,13 +173,48 @@ describe('build sandbox against a hostile series', { skip: !ready && `needs root
     ];
     const { r, log } = await build(attack(recipe), 'poisoner@students.example.org');
     assert.equal(r.status, 'pass', r.summary);
-    assert.match(log, /ccache-write=[1-9]/);
-    assert.match(log, /ccache-mkdir=[1-9]/);
+    assert.match(log, /ccache-write=0/, 'the build could write its view of the cache: its own layer');
     assert.match(log, /tree-write=0/, 'the build could write its view of the tree: its own layer');
     untouched();
-    // The poison is the attacker's alone.
+    // The poison is the attacker's alone: in their object layer and their cache layer, nowhere else.
     assert.equal(fs.readFileSync(path.join(studentLayer(t.objDir, 'poisoner@students.example.org').upper, 'kernel/exit.o'), 'utf8'), 'POISON');
+    const cacheLayer = path.join(ccacheLayersRoot(t.ccache), studentKey('poisoner@students.example.org'), 'upper');
+    assert.equal(fs.readFileSync(path.join(cacheLayer, 'poison'), 'utf8'), 'poison\n');
+    assert.ok(fs.existsSync(path.join(cacheLayer, '0/0')));
     await nextBuildUnaffected();
+  });
+
+  it("finds a submitter's own compilations again in their cache layer, and only theirs; a second build of theirs at once reads the shared cache only", async () => {
+    const own = `layered-${process.pid}@students.example.org`;
+    const other = `other-${process.pid}@students.example.org`;
+    // Content no build compiled before: a miss for whoever compiles it first.
+    const series: Record<string, SeriesFile> = { 'kernel/fork.c': `int mini_fork(void) { return ${process.pid % 1000} + 4; }\n` };
+    const first = await build(series, own);
+    assert.equal(first.r.status, 'pass', first.r.summary);
+    assert.equal(first.r.outputs?.ccacheMisses, 1, first.log);
+    // Another submitter does not see it: compiled again.
+    const second = await build(series, other);
+    assert.equal(second.r.outputs?.ccacheMisses, 1, second.log);
+    // The first submitter's object layer gone (another base, a pruned layer): their cache layer still has it.
+    fs.rmSync(studentLayer(t.objDir, own).dir, { recursive: true, force: true });
+    const again = await build(series, own);
+    assert.equal(again.r.status, 'pass', again.r.summary);
+    assert.equal(again.r.outputs?.ccacheMisses, 0, again.log);
+    assert.ok(Number(again.r.outputs?.ccacheHits) >= 1, again.log);
+    untouched();
+    // Held by another build of theirs (here: this process, until a minute from now): the shared cache, read-only.
+    const held = claimCcacheLayer(t.ccache, other, { uid: host.user!.uid, gid: host.user!.gid }, Date.now() + 60_000)!;
+    try {
+      const before = treeDigest(held.upper);
+      fs.rmSync(studentLayer(t.objDir, other).dir, { recursive: true, force: true });
+      const busy = await build({ 'kernel/fork.c': `int mini_fork(void) { return ${process.pid % 1000} + 5; }\n` }, other);
+      assert.equal(busy.r.status, 'pass', busy.r.summary);
+      assert.match(busy.log, /ccache layer is in use by another build/);
+      assert.equal(treeDigest(held.upper), before, 'nothing written into the layer held');
+    } finally {
+      held.release();
+    }
+    untouched();
   });
 
   it('stops a fork bomb at the process cap at once; the host answers throughout; the next build is unaffected', async () => {

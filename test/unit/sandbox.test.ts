@@ -23,7 +23,7 @@ describe('sandboxed', () => {
         writable: [obj],
         readable: [wt],
         hide: ['/root', data, `${obj}.patchbay`],
-        overlay: { lower: obj, upper: `${obj}.patchbay/students/k/upper`, work: `${obj}.patchbay/students/k/work` },
+        overlays: [{ lower: obj, upper: `${obj}.patchbay/students/k/upper`, work: `${obj}.patchbay/students/k/work` }],
         user,
         cgroupProcs: ['/sys/fs/cgroup/pids/patchbay/run-1/cgroup.procs', '/sys/fs/cgroup/memory/patchbay/run-1/cgroup.procs'],
         cwd: wt,
@@ -34,7 +34,7 @@ describe('sandboxed', () => {
       const dash = line.indexOf('--');
       assert.deepEqual(line.slice(3, dash), ['sh', '/sys/fs/cgroup/pids/patchbay/run-1/cgroup.procs', '/sys/fs/cgroup/memory/patchbay/run-1/cgroup.procs']);
       assert.deepEqual(line.slice(dash + 1, dash + 5), ['unshare', '--mount', '--propagation', 'private']);
-      assert.equal(line[line.indexOf('bwrap') - 3], obj, 'the overlay is mounted over the tree itself');
+      assert.deepEqual(line.slice(line.indexOf('bwrap') - 4, line.indexOf('bwrap')), [obj, `${obj}.patchbay/students/k/upper`, `${obj}.patchbay/students/k/work`, '--'], 'the overlay is mounted over the tree itself');
       const setpriv = line.indexOf('setpriv');
       assert.ok(setpriv > line.indexOf('bwrap'));
       assert.deepEqual(line.slice(setpriv + 1, setpriv + 8), ['--reuid=999', '--regid=995', '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--']);
@@ -58,9 +58,27 @@ describe('sandboxed', () => {
     assert.deepEqual(after(sb.args, '--cap-add'), []);
   });
 
-  it('refuses an overlay whose folders overlayfs cannot take, or whose tree is not writable', () => {
+  it('mounts every overlay given, each over its own folder, in the order given', () => {
+    const sb = sandboxed('true', [], {
+      writable: ['/data/obj', '/data/ccache'],
+      cwd: '/',
+      env: sandboxEnv(),
+      overlays: [
+        { lower: '/data/obj', upper: '/data/l/upper', work: '/data/l/work' },
+        { lower: '/data/ccache', upper: '/data/c/upper', work: '/data/c/work' },
+      ],
+    });
+    const line = [sb.cmd, ...sb.args];
+    const from = line.indexOf('sh', line.indexOf('-c') + 2) + 1;
+    assert.deepEqual(line.slice(from, line.indexOf('bwrap')), ['/data/obj', '/data/l/upper', '/data/l/work', '/data/ccache', '/data/c/upper', '/data/c/work', '--']);
+    assert.deepEqual(after(line, '--bind'), ['/data/obj', '/data/ccache']);
+  });
+
+  it('refuses an overlay whose folders overlayfs cannot take, or whose folder is not writable', () => {
     const base = { writable: ['/data/obj'], cwd: '/', env: sandboxEnv() };
-    assert.throws(() => sandboxed('true', [], { ...base, overlay: { lower: '/data/obj', upper: '/data/a,b', work: '/data/w' } }), /overlay/);
-    assert.throws(() => sandboxed('true', [], { ...base, writable: [], overlay: { lower: '/data/obj', upper: '/data/u', work: '/data/w' } }), /writable/);
+    assert.throws(() => sandboxed('true', [], { ...base, overlays: [{ lower: '/data/obj', upper: '/data/a,b', work: '/data/w' }] }), /overlay/);
+    assert.throws(() => sandboxed('true', [], { ...base, writable: [], overlays: [{ lower: '/data/obj', upper: '/data/u', work: '/data/w' }] }), /writable/);
+    const second = { lower: '/data/ccache', upper: '/data/c/upper', work: '/data/c/work' };
+    assert.throws(() => sandboxed('true', [], { ...base, overlays: [{ lower: '/data/obj', upper: '/data/u', work: '/data/w' }, second] }), /ccache must be writable/);
   });
 });

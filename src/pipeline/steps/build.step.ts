@@ -6,7 +6,9 @@
 // when there is one: ../ccache-remote.service.ts), its warnings and ccache figures recorded, and the series checked
 // out again. Then the series is built over an overlay: the tree as the build sees it is the base build plus the
 // submitter's own layer (their last build), so only what the series touched recompiles, and nothing the build writes
-// reaches the tree or the ccache (read-only, no remote) for anyone else. Every make runs in the sandbox (../sandbox.ts)
+// reaches the tree or the ccache for anyone else: the shared ccache is seen through an overlay too, whose upper
+// folder is the submitter's own cache layer (../student-ccache.ts; read-only when another build holds it), and the
+// series' build has no remote. Every make runs in the sandbox (../sandbox.ts)
 // as the build user with process and memory caps (../sandbox-runner.ts); a cap hit stops the build at once and fails
 // it. The log is read by ../rules/gcc-output.ts: the first errors, and the warnings the base build did not have (type
 // NEW_WARNING). Outputs (the kernel image, the .config, an ext2 image of modules_install + headers_install) are taken
@@ -40,11 +42,14 @@ import { missingValueMessage, type MissingValue } from '../rules/kconfig-output.
 import { copyOutOfTree, isRegularInTree, readTextInTree, UnsafeFileError } from '../safe-fs.js';
 import { DEFAULT_LIMITS, HIDDEN_DIRS, sandboxEnv, type SandboxLimits } from '../sandbox.js';
 import { capsLine, runSandboxed, sandboxHost, type SandboxRun } from '../sandbox-runner.js';
+import { ccacheLayersRoot, claimCcacheLayer, type CcacheLayer } from '../student-ccache.js';
 import { firstLineOf, gccOf, toolchainFor, which, type Toolchain } from '../toolchains.js';
 import type { BuildContext, Finding, Job, StepResult } from '../types.js';
 
 /** Where modules_install and headers_install put their files, in the object tree as the series' build sees it. */
 const STAGING = '.patchbay-staging';
+/** The series' build's ccache stats log, in the object tree as it sees it (so in the submitter's layer). */
+const SERIES_STATS_LOG = '.patchbay-ccache.log';
 
 const MAX_ERRORS = 10;
 const MAX_WARNINGS = 20;
@@ -258,12 +263,16 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
   const statsLog = path.join(statsDir, 'stats.log');
   const remote = ctx.ccacheRemote ? path.resolve(ctx.ccacheRemote) : null;
   const trustedEnv = sandboxEnv({ ...ccacheEnv, CCACHE_STATSLOG: statsLog, ...(remote ? { CCACHE_REMOTE_STORAGE: `redis+unix:${remote}` } : {}) });
-  // The series' build reads the local cache and never writes it (the folder is read-only to it too); it has no
+  // The series' build writes only the submitter's cache layer, over the shared cache; without one (another build of
+  // theirs holds it) it reads the shared cache and never writes it (the folder is read-only to it too). It has no
   // remote at all: no socket, no variable.
-  const studentEnv = sandboxEnv({ ...ccacheEnv, CCACHE_READONLY: '1' });
+  const seriesStats = { CCACHE_STATSLOG: path.join(objDir, SERIES_STATS_LOG) };
+  const studentEnv = sandboxEnv({ ...ccacheEnv, ...seriesStats, CCACHE_READONLY: '1' });
+  const layeredEnv = sandboxEnv({ ...ccacheEnv, ...seriesStats });
   const layer = studentLayer(objDir, job.series.submitter.email);
+  let cacheLayer: CcacheLayer | null = null;
   // The socket's folder is root's (0700) on the host; hidden as well, it is not even a name in a sandbox.
-  const hide = [...HIDDEN_DIRS, hostDir, ...(ctx.privateDirs ?? []), ...(remote ? [path.dirname(remote)] : [])];
+  const hide = [...HIDDEN_DIRS, hostDir, ccacheLayersRoot(ccache), ...(ctx.privateDirs ?? []), ...(remote ? [path.dirname(remote)] : [])];
   const capStops: Finding[] = [];
 
   /**
@@ -274,12 +283,14 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     let r: SandboxRun;
     try {
       r = await runSandboxed(cmd, args, {
-        writable: trusted ? [objDir, ccache, statsDir] : [objDir, ...(o.writable ?? [])],
-        readable: [worktree, ...(ctx.mirror ? [path.resolve(ctx.mirror)] : []), fragmentDir, ...(trusted ? (remote ? [remote] : []) : [ccache])],
+        writable: trusted ? [objDir, ccache, statsDir] : [objDir, ...(cacheLayer ? [ccache] : []), ...(o.writable ?? [])],
+        readable: [worktree, ...(ctx.mirror ? [path.resolve(ctx.mirror)] : []), fragmentDir, ...(trusted ? (remote ? [remote] : []) : cacheLayer ? [] : [ccache])],
         hide,
-        overlay: trusted ? undefined : { lower: objDir, upper: layer.upper, work: layer.work },
+        overlays: trusted
+          ? undefined
+          : [{ lower: objDir, upper: layer.upper, work: layer.work }, ...(cacheLayer ? [{ lower: ccache, upper: cacheLayer.upper, work: cacheLayer.work }] : [])],
         cwd: o.cwd ?? worktree,
-        env: trusted ? trustedEnv : studentEnv,
+        env: trusted ? trustedEnv : cacheLayer ? layeredEnv : studentEnv,
         limits,
         logPath: ctx.logPath,
         timeoutMs: remaining(),
@@ -315,6 +326,18 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     return { run, log: parseBuildLog(run.stdout, mapPath), ms: run.ms };
   };
   const overLimit = (r: ToolRun) => r.stdout.length >= limits.outputBytes;
+  /** The series build's ccache figures, from a log the build could write itself: its own figures, for its reader. */
+  const seriesCcache = () => {
+    try {
+      const text = readTextInTree(layer.upper, SERIES_STATS_LOG, STATS_LOG_MAX_BYTES);
+      if (text === null) return;
+      const c = parseStatsLog(text);
+      logLine(ctx.logPath, `--- ${statsLine(c, false)}`);
+      Object.assign(outputs, { ccacheHits: c.hits, ccacheMisses: c.misses });
+    } catch (e) {
+      logLine(ctx.logPath, `--- ccache figures not read: ${(e as Error).message}`);
+    }
+  };
   /** The base build's ccache figures (configure's host tools included), logged and in the outputs. */
   const baseCcache = (withRemote: boolean) => {
     try {
@@ -407,6 +430,8 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     const prepared = prepareLayer(layer, wanted, user);
     pruneLayers(objDir, { keep: layer.key });
     logLine(ctx.logPath, `--- ${prepared.kept ? "the submitter's layer from their last build" : 'a new layer for the submitter'} (${layer.dir})`);
+    cacheLayer = claimCcacheLayer(ccache, job.series.submitter.email, user, deadline);
+    logLine(ctx.logPath, cacheLayer ? `--- the submitter's ccache layer over the shared cache (${cacheLayer.upper})` : "--- the submitter's ccache layer is in use by another build: the shared cache, read-only");
     const changed = head !== base ? (await git(['diff', '--name-only', '-z', base, head])).split('\0').filter(Boolean) : [];
     // A reset of the worktree gave every file a run touched a new mtime, even where the content is what the trees
     // were built from (every proctree series adds the same syscall-table line, which regenerates unistd.h and
@@ -427,7 +452,9 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
       await configureHere(false, true);
     }
 
+    fs.rmSync(path.join(layer.upper, SERIES_STATS_LOG), { force: true });
     const s = await make(false, `build of the series at ${head.slice(0, 12)}`);
+    seriesCcache();
     if (s.run.code === 0 && !capStops.length) writeLayer(layer, { base: wanted, sources: layerSources({ worktree, changed, heads, previous, ok: true }) });
     outputs.buildMs = Math.round(s.ms);
     outputs.compiled = s.log.compiled.length;
@@ -500,6 +527,8 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     if (message === null) throw e;
     logLine(ctx.logPath, `error: ${message}`);
     return result('error', message);
+  } finally {
+    cacheLayer?.release();
   }
 }
 
