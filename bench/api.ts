@@ -8,6 +8,8 @@
 //   --profile DIR writes the server's CPU profile there (a .cpuprofile for Chrome DevTools) when it stops.
 //   --writer RATE: another client writes RATE times a second while the reads run (checks posted through the REST API
 //     and patch mails sent through SMTP, alternately); the writes' latency and CPU are measured alone first.
+//   --cold-file: leaves the database file as the page cache has it. By default it is read through once first, as a
+//     server that has run a while holds it; either way the share in the page cache is printed before and after.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -18,6 +20,7 @@ import { tempDir } from '../test/helpers/dirs.js';
 import { startServer } from '../test/helpers/server-process.js';
 import { BENCH_OPTIONS, load, profileEnv, request, TABLE_HEADER, tableRow } from './lib/load.js';
 import { patchDb, prng, START } from './lib/patch-db.js';
+import { readThrough, residencyLine } from './lib/page-cache.js';
 import { startBench } from './lib/run-info.js';
 import { startWriter, writerToken, type Writer } from './lib/writer.js';
 
@@ -27,6 +30,7 @@ const { values } = parseArgs({
     'no-cache': { type: 'boolean', default: process.env.BENCH_NO_CACHE === '1' },
     writer: { type: 'string', default: process.env.BENCH_WRITER ?? '0' },
     'api-threads': { type: 'string', default: process.env.BENCH_API_THREADS ?? '' },
+    'cold-file': { type: 'boolean', default: process.env.BENCH_COLD_FILE === '1' },
   },
 });
 const PATCHES = Number(values.patches);
@@ -48,6 +52,10 @@ async function main(): Promise<void> {
   const projects = bench.projectFiles();
   process.stdout.write(`bench/api: ${PATCHES.toLocaleString('en')} patches in ${SERIES.toLocaleString('en')} series over ${PROJECTS} projects; ${os.cpus().length} cores, Node ${process.version}\n`);
   await bench.ensure(dataDir);
+  const dbFile = path.join(dataDir, 'patchbay.sqlite');
+  process.stdout.write(`database file: ${residencyLine(dbFile)}\n`);
+  if (!values['cold-file']) process.stdout.write(`read through in ${readThrough(dbFile).toFixed(1)} s (--cold-file skips this): ${residencyLine(dbFile)}\n`);
+  process.once('exit', () => process.stdout.write(`database file after: ${residencyLine(dbFile)}\n`));
   const token = WRITE_RATE > 0 ? await writerToken(dataDir) : '';
 
   // With a writer, SMTP's per-client rate limits are off: the writer is one client sending RATE mails a second.

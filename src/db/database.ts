@@ -39,9 +39,6 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-/** Asked of every connection; SQLite takes its build's maximum when this is more. */
-const MMAP_BYTES = 1 << 40;
-
 /**
  * Opens (creating if needed) the database file; ':memory:' for tests. `checkpointAside`: the WAL is checkpointed by a
  * thread of its own (checkpointer.ts), not inside this connection's commits; `onError` hears what it could not do.

@@ -430,8 +430,12 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
     const prepared = prepareLayer(layer, wanted, user);
     pruneLayers(objDir, { keep: layer.key });
     logLine(ctx.logPath, `--- ${prepared.kept ? "the submitter's layer from their last build" : 'a new layer for the submitter'} (${layer.dir})`);
-    cacheLayer = claimCcacheLayer(ccache, job.series.submitter.email, user, deadline);
-    logLine(ctx.logPath, cacheLayer ? `--- the submitter's ccache layer over the shared cache (${cacheLayer.upper})` : "--- the submitter's ccache layer is in use by another build: the shared cache, read-only");
+    try {
+      cacheLayer = claimCcacheLayer(ccache, job.series.submitter.email, user, deadline);
+      logLine(ctx.logPath, cacheLayer ? `--- the submitter's ccache layer over the shared cache (${cacheLayer.upper})` : "--- the submitter's ccache layer is in use by another build: the shared cache, read-only");
+    } catch (e) {
+      logLine(ctx.logPath, `--- the submitter's ccache layer cannot be made (${(e as Error).message}): the shared cache, read-only`);
+    }
     const changed = head !== base ? (await git(['diff', '--name-only', '-z', base, head])).split('\0').filter(Boolean) : [];
     // A reset of the worktree gave every file a run touched a new mtime, even where the content is what the trees
     // were built from (every proctree series adds the same syscall-table line, which regenerates unistd.h and
