@@ -121,8 +121,10 @@ describe('ccache shared between workers through Redis', { skip: !ready && `needs
     const seen = (name: string) => fs.readFileSync(path.join(studentLayer(b.objDir, email).upper, name), 'utf8').trim();
     assert.notEqual(seen('pb-sock-rc'), '0', 'no socket in the sandbox');
     assert.notEqual(seen('pb-sockdir-rc'), '0', 'not even its folder');
-    assert.doesNotMatch(seen('pb-env'), /CCACHE_REMOTE|CCACHE_STATSLOG|patchbay-ccache|ccache@|REDIS/);
-    assert.match(seen('pb-env'), /^CCACHE_READONLY=1$/m);
+    assert.doesNotMatch(seen('pb-env'), /CCACHE_REMOTE|patchbay-ccache|ccache@|REDIS/);
+    // Its one stats log is its own, in its view of the object tree; its cache is its own layer over the local one.
+    assert.deepEqual(seen('pb-env').split('\n').filter((l) => l.startsWith('CCACHE_STATSLOG=')), [`CCACHE_STATSLOG=${b.objDir}/.series-ccache-stats.log`]);
+    assert.doesNotMatch(seen('pb-env'), /^CCACHE_READONLY=/m);
     assert.equal(seen('pb-connect-rc'), '3', 'nothing answers at the socket path');
     assert.equal(seen('pb-ccache-rc'), '0', 'ccache compiles without its remote');
     assert.notEqual(seen('pb-net-rc'), '0', 'no network to Redis');

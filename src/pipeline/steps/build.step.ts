@@ -49,7 +49,7 @@ import type { BuildContext, Finding, Job, StepResult } from '../types.js';
 /** Where modules_install and headers_install put their files, in the object tree as the series' build sees it. */
 const STAGING = '.patchbay-staging';
 /** The series' build's ccache stats log, in the object tree as it sees it (so in the submitter's layer). */
-const SERIES_STATS_LOG = '.patchbay-ccache.log';
+const SERIES_STATS_LOG = '.series-ccache-stats.log';
 
 const MAX_ERRORS = 10;
 const MAX_WARNINGS = 20;
