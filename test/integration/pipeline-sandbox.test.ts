@@ -169,6 +169,8 @@ describe('build sandbox against a hostile series', { skip: !ready && `needs root
       'ccache -M 1 >/dev/null 2>&1; echo "ccache-config=$$?"',
       // The warm tree: an object every build links, replaced and dated in the future so make would keep it.
       'printf POISON > $(obj)/kernel/exit.o; touch -d 2030-01-01 $(obj)/kernel/exit.o; echo "tree-write=$$?"',
+      // The series build's own ccache stats log made a folder with a link to our database inside.
+      `rm -f $(obj)/.series-ccache-stats.log; mkdir $(obj)/.series-ccache-stats.log; ln -s ${t.secret} $(obj)/.series-ccache-stats.log/db`,
       'cat $(obj)/kernel/*.o > $(IMAGE)',
     ];
     const { r, log } = await build(attack(recipe), 'poisoner@students.example.org');
@@ -182,6 +184,10 @@ describe('build sandbox against a hostile series', { skip: !ready && `needs root
     assert.equal(fs.readFileSync(path.join(cacheLayer, 'poison'), 'utf8'), 'poison\n');
     assert.ok(fs.existsSync(path.join(cacheLayer, '0/0')));
     await nextBuildUnaffected();
+    // The poisoner's next build removes what they left at the stats log's name, and follows nothing in it.
+    const next = await build(CLEAN, 'poisoner@students.example.org');
+    assert.equal(next.r.status, 'pass', `${next.r.summary}\n${next.log}`);
+    untouched();
   });
 
   it("finds a submitter's own compilations again in their cache layer, and only theirs; a second build of theirs at once reads the shared cache only", async () => {

@@ -456,7 +456,8 @@ export async function buildStep(job: Job, ctx: BuildContext, opts: BuildStepOpti
       await configureHere(false, true);
     }
 
-    fs.rmSync(path.join(layer.upper, SERIES_STATS_LOG), { force: true });
+    // The name is the build's to shape (a folder, a symlink): removed as whatever it is, never followed.
+    fs.rmSync(path.join(layer.upper, SERIES_STATS_LOG), { recursive: true, force: true });
     const s = await make(false, `build of the series at ${head.slice(0, 12)}`);
     seriesCcache();
     if (s.run.code === 0 && !capStops.length) writeLayer(layer, { base: wanted, sources: layerSources({ worktree, changed, heads, previous, ok: true }) });
