@@ -6,6 +6,7 @@
 // One build at a time uses a layer: a lock file naming its process and the end of its step's time (a cancelled build
 // never runs its release; its lock lapses then). A second build of the same submitter at once reads the shared cache
 // without writing, as every series' build did before. The least recently used layers beyond CCACHE_LAYERS_KEPT go.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { processAlive } from './dead-owners.js';
@@ -84,19 +85,28 @@ interface LockFile {
   until: number;
 }
 
-/** Creates the lock file naming this process until `untilMs`; one whose process is gone or whose time is up is taken over. */
+/**
+ * Creates the lock file naming this process until `untilMs`; one whose process is gone or whose time is up is taken
+ * over. Written beside, then linked into place: a lock is never seen half written (and so never taken for a stale one).
+ */
 function takeLock(lock: string, untilMs: number): boolean {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, until: untilMs } satisfies LockFile), { flag: 'wx', mode: 0o600 });
-      return true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  const tmp = `${lock}.${process.pid}.${crypto.randomBytes(6).toString('hex')}`;
+  fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, until: untilMs } satisfies LockFile), { flag: 'wx', mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.linkSync(tmp, lock);
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      if (held(lock)) return false;
+      fs.rmSync(lock, { force: true });
     }
-    if (held(lock)) return false;
-    fs.rmSync(lock, { force: true });
+    return false;
+  } finally {
+    fs.rmSync(tmp, { force: true });
   }
-  return false;
 }
 
 function held(lock: string): boolean {
