@@ -13,6 +13,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isRegularInTree, setTimesInTree } from './safe-fs.js';
+import { readyOverlayFolders } from './sandbox.js';
 
 /** The host-only folder beside an object tree. */
 export function hostDirOf(objDir: string): string {
@@ -159,10 +160,7 @@ export function prepareLayer(layer: StudentLayer, base: string, owner: { uid: nu
   const rec = readLayer(layer);
   const kept = rec !== null && rec.base === base && fs.existsSync(layer.upper);
   if (!kept) fs.rmSync(layer.dir, { recursive: true, force: true });
-  fs.mkdirSync(layer.upper, { recursive: true });
-  fs.rmSync(layer.work, { recursive: true, force: true });
-  fs.mkdirSync(layer.work, { recursive: true, mode: 0o700 });
-  if (owner) fs.chownSync(layer.upper, owner.uid, owner.gid);
+  readyOverlayFolders(layer, owner);
   const record = kept ? rec : { base, sources: {} };
   // Marks the layer used now (least recently used go first).
   writeLayer(layer, record);

@@ -99,9 +99,21 @@ const ENTER_CGROUPS =
 const MOUNT_OVERLAYS =
   'while [ "$1" != -- ]; do mount -t overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" patchbay "$1" || { echo "patchbay-sandbox: cannot mount the overlay on $1" >&2; exit 125; }; shift 3; done; shift; exec "$@"';
 
-/** overlayfs takes its folders in one comma- and colon-separated option string. */
+/** overlayfs takes its folders in one comma- and colon-separated option string: those it can be given. */
+export function overlayable(p: string): boolean {
+  return path.isAbsolute(p) && !/[,:\\\n]/.test(p);
+}
+
+/** Makes an overlay's folders ready: the upper one (kept) `owner`'s, who writes it through the overlay; work empty. */
+export function readyOverlayFolders(o: Pick<SandboxOverlay, 'upper' | 'work'>, owner: { uid: number; gid: number } | null): void {
+  fs.mkdirSync(o.upper, { recursive: true });
+  fs.rmSync(o.work, { recursive: true, force: true });
+  fs.mkdirSync(o.work, { recursive: true, mode: 0o700 });
+  if (owner) fs.chownSync(o.upper, owner.uid, owner.gid);
+}
+
 function overlayPath(p: string): string {
-  if (!path.isAbsolute(p) || /[,:\\\n]/.test(p)) throw new Error(`cannot mount an overlay with the folder ${JSON.stringify(p)} (absolute, without , : \\ or newline)`);
+  if (!overlayable(p)) throw new Error(`cannot mount an overlay with the folder ${JSON.stringify(p)} (absolute, without , : \\ or newline)`);
   return p;
 }
 

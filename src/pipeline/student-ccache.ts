@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { processAlive } from './dead-owners.js';
 import { studentKey } from './object-tree.js';
+import { overlayable, readyOverlayFolders } from './sandbox.js';
 
 /** Submitters' cache layers kept beside one shared ccache; each holds what their series compiled (MBs to tens). */
 export const CCACHE_LAYERS_KEPT = 64;
@@ -35,8 +36,8 @@ export function ccacheLayersRoot(ccacheDir: string): string {
  */
 export function claimCcacheLayer(ccacheDir: string, email: string, owner: { uid: number; gid: number }, untilMs: number): CcacheLayer | null {
   const root = ccacheLayersRoot(ccacheDir);
-  // overlayfs takes its folders in one option string: a cache folder with a separator in its path gets no layers.
-  if (/[,:\\\n]/.test(root)) return null;
+  // A cache folder whose path overlayfs cannot take gets no layers.
+  if (!overlayable(root)) return null;
   const key = studentKey(email);
   const dir = path.join(root, key);
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
@@ -45,10 +46,7 @@ export function claimCcacheLayer(ccacheDir: string, email: string, owner: { uid:
   try {
     const upper = path.join(dir, 'upper');
     const work = path.join(dir, 'work');
-    fs.mkdirSync(upper, { recursive: true });
-    fs.chownSync(upper, owner.uid, owner.gid);
-    fs.rmSync(work, { recursive: true, force: true });
-    fs.mkdirSync(work);
+    readyOverlayFolders({ upper, work }, owner);
     const now = new Date();
     fs.utimesSync(dir, now, now);
     pruneCcacheLayers(root, key, untilMs);
